@@ -1,0 +1,19 @@
+# The two commands of the README. Both set up whatever is missing first (idempotent).
+.PHONY: report test setup lint
+
+# Run the conformance suite against the reference recorder and write reports/html/index.html.
+report:
+	@bash scripts/setup.sh --report
+	@.venv/bin/arec run
+
+# Run the whole test suite (unit, integration, Gherkin bindings) on both cores.
+test:
+	@bash scripts/setup.sh
+	@.venv/bin/python -m pytest -n 2 -q -p no:cacheprovider
+
+lint:
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy harness reference_recorder
+
+setup:
+	@bash scripts/setup.sh --report

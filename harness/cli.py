@@ -1,0 +1,80 @@
+"""`arec` command line (DESIGN.md §4 "Command line").
+
+Exit codes: 0 no MUST requirement failed, 1 a MUST requirement failed, 2 unusable input or
+set-up (one line on stderr saying what and how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness.exitcodes import EXIT_SETUP, SetupError
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arec", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the conformance suite and write the HTML report")
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--recorder-profile", metavar="FILE", help="TOML profile of a third-party recorder")
+    target.add_argument("--recorder", metavar="sip:HOST:PORT", help="an already running recorder")
+    run.add_argument("--recordings", metavar="DIR", help="where --recorder writes its recordings")
+    run.add_argument("--features", metavar="PATH", help="feature files to run (default: all)")
+    run.add_argument("-k", dest="keyword", metavar="EXPR", help="only scenarios matching EXPR (pytest -k)")
+    run.add_argument("-n", dest="workers", metavar="WORKERS", default="1", help="parallel workers (pytest-xdist)")
+    run.add_argument("--report-dir", metavar="DIR", default="reports", help="where results and html go")
+
+    validate = sub.add_parser("validate", help="validate a capture (and recordings) offline")
+    validate.add_argument("capture", metavar="CAPTURE.pcap")
+    validate.add_argument("--recordings", metavar="DIR")
+    validate.add_argument("--recorder-profile", metavar="FILE")
+    validate.add_argument("--format", choices=("text", "json", "junit"), default="text")
+
+    recorder = sub.add_parser("recorder", help="run the reference recorder")
+    recorder.add_argument("--listen", default="127.0.0.1:5060", metavar="HOST:PORT")
+    recorder.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    recorder.add_argument("--recordings", default="recordings", metavar="DIR")
+    recorder.add_argument("--capacity", type=int, default=100, metavar="N", help="max concurrent sessions")
+    recorder.add_argument("--tlib", metavar="HOST:PORT", help="T-Lib emulation server to register with")
+    recorder.add_argument("--rtp-ports", default="20000-29999", metavar="LOW-HIGH")
+
+    profile = sub.add_parser("profile", help="recorder profile tools")
+    profile_sub = profile.add_subparsers(dest="profile_command", required=True)
+    check = profile_sub.add_parser("check", help="send one short call and say whether the profile works")
+    check.add_argument("file", metavar="FILE")
+
+    report = sub.add_parser("report", help="(re)generate the HTML report from the last results")
+    report.add_argument("--open", action="store_true", help="print a file:// URL to open")
+    report.add_argument("--report-dir", metavar="DIR", default="reports")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "recorder":
+            from reference_recorder.server import run_from_cli
+
+            return run_from_cli(args)
+        if args.command == "run":
+            from harness.runner import run_suite
+
+            return run_suite(args)
+        if args.command == "report":
+            from harness.report.allure_html import report_from_cli
+
+            return report_from_cli(args)
+        raise SetupError(f"'arec {args.command}' is not available in this version yet")
+    except SetupError as error:
+        print(f"arec: {error}", file=sys.stderr)
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        print("arec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

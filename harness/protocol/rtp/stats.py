@@ -1,0 +1,522 @@
+"""RTP receive statistics: RFC 3550 A.1 (sequence validation), A.3 (loss), A.8 (jitter), and
+Wireshark's "RTP Stream Analysis" numbers with Wireshark's names and definitions.
+
+The arrival time of each packet is an *argument* (seconds, any epoch), so the very same code
+measures live traffic and packets read from a pcap (DESIGN.md §5). Nothing here reads a clock.
+
+Two families of numbers, kept apart on purpose:
+
+* RFC 3550 (what a receiver puts in an RTCP RR): `init_seq/update_seq` with MAX_DROPOUT 3000,
+  MAX_MISORDER 100, MIN_SEQUENTIAL 2 and probation; cumulative lost = expected - received;
+  interarrival jitter J += (|D| - J)/16 in timestamp units.
+* Wireshark 4.0 (`ui/tap-rtp-analysis.c: rtppacket_analyse`, `ui/tap-rtp-common.c:
+  rtpstream_info_calculate`, printed by `tshark -q -z rtp,streams`): packets, expected, lost,
+  sequence errors, min/mean/max delta, min/mean/max jitter (ms), max skew, "Problems?". These
+  are what lab engineers compare against, so they follow Wireshark 4.0 *including its quirks*
+  (quoted next to each rule below), and are checked against tshark 4.0.17 in an integration
+  test. Later Wireshark versions (4.2+) changed some definitions (extended sequence numbers,
+  max instead of last sequence number for "expected").
+
+Wireshark keys a stream by addresses, ports *and* SSRC. Callers here demultiplex by transport
+address; an SSRC change on the same address (transfer, ARE-06/ARE-18) closes the current
+per-SSRC segment and starts a new one; the summary aggregates the segments and counts changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass
+from typing import Final
+
+from harness.protocol.rtp.seqnum import SEQ_MOD, ExtendedTimestamp, seq_add
+
+__all__ = [
+    "MAX_DROPOUT",
+    "MAX_MISORDER",
+    "MIN_SEQUENTIAL",
+    "WIRESHARK_CLOCK_RATES",
+    "ReceptionReport",
+    "RtpStreamStats",
+    "RtpStreamSummary",
+]
+
+# RFC 3550 A.1 constants.
+MAX_DROPOUT: Final = 3000
+MAX_MISORDER: Final = 100
+MIN_SEQUENTIAL: Final = 2
+
+# Wireshark `clock_map[]` (tap-rtp-analysis.c): clock rates of static payload types. A PT
+# missing here has clock 0 and gets no jitter/skew ("Ignore jitter calculation for clockrate = 0").
+WIRESHARK_CLOCK_RATES: Final[Mapping[int, int]] = {
+    0: 8000, 1: 8000, 2: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000,
+    9: 8000, 10: 44100, 11: 44100, 12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025,
+    17: 22050, 18: 8000, 19: 8000, 25: 90000, 26: 90000, 28: 90000, 31: 90000, 32: 90000,
+    33: 90000, 34: 90000,
+}  # fmt: skip
+_PT_CN: Final = 13
+_PT_CN_OLD: Final = 19
+
+# Wireshark STAT_FLAG_* bits (tap-rtp-analysis.h), only those the numbers depend on.
+_F_FIRST: Final = 0x001
+_F_MARKER: Final = 0x002
+_F_WRONG_SEQ: Final = 0x004
+_F_PT_CN: Final = 0x010
+_F_FOLLOW_PT_CN: Final = 0x020
+_F_WRONG_TIMESTAMP: Final = 0x080
+_IRREGULAR: Final = _F_FIRST | _F_MARKER | _F_PT_CN | _F_WRONG_TIMESTAMP | _F_FOLLOW_PT_CN
+
+
+@dataclass(frozen=True, slots=True)
+class ReceptionReport:
+    """One RTCP report block's worth of numbers (RFC 3550 §6.4.1, computed as in A.3)."""
+
+    ssrc: int
+    fraction_lost: int  # 8-bit fixed point, lost/expected in the interval since the last report
+    cumulative_lost: int  # clamped to the 24-bit signed field
+    extended_highest_seq: int
+    jitter: int  # timestamp units
+
+
+@dataclass(frozen=True, slots=True)
+class RtpStreamSummary:
+    """Snapshot of one stream. `*_ms` Wireshark values are None where Wireshark shows -1 / nothing."""
+
+    ssrc: int | None
+    ssrcs: tuple[int, ...]
+    ssrc_changes: int
+    # Wireshark "RTP Streams" columns (tshark -z rtp,streams) ---------------------------------
+    packets: int
+    expected: int
+    lost: int
+    lost_percent: float
+    sequence_errors: int
+    min_delta_ms: float | None
+    mean_delta_ms: float
+    max_delta_ms: float
+    min_jitter_ms: float | None
+    mean_jitter_ms: float
+    max_jitter_ms: float
+    max_skew_ms: float
+    problem: bool
+    duration_s: float
+    first_arrival: float | None
+    last_arrival: float | None
+    first_seq: int | None
+    last_seq: int | None
+    payload_types: tuple[int, ...]
+    marker_count: int
+    # RFC 3550 A.1 / A.8 (current SSRC only: that is what an RR reports) ------------------------
+    clock_rate: int
+    rfc3550_valid: bool
+    rfc3550_received: int
+    rfc3550_expected: int
+    rfc3550_lost: int
+    rfc3550_extended_max_seq: int | None
+    rfc3550_jitter: float  # timestamp units
+    rfc3550_jitter_ms: float
+
+    def to_json(self) -> str:
+        """Stable JSON (sorted keys); tuples become lists."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class _Rfc3550Source:
+    """RFC 3550 Appendix A.1 `source` state plus A.8 jitter, for one SSRC."""
+
+    __slots__ = (
+        "bad_seq", "base_seq", "cycles", "expected_prior", "jitter", "max_seq", "probation",
+        "received", "received_prior", "transit", "ts_unwrap", "valid",
+    )  # fmt: skip
+
+    def __init__(self, seq: int) -> None:
+        # A.1: "init_seq(s, seq); s->max_seq = seq - 1; s->probation = MIN_SEQUENTIAL;"
+        self.ts_unwrap = ExtendedTimestamp()
+        self.transit: float | None = None
+        self.jitter = 0.0
+        self.valid = False
+        self._init_seq(seq)
+        self.max_seq = seq_add(seq, -1)
+        self.probation = MIN_SEQUENTIAL
+
+    def _init_seq(self, seq: int) -> None:
+        self.base_seq = seq
+        self.max_seq = seq
+        self.bad_seq = SEQ_MOD + 1  # "so seq == bad_seq is false"
+        self.cycles = 0
+        self.received = 0
+        self.received_prior = 0
+        self.expected_prior = 0
+
+    def update_seq(self, seq: int) -> bool:
+        """RFC 3550 A.1 `update_seq`, line for line; True when the packet counts as received."""
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if self.probation:
+            # "Source is not valid until MIN_SEQUENTIAL packets with sequential sequence
+            # numbers have been received."
+            if seq == seq_add(self.max_seq, 1):
+                self.probation -= 1
+                self.max_seq = seq
+                if self.probation == 0:
+                    self._init_seq(seq)
+                    self.received += 1
+                    self.valid = True
+                    return True
+            else:
+                self.probation = MIN_SEQUENTIAL - 1
+                self.max_seq = seq
+            return False
+        if udelta < MAX_DROPOUT:
+            # "in order, with permissible gap"
+            if seq < self.max_seq:
+                # "Sequence number wrapped - count another 64K cycle."
+                self.cycles += SEQ_MOD
+            self.max_seq = seq
+        elif udelta <= SEQ_MOD - MAX_MISORDER:
+            # "the sequence number made a very large jump"
+            if seq == self.bad_seq:
+                # "Two sequential packets -- assume that the other side restarted without
+                # telling us so just re-sync (i.e., pretend this was the first packet)."
+                self._init_seq(seq)
+            else:
+                self.bad_seq = (seq + 1) & (SEQ_MOD - 1)
+                return False
+        # else: "duplicate or reordered packet" -- counted as received
+        self.received += 1
+        return True
+
+    def update_jitter(self, timestamp: int, arrival: float, clock_rate: int) -> None:
+        """RFC 3550 A.8: transit = arrival - ts (timestamp units); J += (|D| - J) / 16.
+
+        The first packet only seeds `transit` (A.8 starts from an unset transit time)."""
+        transit = arrival * clock_rate - self.ts_unwrap.update(timestamp)
+        if self.transit is not None:
+            d = abs(transit - self.transit)
+            self.jitter += (d - self.jitter) / 16.0
+        self.transit = transit
+
+    @property
+    def extended_max(self) -> int:
+        return self.cycles + self.max_seq
+
+    @property
+    def expected(self) -> int:
+        # A.3: "expected = s->cycles + s->max_seq - s->base_seq + 1"
+        return self.extended_max - self.base_seq + 1 if self.valid else 0
+
+
+class _WiresharkSegment:
+    """Wireshark 4.0 `tap_rtp_stat_t` + `rtppacket_analyse()` for one SSRC (times in ms)."""
+
+    __slots__ = (
+        "first_timestamp", "jitter", "lastnominaltime", "max_delta", "max_jitter", "max_skew",
+        "mean_delta", "mean_jitter", "min_delta", "min_jitter", "problem", "pt", "seq_cycles",
+        "seq_num", "sequence", "start_seq_nr", "start_time", "stop_seq_nr", "time", "delta",
+        "total_nr", "under",
+    )  # fmt: skip
+
+    def __init__(self, seq: int, timestamp: int, now_ms: float, pt: int) -> None:
+        # First packet: "statinfo->start_seq_nr = ...; stop_seq_nr = ...; seq_num = ...;
+        # first_timestamp = ...; time = current_time; min_delta = -1; min_jitter = -1; ..."
+        self.start_seq_nr = seq
+        self.stop_seq_nr = seq
+        self.seq_num = seq
+        self.start_time = now_ms
+        self.first_timestamp = timestamp
+        self.time = now_ms
+        self.lastnominaltime = 0.0
+        self.pt = pt
+        self.delta = 0.0
+        self.max_delta = 0.0
+        self.min_delta = -1.0
+        self.mean_delta = 0.0
+        self.jitter = 0.0
+        self.min_jitter = -1.0
+        self.max_jitter = 0.0
+        self.mean_jitter = 0.0
+        self.max_skew = 0.0
+        self.seq_cycles = 0
+        self.under = False
+        self.sequence = 0
+        self.problem = False
+        self.total_nr = 1
+
+    def analyse(self, seq: int, ts: int, now_ms: float, pt: int, marker: bool, clock_rate: int) -> None:
+        flags = 0
+        # "Check if time sequence of packets is in order. We check whether timestamp difference
+        # is below 1/2 of timestamp range" -- relative to the FIRST packet's timestamp (4.0).
+        first = self.first_timestamp
+        if (first <= ts and ts - first < 0x80000000) or (
+            first > ts and (0xFFFFFFFF - first) + ts < 0x80000000
+        ):
+            in_time_sequence = True
+        else:
+            in_time_sequence = False
+            flags |= _F_WRONG_TIMESTAMP
+
+        # "if the current sequence number is less than the start one we assume, that there is
+        # another cycle running" / "what if the start seq nr was 0?" / "the whole round is over".
+        # (Branches kept separate, as in Wireshark, so they can be compared line by line.)
+        if seq < self.start_seq_nr and in_time_sequence and not self.under:  # noqa: SIM114
+            self.seq_cycles += 1
+            self.under = True
+        elif seq == 0 and self.stop_seq_nr == 65535 and in_time_sequence and not self.under:
+            self.seq_cycles += 1
+            self.under = True
+        elif seq > self.start_seq_nr and in_time_sequence and self.under:
+            self.under = False
+
+        # Sequence errors: "we would like to know at least how many times the sequence number
+        # was not ok". seq_num is a guint16 in C: seq_num+1 is int arithmetic (65535+1 = 65536),
+        # seq_num - seq is int too (can be negative).
+        if in_time_sequence and self.seq_num + 1 == seq:  # noqa: SIM114
+            self.seq_num = seq
+        elif in_time_sequence and self.seq_num == 65535 and seq == 0:  # "we wrap"
+            self.seq_num = seq
+        elif in_time_sequence and (self.seq_num + 1 < seq or self.seq_num - seq > 0xFF00):
+            # "Lost packets. If the prev seq is enormously larger than the cur seq we assume
+            # that instead of being massively late we lost the packet(s) [...] wrapping."
+            self.seq_num = seq
+            self.sequence += 1
+            flags |= _F_WRONG_SEQ
+        elif self.seq_num + 1 > seq:  # "Late or duplicated"
+            self.sequence += 1
+            flags |= _F_WRONG_SEQ
+
+        if pt in (_PT_CN, _PT_CN_OLD):
+            flags |= _F_PT_CN
+        if self.pt in (_PT_CN, _PT_CN_OLD):
+            flags |= _F_FOLLOW_PT_CN
+        self.pt = pt
+
+        current_jitter = 0.0
+        # "diff/jitter/skew calculations are done just for in sequence packets"
+        if in_time_sequence:
+            arrivaltime = now_ms - self.start_time
+            nominal_ticks = (ts - first) & 0xFFFFFFFF  # guint32_wraparound_diff(ts, first_timestamp)
+            if clock_rate != 0:
+                # "Convert from sampling clock to ms": nominaltime / (clock_rate/1000) -- an
+                # INTEGER division of the guint32 clock rate (44100 -> 44), kept as in Wireshark.
+                nominaltime = nominal_ticks / (clock_rate // 1000)
+                # "expected_time = statinfo->time + (nominaltime - statinfo->lastnominaltime);
+                #  current_diff = fabs(current_time - expected_time);
+                #  current_jitter = (15 * statinfo->jitter + current_diff) / 16;"
+                expected_time = self.time + (nominaltime - self.lastnominaltime)
+                current_diff = abs(now_ms - expected_time)
+                current_jitter = (15.0 * self.jitter + current_diff) / 16.0
+                self.delta = now_ms - self.time
+                self.jitter = current_jitter
+                self.lastnominaltime = nominaltime
+                # "Skew is positive if TS (nominal) is too fast"
+                skew = nominaltime - arrivaltime
+                if abs(skew) > abs(self.max_skew):
+                    self.max_skew = skew
+            else:
+                self.delta = now_ms - self.time
+
+        if marker:
+            flags |= _F_MARKER
+
+        # "Is it a regular packet?" -- not first, no marker, not CN, not after CN, timestamp in
+        # sequence. Only regular packets feed min/mean/max delta and jitter.
+        if not flags & _IRREGULAR:
+            if self.delta > self.max_delta:
+                self.max_delta = self.delta
+            if self.min_delta == -1 or self.delta < self.min_delta:
+                self.min_delta = self.delta
+            # "when we divide by total_nr here, we're not dividing by the number of packets,
+            # but by the number of deltas" (total_nr not yet incremented for this packet).
+            self.mean_delta = (self.mean_delta * (self.total_nr - 1) + self.delta) / self.total_nr
+            if clock_rate != 0:
+                if self.jitter > self.max_jitter:
+                    self.max_jitter = self.jitter
+                self.mean_jitter = (self.mean_jitter * (self.total_nr - 1) + current_jitter) / self.total_nr
+                if self.min_jitter == -1 or self.jitter < self.min_jitter:
+                    self.min_jitter = self.jitter
+
+        # tap-rtp-common.c: "if (flags & STAT_FLAG_WRONG_TIMESTAMP || flags & STAT_FLAG_WRONG_SEQ)
+        # stream_info->problem = TRUE" -- the "Problems?" X column.
+        if flags & (_F_WRONG_TIMESTAMP | _F_WRONG_SEQ):
+            self.problem = True
+        # "We remember last time just for in_time sequence packets"
+        if in_time_sequence:
+            self.time = now_ms
+        # stop_seq_nr is the LAST packet's sequence number, not the highest (Wireshark 4.0).
+        self.stop_seq_nr = seq
+        self.total_nr += 1
+
+    @property
+    def expected(self) -> int:
+        # rtpstream_info_calculate: "packet_expected = (stop_seq_nr + seq_cycles*0x10000)
+        # - start_seq_nr + 1"; "lost_num = packet_expected - total_nr" (may be negative).
+        return self.stop_seq_nr + self.seq_cycles * 0x10000 - self.start_seq_nr + 1
+
+
+class RtpStreamStats:
+    """Receive statistics of one RTP stream (one transport address); feed it every packet.
+
+    `clock_rate` is the negotiated RTP clock (SDP rtpmap). It is the unit of the RFC 3550
+    jitter and Wireshark's clock for dynamic payload types (as when Wireshark saw the SDP).
+    Static payload types use Wireshark's table; `telephone_event_pts` get clock 0, as Wireshark
+    does for "telephone-event" ("Timestamp is not increased for telephone-event packets").
+    `dynamic_clock_rates` overrides the clock per dynamic PT.
+    """
+
+    __slots__ = (
+        "_closed", "_dynamic", "_first_arrival", "_last_arrival", "_last_seq", "_marker_count",
+        "_origin", "_payload_types", "_rfc", "_seg", "_ssrc", "_ssrcs", "_te", "clock_rate",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        clock_rate: int = 8000,
+        *,
+        telephone_event_pts: Collection[int] = (),
+        dynamic_clock_rates: Mapping[int, int] | None = None,
+    ) -> None:
+        if clock_rate <= 0:
+            raise ValueError(f"clock_rate must be positive, got {clock_rate}")
+        self.clock_rate = clock_rate
+        self._te = frozenset(telephone_event_pts)
+        self._dynamic = dict(dynamic_clock_rates or {})
+        self._closed: list[_WiresharkSegment] = []
+        self._seg: _WiresharkSegment | None = None
+        self._rfc: _Rfc3550Source | None = None
+        self._ssrc: int | None = None
+        self._ssrcs: list[int] = []
+        self._origin: float | None = None
+        self._first_arrival: float | None = None
+        self._last_arrival: float | None = None
+        self._last_seq: int | None = None
+        self._payload_types: dict[int, None] = {}
+        self._marker_count = 0
+
+    def _wireshark_clock(self, pt: int) -> int:
+        if pt < 96:
+            return WIRESHARK_CLOCK_RATES.get(pt, 0)
+        if pt in self._te:
+            return 0
+        return self._dynamic.get(pt, self.clock_rate)
+
+    def update(
+        self,
+        sequence: int,
+        timestamp: int,
+        arrival_time: float,
+        payload_type: int,
+        marker: bool,
+        ssrc: int,
+    ) -> None:
+        """Account one packet. `arrival_time` is its capture/receive time in seconds."""
+        if not 0 <= sequence <= 0xFFFF or not 0 <= timestamp <= 0xFFFFFFFF:
+            raise ValueError(f"sequence {sequence} / timestamp {timestamp} out of range")
+        if self._origin is None:
+            self._origin = arrival_time
+            self._first_arrival = arrival_time
+        self._last_arrival = arrival_time
+        self._last_seq = sequence
+        self._payload_types.setdefault(payload_type, None)
+        if marker:
+            self._marker_count += 1
+        # Relative ms keeps float precision for epoch-based capture times.
+        now_ms = (arrival_time - self._origin) * 1000.0
+
+        if ssrc != self._ssrc or self._seg is None or self._rfc is None:
+            # New SSRC = new source for RFC 3550 (A.1 probation again) and a new Wireshark
+            # stream (Wireshark's stream key includes the SSRC).
+            if self._seg is not None:
+                self._closed.append(self._seg)
+            self._ssrc = ssrc
+            self._ssrcs.append(ssrc)
+            self._seg = _WiresharkSegment(sequence, timestamp, now_ms, payload_type)
+            self._rfc = _Rfc3550Source(sequence)
+        else:
+            self._seg.analyse(
+                sequence, timestamp, now_ms, payload_type, marker, self._wireshark_clock(payload_type)
+            )
+        if self._rfc.update_seq(sequence) and payload_type not in self._te:
+            # RFC 4733 events keep the event's start timestamp: not media timing, skip for A.8.
+            self._rfc.update_jitter(timestamp, arrival_time, self.clock_rate)
+
+    def report_block(self) -> ReceptionReport | None:
+        """RFC 3550 A.3 numbers for an RR report block; advances the interval counters."""
+        s = self._rfc
+        if s is None or self._ssrc is None or not s.valid:
+            return None
+        expected = s.expected
+        lost = expected - s.received
+        expected_interval = expected - s.expected_prior
+        s.expected_prior = expected
+        received_interval = s.received - s.received_prior
+        s.received_prior = s.received
+        lost_interval = expected_interval - received_interval
+        # A.3: "if (expected_interval == 0 || lost_interval <= 0) fraction = 0;
+        #       else fraction = (lost_interval << 8) / expected_interval;"
+        fraction = (
+            0 if expected_interval == 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
+        )
+        return ReceptionReport(
+            ssrc=self._ssrc,
+            fraction_lost=min(fraction, 255),
+            # §6.4.1: cumulative lost is a signed 24-bit field; A.3 clamps it.
+            cumulative_lost=max(-0x800000, min(0x7FFFFF, lost)),
+            extended_highest_seq=s.extended_max & 0xFFFFFFFF,
+            jitter=int(s.jitter),
+        )
+
+    def snapshot(self) -> RtpStreamSummary:
+        """Current numbers; aggregates the per-SSRC segments (sums, max of max, weighted means)."""
+        segs = [*self._closed, *([self._seg] if self._seg is not None else [])]
+        packets = sum(s.total_nr for s in segs)
+        expected = sum(s.expected for s in segs)
+        lost = expected - packets
+        weights = [s.total_nr - 1 for s in segs]
+        total_weight = sum(weights)
+
+        def wmean(values: list[float]) -> float:
+            if total_weight == 0:
+                return 0.0
+            return sum(v * w for v, w in zip(values, weights, strict=True)) / total_weight
+
+        min_deltas = [s.min_delta for s in segs if s.min_delta != -1]
+        min_jitters = [s.min_jitter for s in segs if s.min_jitter != -1]
+        rfc = self._rfc
+        rfc_expected = rfc.expected if rfc else 0
+        rfc_received = rfc.received if rfc else 0
+        rfc_jitter = rfc.jitter if rfc else 0.0
+        return RtpStreamSummary(
+            ssrc=self._ssrc,
+            ssrcs=tuple(self._ssrcs),
+            ssrc_changes=max(0, len(self._ssrcs) - 1),
+            packets=packets,
+            expected=expected,
+            lost=lost,
+            # rtpstream_info_calculate: "lost_perc = (double)(lost_num*100)/(double)packet_expected"
+            lost_percent=(lost * 100.0 / expected) if expected else 0.0,
+            sequence_errors=sum(s.sequence for s in segs),
+            min_delta_ms=min(min_deltas) if min_deltas else None,
+            mean_delta_ms=wmean([s.mean_delta for s in segs]),
+            max_delta_ms=max((s.max_delta for s in segs), default=0.0),
+            min_jitter_ms=min(min_jitters) if min_jitters else None,
+            mean_jitter_ms=wmean([s.mean_jitter for s in segs]),
+            max_jitter_ms=max((s.max_jitter for s in segs), default=0.0),
+            max_skew_ms=max((s.max_skew for s in segs), key=abs, default=0.0),
+            problem=any(s.problem for s in segs),
+            duration_s=(self._last_arrival - self._first_arrival)
+            if self._first_arrival is not None and self._last_arrival is not None
+            else 0.0,
+            first_arrival=self._first_arrival,
+            last_arrival=self._last_arrival,
+            first_seq=segs[0].start_seq_nr if segs else None,
+            last_seq=self._last_seq,
+            payload_types=tuple(self._payload_types),
+            marker_count=self._marker_count,
+            clock_rate=self.clock_rate,
+            rfc3550_valid=bool(rfc and rfc.valid),
+            rfc3550_received=rfc_received,
+            rfc3550_expected=rfc_expected,
+            rfc3550_lost=rfc_expected - rfc_received,
+            rfc3550_extended_max_seq=rfc.extended_max if rfc and rfc.valid else None,
+            rfc3550_jitter=rfc_jitter,
+            rfc3550_jitter_ms=rfc_jitter * 1000.0 / self.clock_rate,
+        )

@@ -1,0 +1,41 @@
+"""pytest plugin `arec` (entry point pytest11): requirement-id markers and recorder options.
+
+Gherkin tags are requirement ids (DESIGN.md §5): each catalogue id is registered as a marker so
+`--strict-markers` rejects a tag that names an unknown id, and the report can map every
+scenario to the requirements it exercises.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.spec.catalogue import load_catalogue
+
+# Requirement ids look like ARE-06-TWO-INVITES-PER-CALL, SDP-ANSWER-RECVONLY, REC-PAUSE-GAP.
+REQUIREMENT_TAG = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("arec", "arec recorder conformance")
+    group.addoption("--arec-recorder", default="reference", metavar="reference|sip:HOST:PORT",
+                    help="recorder under test (default: the reference recorder, started per scenario)")
+    group.addoption("--arec-recordings", default=None, metavar="DIR",
+                    help="where an external recorder writes its recordings")
+    group.addoption("--arec-recorder-cmd", default=None, metavar="CMD",
+                    help="command starting a recorder double per scenario ({port} {rtp_low} {rtp_high} {dir})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for requirement in load_catalogue().values():
+        config.addinivalue_line(
+            "markers", f"{requirement.id}: [{requirement.severity.value}] step {requirement.step}: "
+            f"{requirement.statement}"
+        )
+
+
+def requirement_ids(item: pytest.Item) -> list[str]:
+    """The requirement ids a test exercises: its markers that look like catalogue ids."""
+    catalogue = load_catalogue()
+    return sorted({m.name for m in item.iter_markers() if m.name in catalogue})

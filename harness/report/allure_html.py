@@ -1,0 +1,122 @@
+"""Single-file offline HTML report from Allure results (npm `allure` 3.x, pinned in package.json).
+
+Why the post-processing: Allure embeds a third-party analytics script in every report
+(TOOLING.md "Allure report"). A recording-compliance report is opened in locked-down labs,
+so the script is removed and the result is checked for any remaining external URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.exitcodes import EXIT_OK, SetupError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# <script async src="https://www.googletagmanager.com/gtag/js?id=..."></script> and the inline
+# gtag(...) configuration block that follows it.
+_ANALYTICS_PATTERNS = (
+    re.compile(r"<script[^>]*src=\"https?://[^\"]*googletagmanager[^\"]*\"[^>]*>\s*</script>", re.I),
+    re.compile(r"<script>\s*window\.dataLayer[\s\S]*?</script>", re.I),
+)
+# XML namespace identifiers are names, not fetched resources.
+_NAMESPACE_URLS = frozenset({"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink",
+                             "http://www.w3.org/1999/xhtml", "http://www.w3.org/XML/1998/namespace"})
+_URL = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
+
+
+def strip_analytics(html: str) -> str:
+    for pattern in _ANALYTICS_PATTERNS:
+        html = pattern.sub("", html)
+    return html
+
+
+def external_urls(html: str) -> list[str]:
+    """External URLs that would be fetched or are referenced by the report's own markup.
+
+    Looks at the HTML text and at the base64 `data:` script bodies Allure inlines, because
+    an analytics loader hidden in a bundle would otherwise slip through.
+    """
+    found = {m.group(0) for m in _URL.finditer(html) if _is_fetchable(html, m)}
+    for blob in re.findall(r"src=\"data:[a-z/+-]+;base64,([A-Za-z0-9+/=]+)\"", html):
+        text = base64.b64decode(blob).decode("utf-8", "replace")
+        found |= {u for u in re.findall(r"https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'`<>)]*", text)
+                  if any(tag in u for tag in ("googletagmanager", "google-analytics", "analytics"))}
+    return sorted(u for u in found if u.rstrip("/") not in _NAMESPACE_URLS)
+
+
+def _is_fetchable(html: str, match: re.Match[str]) -> bool:
+    # Only URLs used as attributes that load something (src/href/url()) count in the markup;
+    # URLs quoted inside inlined data (e.g. a finding's source text) are not loaded.
+    before = html[max(0, match.start() - 12):match.start()]
+    return bool(re.search(r"(src|href|action)=\"$|url\($", before))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    html: Path
+    total: int
+    passed: int
+    failed: int
+    broken: int
+    skipped: int
+
+
+def allure_binary() -> Path:
+    binary = REPO_ROOT / "node_modules" / ".bin" / "allure"
+    if not binary.exists():
+        raise SetupError("the report generator is missing: run 'make setup' (npm ci installs the pinned allure)")
+    return binary
+
+
+def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conformance report") -> ReportResult:
+    if not results_dir.is_dir() or not any(results_dir.iterdir()):
+        raise SetupError(f"no test results in {results_dir}: run 'arec run' first")
+    html_dir.mkdir(parents=True, exist_ok=True)
+    config = html_dir.parent / "allurerc.mjs"
+    config.write_text(
+        "export default " + json.dumps({
+            "name": name,
+            "output": str(html_dir),
+            "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": "en"}}},
+        }) + ";\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, ALLURE_NO_ANALYTICS="1")
+    shutil.rmtree(html_dir, ignore_errors=True)
+    proc = subprocess.run(
+        [str(allure_binary()), "generate", str(results_dir), "--config", str(config)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    index = html_dir / "index.html"
+    if proc.returncode != 0 or not index.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise SetupError(f"allure generate failed ({proc.returncode}): {tail[0]}")
+    html = strip_analytics(index.read_text(encoding="utf-8"))
+    index.write_text(html, encoding="utf-8")
+    leftover = external_urls(html)
+    if leftover:
+        raise SetupError(f"report {index} still references external URLs: {', '.join(leftover[:3])}")
+    stats: dict[str, int] = {}
+    summary = html_dir / "summary.json"
+    if summary.exists():
+        stats = json.loads(summary.read_text(encoding="utf-8")).get("stats", {})
+    return ReportResult(index, stats.get("total", 0), stats.get("passed", 0), stats.get("failed", 0),
+                        stats.get("broken", 0), stats.get("skipped", 0))
+
+
+def report_from_cli(args: argparse.Namespace) -> int:
+    report_dir = Path(args.report_dir)
+    result = generate_report(report_dir / "allure-results", report_dir / "html")
+    print(f"report: {result.html} ({result.passed}/{result.total} passed)")
+    if args.open:
+        print(result.html.resolve().as_uri())
+    return EXIT_OK

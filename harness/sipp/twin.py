@@ -1,0 +1,469 @@
+"""The Python end of SIPp's 3PCC twin socket: learn the recorder's answer, order re-INVITE/BYE.
+
+SIPp 3.6 "3PCC" mode (``-3pcc host:port``): a scenario whose first twin command is
+``<sendCmd>`` is "controller A" and connects over TCP to its twin; here the twin is this
+module, standing in for the other SIPp (SIPp reference, "3PCC"). Wire format, read from
+SIPp's ``src/socket.cpp`` (``check_for_message``: a control socket's message ends at the
+ESC character, 27) and ``src/call.cpp`` (``process_twinSippCom``: the command is routed to
+the call named by its ``Call-ID`` header, and it is rejected, aborting the call, unless the
+call is waiting at a ``<recvCmd>``), and checked against SIPp 3.6.1::
+
+    Call-ID: 1-4242@127.0.0.1\\r\\n
+    X-Arec-Event: answered\\r\\n              (SIPp -> us: answered | reinvite-answered |
+    Content-Type: application/sdp\\r\\n        ended | peer-bye; body = recorder's SDP)
+    Content-Length:   123\\r\\n
+    \\r\\n
+    v=0 ...<ESC>
+
+    Call-ID: 1-4242@127.0.0.1\\r\\n
+    X-Arec-Action: reinvite\\r\\n             (us -> SIPp: reinvite, body = our new offer;
+    Content-Length: 180\\r\\n                 or bye)
+    \\r\\n
+    v=0 ...<ESC>
+
+The ``X-Arec-*`` headers are our own convention with the scenarios in ``scenarios/``.
+:class:`TwinSession` is the sans-IO core (bytes in, events out, bytes to send; a state table
+stops us from sending a command SIPp would reject); :class:`SippControl` is the small thread
++ socket adapter around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
+
+ESC = b"\x1b"
+EVENT_HEADER = "X-Arec-Event"
+ACTION_HEADER = "X-Arec-Action"
+
+
+class Direction(StrEnum):
+    """SDP media direction attributes (RFC 4566 §6, RFC 3264 §6.1)."""
+
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    SENDRECV = "sendrecv"
+    INACTIVE = "inactive"
+
+
+class TwinEvent(StrEnum):
+    ANSWERED = "answered"  # 200 OK to the INVITE received and ACKed
+    REINVITE_ANSWERED = "reinvite-answered"  # 200 OK to our re-INVITE received and ACKed
+    ENDED = "ended"  # our BYE was answered 200
+    PEER_BYE = "peer-bye"  # the recorder sent BYE; SIPp answered 200
+    # Not ours: SIPp's own "internal-cmd: abort_call" (its default "3pcc_abort" message),
+    # sent to the twin whenever it aborts the call (unexpected response, e.g. 488 to the
+    # re-INVITE; timeout; unexpected BYE).
+    ABORTED = "abort_call"
+
+
+class TwinAction(StrEnum):
+    REINVITE = "reinvite"
+    BYE = "bye"
+
+
+class LegState(Enum):
+    WAITING_ANSWER = "waiting-answer"
+    IDLE = "idle"  # SIPp waits at its <recvCmd>: the only state where it accepts a command
+    REINVITING = "reinviting"
+    BYE_SENT = "bye-sent"
+    FINISHED = "finished"
+    FAILED = "failed"  # the twin connection closed before the leg finished
+
+
+# What SIPp may report in each state, and where it takes the leg.
+_EVENT_TRANSITIONS: dict[tuple[LegState, TwinEvent], LegState] = {
+    (LegState.WAITING_ANSWER, TwinEvent.ANSWERED): LegState.IDLE,
+    (LegState.REINVITING, TwinEvent.REINVITE_ANSWERED): LegState.IDLE,
+    (LegState.BYE_SENT, TwinEvent.ENDED): LegState.FINISHED,
+    (LegState.IDLE, TwinEvent.PEER_BYE): LegState.FINISHED,
+    **{(state, TwinEvent.ABORTED): LegState.FAILED
+       for state in (LegState.WAITING_ANSWER, LegState.IDLE, LegState.REINVITING, LegState.BYE_SENT)},
+}
+# What we may order in each state: process_twinSippCom rejects (aborts the call) a command
+# that arrives while the scenario is not at its <recvCmd>, so only IDLE accepts one.
+_ACTION_TRANSITIONS: dict[tuple[LegState, TwinAction], LegState] = {
+    (LegState.IDLE, TwinAction.REINVITE): LegState.REINVITING,
+    (LegState.IDLE, TwinAction.BYE): LegState.BYE_SENT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TwinMessage:
+    """One twin command: header lines and an optional body."""
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        # Header names compare case-insensitively, as in SIP (RFC 3261 §7.3.1).
+        low = name.lower()
+        return next((v for n, v in self.headers if n.lower() == low), None)
+
+    @property
+    def call_id(self) -> str:
+        value = self.header("Call-ID")
+        if not value:
+            raise RemoteProtocolError("twin message without Call-ID")
+        return value
+
+    @property
+    def event(self) -> TwinEvent:
+        if (self.header("internal-cmd") or "").strip() == "abort_call":
+            return TwinEvent.ABORTED
+        value = self.header(EVENT_HEADER)
+        try:
+            return TwinEvent((value or "").strip().lower())
+        except ValueError:
+            raise RemoteProtocolError(f"twin message with unknown {EVENT_HEADER}: {value!r}") from None
+
+
+def parse_twin_message(raw: bytes) -> TwinMessage:
+    """Parse one ESC-stripped twin command (SIPp writes CRLF; bare LF is accepted too)."""
+    sep = raw.find(b"\r\n\r\n")
+    if sep >= 0:
+        head, body = raw[:sep], raw[sep + 4:]
+    else:
+        sep = raw.find(b"\n\n")
+        head, body = (raw[:sep], raw[sep + 2:]) if sep >= 0 else (raw, b"")
+    headers: list[tuple[str, str]] = []
+    for line in head.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise RemoteProtocolError(f"twin header line without ':': {line!r}")
+        headers.append((name.strip(), value.strip()))
+    msg = TwinMessage(tuple(headers), body)
+    length = msg.header("Content-Length")
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            raise RemoteProtocolError(f"bad Content-Length {length!r} in twin message") from None
+        if n > len(body):
+            raise RemoteProtocolError(f"twin message body shorter ({len(body)}) than Content-Length {n}")
+        msg = TwinMessage(msg.headers, body[:n])
+    return msg
+
+
+def encode_command(call_id: str, action: TwinAction, body: bytes = b"") -> bytes:
+    """One command for SIPp's <recvCmd>, ESC-terminated (SIPp's control-socket framing)."""
+    if ESC in body or any(c in call_id for c in "\r\n\x1b"):
+        raise LocalProtocolError("twin command must not contain ESC or CR/LF in the Call-ID")
+    head = f"Call-ID: {call_id}\r\n{ACTION_HEADER}: {action.value}\r\n"
+    if body:
+        head += "Content-Type: application/sdp\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode("ascii") + body + ESC
+
+
+class TwinDecoder:
+    """Splits the TCP byte stream into ESC-terminated twin messages."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[TwinMessage]:
+        self._buf += data
+        *complete, self._buf = self._buf.split(ESC)
+        return [parse_twin_message(raw) for raw in complete if raw.strip()]
+
+    @property
+    def pending(self) -> bytes:
+        return self._buf
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredLeg:
+    """The recorder's SDP answer as the RTP sender needs it (RFC 3264 §6: where to send)."""
+
+    call_id: str
+    sdp: bytes
+    connection_ip: str | None  # of the first audio stream
+    audio_ports: tuple[int, ...]  # one per m=audio line, in offer order; 0 = rejected
+    directions: tuple[str, ...]  # per m=audio line (default sendrecv, RFC 4566 §6)
+    parsed: object | None = None  # harness.protocol.sdp.parse_sdp() result when available
+    parse_error: str | None = None
+
+
+def summarize_sdp(sdp: bytes) -> tuple[str | None, tuple[int, ...], tuple[str, ...]]:
+    """(connection address, audio ports, directions) of an SDP body, leniently.
+
+    Only what the RTP sender needs; full validation is the SDP validator's job. A media-level
+    ``c=`` overrides the session one (RFC 4566 §5.7); so does a media-level direction (§6).
+    """
+    session_c: str | None = None
+    session_dir: str | None = None
+    audio: list[dict[str, str | int | None]] = []
+    section = "session"  # then "audio" or "other" after each m= line
+    directions = {d.value for d in Direction}
+    for raw in sdp.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            parts = line[2:].split()
+            section = "audio" if parts and parts[0] == "audio" else "other"
+            if section == "audio":
+                try:
+                    port = int(parts[1].split("/")[0])
+                except (IndexError, ValueError):
+                    port = 0
+                audio.append({"port": port, "c": None, "dir": None})
+        elif line.startswith("c="):
+            parts = line[2:].split()
+            addr = parts[2].split("/")[0] if len(parts) >= 3 else None
+            if section == "session":
+                session_c = addr
+            elif section == "audio":
+                audio[-1]["c"] = addr
+        elif line.startswith("a=") and line[2:] in directions:
+            if section == "session":
+                session_dir = line[2:]
+            elif section == "audio":
+                audio[-1]["dir"] = line[2:]
+    first_c: str | None = None
+    if audio:
+        c = audio[0]["c"]
+        first_c = c if isinstance(c, str) else session_c
+    ports = tuple(int(a["port"] or 0) for a in audio)
+    dirs = tuple(str(a["dir"] or session_dir or Direction.SENDRECV.value) for a in audio)
+    return first_c, ports, dirs
+
+
+def _try_parse_sdp(sdp: bytes) -> tuple[object | None, str | None]:
+    """Use harness.protocol.sdp.parse_sdp when that module exists (written in parallel)."""
+    try:
+        module = importlib.import_module("harness.protocol.sdp")
+    except ImportError:
+        return None, None
+    parse = getattr(module, "parse_sdp", None)
+    if parse is None:
+        return None, None
+    try:
+        return parse(sdp), None
+    except TypeError:
+        try:
+            return parse(sdp.decode("utf-8", "replace")), None
+        except Exception as exc:  # a parse failure is evidence, not a crash of the runner
+            return None, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def answered_leg(msg: TwinMessage) -> AnsweredLeg:
+    ip, ports, dirs = summarize_sdp(msg.body)
+    parsed, error = _try_parse_sdp(msg.body) if msg.body else (None, None)
+    return AnsweredLeg(msg.call_id, msg.body, ip, ports, dirs, parsed, error)
+
+
+class TwinSession:
+    """Sans-IO state of one leg's twin conversation."""
+
+    def __init__(self) -> None:
+        self.state = LegState.WAITING_ANSWER
+        self.call_id: str | None = None
+        self.offer_version = 1  # o= version of the offer SIPp sent in the INVITE
+        self.aborted = False  # SIPp sent its abort_call internal command
+        self._decoder = TwinDecoder()
+
+    def receive(self, data: bytes) -> list[TwinMessage]:
+        """Feed bytes from SIPp; returns the complete messages, state already advanced."""
+        out = []
+        for msg in self._decoder.feed(data):
+            event = msg.event
+            nxt = _EVENT_TRANSITIONS.get((self.state, event))
+            if nxt is None:
+                raise RemoteProtocolError(f"SIPp reported {event.value!r} while the leg is {self.state.value}")
+            if self.call_id is None:
+                self.call_id = msg.call_id
+            self.aborted = self.aborted or event is TwinEvent.ABORTED
+            self.state = nxt
+            out.append(msg)
+        return out
+
+    def connection_lost(self) -> None:
+        if self.state is not LegState.FINISHED:
+            self.state = LegState.FAILED
+
+    def _act(self, action: TwinAction, body: bytes = b"") -> bytes:
+        nxt = _ACTION_TRANSITIONS.get((self.state, action))
+        if nxt is None or self.call_id is None:
+            raise LocalProtocolError(f"cannot {action.value} while the leg is {self.state.value}")
+        data = encode_command(self.call_id, action, body)
+        self.state = nxt
+        return data
+
+    def reinvite(self, sdp: bytes) -> bytes:
+        """Bytes ordering a re-INVITE carrying ``sdp`` (its o= version must be larger)."""
+        data = self._act(TwinAction.REINVITE, sdp)
+        self.offer_version += 1
+        return data
+
+    def bye(self) -> bytes:
+        return self._act(TwinAction.BYE)
+
+
+class SippLegError(RuntimeError):
+    """The leg ended (SIPp exited / twin socket closed) before what we waited for."""
+
+
+_END = object()
+
+
+class SippControl:
+    """Blocking control of one SIPp leg over the twin socket (one reader thread).
+
+    ``offer(version, direction)`` builds our SDP for re-INVITEs; ``is_alive`` tells whether
+    the SIPp process still runs, so a wait ends at once when SIPp died before connecting.
+    """
+
+    def __init__(
+        self,
+        offer: Callable[[int, Direction], bytes] | None = None,
+        host: str = "127.0.0.1",
+        is_alive: Callable[[], bool] | None = None,
+    ) -> None:
+        self._offer = offer
+        self._is_alive = is_alive
+        self.session = TwinSession()
+        self._pending: list[TwinMessage] = []
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._conn: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((host, 0))
+        self._listener.listen(1)
+        self.address: tuple[str, int] = (host, int(self._listener.getsockname()[1]))
+        self._thread = threading.Thread(target=self._run, name=f"sipp-twin-{self.address[1]}", daemon=True)
+        self._thread.start()
+
+    # -- reader thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            self._queue.put(_END)
+            return
+        with self._lock:
+            if self._closed:
+                conn.close()
+                self._queue.put(_END)
+                return
+            self._conn = conn
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                self._queue.put(data)
+        except OSError:
+            pass
+        self._queue.put(_END)
+
+    # -- waiting -------------------------------------------------------------------------
+    def _wait_for(self, kinds: set[TwinEvent], timeout: float, what: str) -> TwinMessage:
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, msg in enumerate(self._pending):
+                if msg.event in kinds:
+                    return self._pending.pop(i)
+            if self.session.state is LegState.FAILED:
+                how = "aborted the call" if self.session.aborted else "ended"
+                raise SippLegError(f"SIPp {how} before {what} (see its error log)")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {what} from SIPp within {timeout} s (leg {self.session.state.value})")
+            try:
+                item = self._queue.get(timeout=min(remaining, 0.1))
+            except queue.Empty:
+                if self._conn is None and self._is_alive is not None and not self._is_alive():
+                    # SIPp exited without ever connecting (bad option, port in use...).
+                    self.session.connection_lost()
+                continue
+            if item is _END:
+                self.session.connection_lost()
+                continue
+            assert isinstance(item, bytes)
+            self._pending.extend(self.session.receive(item))
+
+    def _send(self, data: bytes) -> None:
+        with self._lock:
+            conn = self._conn
+        if conn is None:
+            raise SippLegError("SIPp twin socket is not connected")
+        conn.sendall(data)
+
+    def _drain(self) -> None:
+        """Apply messages already received, without blocking."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _END:
+                self.session.connection_lost()
+            else:
+                assert isinstance(item, bytes)
+                self._pending.extend(self.session.receive(item))
+
+    # -- public API ----------------------------------------------------------------------
+    def wait_answer(self, timeout: float) -> AnsweredLeg:
+        """Block until SIPp got (and ACKed) the 200 OK to the INVITE; its SDP answer."""
+        return answered_leg(self._wait_for({TwinEvent.ANSWERED}, timeout, "answer to the INVITE"))
+
+    def reinvite(self, direction: Direction | None = None, *, sdp: bytes | None = None,
+                 timeout: float = 10.0) -> AnsweredLeg:
+        """Send a re-INVITE now (pause: INACTIVE, resume: SENDONLY); returns the new answer."""
+        self._drain()
+        if sdp is None:
+            if self._offer is None or direction is None:
+                raise LocalProtocolError("reinvite needs a direction (with an offer builder) or an sdp")
+            sdp = self._offer(self.session.offer_version + 1, direction)
+        self._send(self.session.reinvite(sdp))
+        return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the re-INVITE"))
+
+    def bye(self) -> None:
+        """Order the BYE now; :meth:`wait_finished` waits for its 200."""
+        self._drain()
+        self._send(self.session.bye())
+
+    def wait_finished(self, timeout: float) -> TwinEvent:
+        """ENDED (our BYE answered) or PEER_BYE (the recorder hung up)."""
+        return self._wait_for({TwinEvent.ENDED, TwinEvent.PEER_BYE}, timeout, "end of the leg").event
+
+    @property
+    def state(self) -> LegState:
+        self._drain()
+        return self.session.state
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        # shutdown() wakes a thread blocked in accept() on Linux; close() alone does not.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+
+    def __enter__(self) -> SippControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,49 @@
+"""The Finding contract shared by every validator (DESIGN.md §4).
+
+Validators never raise for a non-conformance: they return findings. A parse failure is a
+finding too. `Then` steps turn findings into assertions and Allure attachments.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Severity(enum.Enum):
+    MUST = "MUST"  # a violation fails the scenario and the quality gate
+    SHOULD = "SHOULD"  # a violation is a warning
+    INFO = "INFO"  # observed interop facts
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where a finding was seen: a packet, a header line, a file offset."""
+
+    packet_index: int | None = None
+    timestamp: float | None = None
+    header_line: str | None = None
+    file: str | None = None
+    file_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    requirement_id: str
+    severity: Severity
+    message: str
+    evidence: Evidence = field(default_factory=Evidence)
+    observed: str | None = None
+    expected: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    def __str__(self) -> str:
+        text = f"[{self.requirement_id}] {self.severity.value}: {self.message}"
+        if self.observed is not None or self.expected is not None:
+            text += f" (observed: {self.observed}; expected: {self.expected})"
+        return text

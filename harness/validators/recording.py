@@ -1,0 +1,334 @@
+"""Recording validator: files, metadata and the audio time-code, per channel (DESIGN.md §4).
+
+Reads WAV PCM16 / µ-law / A-law (WAVE format tags 1 / 7 / 6; `soundfile`, since stdlib `wave`
+cannot read µ-law), mono or multi-channel, and decodes the audio time-code
+(`harness.media.timecode`) of every channel that should hold a stream. What was *sent* is the
+`ExpectedStream` list; what was *recorded* is what the decoder finds. Never raises for a bad
+recording: an unreadable, truncated, silent or mislabelled file is a finding.
+
+Findings: REC-FILES-PRESENT (directory / file / channel missing), REC-STREAM-CHANNEL (another
+stream's time-code in a DN's file or channel: swap or mix-up), REC-AUDIO-COMPLETE (segments
+missing, duplicated, reordered or extra; silence only; duration off by more than one 20 ms
+packet; wrong sample rate), REC-PAUSE-NO-AUDIO (a segment sent while paused is in the file: PCI),
+REC-METADATA (recording.json missing or without calluuid / record id / per-channel DN),
+ARE-10-FILES-FINALISED (unreadable or truncated WAV, metadata not marked complete).
+
+Reference recorder layout: ``<root>/<calluuid>/<record_id>/stream-<n>-<dn>.wav`` (mono),
+``call-stereo.wav``, ``recording.json`` with ``"channels": [{"index", "stream", "dn"}]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+
+from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SYMBOL_SAMPLES, decode_timecode
+from harness.spec.catalogue import requirement
+from harness.spec.findings import Evidence, Finding
+
+__all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "validate_recording"]
+
+EMITTED_REQUIREMENTS = (
+    "REC-FILES-PRESENT",
+    "REC-STREAM-CHANNEL",
+    "REC-AUDIO-COMPLETE",
+    "REC-PAUSE-NO-AUDIO",
+    "REC-METADATA",
+    "ARE-10-FILES-FINALISED",
+)
+
+_MONO_NAME = re.compile(r"^stream-(\d+)-(.+)\.wav$")
+_STEREO_NAME = "call-stereo.wav"
+_METADATA_NAME = "recording.json"
+_WAVE_TAGS = {1: "PCM", 6: "A-law", 7: "µ-law", 0xFFFE: "extensible"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedStream:
+    """What was sent for one stream: its time-code alphabet, DN and segment counters.
+
+    `first_segment`..`last_segment` (inclusive) are the segments sent completely; segments in
+    `paused_segments` were sent while the recording was paused and must NOT be in the file.
+    `expected_samples`: recorded length the file should have (default: the whole segment range,
+    pauses included, as a wall-clock-aligned recorder pads them with silence).
+    """
+
+    stream: int
+    dn: str
+    first_segment: int
+    last_segment: int
+    paused_segments: frozenset[int] = frozenset()
+    expected_samples: int | None = None
+
+    @property
+    def wanted(self) -> list[int]:
+        return [s for s in range(self.first_segment, self.last_segment + 1) if s not in self.paused_segments]
+
+    @property
+    def samples(self) -> int:
+        if self.expected_samples is not None:
+            return self.expected_samples
+        return (self.last_segment - self.first_segment + 1) * SEGMENT_SAMPLES
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFiles:
+    """Explicit file layout (third-party recorders): mono file per DN and/or one multi-channel file.
+
+    `channel_dns[i]` is the DN the recorder says channel i of `multichannel` holds.
+    """
+
+    mono: dict[str, Path] = field(default_factory=dict)
+    multichannel: Path | None = None
+    channel_dns: tuple[str, ...] = ()
+    metadata: Path | None = None
+
+
+def _finding(req_id: str, message: str, file: Path | None = None, offset: int | None = None,
+             observed: str | None = None, expected: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message,
+                   Evidence(file=str(file) if file else None, file_offset=offset), observed, expected)
+
+
+def validate_recording(recording: Path | RecordingFiles, expected: Sequence[ExpectedStream], *,
+                       require_metadata: bool = True) -> list[Finding]:
+    """Check a recording directory (reference layout) or an explicit `RecordingFiles` layout."""
+    findings: list[Finding] = []
+    if isinstance(recording, Path):
+        if not recording.is_dir():
+            return [_finding("REC-FILES-PRESENT", f"recording directory {recording} does not exist",
+                             recording, observed="missing", expected="directory")]
+        files = _discover(recording, findings, require_metadata)
+        if files.multichannel is not None and not files.channel_dns:
+            # No usable channel labels: assume the order of `expected` (reference layout default).
+            files = RecordingFiles(files.mono, files.multichannel, tuple(e.dn for e in expected), files.metadata)
+    else:
+        files = recording
+    if files.metadata is not None:
+        _check_metadata(files.metadata, expected, findings)
+    streams_in_use = [e.stream for e in expected]
+    for exp in expected:
+        mono = files.mono.get(exp.dn)
+        if mono is not None:
+            _check_channel(mono, 0, exp, streams_in_use, findings, expect_channels=1)
+        if files.multichannel is not None:
+            if exp.dn in files.channel_dns:
+                _check_channel(files.multichannel, files.channel_dns.index(exp.dn), exp, streams_in_use,
+                               findings, expect_channels=len(files.channel_dns))
+            else:
+                findings.append(_finding(
+                    "REC-FILES-PRESENT", f"no channel of {files.multichannel.name} is labelled DN {exp.dn}",
+                    files.multichannel, observed=",".join(files.channel_dns) or "no labels", expected=exp.dn))
+        if mono is None and files.multichannel is None:
+            findings.append(_finding("REC-FILES-PRESENT", f"no recording file for DN {exp.dn}",
+                                     observed="missing", expected=f"file for DN {exp.dn}"))
+    return _dedupe(findings)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str | None]] = set()
+    out = []
+    for f in findings:
+        key = (f.requirement_id, f.message, f.evidence.file)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def _discover(directory: Path, findings: list[Finding], require_metadata: bool) -> RecordingFiles:
+    mono: dict[str, Path] = {}
+    for path in sorted(directory.glob("stream-*.wav")):
+        match = _MONO_NAME.match(path.name)
+        if match:
+            mono[match.group(2)] = path
+    stereo = directory / _STEREO_NAME
+    metadata = directory / _METADATA_NAME
+    channel_dns: tuple[str, ...] = ()
+    if metadata.is_file():
+        channel_dns = _channel_dns(metadata)
+    elif require_metadata:
+        findings.append(_finding("REC-METADATA", f"{_METADATA_NAME} missing in {directory}", metadata,
+                                 observed="missing", expected=_METADATA_NAME))
+    return RecordingFiles(mono, stereo if stereo.is_file() else None, channel_dns,
+                          metadata if metadata.is_file() else None)
+
+
+def _channel_dns(metadata: Path) -> tuple[str, ...]:
+    try:
+        data = json.loads(metadata.read_text(encoding="utf-8"))
+        channels = sorted(data["channels"], key=lambda c: int(c["index"]))
+        return tuple(str(c["dn"]) for c in channels)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+def _check_metadata(metadata: Path, expected: Sequence[ExpectedStream], findings: list[Finding]) -> None:
+    try:
+        data = json.loads(metadata.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        findings.append(_finding("REC-METADATA", f"{metadata.name} unreadable: {exc}", metadata))
+        return
+    if not isinstance(data, dict):
+        findings.append(_finding("REC-METADATA", f"{metadata.name} is not a JSON object", metadata))
+        return
+    missing = [k for k in ("calluuid", "record_id", "channels", "complete") if k not in data]
+    if missing:
+        findings.append(_finding("REC-METADATA", f"{metadata.name} lacks {', '.join(missing)}", metadata,
+                                 observed=", ".join(sorted(data)), expected="calluuid, record_id, channels, complete"))
+    channels = data.get("channels")
+    if isinstance(channels, list):
+        bad = [c for c in channels if not isinstance(c, dict) or not {"index", "stream", "dn"} <= set(c)]
+        if bad:
+            findings.append(_finding("REC-METADATA", f"{metadata.name}: {len(bad)} channel entries lack "
+                                     "index/stream/dn", metadata, observed=json.dumps(bad[0])))
+        dns = {str(c.get("dn")) for c in channels if isinstance(c, dict)}
+        for exp in expected:
+            if exp.dn not in dns:
+                findings.append(_finding("REC-METADATA", f"{metadata.name} names no channel for DN {exp.dn}",
+                                         metadata, observed=",".join(sorted(dns)), expected=exp.dn))
+    if data.get("complete") is False:
+        findings.append(_finding("ARE-10-FILES-FINALISED", f"{metadata.name} is not marked complete", metadata,
+                                 observed="complete=false", expected="complete=true"))
+
+
+@dataclass(frozen=True, slots=True)
+class _WavLayout:
+    data_offset: int
+    declared: int  # data chunk size from the header
+    available: int  # bytes actually present after data_offset
+    format_tag: int
+
+
+def _wav_layout(path: Path) -> _WavLayout | None:
+    """Walk the RIFF chunks (Microsoft RIFF/WAVE): where `data` starts and how big it claims to be."""
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        pos, tag = 12, 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, clen = struct.unpack("<4sI", f.read(8))
+            if cid == b"fmt " and clen >= 2:
+                tag = struct.unpack("<H", f.read(2))[0]
+            if cid == b"data":
+                return _WavLayout(pos + 8, clen, size - pos - 8, tag)
+            pos += 8 + clen + (clen & 1)  # chunks are word-aligned
+    return None
+
+
+def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use: list[int],
+                   findings: list[Finding], expect_channels: int) -> None:
+    label = f"{path.name} channel {channel} (DN {exp.dn})" if expect_channels > 1 else f"{path.name} (DN {exp.dn})"
+    layout = _wav_layout(path)
+    if layout is None:
+        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} is not a readable RIFF/WAVE file", path, 0))
+        return
+    if layout.available < layout.declared:
+        findings.append(_finding(
+            "ARE-10-FILES-FINALISED", f"{path.name} is truncated: data chunk declares {layout.declared} bytes, "
+            f"{layout.available} present", path, layout.data_offset + layout.available,
+            observed=str(layout.available), expected=str(layout.declared)))
+    try:
+        info = soundfile.info(str(path))
+        audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} unreadable: {exc}", path, 0))
+        return
+    if audio.shape[1] <= channel:
+        findings.append(_finding("REC-FILES-PRESENT", f"{label}: file has only {audio.shape[1]} channel(s)", path,
+                                 observed=str(audio.shape[1]), expected=str(channel + 1)))
+        return
+    if rate != SAMPLE_RATE:
+        findings.append(_finding("REC-AUDIO-COMPLETE", f"{path.name}: header sample rate {rate} Hz", path, 24,
+                                 observed=f"{rate} Hz ({info.subtype})", expected=f"{SAMPLE_RATE} Hz"))
+        return
+    samples: npt.NDArray[np.int16] = np.ascontiguousarray(audio[:, channel])
+    bytes_per_frame = max(1, layout.available // max(1, len(audio))) if len(audio) else 1
+
+    def offset(sample: int) -> int:
+        return layout.data_offset + sample * bytes_per_frame
+
+    track = decode_timecode(samples, SAMPLE_RATE, streams=sorted(set(streams_in_use)))
+    if not track.segments and not track.undecodable and not track.partial:
+        findings.append(_finding("REC-AUDIO-COMPLETE", f"{label} holds silence only", path, layout.data_offset,
+                                 observed="silence", expected=f"segments {exp.first_segment}..{exp.last_segment}"))
+        return
+    others = [s for s in track.streams_present() if s != exp.stream]
+    if others:
+        first_other = next(s for s in track.segments if s.stream != exp.stream)
+        own = exp.stream in track.streams_present()
+        findings.append(_finding(
+            "REC-STREAM-CHANNEL",
+            f"{label} holds time-code of stream(s) {others}" + (" mixed with its own" if own else
+                                                                  f" instead of stream {exp.stream}"),
+            path, offset(first_other.start_sample), observed=f"streams {list(track.streams_present())}",
+            expected=f"stream {exp.stream} only"))
+    counters = list(track.counters_of(exp.stream))
+    own_segments = track.segments_of(exp.stream)
+    paused_found = [s for s in own_segments if s.segment in exp.paused_segments]
+    if paused_found:
+        findings.append(_finding(
+            "REC-PAUSE-NO-AUDIO", f"{label}: {len(paused_found)} segment(s) sent while paused are recorded "
+            f"(first: segment {paused_found[0].segment})", path, offset(paused_found[0].start_sample),
+            observed=" ".join(str(s.segment) for s in paused_found), expected="silence while paused"))
+    if exp.stream not in track.streams_present() and others:
+        return  # swapped channel: segment bookkeeping would only repeat the channel finding
+    _check_sequence(label, path, exp, counters, [offset(s.start_sample) for s in own_segments], findings)
+    if abs(len(samples) - exp.samples) > SYMBOL_SAMPLES:
+        findings.append(_finding(
+            "REC-AUDIO-COMPLETE", f"{label}: duration {len(samples) / SAMPLE_RATE:.3f} s differs from the "
+            f"{exp.samples / SAMPLE_RATE:.3f} s sent by more than one 20 ms packet", path,
+            offset(min(len(samples), exp.samples)), observed=f"{len(samples)} samples",
+            expected=f"{exp.samples} ± {SYMBOL_SAMPLES} samples"))
+
+
+def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[int], offsets: list[int],
+                    findings: list[Finding]) -> None:
+    wanted = exp.wanted
+    wanted_set = set(wanted)
+    problems: list[str] = []
+    first_offset: int | None = None
+    missing = [s for s in wanted if s not in counters]
+    if missing:
+        problems.append(f"missing {_ranges(missing)}")
+    dup = sorted({c for c in counters if counters.count(c) > 1})
+    if dup:
+        problems.append(f"duplicated {_ranges(dup)}")
+        first_offset = offsets[next(i for i, c in enumerate(counters) if c in dup and counters[:i].count(c))]
+    extra = sorted({c for c in counters if c not in wanted_set and c not in exp.paused_segments})
+    if extra:
+        problems.append(f"extra {_ranges(extra)}")
+        first_offset = first_offset or offsets[counters.index(extra[0])]
+    for i in range(1, len(counters)):
+        if counters[i] < counters[i - 1]:
+            problems.append(f"out of order (segment {counters[i]} after {counters[i - 1]})")
+            first_offset = first_offset or offsets[i]
+            break
+    if problems:
+        findings.append(_finding(
+            "REC-AUDIO-COMPLETE", f"{label}: time-code segments " + "; ".join(problems), path, first_offset,
+            observed=f"{len(counters)} segments", expected=f"segments {exp.first_segment}..{exp.last_segment} "
+            f"once, in order" + (f", without paused {_ranges(sorted(exp.paused_segments))}"
+                                 if exp.paused_segments else "")))
+
+
+def _ranges(values: list[int]) -> str:
+    """[1,2,3,7] → '1-3,7' so messages stay one line."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)

@@ -1,0 +1,370 @@
+"""The reference Call Recording Server's logic, sans-IO (DESIGN.md §2, §5).
+
+Bytes in (`receive_sip`, `receive_rtp`), datagrams out (`data_to_send`), the clock passed in
+(`now`), one deadline out (`next_deadline`) for the adapter to arm. Sockets, port binding and
+the event loop live in `reference_recorder.server`; files are written by the recording store.
+
+What it does, with the rule behind each choice:
+- Accepts the Genesys ARE recording INVITE (`sip:record=<id>@…;calluuid=…;dn=…;recordDN=…`,
+  GVP-MSRec); two per-stream sessions of one call are correlated by `calluuid` into one
+  recording (DOMAIN.md §4.4); one session with two m-lines (`otherDN`) is one recording too.
+- Answers every sendonly m-line `recvonly` and refuses video with port 0 (RFC 3264 §6.1,
+  GVP-Video); 488 when no offered codec is PCMU/PCMA (RFC 3261 §21.4.26).
+- 503 with Retry-After at its configured capacity (GVP-Scale: Resource Manager then tries
+  the next recorder instead of losing the recording; RFC 3261 §21.5.4).
+- Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, DOMAIN.md
+  §4.6 profile 3); silence is written for the paused span so the file stays on wall-clock time.
+- OPTIONS answered 200 (Resource Manager liveness ping, GVP-Scale).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.genesys import RecordingTarget, parse_recording_uri
+from harness.protocol.rtp import g711
+from harness.protocol.rtp.packet import RtpPacket, RtpParseError
+from harness.protocol.rtp.stats import RtpStreamStats
+from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
+from harness.protocol.sip import uas
+from harness.protocol.sip.message import SipRequest
+from reference_recorder.storage import CallRecording, RecordingStore
+
+SUPPORTED_CODECS = ("PCMU", "PCMA")
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+# RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
+_COMFORT_NOISE_PT = 13
+
+
+class MediaPorts(Protocol):
+    """Binding RTP ports is I/O: the adapter does it and lends the core the port numbers."""
+
+    def allocate(self) -> int: ...
+
+    def release(self, port: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderConfig:
+    recordings_root: Path
+    sip_address: tuple[str, int]
+    media_address: str
+    transport: str = "udp"
+    capacity: int = 100  # concurrent recording sessions (SIP dialogs)
+    retry_after_s: int = 30
+    user_agent: str = "arec-reference-recorder/0.1"
+    tick_interval_s: float = 0.2
+
+
+@dataclass(slots=True)
+class MediaStream:
+    """One accepted audio m-line of one recording session."""
+
+    key: str
+    m_index: int
+    dn: str
+    port: int
+    encoding: str
+    payload_type: int
+    clock_rate: int
+    stats: RtpStreamStats
+    paused: bool = False
+    rtp_errors: int = 0
+    unexpected_pt: int = 0
+
+
+@dataclass(slots=True)
+class RecordingSession:
+    """One SIP dialog from Media Server (one per stream in two-session mode)."""
+
+    call_id: str
+    target: RecordingTarget
+    recording: CallRecording
+    plans: list[StreamPlan] = field(default_factory=list)
+    streams: list[MediaStream] = field(default_factory=list)
+    confirmed: bool = False
+
+
+class RecorderCore:
+    def __init__(
+        self,
+        config: RecorderConfig,
+        ports: MediaPorts,
+        *,
+        store: RecordingStore | None = None,
+        log: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self.config = config
+        self._ports = ports
+        self._store = store or RecordingStore(config.recordings_root)
+        self._log = log
+        host, port = config.sip_address
+        transport = ";transport=tcp" if config.transport == "tcp" else ""
+        # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
+        self._ua = uas.UserAgentServer(contact=f"<sip:recorder@{_uri_host(host)}:{port}{transport}>",
+                                       allow=ALLOW.split(", "))
+        self._sessions: dict[str, RecordingSession] = {}  # by Call-ID
+        self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
+        self._session_ids = itertools.count(1)
+        self._next_tick: float | None = None
+        self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
+
+    # -- input ---------------------------------------------------------------------------
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        for event in self._ua.receive_datagram(data, source, now):
+            self._handle(event, now)
+
+    def receive_sip_stream(self, connection: tuple[str, int], data: bytes, now: float) -> bool:
+        """Bytes of the TCP connection from `connection`; False when it must be closed (§18.3)."""
+        keep_open = True
+        for event in self._ua.receive_stream_bytes(connection, data, now):
+            if isinstance(event, uas.CloseConnection):
+                keep_open = False
+            self._handle(event, now)
+        return keep_open
+
+    def connection_closed(self, connection: tuple[str, int]) -> None:
+        self._ua.connection_closed(connection)
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is None:
+            self.counters["rtp_unknown_port"] += 1
+            return
+        session, stream = entry
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            stream.rtp_errors += 1
+            self.counters["bad_rtp"] += 1
+            return
+        stream.stats.update(packet.sequence, packet.timestamp, now, packet.payload_type,
+                            packet.marker, packet.ssrc)
+        if packet.payload_type == stream.payload_type:
+            pcm = g711.decode(stream.encoding, packet.payload)
+        elif packet.payload_type == _COMFORT_NOISE_PT:
+            return  # RFC 3389 comfort noise: the timeline fills the gap with silence
+        else:
+            stream.unexpected_pt += 1  # telephone-event etc. carry no audio for the file
+            return
+        if stream.paused:
+            return  # PCI: nothing sent while paused may end up in the recording
+        session.recording.add_audio(stream.key, packet.timestamp, pcm, now)
+
+    # -- timers ----------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def on_timer(self, now: float) -> None:
+        for event in self._ua.on_timer(now):
+            self._handle(event, now)
+        if self._next_tick is not None and now >= self._next_tick:
+            self._tick(now)
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        return self._ua.data_to_send()
+
+    def close(self, now: float) -> None:
+        for session in list(self._sessions.values()):
+            self._end_session(session, now, "recorder shutdown")
+        self._store.close_all(now)
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    # -- SIP events ------------------------------------------------------------------------
+    def _handle(self, event: object, now: float) -> None:
+        if isinstance(event, uas.RequestReceived):
+            self._on_request(event, now)
+        elif isinstance(event, uas.AckReceived):
+            session = self._sessions.get(event.request.call_id)
+            if session is not None:
+                session.confirmed = True
+        elif isinstance(event, uas.DialogTerminated):
+            # BYE (the UAS core already queued its 200, ARE step 10) or no ACK for our 2xx.
+            session = self._sessions.get(event.dialog.id.call_id)
+            if session is not None:
+                reason = "BYE" if event.request is not None else event.reason.name.lower()
+                self._end_session(session, now, reason)
+        elif isinstance(event, uas.BadMessage):
+            self.counters["bad_sip"] += 1
+            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): {event.error}")
+
+    def _on_request(self, event: uas.RequestReceived, now: float) -> None:
+        request = event.request
+        method = request.method
+        try:
+            if method == "OPTIONS":
+                self._respond(event, now, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")])
+            elif method == "INVITE" and not event.in_dialog:
+                self._on_new_invite(event, now)
+            elif method == "INVITE":
+                self._on_reinvite(event, now)
+            elif method == "INFO":
+                self._respond(event, now, 200)
+            else:
+                self._respond(event, now, 405, headers=[("Allow", ALLOW)])
+        except RemoteProtocolError as error:
+            self._log(f"{method} {request.call_id}: {error.status} {error}")
+            self._respond(event, now, error.status, error.reason, headers=list(error.extra_headers))
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        request = event.request
+        if len(self._sessions) >= self.config.capacity:
+            self.counters["rejected_503"] += 1
+            raise RemoteProtocolError("at capacity", 503, "Service Unavailable",
+                                      (("Retry-After", str(self.config.retry_after_s)),))
+        target = parse_recording_uri(request.uri)
+        offer = self._offer_of(request)
+        plans_ports: dict[int, int] = {}
+
+        def allocate(m_index: int, _media: object) -> int:
+            port = self._ports.allocate()
+            plans_ports[m_index] = port
+            return port
+
+        try:
+            answer, plans = answer_offer(
+                offer, address=self.config.media_address, allocate_port=allocate,
+                supported_encodings=SUPPORTED_CODECS, session_id=next(self._session_ids),
+            )
+        except RemoteProtocolError:
+            for port in plans_ports.values():
+                self._ports.release(port)
+            raise
+        recording = self._recording_for(target, now)
+        session = RecordingSession(request.call_id, target, recording, plans=plans)
+        accepted = [p for p in plans if p.accepted]
+        for position, plan in enumerate(accepted):
+            assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
+            # Single-session mode: the first audio m-line is `dn`, the second `otherDN` (GVP-MSRec).
+            dn = target.dn if position == 0 or target.other_dn is None else target.other_dn
+            key = f"{request.call_id}#{plan.index}"
+            stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type,
+                                 plan.clock_rate, RtpStreamStats(plan.clock_rate))
+            recording.add_stream(key, dn=dn, codec=plan.encoding, clock_rate=plan.clock_rate,
+                                 call_id=request.call_id, now=now)
+            session.streams.append(stream)
+            self._streams_by_port[plan.port] = (session, stream)
+        for port in plans_ports.values():
+            if port not in self._streams_by_port:
+                self._ports.release(port)  # allocated for an m-line the answer then refused
+        self._sessions[request.call_id] = session
+        self._schedule_tick(now)
+        self._log(f"recording session {request.call_id}: calluuid={target.calluuid} "
+                  f"record={target.record_id} dn={target.dn} streams={len(session.streams)}")
+        self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        request = event.request
+        session = self._sessions.get(request.call_id)
+        if session is None:
+            raise RemoteProtocolError("re-INVITE for a finished session", 481,
+                                      "Call/Transaction Does Not Exist")
+        offer = self._offer_of(request)
+        by_index = {s.m_index: s for s in session.streams}
+
+        def refuse_new(_m_index: int, _media: object) -> int:
+            # A re-offer keeps each stream on its port (RFC 3264 §8, `previous=`); an m-line added
+            # mid-session is refused with port 0: the recording's channel layout is fixed.
+            return 0
+
+        answer, plans = answer_offer(
+            offer, address=self.config.media_address, allocate_port=refuse_new,
+            supported_encodings=SUPPORTED_CODECS, session_id=next(self._session_ids),
+            previous=session.plans,
+        )
+        session.plans = plans
+        for plan in plans:
+            stream = by_index.get(plan.index)
+            if stream is None or not plan.accepted:
+                continue
+            assert plan.encoding is not None and plan.payload_type is not None
+            stream.encoding, stream.payload_type = plan.encoding, plan.payload_type
+            if plan.offer_direction is Direction.INACTIVE and not stream.paused:
+                stream.paused = True
+                session.recording.pause(stream.key, now)
+            elif plan.offer_direction in (Direction.SENDONLY, Direction.SENDRECV) and stream.paused:
+                stream.paused = False
+                session.recording.resume(stream.key, now)
+        self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
+
+    @staticmethod
+    def _offer_of(request: SipRequest) -> SessionDescription:
+        if not request.body:
+            # An INVITE without an offer would make us the offerer; a recorder has nothing to
+            # offer but recvonly, and Media Server always offers (GVP-MSRec), so refuse it.
+            raise RemoteProtocolError("INVITE without SDP offer", 488, "Not Acceptable Here")
+        if request.content_type != "application/sdp":
+            raise RemoteProtocolError(f"unsupported body {request.content_type}", 415,
+                                      "Unsupported Media Type", (("Accept", "application/sdp"),))
+        return parse_sdp(request.body)
+
+    def _recording_for(self, target: RecordingTarget, now: float) -> CallRecording:
+        """The recording this session belongs to: correlate the sessions of a call by calluuid.
+
+        Whether Genesys gives the two per-party sessions the same `record=` id is not published
+        (DOMAIN.md §4.2), so a session joins an open recording of the same calluuid when the
+        ids match, or when that recording holds exactly one other party's stream; otherwise
+        (e.g. stop then start: a new id) it starts a new recording.
+        """
+        for recording in self._store.open_recordings:
+            if recording.calluuid != target.calluuid or target.single_session:
+                continue
+            if recording.record_id == target.record_id:
+                break
+            owners = [s for s in self._sessions.values() if s.recording is recording]
+            if (len(owners) == 1 and not owners[0].target.single_session
+                    and owners[0].target.dn != target.dn):
+                return recording
+        return self._store.open_recording(target.calluuid, target.record_id, now,
+                                          dn=target.dn, record_dn=target.record_dn)
+
+    def _end_session(self, session: RecordingSession, now: float, reason: str) -> None:
+        self._sessions.pop(session.call_id, None)
+        for stream in session.streams:
+            self._streams_by_port.pop(stream.port, None)
+            self._ports.release(stream.port)
+            session.recording.set_stats(stream.key, self._stream_report(stream))
+            session.recording.end_stream(stream.key, now, reason=reason)
+        if not any(s.recording is session.recording for s in self._sessions.values()):
+            # ARE step 10: the last stream's BYE ends the recording; finalise the files now.
+            session.recording.close(now)
+        self._log(f"session {session.call_id} ended: {reason}")
+
+    @staticmethod
+    def _stream_report(stream: MediaStream) -> dict[str, object]:
+        report: dict[str, object] = json.loads(stream.stats.snapshot().to_json())
+        report.update(encoding=stream.encoding, payload_type=stream.payload_type, port=stream.port,
+                      rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt)
+        return report
+
+    def _respond(self, event: uas.RequestReceived, now: float, status: int, reason: str | None = None, *,
+                 headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+                 content_type: str | None = None) -> None:
+        all_headers = [("Server", self.config.user_agent), *(headers or [])]
+        self._ua.respond(event.handle, status, reason, headers=all_headers, body=body,
+                         content_type=content_type, now=now)
+
+    def _schedule_tick(self, now: float) -> None:
+        if self._next_tick is None:
+            self._next_tick = now + self.config.tick_interval_s
+
+    def _tick(self, now: float) -> None:
+        for session in self._sessions.values():
+            for stream in session.streams:
+                session.recording.set_stats(stream.key, self._stream_report(stream))
+        self._store.tick(now)
+        self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
+
+
+def _uri_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

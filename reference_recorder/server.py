@@ -1,0 +1,245 @@
+"""asyncio adapter of the reference recorder: sockets, RTP port binding, the one timer.
+
+All decisions are in `reference_recorder.core` (sans-IO); this module only moves bytes
+between sockets and the core and arms the core's next deadline (the aioquic pattern).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from reference_recorder.core import RecorderConfig, RecorderCore
+
+log = logging.getLogger("arec.recorder")
+
+
+class PortPool:
+    """RTP ports from a range, bound on demand; a port busy elsewhere is skipped.
+
+    RTP SHOULD use an even port and leave the next odd one for RTCP (RFC 3550 §11), so only
+    even ports are handed out.
+    """
+
+    def __init__(self, host: str, low: int, high: int) -> None:
+        self.host = host
+        self._low = low + (low % 2)
+        self._high = high
+        self._cycle = itertools.cycle(range(self._low, high, 2))
+        self._sockets: dict[int, socket.socket] = {}
+        self.opened: list[tuple[int, socket.socket]] = []  # bound, waiting for the server to attach
+        self.released: list[int] = []  # attached, waiting for the server to close
+
+    def allocate(self) -> int:
+        for _ in range(self._low, self._high, 2):
+            port = next(self._cycle)
+            if port in self._sockets:
+                continue
+            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.host, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.setblocking(False)
+            # A bigger receive buffer absorbs scheduling hiccups at high packet rates.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            self._sockets[port] = sock
+            self.opened.append((port, sock))
+            return port
+        raise OSError(f"no free RTP port in {self._low}-{self._high} on {self.host}")
+
+    def release(self, port: int) -> None:
+        sock = self._sockets.pop(port, None)
+        if sock is None:
+            return
+        pending = [entry for entry in self.opened if entry[0] == port]
+        if pending:
+            self.opened.remove(pending[0])
+            sock.close()
+        else:
+            self.released.append(port)
+
+
+class RecorderServer:
+    def __init__(self, config: RecorderConfig, rtp_ports: tuple[int, int]) -> None:
+        self.config = config
+        self.pool = PortPool(config.media_address, *rtp_ports)
+        self.core = RecorderCore(config, self.pool, log=log.info)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sip_transport: asyncio.DatagramTransport | None = None
+        self._rtp_transports: dict[int, asyncio.DatagramTransport] = {}
+        self._tcp_server: asyncio.Server | None = None
+        self._tcp_writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.stopped = asyncio.Event()
+
+    @staticmethod
+    def now() -> float:
+        # One clock for protocol timers and for the recordings' wall-clock alignment.
+        return time.time()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        host, port = self.config.sip_address
+        if self.config.transport == "udp":
+            transport, _ = await self._loop.create_datagram_endpoint(
+                lambda: _SipProtocol(self), local_addr=(host, port))
+            self._sip_transport = transport
+        else:
+            self._tcp_server = await asyncio.start_server(self._serve_tcp, host, port)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The UAS core names a TCP connection by its peer address (responses go back on it).
+        peer: tuple[str, int] = tuple(writer.get_extra_info("peername")[:2])
+        self._tcp_writers[peer] = writer
+        try:
+            while data := await reader.read(65536):
+                keep_open = self.core.receive_sip_stream(peer, data, self.now())
+                self.flush()
+                if not keep_open:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            self._tcp_writers.pop(peer, None)
+            self.core.connection_closed(peer)
+            writer.close()
+
+    def on_sip_datagram(self, data: bytes, source: tuple[str, int]) -> None:
+        self.core.receive_sip(data, source, self.now())
+        self.flush()
+
+    def on_rtp(self, port: int, data: bytes, source: tuple[str, int]) -> None:
+        self.core.receive_rtp(port, data, source, self.now())
+
+    def flush(self) -> None:
+        """Send what the core queued, open/close RTP sockets it asked for, re-arm the timer."""
+        assert self._loop is not None
+        for outgoing in self.core.data_to_send():
+            if outgoing.transport == "tcp":
+                writer = self._tcp_writers.get(outgoing.destination)
+                if writer is not None:  # connection gone: RFC 3261 §18.2.2 would reconnect; we drop
+                    writer.write(outgoing.data)
+            elif self._sip_transport is not None:
+                self._sip_transport.sendto(outgoing.data, outgoing.destination)
+        while self.pool.opened:
+            port, sock = self.pool.opened.pop()
+            self._loop.create_task(self._open_rtp(port, sock))
+        while self.pool.released:
+            port = self.pool.released.pop()
+            transport = self._rtp_transports.pop(port, None)
+            if transport is not None:
+                transport.close()
+        self._arm_timer()
+
+    async def _open_rtp(self, port: int, sock: socket.socket) -> None:
+        assert self._loop is not None
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: _RtpProtocol(self, port), sock=sock)
+        self._rtp_transports[port] = transport
+
+    def _arm_timer(self) -> None:
+        assert self._loop is not None
+        deadline = self.core.next_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            delay = max(0.0, deadline - self.now())
+            self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.core.on_timer(self.now())
+        self.flush()
+
+    async def stop(self) -> None:
+        self.core.close(self.now())
+        if self._timer is not None:
+            self._timer.cancel()
+        for transport in self._rtp_transports.values():
+            transport.close()
+        if self._sip_transport is not None:
+            self._sip_transport.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        self.stopped.set()
+
+
+class _SipProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: RecorderServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.server.on_sip_datagram(data, addr[:2])
+        except Exception:  # noqa: BLE001 - the recorder keeps serving other calls whatever one datagram does
+            log.exception("unexpected error handling a SIP datagram from %s", addr)
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: RecorderServer, port: int) -> None:
+        self.server = server
+        self.port = port
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.server.on_rtp(self.port, data, addr[:2])
+        except Exception:  # noqa: BLE001
+            log.exception("unexpected error handling RTP on port %d", self.port)
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        return text, default_port
+    return host.strip("[]"), int(port)
+
+
+async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: asyncio.Event | None = None) -> None:
+    server = RecorderServer(config, rtp_ports)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))
+    log.info("reference recorder listening on %s:%d/%s, recordings in %s",
+             *config.sip_address, config.transport, config.recordings_root)
+    print(f"ready sip={config.sip_address[0]}:{config.sip_address[1]}/{config.transport}", flush=True)
+    if ready is not None:
+        ready.set()
+    await server.stopped.wait()
+
+
+def run_from_cli(args: argparse.Namespace) -> int:
+    """`arec recorder ...`; set-up problems are one line on stderr and exit code 2 (DESIGN §4)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    host, port = parse_host_port(args.listen, 5060)
+    low, _, high = args.rtp_ports.partition("-")
+    root = Path(args.recordings)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return _setup_error(f"cannot create recordings directory {root}: {error.strerror}")
+    config = RecorderConfig(recordings_root=root, sip_address=(host, port), media_address=host,
+                            transport=args.transport, capacity=args.capacity)
+    try:
+        asyncio.run(serve(config, (int(low), int(high))))
+    except OSError as error:
+        return _setup_error(f"cannot listen on {host}:{port}/{args.transport}: {error.strerror} "
+                            "(is another process using the port?)")
+    return 0
+
+
+def _setup_error(message: str) -> int:
+    print(f"arec recorder: {message}", file=sys.stderr)
+    return 2

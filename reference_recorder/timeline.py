@@ -1,0 +1,326 @@
+"""Place one RTP stream's decoded audio on a sample timeline shared by the whole call.
+
+RTP facts used (RFC 3550 §5.1, "timestamp"):
+* "The timestamp reflects the sampling instant of the first octet in the RTP data packet.
+  The sampling instant MUST be derived from a clock that increments monotonically and
+  linearly in time" -- so, within one source, the timestamp distance between two packets
+  *is* their distance on the output timeline, in samples (the RTP clock of G.711 is the
+  8000 Hz sample clock, RFC 3551 §4.5.14).
+* "...the timestamp would be increased by 160 for each such block, regardless of whether
+  the block is transmitted in a packet or dropped as silent" -- a sender that stops
+  sending (pause behaviour 1 of DOMAIN.md §4.6, silence suppression) resumes with a
+  timestamp jump; the gap is filled with silence of exactly that length.
+* The timestamp is a 32-bit field with a random initial value, so it wraps; distances are
+  taken modulo 2**32 as signed 32-bit numbers (`harness.protocol.rtp.seqnum.ts_distance`,
+  the serial arithmetic of RFC 3550 Appendix A.1), and timestamps are "unwrapped" into an
+  extended, unbounded counter relative to the newest packet.
+* A new SSRC (source restart, failover) starts a new, unrelated timestamp space.
+
+Placement rules (DESIGN.md §4 reference recorder output):
+1. The first packet is anchored on its arrival time: sample ``round((arrival - t0) * rate)``.
+2. Later packets are placed at ``anchor + (ext_ts - anchor_ts)``.
+3. If that position and the packet's arrival position disagree by more than
+   ``reanchor_threshold`` seconds, or the SSRC changed, the stream is re-anchored on the
+   arrival time (timestamp reset, SSRC change, source restart) and it is counted.
+   A sender that stops and resumes *without* advancing its timestamp lands in the past;
+   when the newest packets keep landing before the written audio for longer than
+   ``late_reanchor_after`` seconds of arrival time, the stream is re-anchored too (a
+   one-off network stall whose burst arrives at once is dropped instead, so the stream
+   keeps its alignment with the other party).
+4. Packets landing before audio already handed out by `drain` are dropped and counted
+   (late / reordered beyond the jitter window). Duplicates (same timestamp) are written
+   once. Overlapping samples keep the first-written audio.
+5. Gaps are silence. `mark_paused` intervals force silence on the output ("no audio sent
+   while paused may be found in the recording", PCI DSS rule for pause/resume).
+
+The object is sans-IO: no clock reads, times come in as arguments; `drain` hands out
+contiguous audio for the caller to write.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+# The project's single home of RTP wrap arithmetic (DESIGN.md §5): ts_distance(a, b) is the
+# signed 32-bit serial distance b - a, so 0xFFFFFF60 -> 0x000000A0 is +320 samples.
+from harness.protocol.rtp.seqnum import TS_MOD, ts_distance
+
+__all__ = ["Placement", "StreamTimeline", "TimelineStats", "seconds_to_samples"]
+
+_RECENT_TS: Final = 1024  # timestamps remembered for duplicate detection (~20 s at 50 pps)
+
+
+class Placement(enum.Enum):
+    """What `StreamTimeline.add` did with a packet."""
+
+    PLACED = "placed"
+    REANCHORED = "reanchored"  # placed after re-anchoring the stream on arrival time
+    DUPLICATE = "duplicate"
+    LATE = "late"  # would land before audio already drained: dropped
+    EMPTY = "empty"  # no samples
+    DISCARDED = "discarded"  # refused by the owner (e.g. the stream already ended)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineStats:
+    """Counters of one stream's timeline (snapshot)."""
+
+    packets_placed: int
+    duplicates: int
+    dropped_late: int
+    re_anchors: int
+    silenced_samples: int  # samples that carried audio but fell in a pause interval
+    first_arrival: float | None
+    last_arrival: float | None
+
+
+class StreamTimeline:
+    """One stream's audio on the call's sample timeline (sample 0 = `call_t0`).
+
+    ``start_sample`` is where draining starts (a stream added late in a call begins at the
+    recording's current drain position; earlier samples are silence the owner wrote).
+    The RTP clock rate must equal the PCM sample rate (true for G.711).
+    """
+
+    def __init__(
+        self,
+        call_t0: float,
+        *,
+        sample_rate: int = 8000,
+        start_sample: int = 0,
+        reanchor_threshold: float = 1.0,
+        late_reanchor_after: float = 0.2,
+    ) -> None:
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        self.call_t0 = call_t0
+        self.sample_rate = sample_rate
+        self._reanchor_samples = round(reanchor_threshold * sample_rate)
+        self._late_reanchor_after = late_reanchor_after
+        # Samples [0, _flushed) have been handed out by drain(); the buffer holds
+        # [_flushed, _flushed + _len) with a mask of samples that carry audio.
+        self._flushed = start_sample
+        self._buf: npt.NDArray[np.int16] = np.zeros(2048, dtype=np.int16)
+        self._mask: npt.NDArray[np.bool_] = np.zeros(2048, dtype=np.bool_)
+        self._len = 0
+        self._placed_end = start_sample
+        # Timestamp unwrapping and anchoring.
+        self._anchored = False
+        self._ref_ts = 0  # 32-bit timestamp of the newest packet (highest extended ts)
+        self._ref_ext = 0  # its extended (unwrapped) value
+        self._anchor_ext = 0
+        self._anchor_sample = 0
+        self._ssrc: int | None = None
+        self._late_streak_since: float | None = None
+        self._recent: set[int] = set()
+        self._recent_order: deque[int] = deque()
+        # Pause intervals in samples; end None = still paused.
+        self._pauses: list[tuple[int, int | None]] = []
+        # Counters.
+        self._placed = 0
+        self._duplicates = 0
+        self._late = 0
+        self._re_anchors = 0
+        self._silenced = 0
+        self._first_arrival: float | None = None
+        self._last_arrival: float | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def sample_at(self, t: float) -> int:
+        """Timeline position of wall-clock time `t` (same epoch as `call_t0`)."""
+        return round((t - self.call_t0) * self.sample_rate)
+
+    @property
+    def flushed(self) -> int:
+        """Samples already handed out by `drain` (the next drain starts here)."""
+        return self._flushed
+
+    @property
+    def placed_end(self) -> int:
+        """End (exclusive) of the furthest audio placed so far."""
+        return self._placed_end
+
+    @property
+    def stats(self) -> TimelineStats:
+        return TimelineStats(
+            packets_placed=self._placed,
+            duplicates=self._duplicates,
+            dropped_late=self._late,
+            re_anchors=self._re_anchors,
+            silenced_samples=self._silenced,
+            first_arrival=self._first_arrival,
+            last_arrival=self._last_arrival,
+        )
+
+    def _remember(self, ext: int) -> None:
+        self._recent.add(ext)
+        self._recent_order.append(ext)
+        if len(self._recent_order) > _RECENT_TS:
+            self._recent.discard(self._recent_order.popleft())
+
+    def _anchor(self, ts: int, ext: int, arrival_pos: int) -> None:
+        self._anchored = True
+        self._ref_ts = ts
+        self._ref_ext = ext
+        self._anchor_ext = ext
+        # Never anchor into audio already handed out: that packet would be dropped.
+        self._anchor_sample = max(arrival_pos, self._flushed)
+        self._late_streak_since = None
+        # A new timestamp space: old timestamps say nothing about duplicates any more.
+        self._recent.clear()
+        self._recent_order.clear()
+
+    def _ensure(self, length: int) -> None:
+        if length <= self._buf.shape[0]:
+            return
+        size = max(length, 2 * self._buf.shape[0])
+        buf = np.zeros(size, dtype=np.int16)
+        mask = np.zeros(size, dtype=np.bool_)
+        buf[: self._len] = self._buf[: self._len]
+        mask[: self._len] = self._mask[: self._len]
+        self._buf, self._mask = buf, mask
+
+    # -- input -----------------------------------------------------------------------------
+    def add(
+        self,
+        rtp_timestamp: int,
+        pcm: npt.NDArray[np.int16],
+        arrival_time: float,
+        *,
+        ssrc: int | None = None,
+    ) -> Placement:
+        """Place one packet's decoded samples; see the module docstring for the rules."""
+        samples = np.asarray(pcm)
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise TypeError(f"pcm must be a 1-D int16 array, got {samples.dtype} {samples.shape}")
+        if not 0 <= rtp_timestamp < TS_MOD:
+            raise ValueError(f"RTP timestamp {rtp_timestamp} is not a 32-bit unsigned value")
+        n = samples.shape[0]
+        if n == 0:
+            return Placement.EMPTY
+        if self._first_arrival is None:
+            self._first_arrival = arrival_time
+        self._last_arrival = arrival_time
+        arrival_pos = self.sample_at(arrival_time)
+
+        reanchored = False
+        if not self._anchored:
+            self._anchor(rtp_timestamp, rtp_timestamp, arrival_pos)
+            self._ssrc = ssrc
+            ext = rtp_timestamp
+        else:
+            ext = self._ref_ext + ts_distance(self._ref_ts, rtp_timestamp)
+            position = self._anchor_sample + (ext - self._anchor_ext)
+            ssrc_changed = ssrc is not None and self._ssrc is not None and ssrc != self._ssrc
+            if ssrc is not None:
+                self._ssrc = ssrc
+            if ssrc_changed or abs(position - arrival_pos) > self._reanchor_samples:
+                self._anchor(rtp_timestamp, ext, arrival_pos)
+                self._re_anchors += 1
+                reanchored = True
+
+        if ext in self._recent:
+            self._duplicates += 1
+            return Placement.DUPLICATE
+
+        newest = ext > self._ref_ext
+        start = self._anchor_sample + (ext - self._anchor_ext)
+        if start < self._flushed and newest and not reanchored:
+            # Newest packet yet in the past: either a network stall (burst, drop it) or a
+            # sender whose timestamp stood still while it stopped sending (re-anchor once
+            # the condition has lasted `late_reanchor_after` seconds of arrival time).
+            if self._late_streak_since is None:
+                self._late_streak_since = arrival_time
+            elif arrival_time - self._late_streak_since >= self._late_reanchor_after:
+                self._anchor(rtp_timestamp, ext, arrival_pos)
+                self._re_anchors += 1
+                reanchored = True
+                start = self._anchor_sample
+        elif newest:
+            self._late_streak_since = None
+        if newest:
+            self._ref_ts = rtp_timestamp
+            self._ref_ext = ext
+
+        if start < self._flushed:
+            # Lands (at least partly) on audio already written out: too late to place.
+            self._late += 1
+            return Placement.LATE
+
+        offset = start - self._flushed
+        self._ensure(offset + n)
+        if offset + n > self._len:
+            self._len = offset + n
+        free = ~self._mask[offset : offset + n]
+        # Overlaps keep what was written first (a re-sent or re-packetised copy).
+        self._buf[offset : offset + n][free] = samples[free]
+        self._mask[offset : offset + n] = True
+        self._placed_end = max(self._placed_end, start + n)
+        self._remember(ext)
+        self._placed += 1
+        return Placement.REANCHORED if reanchored else Placement.PLACED
+
+    def mark_paused(self, start_time: float, end_time: float | None = None) -> None:
+        """Force silence on ``[start_time, end_time)``; ``end_time=None`` = until `end_pause`.
+
+        Only audio not yet drained can be silenced, so the owner marks a pause as soon as it
+        is signalled (the drain point trails real time by the jitter window).
+        """
+        start = self.sample_at(start_time)
+        end = None if end_time is None else max(start, self.sample_at(end_time))
+        self._pauses.append((start, end))
+
+    def end_pause(self, end_time: float) -> None:
+        """Close the open pause interval (no-op when none is open)."""
+        for i, (start, end) in enumerate(self._pauses):
+            if end is None:
+                self._pauses[i] = (start, max(start, self.sample_at(end_time)))
+
+    @property
+    def paused(self) -> bool:
+        return any(end is None for _, end in self._pauses)
+
+    # -- output ----------------------------------------------------------------------------
+    def drain(self, up_to_sample: int) -> npt.NDArray[np.int16]:
+        """Hand out samples ``[flushed, up_to_sample)``: audio where placed, silence elsewhere.
+
+        Always returns exactly ``max(0, up_to_sample - flushed)`` samples, so several
+        streams drained to the same point stay sample-aligned.
+        """
+        count = up_to_sample - self._flushed
+        if count <= 0:
+            return np.zeros(0, dtype=np.int16)
+        out = np.zeros(count, dtype=np.int16)
+        have = min(count, self._len)
+        if have > 0:
+            out[:have] = self._buf[:have]
+            for p_start, p_end in self._pauses:
+                lo = max(p_start - self._flushed, 0)
+                hi = have if p_end is None else min(p_end - self._flushed, have)
+                if lo < hi:
+                    self._silenced += int(np.count_nonzero(self._mask[lo:hi]))
+                    out[lo:hi] = 0
+                    # Silence counted once even if pause intervals overlap.
+                    self._mask[lo:hi] = False
+            rest = self._len - have
+            self._buf[:rest] = self._buf[have : self._len]
+            self._mask[:rest] = self._mask[have : self._len]
+            self._buf[rest : self._len] = 0
+            self._mask[rest : self._len] = False
+            self._len = rest
+        self._flushed = up_to_sample
+        # Closed pauses entirely in the past can be forgotten.
+        self._pauses = [(s, e) for s, e in self._pauses if e is None or e > self._flushed]
+        return out
+
+
+def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+    """Floor conversion used for drain targets (never hand out a sample not yet due)."""
+    return math.floor(seconds * sample_rate)
