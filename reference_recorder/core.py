@@ -40,6 +40,7 @@ SUPPORTED_CODECS = ("PCMU", "PCMA")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 # RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
 _COMFORT_NOISE_PT = 13
+_G711_CLOCK = 8000
 
 
 class MediaPorts(Protocol):
@@ -222,6 +223,12 @@ class RecorderCore:
             self.counters["rejected_503"] += 1
             raise RemoteProtocolError("at capacity", 503, "Service Unavailable",
                                       (("Retry-After", str(self.config.retry_after_s)),))
+        if request.call_id in self._sessions:
+            # Sessions are keyed by Call-ID; a second dialog-creating INVITE with the Call-ID of a
+            # live session (no To tag, new branch) is the same request arriving by another path.
+            # §8.2.2.2: such a merged request "SHOULD" get 482 (Loop Detected).
+            raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
+                                      "Loop Detected")
         target = parse_recording_uri(request.uri)
         offer = self._offer_of(request)
         plans_ports: dict[int, int] = {}
@@ -236,6 +243,18 @@ class RecorderCore:
                 offer, address=self.config.media_address, allocate_port=allocate,
                 supported_encodings=SUPPORTED_CODECS, session_id=next(self._session_ids),
             )
+            bad_clock = [p for p in plans if p.accepted and p.clock_rate != _G711_CLOCK]
+            if bad_clock:
+                # RFC 3551 §4.5.14: G.711 is sampled at 8000 Hz; the recording timeline is too.
+                raise RemoteProtocolError(f"G.711 at {bad_clock[0].clock_rate} Hz", 488, "Not Acceptable Here")
+        except OSError as error:
+            # RTP port range exhausted: like capacity, ask Resource Manager to try the next
+            # recorder (§21.5.4 503 + Retry-After) instead of leaving the INVITE unanswered.
+            for port in plans_ports.values():
+                self._ports.release(port)
+            self.counters["rejected_503"] += 1
+            raise RemoteProtocolError(f"no RTP port: {error}", 503, "Service Unavailable",
+                                      (("Retry-After", str(self.config.retry_after_s)),)) from None
         except RemoteProtocolError:
             for port in plans_ports.values():
                 self._ports.release(port)

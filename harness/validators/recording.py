@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
-from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SYMBOL_SAMPLES, decode_timecode
+from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SILENCE_RMS, SYMBOL_SAMPLES, decode_timecode
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
@@ -285,12 +285,28 @@ def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use
     if exp.stream not in track.streams_present() and others:
         return  # swapped channel: segment bookkeeping would only repeat the channel finding
     _check_sequence(label, path, exp, counters, [offset(s.start_sample) for s in own_segments], findings)
-    if abs(len(samples) - exp.samples) > SYMBOL_SAMPLES:
+    # Duration of what was recorded for this stream: from its first to its last audible sample.
+    # A wall-clock-aligned recording also holds silence before the stream's first packet (the
+    # signalling took time) and after its BYE; that is alignment, not recorded audio.
+    start, end = _audible_span(samples)
+    recorded = end - start
+    if abs(recorded - exp.samples) > SYMBOL_SAMPLES:
         findings.append(_finding(
-            "REC-AUDIO-COMPLETE", f"{label}: duration {len(samples) / SAMPLE_RATE:.3f} s differs from the "
-            f"{exp.samples / SAMPLE_RATE:.3f} s sent by more than one 20 ms packet", path,
-            offset(min(len(samples), exp.samples)), observed=f"{len(samples)} samples",
-            expected=f"{exp.samples} ± {SYMBOL_SAMPLES} samples"))
+            "REC-AUDIO-COMPLETE", f"{label}: recorded audio duration {recorded / SAMPLE_RATE:.3f} s, the "
+            f"{exp.samples / SAMPLE_RATE:.3f} s sent differ by more than one 20 ms packet", path,
+            offset(start), observed=f"{recorded} samples", expected=f"{exp.samples} ± {SYMBOL_SAMPLES} samples"))
+
+
+def _audible_span(samples: npt.NDArray[np.int16], block: int = 40) -> tuple[int, int]:
+    """(first, end) sample of the audible part, at 5 ms resolution; (0, 0) for silence only."""
+    usable = len(samples) // block * block
+    if usable == 0:
+        return 0, 0
+    blocks = samples[:usable].astype(np.float64).reshape(-1, block)
+    loud = np.flatnonzero(np.sqrt((blocks**2).mean(axis=1)) > SILENCE_RMS)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0]) * block, int(loud[-1] + 1) * block
 
 
 def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[int], offsets: list[int],

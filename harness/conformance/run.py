@@ -1,0 +1,209 @@
+"""One conformance scenario run: emulators + capture + recorder under test + evidence.
+
+Life cycle: the Gherkin `Given` steps configure (DNs, codec, mode, INVITE order), the `When`
+steps play the call in real time (SIPp legs, paced RTP), and the first `Then` step stops the
+capture and runs the validators once; every `Then` step then judges the requirement ids it
+names from the same evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available
+from harness.capture.synthetic import SyntheticCapture
+from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
+from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
+from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
+from harness.recorders.base import RecorderUnderTest
+from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
+from harness.spec.findings import Finding
+from harness.validators.model import Datagram
+from harness.validators.pcap import PcapReadError, read_capture
+from harness.validators.recording import ExpectedStream, validate_recording
+from harness.validators.rtp import RtpReport, validate_rtp
+from harness.validators.sip import ExpectedMode, SipReport, validate_sip
+
+
+@dataclass(slots=True)
+class Evidence:
+    """Everything the Then steps judge; computed once, after the call."""
+
+    pcap: Path
+    capture_method: str
+    datagrams: list[Datagram]
+    sip: SipReport
+    rtp: RtpReport
+    read_error: str | None = None
+    recording_findings: list[Finding] = field(default_factory=list)
+    recording_dir: Path | None = None
+
+
+@dataclass(slots=True)
+class ScenarioRun:
+    recorder: RecorderUnderTest
+    work_dir: Path
+    sip_server: SipServerEmulation = field(default_factory=SipServerEmulation)
+    invite_order: tuple[Side, ...] = (Side.CUSTOMER, Side.AGENT)
+    send_rtp: bool = True
+    call: Call | None = None
+    job: RecordingJob | None = None
+    active: ActiveRecording | None = None
+    options_result: SippResult | None = None
+    notes: list[tuple[float, str]] = field(default_factory=list)
+    _media_server: MediaServerEmulation | None = None
+    _capture: LoopbackCapture | SyntheticCapture | None = None
+    _evidence: Evidence | None = None
+
+    # -- set-up ------------------------------------------------------------------------------
+    def start_capture(self) -> None:
+        pcap = self.work_dir / "capture.pcap"
+        ok, why = capture_available()
+        if ok:
+            try:
+                capture = LoopbackCapture(pcap, self.recorder.capture_filter)
+                capture.start()
+                self._capture = capture
+                return
+            except CaptureError as error:
+                why = str(error)
+        # Unprivileged fallback: a pcap written from what our own emulators sent and received.
+        self._capture = SyntheticCapture(pcap, why).open()
+
+    @property
+    def capture_method(self) -> str:
+        return self._capture.method if self._capture is not None else "none"
+
+    def note(self, text: str) -> None:
+        self.notes.append((time.time(), text))
+
+    def set_mode(self, mode: SessionMode) -> None:
+        self.sip_server.mode = mode
+
+    def place_call(self, customer_dn: str, agent_dn: str, codec: str) -> Call:
+        self.call = self.sip_server.place_call(customer_dn, agent_dn, codec)
+        self.note(f"call {self.call.conn_id} {customer_dn} -> {agent_dn} ({codec}), CallUUID {self.call.calluuid}")
+        return self.call
+
+    @property
+    def media_server(self) -> MediaServerEmulation:
+        if self._media_server is None:
+            self._media_server = MediaServerEmulation(
+                (self.recorder.host, self.recorder.port), self.work_dir / "sipp",
+                transport=Transport(self.recorder.transport), invite_order=self.invite_order,
+                send_rtp=self.send_rtp,
+            )
+        return self._media_server
+
+    # -- the call ---------------------------------------------------------------------------
+    def establish(self, seconds: float) -> None:
+        """The call is established: SIP Server decides (step 1-4), Media Server replicates (5-7)."""
+        assert self.call is not None, "no call placed"
+        self.job = self.sip_server.decide_recording(self.call)
+        if self.job is not None:
+            self.note(f"SIP Server records the call: {self.job.trigger}, record id {self.job.record_id}")
+            self.active = self.media_server.start_recording(self.job)
+        else:
+            self.note("SIP Server does not record the call")
+        time.sleep(seconds)
+
+    def end_stream_session(self, side: Side) -> None:
+        assert self.active is not None, "no recording to end"
+        self.note(f"Media Server ends the {side.value} stream's session")
+        self.media_server.end_leg(self.active.leg_of(side))
+
+    def keep_talking(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def release(self, first: Side | None = None) -> None:
+        """The call is released: Media Server sends BYE on each recording session (step 10)."""
+        self.note("call released")
+        if self.active is not None:
+            order = None if first is None else (first, *[s for s in Side if s is not first])
+            self.media_server.release(self.active, order)
+
+    def options_ping(self) -> SippResult:
+        leg = SippLeg(recorder_host=self.recorder.host, recorder_port=self.recorder.port, record_id="ping",
+                      calluuid="ping", dn="ping", record_dn="ping", scenario=Scenario.OPTIONS,
+                      transport=Transport(self.recorder.transport))
+        self.options_result = run_options(leg, self.work_dir / "sipp" / "options")
+        return self.options_result
+
+    # -- evidence ------------------------------------------------------------------------------
+    def evidence(self) -> Evidence:
+        if self._evidence is None:
+            self._evidence = self._collect()
+        return self._evidence
+
+    def _collect(self) -> Evidence:
+        if self._media_server is not None:
+            self._media_server.close()  # any leg still up is torn down before judging
+        self._wait_for_recordings()
+        pcap = self.work_dir / "capture.pcap"
+        method = self.capture_method
+        if self._capture is not None:
+            if isinstance(self._capture, LoopbackCapture):
+                time.sleep(0.2)  # let the last datagrams (BYE's 200) reach the capture
+                self._capture.stop()
+            else:
+                self._capture.close()
+            self._capture = None
+        datagrams: list[Datagram] = []
+        read_error = None
+        try:
+            datagrams.extend(read_capture(pcap))
+        except PcapReadError as error:
+            read_error = str(error)
+        mode = ExpectedMode.ANY
+        if self.job is not None:
+            mode = (ExpectedMode.SINGLE_SESSION if self.job.mode is SessionMode.SINGLE_SESSION
+                    else ExpectedMode.TWO_SESSIONS)
+        sip = validate_sip(datagrams, recorder=(self.recorder.host, self.recorder.port), mode=mode)
+        rtp = validate_rtp(datagrams, sip.negotiated)
+        evidence = Evidence(pcap, method, datagrams, sip, rtp, read_error)
+        directory = self.recording_dir()
+        if directory is not None and self.active is not None:
+            evidence.recording_dir = directory
+            evidence.recording_findings = validate_recording(directory, self.expected_streams())
+        return evidence
+
+    def _wait_for_recordings(self, timeout: float = 5.0) -> None:
+        """A recorder finalises its files after the last BYE; give it a moment, never forever."""
+        directory = self.recording_dir()
+        if directory is None:
+            return
+        deadline = time.monotonic() + timeout
+        metadata = directory / "recording.json"
+        while time.monotonic() < deadline:
+            if metadata.exists() and b'"complete": true' in metadata.read_bytes():
+                return
+            time.sleep(0.05)
+
+    def recording_dir(self) -> Path | None:
+        """Reference layout: <root>/<calluuid>/<record_id>/ (DESIGN.md §4)."""
+        if self.job is None or self.recorder.recordings is None:
+            return None
+        return self.recorder.recordings / self.job.call.calluuid / self.job.record_id
+
+    def expected_streams(self) -> list[ExpectedStream]:
+        assert self.active is not None
+        return [expected_stream(s) for s in self.active.streams]
+
+    def close(self) -> None:
+        if self._media_server is not None:
+            self._media_server.close()
+        if isinstance(self._capture, LoopbackCapture):
+            self._capture.stop()
+        elif self._capture is not None:
+            self._capture.close()
+        self._capture = None
+
+
+def expected_stream(stream: ReplicatedStream) -> ExpectedStream:
+    """What the recording must hold for a stream: the segments whose packets were all sent."""
+    packets = stream.packets_sent
+    whole_segments = packets * SYMBOL_SAMPLES // SEGMENT_SAMPLES
+    return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
+                          last_segment=whole_segments - 1, expected_samples=packets * SYMBOL_SAMPLES)

@@ -1,0 +1,222 @@
+"""Media Server emulation: the recording sessions and the replicated RTP (Genesys ARE step 6).
+
+Per recorded call, Media Server opens a recording session towards the recorder for each
+replicated stream (two-session mode) or one session with two m-lines (single-session mode),
+with the call context in the Request-URI (GVP-MSRec), and sends a copy of each party's RTP to
+the port of the recorder's SDP answer.
+
+Here each session is a real SIPp process (scenario XML in harness/sipp/scenarios) steered at
+run time through its 3PCC twin socket; the RTP is built with scapy (a header template per
+stream) carrying the audio time code, and sent by one paced scheduler from plain UDP sockets
+bound before the offer, so the offer's m-line port is the port the RTP really comes from.
+SIPp's results are evidence; the verdicts come from the capture and the recording files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.emulators.sip_server import RecordingJob, SessionMode, Side, StreamJob
+from harness.media.pacer import PacedSender, SendRecord
+from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.protocol.genesys import RecordingTarget
+from harness.sipp.runner import PCMA, PCMU, Codec, Scenario, SippLeg, SippProcess, SippResult, Transport
+from harness.sipp.twin import AnsweredLeg, SippLegError
+
+CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
+# A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
+_MAX_PACKETS = 50 * 3600
+
+
+class MediaServerError(RuntimeError):
+    """A recording session could not be set up (recorder silent, refused, SIPp failed)."""
+
+
+@dataclass(slots=True)
+class ReplicatedStream:
+    """One party's replicated RTP stream: where it comes from, where it goes, what was sent."""
+
+    job: StreamJob
+    source: RtpStreamSource
+    sock: socket.socket
+    m_index: int  # position of its m-line in its session's SDP
+    destination: tuple[str, int] | None = None  # from the recorder's answer; None: refused / not sent
+    pacer_id: int | None = None
+    log: tuple[SendRecord, ...] = ()
+    stopped_at: float | None = None  # wall clock
+    local_port: int = 0  # where the RTP comes from (the port in the offer's m-line)
+
+    def __post_init__(self) -> None:
+        self.local_port = int(self.sock.getsockname()[1])
+
+    @property
+    def packets_sent(self) -> int:
+        return sum(1 for r in self.log if r.error is None)
+
+
+@dataclass(slots=True)
+class RecordingLeg:
+    """One recording session (one SIPp process)."""
+
+    target: RecordingTarget
+    streams: list[ReplicatedStream]
+    process: SippProcess
+    answer: AnsweredLeg | None = None
+    result: SippResult | None = None
+    invited_at: float | None = None  # wall clock
+    bye_at: float | None = None
+    ended_by_recorder: bool = False
+
+    @property
+    def name(self) -> str:
+        return "+".join(s.job.side.value for s in self.streams)
+
+
+@dataclass(slots=True)
+class ActiveRecording:
+    job: RecordingJob
+    legs: list[RecordingLeg] = field(default_factory=list)
+
+    def stream(self, side: Side) -> ReplicatedStream:
+        return next(s for leg in self.legs for s in leg.streams if s.job.side is side)
+
+    def leg_of(self, side: Side) -> RecordingLeg:
+        return next(leg for leg in self.legs if any(s.job.side is side for s in leg.streams))
+
+    @property
+    def streams(self) -> list[ReplicatedStream]:
+        return [s for leg in self.legs for s in leg.streams]
+
+
+@dataclass(slots=True)
+class MediaServerEmulation:
+    recorder: tuple[str, int]
+    work_dir: Path
+    transport: Transport = Transport.UDP
+    invite_order: tuple[Side, ...] = (Side.CUSTOMER, Side.AGENT)
+    send_rtp: bool = True
+    answer_timeout_s: float = 5.0
+    seed: int | None = None
+    pacer: PacedSender = field(default_factory=PacedSender)
+    recordings: list[ActiveRecording] = field(default_factory=list)
+    _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _started: bool = False
+
+    # -- set-up ----------------------------------------------------------------------------
+    def start_recording(self, job: RecordingJob) -> ActiveRecording:
+        """Open the recording sessions for `job` in `invite_order`, then start the RTP."""
+        if not self._started:
+            self.pacer.start()
+            self._started = True
+        codec = CODECS[job.call.codec.upper()]
+        streams = {s.side: self._new_stream(s, codec.name) for s in job.streams}
+        active = ActiveRecording(job)
+        self.recordings.append(active)
+        if job.mode is SessionMode.SINGLE_SESSION:
+            (target,) = job.targets()
+            ordered = [streams[Side.CUSTOMER], streams[Side.AGENT]]  # dn first, otherDN second
+            for index, stream in enumerate(ordered):
+                stream.m_index = index
+            active.legs.append(self._new_leg(target, ordered, codec, Scenario.SINGLE))
+        else:
+            by_dn = {t.dn: t for t in job.targets()}
+            for side in self.invite_order:
+                stream = streams[side]
+                active.legs.append(self._new_leg(by_dn[stream.job.dn], [stream], codec, Scenario.LEG))
+        for leg in active.legs:
+            self._invite(leg)  # in order: the recorder sees the INVITEs in `invite_order`
+        if self.send_rtp:
+            for stream in active.streams:
+                self._start_rtp(stream)
+        return active
+
+    def _new_stream(self, job: StreamJob, codec: str) -> ReplicatedStream:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        rng = None if self.seed is None else self.seed * 10 + job.stream_index
+        return ReplicatedStream(job, RtpStreamSource.create(job.stream_index, codec, rng=rng), sock, 0)
+
+    def _new_leg(self, target: RecordingTarget, streams: list[ReplicatedStream], codec: Codec,
+                 scenario: Scenario) -> RecordingLeg:
+        number = next(self._leg_numbers)
+        sipp_leg = SippLeg(
+            recorder_host=self.recorder[0], recorder_port=self.recorder[1], record_id=target.record_id,
+            calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
+            other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
+            media_ports=tuple(s.local_port for s in streams),
+            call_id=f"arec-{number}-{target.record_id}@127.0.0.1",
+        )
+        process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
+        return RecordingLeg(target, streams, process)
+
+    def _invite(self, leg: RecordingLeg) -> None:
+        leg.invited_at = time.time()
+        leg.process.start()
+        try:
+            leg.answer = leg.process.control.wait_answer(self.answer_timeout_s)
+        except (SippLegError, TimeoutError) as error:
+            leg.result = leg.process.terminate()
+            raise MediaServerError(
+                f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
+                f"SIPp: {leg.result.summary()}"
+            ) from error
+        host = leg.answer.connection_ip or self.recorder[0]
+        for stream in leg.streams:
+            ports = leg.answer.audio_ports
+            port = ports[stream.m_index] if stream.m_index < len(ports) else 0
+            stream.destination = (host, port) if port else None
+
+    def _start_rtp(self, stream: ReplicatedStream) -> None:
+        if stream.destination is None:
+            return  # refused (port 0): RFC 3264 §6, nothing may be sent
+        schedule = [Run(PacketKind.MEDIA, _MAX_PACKETS)]
+        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule), stream.destination,
+                                                sock=stream.sock)
+
+    # -- run time --------------------------------------------------------------------------
+    def stop_rtp(self, stream: ReplicatedStream) -> None:
+        if stream.pacer_id is not None and stream.stopped_at is None:
+            self.pacer.stop_stream(stream.pacer_id)
+            stream.log = self.pacer.log(stream.pacer_id)
+        if stream.stopped_at is None:
+            stream.stopped_at = time.time()
+
+    def end_leg(self, leg: RecordingLeg, timeout: float = 5.0) -> None:
+        """Stop the leg's RTP, then BYE (ARE step 10); collect SIPp's result as evidence."""
+        for stream in leg.streams:
+            self.stop_rtp(stream)
+        if leg.result is not None:
+            return
+        leg.bye_at = time.time()
+        try:
+            leg.process.control.bye()
+            leg.process.control.wait_finished(timeout)
+            leg.result = leg.process.wait(timeout)
+        except (SippLegError, TimeoutError):
+            leg.result = leg.process.terminate()
+
+    def release(self, active: ActiveRecording, order: Iterable[Side] | None = None) -> None:
+        """The call ended: BYE on every leg, in `order` of sides (default: INVITE order)."""
+        sides = list(order or self.invite_order)
+        for side in sides:
+            self.end_leg(active.leg_of(side))
+        for leg in active.legs:
+            self.end_leg(leg)
+
+    def close(self) -> None:
+        for active in self.recordings:
+            for leg in active.legs:
+                if leg.result is None:
+                    for stream in leg.streams:
+                        self.stop_rtp(stream)
+                    leg.result = leg.process.terminate()
+        if self._started:
+            self.pacer.stop()
+        for active in self.recordings:
+            for stream in active.streams:
+                stream.sock.close()

@@ -1,0 +1,150 @@
+"""The recorder under test, as the harness sees it (DESIGN.md §4 "Recorder profile").
+
+A scenario needs: where to send SIP, which transport, where the recordings appear, what the
+capture must include, and what the recorder can do. How the recorder is started (the
+reference recorder per scenario, a command, or "already running") is the adapter's business.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.exitcodes import SetupError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REFERENCE_COMMAND = (
+    f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
+    "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderUnderTest:
+    name: str
+    host: str
+    port: int
+    transport: str
+    recordings: Path | None  # None: the recorder's files are not visible to the harness
+    rtp_ports: tuple[int, int] | None  # range its RTP ports come from, for the capture filter
+    managed: bool = False
+
+    @property
+    def capture_filter(self) -> str:
+        """BPF for this scenario's traffic only, so parallel scenarios do not see each other."""
+        sip = f"port {self.port}"
+        if self.rtp_ports is None:
+            return f"host {self.host} and ({sip} or udp)"
+        low, high = self.rtp_ports
+        return f"host {self.host} and ({sip} or (udp and portrange {low}-{high}))"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rtp_range(worker_slot: int, width: int = 200) -> tuple[int, int]:
+    # Even-aligned ranges that differ per xdist worker and per scenario, so parallel recorders
+    # rarely compete for the same RTP ports (the reference recorder skips busy ones anyway).
+    base = 20000 + ((worker_slot * 7919) % 200) * width
+    return base, base + width - 2
+
+
+@dataclass(slots=True)
+class ManagedRecorder:
+    """A recorder process started from a command template for one scenario."""
+
+    command: str
+    recordings: Path
+    transport: str = "udp"
+    slot: int = 0
+    name: str = "reference recorder"
+    start_timeout_s: float = 8.0
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RecorderUnderTest]:
+        self.recordings.mkdir(parents=True, exist_ok=True)
+        low, high = _rtp_range(self.slot)
+        last_error = ""
+        for _attempt in range(3):
+            port = free_port(socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM)
+            cmd = self.command.format(port=port, dir=shlex.quote(str(self.recordings)), rtp_low=low,
+                                      rtp_high=high, transport=self.transport)
+            log = (self.log_path or self.recordings.parent / "recorder.log").open("wb")
+            proc = subprocess.Popen(shlex.split(cmd), stdout=subprocess.PIPE, stderr=log, cwd=REPO_ROOT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            log.close()
+            if self._wait_ready(proc):
+                self._process = proc
+                break
+            proc.kill()
+            proc.wait()
+            last_error = f"exit code {proc.returncode}"
+        else:
+            raise SetupError(f"{self.name} did not start ({last_error}); command: {cmd}; "
+                             f"see {self.log_path or self.recordings.parent / 'recorder.log'}")
+        try:
+            yield RecorderUnderTest(self.name, "127.0.0.1", port, self.transport, self.recordings,
+                                    (low, high + 1), managed=True)
+        finally:
+            self.stop()
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> bool:
+        """The reference recorder prints a line starting with 'ready' once it listens."""
+        assert proc.stdout is not None
+        ready = threading.Event()
+
+        def reader() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(b"ready"):
+                    ready.set()
+                    break
+
+        threading.Thread(target=reader, daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if ready.wait(0.05):
+                return True
+            if proc.poll() is not None:
+                return False
+        return False
+
+    def stop(self) -> None:
+        proc, self._process = self._process, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def parse_sip_target(text: str) -> tuple[str, int, str]:
+    """'sip:HOST:PORT[;transport=tcp]' -> (host, port, transport); SetupError when malformed."""
+    value = text.strip()
+    transport = "udp"
+    if ";transport=" in value.lower():
+        value, _, transport = value.partition(";transport=")
+        transport = transport.lower()
+    if value.lower().startswith("sip:"):
+        value = value[4:]
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or transport not in ("udp", "tcp"):
+        raise SetupError(f"--recorder {text!r}: expected sip:HOST:PORT[;transport=udp|tcp]")
+    return host.strip("[]"), int(port), transport

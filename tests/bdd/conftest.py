@@ -1,0 +1,352 @@
+"""Gherkin step bindings for features/ (thin: the logic is in harness.conformance).
+
+Every scenario gets its own recorder process (reference recorder by default), its own ports,
+capture and recordings directory, so scenarios are independent and run in parallel (xdist).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import attach_evidence, judge, violation
+from harness.emulators.sip_server import SessionMode, Side
+from harness.recorders.base import REFERENCE_COMMAND, ManagedRecorder, RecorderUnderTest, parse_sip_target
+from harness.spec.findings import Finding
+from harness.validators.model import PayloadKind
+from harness.validators.recording import ExpectedStream, validate_recording
+
+# -- the recorder under test and the scenario run ------------------------------------------------
+
+
+@pytest.fixture
+def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecorderUnderTest]:
+    choice: str = request.config.getoption("--arec-recorder")
+    command: str | None = request.config.getoption("--arec-recorder-cmd")
+    if choice == "reference" or command:
+        slot = zlib.crc32(f"{request.node.nodeid}{os.getpid()}".encode())
+        managed = ManagedRecorder(command or REFERENCE_COMMAND, tmp_path / "recordings", slot=slot,
+                                  name="reference recorder" if not command else shlex.split(command)[-1])
+        with managed.running() as recorder:
+            yield recorder
+        return
+    host, port, transport = parse_sip_target(choice)
+    recordings = request.config.getoption("--arec-recordings")
+    yield RecorderUnderTest(choice, host, port, transport, Path(recordings) if recordings else None, None)
+
+
+@pytest.fixture
+def run(recorder_under_test: RecorderUnderTest, tmp_path: Path) -> Iterator[ScenarioRun]:
+    scenario = ScenarioRun(recorder_under_test, tmp_path)
+    scenario.start_capture()
+    try:
+        yield scenario
+    finally:
+        scenario.close()
+
+
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: object, scenario: object) -> None:
+    if "run" in request.fixturenames:
+        attach_evidence(request.getfixturevalue("run"))
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: object, scenario: object, step: object,
+                          step_func: object, step_func_args: object, exception: Exception) -> None:
+    # A failed step still leaves its evidence in the report: that is what a reader needs most.
+    if "run" in request.fixturenames:
+        attach_evidence(request.getfixturevalue("run"))
+
+
+SIDES = {"customer": Side.CUSTOMER, "agent": Side.AGENT}
+MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION}
+
+# -- Given ---------------------------------------------------------------------------------------
+
+
+@given("the recorder under test is running")
+def _recorder_running(run: ScenarioRun) -> None:
+    run.note(f"recorder under test: {run.recorder.name} at {run.recorder.host}:{run.recorder.port}/"
+             f"{run.recorder.transport}; capture: {run.capture_method}")
+
+
+@given(parsers.parse('agent DN "{dn}" is configured with record=true'))
+@given(parsers.parse('customer DN "{dn}" is configured with record=true'))
+def _dn_records(run: ScenarioRun, dn: str) -> None:
+    run.sip_server.configure_dn(dn, record=True)
+
+
+@given(parsers.parse('customer DN "{dn}" has no recording option'))
+@given(parsers.parse('agent DN "{dn}" has no recording option'))
+def _dn_plain(run: ScenarioRun, dn: str) -> None:
+    run.sip_server.configure_dn(dn, record=False)
+
+
+@given(parsers.parse("the Media Server replicates in {mode} mode"))
+def _mode(run: ScenarioRun, mode: str) -> None:
+    run.set_mode(MODES[mode])
+
+
+@given(parsers.parse('a call from "{customer}" to "{agent}" negotiated with {codec}'))
+def _call(run: ScenarioRun, customer: str, agent: str, codec: str) -> None:
+    run.place_call(customer, agent, codec)
+
+
+@given(parsers.parse("the Media Server sends the recording INVITE of the {side} stream first"))
+def _invite_order(run: ScenarioRun, side: str) -> None:
+    first = SIDES[side]
+    run.invite_order = (first, *[s for s in Side if s is not first])
+
+
+@given("the Media Server sends no RTP")
+def _no_rtp(run: ScenarioRun) -> None:
+    run.send_rtp = False
+
+
+# -- When ----------------------------------------------------------------------------------------
+
+
+@when(parsers.parse("the call is established and lasts {seconds:d} seconds"))
+def _established(run: ScenarioRun, seconds: int) -> None:
+    run.establish(seconds)
+
+
+@when("the call is released")
+def _released(run: ScenarioRun) -> None:
+    run.release()
+
+
+@when(parsers.parse("the Media Server ends the {side} stream's session first"))
+def _end_first(run: ScenarioRun, side: str) -> None:
+    run.release(first=SIDES[side])
+
+
+@when(parsers.parse("the Media Server ends the {side} stream's session"))
+def _end_one(run: ScenarioRun, side: str) -> None:
+    run.end_stream_session(SIDES[side])
+
+
+@when(parsers.parse("the {side} stream goes on for {seconds:d} more seconds"))
+def _goes_on(run: ScenarioRun, side: str, seconds: int) -> None:
+    run.keep_talking(seconds)
+
+
+@when("the Media Server side sends an OPTIONS ping to the recorder")
+def _options(run: ScenarioRun) -> None:
+    run.options_ping()
+
+
+# -- Then ----------------------------------------------------------------------------------------
+
+
+def _sessions_of_call(run: ScenarioRun) -> list[object]:
+    assert run.call is not None
+    return [d for d in run.evidence().sip.dialogs.values()
+            if d.target is not None and d.target.calluuid == run.call.calluuid]
+
+
+@then(parsers.parse('SIP Server decided to record the call from the "{dn}" side'))
+def _decided(run: ScenarioRun, dn: str) -> None:
+    findings: list[Finding] = []
+    if run.job is None:
+        findings.append(violation("ARE-01-DN-ALWAYS-RECORD", "SIP Server did not record the call",
+                                  observed="no recording job", expected=f"recording initiated by DN {dn}"))
+    elif run.job.record_dn != dn:
+        findings.append(violation("ARE-01-DN-ALWAYS-RECORD", "recording initiated by the wrong DN",
+                                  observed=run.job.record_dn, expected=dn))
+    judge(findings, ["ARE-01-DN-ALWAYS-RECORD"], "recording decision")
+
+
+@then("SIP Server decided not to record the call")
+def _not_decided(run: ScenarioRun) -> None:
+    findings = [] if run.job is None else [violation(
+        "ARE-01-DN-ALWAYS-RECORD", "a call between DNs without record=true was recorded",
+        observed=run.job.trigger, expected="no recording")]
+    judge(findings, ["ARE-01-DN-ALWAYS-RECORD"], "no recording decision")
+
+
+@then(parsers.parse("the recorder received {count:d} recording sessions for the call"))
+def _session_count(run: ScenarioRun, count: int) -> None:
+    sessions = _sessions_of_call(run)
+    answered = [d for d in sessions if d.final_status is not None and 200 <= d.final_status < 300]  # type: ignore[attr-defined]
+    findings = list(run.evidence().sip.findings)
+    if len(answered) != count:
+        findings.append(violation(
+            "ARE-06-TWO-INVITES-PER-CALL" if count != 1 else "ARE-06-SINGLE-SESSION",
+            f"the recorder established {len(answered)} recording session(s) for the call "
+            f"({len(sessions)} INVITE(s) seen in the capture)",
+            observed=str(len(answered)), expected=str(count)))
+    judge(findings, ["ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION"], "recording sessions per call")
+
+
+@then("SIP Server asked Media Server to replicate 2 streams, one per party")
+def _two_streams(run: ScenarioRun) -> None:
+    findings: list[Finding] = []
+    assert run.call is not None
+    if run.job is None or {s.dn for s in run.job.streams} != {run.call.customer_dn, run.call.agent_dn}:
+        findings.append(violation("ARE-05-MEDIA-CONTROL-PER-PARTY", "replication job does not cover both parties",
+                                  observed=str(run.job and [s.dn for s in run.job.streams]),
+                                  expected=f"{run.call.customer_dn} and {run.call.agent_dn}"))
+    on_wire = set()
+    for dialog in _sessions_of_call(run):
+        target = dialog.target  # type: ignore[attr-defined]
+        on_wire |= {target.dn} | ({target.other_dn} if target.other_dn else set())
+    if on_wire != {run.call.customer_dn, run.call.agent_dn}:
+        findings.append(violation("ARE-05-MEDIA-CONTROL-PER-PARTY",
+                                  "the recording sessions on the wire do not carry one stream per party",
+                                  observed=",".join(sorted(on_wire)) or "none",
+                                  expected=f"{run.call.customer_dn},{run.call.agent_dn}"))
+    judge(findings, ["ARE-05-MEDIA-CONTROL-PER-PARTY"], "one replication per party")
+
+
+@then("every recording INVITE Request-URI carries record, calluuid, dn and recordDN of the call")
+def _ruri(run: ScenarioRun) -> None:
+    findings = list(run.evidence().sip.findings)
+    assert run.job is not None
+    for dialog in _sessions_of_call(run):
+        target = dialog.target  # type: ignore[attr-defined]
+        if target.record_id != run.job.record_id or target.record_dn != run.job.record_dn:
+            findings.append(violation("ARE-06-RURI-PARAMS", "Request-URI context differs from the recording job",
+                                      observed=f"record={target.record_id};recordDN={target.record_dn}",
+                                      expected=f"record={run.job.record_id};recordDN={run.job.record_dn}"))
+    if not _sessions_of_call(run):
+        findings.append(violation("ARE-06-RURI-PARAMS", "no recording INVITE for the call in the capture"))
+    judge(findings, ["ARE-06-RURI-PARAMS"], "recording Request-URI")
+
+
+@then("every recording INVITE was answered 200 OK with a To tag and acknowledged")
+def _dialogs_established(run: ScenarioRun) -> None:
+    judge(run.evidence().sip.findings, ["SIP-DIALOG-ESTABLISHED", "SIP-RESP-CODES", "SIP-MESSAGE-WELLFORMED"],
+          "dialogs established")
+
+
+@then("every SDP answer is recvonly on each audio m-line, in the offer's m-line order, with the offered codec")
+def _sdp_answers(run: ScenarioRun) -> None:
+    judge(run.evidence().sip.findings,
+          ["SDP-ANSWER-RECVONLY", "SDP-MLINE-ORDER", "SDP-CODEC-ACCEPTED", "SDP-VIDEO-REFUSED-PORT0"], "SDP answers")
+
+
+@then("each stream's RTP reached the port the recorder answered, with no loss")
+def _rtp_received(run: ScenarioRun) -> None:
+    evidence = run.evidence()
+    findings = list(evidence.rtp.findings)
+    assert run.active is not None
+    for stream in run.active.streams:
+        sent = stream.packets_sent
+        rows = [r for r in evidence.rtp.streams if r.key[1] == stream.destination and r.key[0][1] == stream.local_port]
+        received = sum(r.summary.packets for r in rows)
+        if received != sent:
+            findings.append(violation("RTP-STREAM-RECEIVED", f"{stream.job.side.value} stream: {sent} packets sent, "
+                                      f"{received} seen arriving at the recorder's port {stream.destination}",
+                                      observed=str(received), expected=str(sent)))
+    judge(findings, ["RTP-STREAM-RECEIVED", "RTP-SEQ-CONTINUITY", "RTP-PT-MATCHES-SDP", "RTP-NO-MEDIA-ON-RECVONLY"],
+          "RTP received")
+
+
+def _recording_findings(run: ScenarioRun) -> list[Finding]:
+    evidence = run.evidence()
+    if evidence.recording_dir is None:
+        pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    return evidence.recording_findings
+
+
+@then("the recording of the call holds both streams complete")
+def _both_complete(run: ScenarioRun) -> None:
+    judge(_recording_findings(run), ["REC-FILES-PRESENT", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL"],
+          "both streams recorded completely")
+
+
+@then("each stream's audio is in the recording under its own DN")
+def _channels(run: ScenarioRun) -> None:
+    judge(_recording_findings(run), ["REC-STREAM-CHANNEL", "REC-FILES-PRESENT"], "streams in their own channel")
+
+
+@then("the recording's metadata names the call, the record id and each stream's DN")
+def _metadata(run: ScenarioRun) -> None:
+    judge(_recording_findings(run), ["REC-METADATA"], "recording metadata")
+
+
+@then("the recorder answered the OPTIONS with 200 OK")
+def _options_ok(run: ScenarioRun) -> None:
+    evidence = run.evidence()
+    statuses = []
+    for d in evidence.datagrams:
+        if d.kind is PayloadKind.SIP and d.src == (run.recorder.host, run.recorder.port) and b"OPTIONS" in d.payload[:400]:
+            first = d.payload.split(b"\r\n", 1)[0]
+            if first.startswith(b"SIP/2.0 "):
+                statuses.append(int(first.split()[1]))
+    findings = [] if 200 in statuses else [violation(
+        "SIP-OPTIONS-200", "no 200 OK to the OPTIONS ping in the capture",
+        observed=",".join(map(str, statuses)) or "no response", expected="200")]
+    judge(findings, ["SIP-OPTIONS-200"], "OPTIONS answered")
+
+
+@then("every BYE was answered 200 OK")
+def _bye_ok(run: ScenarioRun) -> None:
+    findings = list(run.evidence().sip.findings)
+    for dialog in _sessions_of_call(run):
+        if dialog.byes and dialog.bye_status != 200:  # type: ignore[attr-defined]
+            findings.append(violation("ARE-10-BYE-ENDS-STREAM", f"BYE on {dialog.call_id} answered "  # type: ignore[attr-defined]
+                                      f"{dialog.bye_status}", observed=str(dialog.bye_status), expected="200"))  # type: ignore[attr-defined]
+    judge(findings, ["ARE-10-BYE-ENDS-STREAM"], "BYE answered")
+
+
+@then("the recording is finalised with both streams")
+def _finalised(run: ScenarioRun) -> None:
+    judge(_recording_findings(run), ["ARE-10-FILES-FINALISED", "REC-FILES-PRESENT", "REC-AUDIO-COMPLETE"],
+          "recording finalised")
+
+
+def _one_stream_findings(run: ScenarioRun, side: Side) -> list[Finding]:
+    evidence = run.evidence()
+    if evidence.recording_dir is None or run.active is None:
+        pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    expected = [e for e in run.expected_streams() if e.dn == run.active.stream(side).job.dn]
+    others = [ExpectedStream(e.stream, e.dn, 0, -1) for e in run.expected_streams() if e not in expected]
+    del others  # the other stream is judged by its own step
+    return validate_recording(evidence.recording_dir, expected)
+
+
+@then("the customer stream's recording stops when its BYE arrived")
+def _customer_stops(run: ScenarioRun) -> None:
+    findings = _one_stream_findings(run, Side.CUSTOMER)
+    assert run.active is not None
+    leg = run.active.leg_of(Side.CUSTOMER)
+    metadata = run.evidence().recording_dir / "recording.json"  # type: ignore[operator]
+    if metadata.exists() and leg.bye_at is not None:
+        import json
+
+        doc = json.loads(metadata.read_text())
+        stream = next((s for s in doc.get("streams", []) if s.get("dn") == run.active.stream(Side.CUSTOMER).job.dn), None)
+        ended = None if stream is None else stream.get("ended_at")
+        bye_rel = leg.bye_at - float(doc.get("t0", 0))
+        if ended is None or abs(float(ended) - bye_rel) > 0.5:
+            findings.append(violation("ARE-10-BYE-ENDS-STREAM", "the customer stream did not end at its BYE",
+                                      observed=f"ended_at={ended}", expected=f"~{bye_rel:.2f} s after t0"))
+    judge(findings, ["ARE-10-BYE-ENDS-STREAM", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL"], "customer stream ended")
+
+
+@then("the agent stream's recording is complete up to its own BYE")
+def _agent_complete(run: ScenarioRun) -> None:
+    judge(_one_stream_findings(run, Side.AGENT), ["REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"],
+          "agent stream complete")
+
+
+@then("the recording is finalised and holds no audio")
+def _finalised_empty(run: ScenarioRun) -> None:
+    evidence = run.evidence()
+    if evidence.recording_dir is None or run.active is None:
+        pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    # With no RTP the only acceptable content is silence (or no samples); a missing or
+    # unreadable file, or metadata left incomplete, is a finalisation failure.
+    findings = [f for f in evidence.recording_findings
+                if f.requirement_id in ("ARE-10-FILES-FINALISED", "REC-METADATA")
+                or (f.requirement_id == "REC-FILES-PRESENT" and "directory" in f.message)]
+    judge(findings, ["ARE-10-FILES-FINALISED", "ARE-10-BYE-BEFORE-RTP", "REC-METADATA", "REC-FILES-PRESENT"],
+          "empty recording finalised")
