@@ -31,6 +31,7 @@ from harness.sipp.twin import AnsweredLeg, SippLegError
 CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
 _MAX_PACKETS = 50 * 3600
+SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (TOOLING.md)
 
 
 class MediaServerError(RuntimeError):
@@ -154,17 +155,27 @@ class MediaServerEmulation:
         process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
         return RecordingLeg(target, streams, process)
 
-    def _invite(self, leg: RecordingLeg) -> None:
-        leg.invited_at = time.time()
-        leg.process.start()
-        try:
-            leg.answer = leg.process.control.wait_answer(self.answer_timeout_s)
-        except (SippLegError, TimeoutError) as error:
-            leg.result = leg.process.terminate()
-            raise MediaServerError(
-                f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
-                f"SIPp: {leg.result.summary()}"
-            ) from error
+    def _invite(self, leg: RecordingLeg, attempts: int = 3) -> None:
+        for attempt in range(1, attempts + 1):
+            leg.invited_at = time.time()
+            leg.process.start()
+            try:
+                leg.answer = leg.process.control.wait_answer(self.answer_timeout_s)
+                break
+            except (SippLegError, TimeoutError) as error:
+                leg.result = leg.process.terminate()
+                if leg.result.exit_code == SIPP_EXIT_BIND and attempt < attempts:
+                    # SIPp binds its own (unused) RTP sockets next to a kernel-chosen port; a
+                    # parallel process can take one in between. Nothing reached the recorder.
+                    leg.process = SippProcess(leg.process.leg, leg.process.work_dir.with_name(
+                        f"{leg.process.work_dir.name}-retry{attempt}"))
+                    leg.result = None
+                    continue
+                raise MediaServerError(
+                    f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
+                    f"SIPp: {leg.result.summary()}"
+                ) from error
+        assert leg.answer is not None
         host = leg.answer.connection_ip or self.recorder[0]
         for stream in leg.streams:
             ports = leg.answer.audio_ports

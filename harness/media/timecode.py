@@ -538,7 +538,7 @@ def _decode_stream(
         if reading.counter is not None and not (pos >= 0 and pos + SEGMENT_SAMPLES <= len(x)):
             # The trimmed windows read cleanly, but edge samples lie outside the file.
             reading = _Reading(None, reading.symbols_ok, PartialReason.TRUNCATED, reading.score)
-        elif reading.counter is not None and silent[pos : pos + SEGMENT_SAMPLES].any():
+        elif reading.counter is not None and silent[pos + _EDGE_SAMPLES : pos + SEGMENT_SAMPLES - _EDGE_SAMPLES].any():
             # The trimmed, tapered windows barely see a silent stretch at a slot edge: a lost
             # 20 ms packet straddling two slots can leave both readable. A segment with
             # silence inside was not recorded whole.
@@ -549,6 +549,12 @@ def _decode_stream(
         else:
             decoded.append(DecodedSegment(stream, reading.counter, pos, reading.score))
     return decoded, partial
+
+
+# The exact-position refinement can land a sample or two early; right after leading silence
+# that puts a silent block edge "inside" a perfect segment. A real dropout is a whole 20 ms
+# packet (160 samples), far wider than this tolerance.
+_EDGE_SAMPLES: Final = 8
 
 
 def _silence_mask(x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

@@ -286,3 +286,12 @@ def test_wrong_sample_rate_raises_naming_it() -> None:
 def test_stereo_array_is_refused() -> None:
     with pytest.raises(ValueError, match="1-D"):
         decode_timecode(np.zeros((100, 2), np.int16))
+
+
+@pytest.mark.parametrize("lead", [40, 119, 120, 121, 999, 1000, 1001])
+def test_segment_right_after_leading_silence_is_decoded(lead: int) -> None:
+    # Regression: a recording that starts with silence (the recorder's t0 precedes the first
+    # RTP packet) had segment 0 reported as a dropout when the refinement landed 1 sample early.
+    signal = np.concatenate([np.zeros(lead, np.int16), timecode_samples(0, 0, 3 * SEGMENT_SAMPLES)])
+    track = decode_timecode(signal)
+    assert list(track.counters_of(0)) == [0, 1, 2]
