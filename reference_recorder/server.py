@@ -71,10 +71,11 @@ class PortPool:
 
 
 class RecorderServer:
-    def __init__(self, config: RecorderConfig, rtp_ports: tuple[int, int]) -> None:
+    def __init__(self, config: RecorderConfig, rtp_ports: tuple[int, int],
+                 core_factory: type[RecorderCore] = RecorderCore) -> None:
         self.config = config
         self.pool = PortPool(config.media_address, *rtp_ports)
-        self.core = RecorderCore(config, self.pool, log=log.info)
+        self.core = core_factory(config, self.pool, log=log.info)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sip_transport: asyncio.DatagramTransport | None = None
         self._rtp_transports: dict[int, asyncio.DatagramTransport] = {}
@@ -205,8 +206,9 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: asyncio.Event | None = None) -> None:
-    server = RecorderServer(config, rtp_ports)
+async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: asyncio.Event | None = None,
+                core_factory: type[RecorderCore] = RecorderCore) -> None:
+    server = RecorderServer(config, rtp_ports, core_factory)
     await server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -220,7 +222,7 @@ async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: async
     await server.stopped.wait()
 
 
-def run_from_cli(args: argparse.Namespace) -> int:
+def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = RecorderCore) -> int:
     """`arec recorder ...`; set-up problems are one line on stderr and exit code 2 (DESIGN §4)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     host, port = parse_host_port(args.listen, 5060)
@@ -233,7 +235,7 @@ def run_from_cli(args: argparse.Namespace) -> int:
     config = RecorderConfig(recordings_root=root, sip_address=(host, port), media_address=host,
                             transport=args.transport, capacity=args.capacity)
     try:
-        asyncio.run(serve(config, (int(low), int(high))))
+        asyncio.run(serve(config, (int(low), int(high)), core_factory=core_factory))
     except OSError as error:
         return _setup_error(f"cannot listen on {host}:{port}/{args.transport}: {error.strerror} "
                             "(is another process using the port?)")

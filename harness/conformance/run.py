@@ -8,6 +8,7 @@ names from the same evidence.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,11 @@ from harness.capture.synthetic import SyntheticCapture
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
+from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.sip.message import parse_message
 from harness.recorders.base import RecorderUnderTest
 from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
+from harness.sipp.trace import TracedMessage, read_message_log
 from harness.spec.findings import Finding
 from harness.validators.model import Datagram
 from harness.validators.pcap import PcapReadError, read_capture
@@ -61,6 +65,8 @@ class ScenarioRun:
     def start_capture(self) -> None:
         pcap = self.work_dir / "capture.pcap"
         ok, why = capture_available()
+        if os.environ.get("AREC_CAPTURE") == "synthetic":
+            ok, why = False, "forced by AREC_CAPTURE=synthetic"
         if ok:
             try:
                 capture = LoopbackCapture(pcap, self.recorder.capture_filter)
@@ -148,6 +154,7 @@ class ScenarioRun:
                 time.sleep(0.2)  # let the last datagrams (BYE's 200) reach the capture
                 self._capture.stop()
             else:
+                self._fill_synthetic(self._capture)
                 self._capture.close()
             self._capture = None
         datagrams: list[Datagram] = []
@@ -168,6 +175,36 @@ class ScenarioRun:
             evidence.recording_dir = directory
             evidence.recording_findings = validate_recording(directory, self.expected_streams())
         return evidence
+
+    def _fill_synthetic(self, capture: SyntheticCapture) -> None:
+        """Without CAP_NET_RAW: rebuild the traffic from what our own emulators logged.
+
+        SIP comes byte-exact from each SIPp leg's message log; RTP from the paced sender's log
+        (what was sent, when). What the recorder sent on its own (e.g. media on a recvonly
+        stream) cannot be seen this way: the report names the capture method for that reason.
+        """
+        recorder = (self.recorder.host, self.recorder.port)
+        records: list[tuple[float, tuple[str, int], tuple[str, int], bytes, str]] = []
+        for log in sorted((self.work_dir / "sipp").rglob("messages.log")):
+            messages = read_message_log(log)
+            local = _sent_by(messages)
+            if local is None:
+                continue
+            for m in messages:
+                src, dst = (local, recorder) if m.sent else (recorder, local)
+                records.append((m.time, src, dst, m.payload, m.transport))
+        media_server = self._media_server
+        if media_server is not None:
+            offset = media_server.pacer.wall_offset
+            for stream in (s for active in media_server.recordings for s in active.streams):
+                if stream.destination is None:
+                    continue
+                for sent in stream.log:
+                    if sent.error is None:
+                        records.append((sent.sent_at + offset, ("127.0.0.1", stream.local_port), stream.destination,
+                                        stream.source.packet(sent.index), "udp"))
+        for when, src, dst, payload, transport in sorted(records, key=lambda r: r[0]):
+            capture.record(src, dst, payload, when, transport)
 
     def _wait_for_recordings(self, timeout: float = 5.0) -> None:
         """A recorder finalises its files after the last BYE; give it a moment, never forever."""
@@ -199,6 +236,18 @@ class ScenarioRun:
         elif self._capture is not None:
             self._capture.close()
         self._capture = None
+
+
+def _sent_by(messages: list[TracedMessage]) -> tuple[str, int] | None:
+    """The leg's own address: the sent-by of the top Via of the first message it sent."""
+    for m in messages:
+        if m.sent:
+            try:
+                via = parse_message(m.payload).vias[0]
+            except (RemoteProtocolError, IndexError):
+                continue
+            return via.host, via.port or 5060
+    return None
 
 
 def expected_stream(stream: ReplicatedStream) -> ExpectedStream:

@@ -1,0 +1,44 @@
+"""A deliberately broken recorder makes the matching scenarios fail, naming the requirement.
+
+Runs the Gherkin suite (a few scenarios) in a child pytest against tests/doubles/faulty_recorder.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_suite(fault: str, keyword: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    command = (f"{shlex.quote(sys.executable)} -m tests.doubles.faulty_recorder --fault {fault} "
+               "--listen 127.0.0.1:{port} --recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport}")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-k", keyword, "--arec-recorder-cmd", command, "--basetemp", str(tmp_path / "bt")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "keyword", "requirement"),
+    [
+        ("sendrecv", "recorder_accepts_the_recording_sessions and two-session-PCMU", "SDP-ANSWER-RECVONLY"),
+        ("swap-channels", "either_order and customer", "REC-STREAM-CHANNEL"),
+        ("drop-agent", "recorded_completely_in_the_right_place and two-session-PCMU-3", "REC-AUDIO-COMPLETE"),
+    ],
+)
+def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault: str, keyword: str,
+                                                          requirement: str) -> None:
+    result = _run_suite(fault, keyword, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "1 failed" in output, output[-3000:]
+    assert f"{requirement} failed" in output, output[-3000:]
