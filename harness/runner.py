@@ -1,0 +1,124 @@
+"""`arec run`: pre-flight checks, the Gherkin suite under pytest, the HTML report, a summary.
+
+Set-up problems are found before any scenario runs and reported as one line with the fix
+(exit 2); scenario verdicts come from the validators (exit 1 when a MUST requirement failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from harness.capture.pcap_capture import capture_available
+from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
+from harness.recorders.base import REPO_ROOT, parse_sip_target
+from harness.report.allure_html import allure_binary, generate_report
+from harness.sipp.runner import Scenario, SippLeg, SippStartError, Transport, run_options, sipp_available
+
+BINDINGS = REPO_ROOT / "tests" / "bdd"
+FEATURES = REPO_ROOT / "features"
+RECORDER_ANSWER_TIMEOUT_S = 3.0
+
+
+def preflight(args: argparse.Namespace) -> list[str]:
+    """Problems that would make every scenario fail for a reason that is not the recorder's."""
+    notes: list[str] = []
+    missing = sipp_available()
+    if missing:
+        raise SetupError(missing)
+    allure_binary()  # raises with the fix when the report tool is missing
+    if not BINDINGS.is_dir():
+        raise SetupError(f"step bindings not found at {BINDINGS}: run arec from a clone of the repository")
+    if args.features and not Path(args.features).exists():
+        raise SetupError(f"--features {args.features}: no such file or directory")
+    if args.recorder_profile:
+        raise SetupError("--recorder-profile is not supported by this version yet; use --recorder sip:HOST:PORT")
+    if args.recorder:
+        host, port, transport = parse_sip_target(args.recorder)
+        if args.recordings and not Path(args.recordings).is_dir():
+            raise SetupError(f"--recordings {args.recordings}: not a directory")
+        check_recorder_answers(host, port, transport)
+    ok, why = capture_available()
+    if not ok:
+        notes.append(f"capture: tcpdump cannot capture here ({why}); using the synthetic capture rebuilt "
+                     "from the emulators' own logs (run as root for a real loopback capture)")
+    return notes
+
+
+def check_recorder_answers(host: str, port: int, transport: str) -> None:
+    leg = SippLeg(recorder_host=host, recorder_port=port, record_id="preflight", calluuid="preflight",
+                  dn="preflight", record_dn="preflight", scenario=Scenario.OPTIONS, transport=Transport(transport),
+                  recv_timeout_ms=int(RECORDER_ANSWER_TIMEOUT_S * 1000))
+    with tempfile.TemporaryDirectory(prefix="arec-preflight-") as work:
+        try:
+            result = run_options(leg, Path(work), timeout=RECORDER_ANSWER_TIMEOUT_S + 2)
+        except SippStartError as error:
+            raise SetupError(str(error)) from None
+    if result.successful_calls < 1:
+        raise SetupError(f"the recorder at {host}:{port}/{transport} did not answer OPTIONS with 200 within "
+                         f"{RECORDER_ANSWER_TIMEOUT_S:.0f} s: is it running and listening there?")
+
+
+def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list[str]:
+    command = [sys.executable, "-m", "pytest", str(BINDINGS), "-p", "no:cacheprovider", "-v", "-rfE",
+               "--tb=line", f"--alluredir={results}", "--clean-alluredir", f"--junitxml={junit}",
+               "-o", "console_output_style=count"]
+    if args.workers and str(args.workers) not in ("0", "1"):
+        command += ["-n", str(args.workers)]
+    if args.keyword:
+        command += ["-k", args.keyword]
+    if args.recorder:
+        command += ["--arec-recorder", args.recorder]
+        if args.recordings:
+            command += ["--arec-recordings", str(Path(args.recordings).resolve())]
+    return command
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    report_dir = Path(args.report_dir).resolve()
+    results, html, junit = report_dir / "allure-results", report_dir / "html", report_dir / "junit.xml"
+    for note in preflight(args):
+        print(f"arec: {note}", file=sys.stderr)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    command = pytest_command(args, results, junit)
+    env = dict(os.environ)
+    if args.features:
+        env["AREC_FEATURES"] = str(Path(args.features).resolve())
+    target = args.recorder or "the reference recorder (one per scenario)"
+    print(f"arec: running the conformance suite against {target}", flush=True)
+    print(f"arec: {shlex.join(command)}", flush=True)
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    if completed.returncode not in (0, 1):
+        # pytest's own failure (usage error, collection error, no tests): not a verdict.
+        raise SetupError(f"the test run itself failed (pytest exit {completed.returncode}); see the output above")
+    report = generate_report(results, html)
+    by_step = summarise(results)
+    print("\narec: results per step")
+    failed_total = 0
+    for step, counts in sorted(by_step.items()):
+        failed = counts.get("failed", 0) + counts.get("broken", 0)
+        failed_total += failed
+        print(f"  {step}: {counts.get('passed', 0)} passed, {failed} failed"
+              + (f", {counts['skipped']} not applicable" if counts.get("skipped") else ""))
+    print(f"\narec: report {report.html}\narec: JUnit {junit}")
+    return EXIT_MUST_FAILED if failed_total or completed.returncode == 1 else EXIT_OK
+
+
+def summarise(results: Path) -> dict[str, Counter[str]]:
+    """Per feature (= seed step): how many scenarios passed / failed / broke / were skipped."""
+    by_step: dict[str, Counter[str]] = defaultdict(Counter)
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        labels = {label["name"]: label["value"] for label in data.get("labels", [])}
+        by_step[labels.get("feature", "?")][data.get("status", "unknown")] += 1
+    return by_step
+
+
+__all__ = ["EXIT_SETUP", "run_suite", "preflight", "summarise"]
