@@ -3,8 +3,8 @@
 
 # Run the conformance suite against the reference recorder and write reports/html/index.html.
 report:
-	@bash scripts/setup.sh --report
-	@.venv/bin/arec run
+	@bash scripts/setup.sh
+	@.venv/bin/arec run -n 2
 
 # Run the whole test suite (unit, integration, Gherkin bindings) on both cores.
 test:
@@ -16,4 +16,4 @@ lint:
 	@.venv/bin/mypy harness reference_recorder
 
 setup:
-	@bash scripts/setup.sh --report
+	@bash scripts/setup.sh

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent set-up for arec on Debian/Ubuntu: system tools, a virtualenv with the Python
-# dependencies, and (with --report) the pinned npm Allure report generator.
+# dependencies, and the pinned npm Allure report generator (the tests check the report too).
 # Needs root (or sudo) only when a system package is missing; everything else runs as you.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_report=0
-[ "${1:-}" = "--report" ] && want_report=1
 
 # 1. System packages: SIPp (sip-tester) drives the SIP legs, tcpdump captures loopback,
 #    tshark is the reference the RTP statistics are compared against.
@@ -40,10 +38,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# 3. The report generator (Allure 3, pure Node, pinned in package.json), only when asked.
-if [ "$want_report" = 1 ] && [ -f package.json ]; then
+# 3. The report generator (Allure 3, pure Node, pinned in package.json; no Java).
+if [ -f package.json ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq nodejs npm >/dev/null;
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null;
     else echo "setup: npm missing (apt-get install nodejs npm)" >&2; exit 2; fi
   fi
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then

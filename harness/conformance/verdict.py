@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.conformance.run import Evidence, ScenarioRun
+from harness.protocol.sdp import STATIC_PAYLOAD_TYPES
 from harness.report.attach import (
     attach_findings,
     attach_html,
@@ -99,6 +100,11 @@ def _attach_recording(directory: Path) -> None:
         attach_wav(wav, wav.name)
 
 
+def _payload_name(pt: int) -> str:
+    static = STATIC_PAYLOAD_TYPES.get(pt)
+    return static.encoding if static is not None else str(pt)
+
+
 def ladder_svg(run: ScenarioRun, evidence: Evidence) -> str:
     sip = [(d.timestamp, d.src, d.dst, d.payload) for d in evidence.datagrams if d.kind is PayloadKind.SIP]
     failed_indexes = {f.evidence.packet_index for f in evidence.sip.findings if f.evidence.packet_index}
@@ -110,7 +116,7 @@ def ladder_svg(run: ScenarioRun, evidence: Evidence) -> str:
         summary = result.summary
         rows.append(rtp_summary_message(
             summary.first_arrival or 0.0, format_address(src), format_address(dst),
-            payload=",".join(str(pt) for pt in summary.payload_types), packets=summary.packets,
+            payload=",".join(_payload_name(pt) for pt in summary.payload_types), packets=summary.packets,
             duration=summary.duration_s, ssrc=ssrc, failed=summary.lost > 0,
         ))
     rows.sort(key=lambda m: m.time)
