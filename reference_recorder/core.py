@@ -238,8 +238,9 @@ class RecorderCore:
                                       (("Retry-After", str(self.config.retry_after_s)),))
         if request.call_id in self._sessions:
             # Sessions are keyed by Call-ID; a second dialog-creating INVITE with the Call-ID of a
-            # live session (no To tag, new branch) is the same request arriving by another path.
-            # §8.2.2.2: such a merged request "SHOULD" get 482 (Loop Detected).
+            # live session (no To tag, new branch) is most likely the same request arriving by
+            # another path, and §8.2.2.2 says such a merged request "SHOULD" get 482 (Loop
+            # Detected). Accepting it would overwrite the live session and leak its RTP ports.
             raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
                                       "Loop Detected")
         target = parse_recording_uri(request.uri)

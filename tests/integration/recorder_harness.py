@@ -13,6 +13,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,26 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+class StderrDrain:
+    """Reads a subprocess's stderr on a thread and keeps the lines (so the pipe never fills)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._stream = process.stderr
+        self._thread = threading.Thread(target=self._run, name="recorder-stderr", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._stream is None:
+            return
+        with contextlib.suppress(ValueError, OSError):  # closed when the process ends
+            for line in self._stream:
+                self.lines.append(line.rstrip("\n"))
+
+    def matching(self, needle: str) -> list[str]:
+        return [line for line in self.lines if needle in line]
+
+
 @dataclass
 class RunningRecorder:
     process: subprocess.Popen[str]
@@ -37,6 +58,7 @@ class RunningRecorder:
     port: int
     root: Path
     transport: str
+    stderr: StderrDrain
 
     def recording_dirs(self) -> list[Path]:
         return sorted(p.parent for p in self.root.rglob("recording.json"))
@@ -75,7 +97,8 @@ def reference_recorder(root: Path, *, transport: str = "udp", capacity: int = 10
     else:
         raise AssertionError(f"recorder did not start: {proc.stderr.read() if proc.stderr else ''}")
     try:
-        yield RunningRecorder(proc, "127.0.0.1", port, root, transport)
+        # A chatty recorder must never block on a full stderr pipe: drain it for the whole run.
+        yield RunningRecorder(proc, "127.0.0.1", port, root, transport, StderrDrain(proc))
     finally:
         proc.terminate()
         try:

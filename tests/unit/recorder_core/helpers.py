@@ -106,7 +106,8 @@ class Driver:
         config = RecorderConfig(recordings_root=root, sip_address=("127.0.0.1", 5060),
                                 media_address="127.0.0.1", capacity=capacity)
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
-        self.core = RecorderCore(config, self.ports, store=RecordingStore(root, fsync=False))
+        store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
+        self.core = RecorderCore(config, self.ports, store=store)
 
     # -- SIP ---------------------------------------------------------------------------------
     def send(self, data: bytes, source: tuple[str, int] = MS) -> list[SipResponse]:
@@ -127,14 +128,15 @@ class Driver:
         assert len(finals) == 1, [(r.status, r.reason) for r in finals]
         return finals[0]
 
-    def open_leg(self, call_id: str, uri: str, fixture: str = "invite_pcmu.sip", *, ack: bool = True) -> Leg:
-        ok = self.final(render(fixture, uri=uri, call_id=call_id, cseq=1, to_tag=""))
+    def open_leg(self, call_id: str, uri: str, fixture: str = "invite_pcmu.sip", *, ack: bool = True,
+                 cseq: int = 1) -> Leg:
+        ok = self.final(render(fixture, uri=uri, call_id=call_id, cseq=cseq, to_tag=""))
         assert ok.status == 200, (ok.status, ok.reason)
         ports = [m.port for m in parse_sdp(ok.body).media]
         assert ok.to.tag
-        leg = Leg(call_id, uri, ok.to.tag, ports)
+        leg = Leg(call_id, uri, ok.to.tag, ports, cseq)
         if ack:
-            assert self.send(self.in_dialog("ack.sip", leg, cseq=1)) == []
+            assert self.send(self.in_dialog("ack.sip", leg, cseq=cseq)) == []
         return leg
 
     @staticmethod
@@ -152,8 +154,16 @@ class Driver:
             assert self.send(self.in_dialog("ack.sip", leg, cseq=leg.cseq)) == []
         return ok
 
-    def bye(self, leg: Leg) -> SipResponse:
-        return self.final(self.in_dialog("bye.sip", leg))
+    def bye(self, leg: Leg, *, settle: bool = True) -> SipResponse:
+        """BYE on `leg`; with `settle`, also let the core's after-BYE grace period run out."""
+        response = self.final(self.in_dialog("bye.sip", leg))
+        if settle:
+            self.settle()
+        return response
+
+    def settle(self) -> None:
+        """Advance past the grace the core gives RTP queued behind a BYE (`bye_grace_s`)."""
+        self.advance(self.core.config.bye_grace_s + 0.01)
 
     # -- RTP and time ------------------------------------------------------------------------
     def rtp(self, port: int, packets: Iterator[bytes] | list[bytes], *, ptime: float = 0.02) -> None:
