@@ -262,3 +262,32 @@ def test_tcp_transport(tmp_path: Path) -> None:
 def test_parse_message_is_used_for_replies() -> None:
     # Guard: the helper module speaks our codec (no second SIP parser in tests).
     assert parse_message.__module__ == "harness.protocol.sip.message"
+
+
+def test_sigkill_mid_call_leaves_playable_wavs_and_valid_json(tmp_path: Path) -> None:
+    """DESIGN §4: written atomically; a crash leaves playable files up to the last second."""
+    import signal
+
+    with reference_recorder(tmp_path / "rec") as recorder:
+        leg = UdpLeg((recorder.host, recorder.port))
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        _, port = _establish(leg, "crash", _uri(recorder.port, "7001"))
+        _send_rtp([(RtpStreamSource.create(1, "PCMU", rng=7), rtp, (recorder.host, port))], 150)  # 3 s
+        time.sleep(0.3)
+        recorder.process.send_signal(signal.SIGKILL)
+        recorder.process.wait(5)
+        rtp.close()
+        leg.close()
+    (directory,) = recorder.recording_dirs()
+    doc = json.loads((directory / "recording.json").read_text())  # valid JSON, not complete
+    assert doc["complete"] is False and doc["calluuid"] == CALLUUID
+    for name in ("call-stereo.wav", "stream-1-7001.wav"):
+        audio, rate = soundfile.read(directory / name, dtype="int16", always_2d=True)
+        assert rate == 8000
+        # Checkpoints run every second and the jitter window holds back 0.5 s, so at least
+        # 3 s - 1 s - 0.5 s of the call is on disk and decodes as the stream that was sent.
+        assert len(audio) >= int(1.5 * 8000), (name, len(audio))
+        index = next(c["index"] for c in doc["channels"] if c["dn"] == "7001") if audio.shape[1] == 2 else 0
+        channel = audio[:, index]
+        decoded = _decoded_streams(channel)
+        assert set(decoded) == {1} and len(decoded[1]) >= 5, (name, decoded)
