@@ -54,6 +54,7 @@ from harness.media.rtp_source import RtpStreamSource  # noqa: E402
 from harness.media.timecode import MAX_STREAMS  # noqa: E402
 from harness.protocol.sdp import parse_sdp  # noqa: E402
 from harness.protocol.sip.message import SipParseError, SipResponse, parse_message  # noqa: E402
+from harness.recorders.base import stop_process  # noqa: E402
 from reference_recorder.core import RecorderConfig  # noqa: E402
 from tests.integration.recorder_harness import free_udp_port, in_dialog_bytes, invite_bytes  # noqa: E402
 
@@ -148,12 +149,7 @@ def start_recorder(root: Path, capacity: int, ports_needed: int) -> Iterator[Rec
     try:
         yield recorder
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 # -- SIP: open and close the recording sessions ------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.protocol.sdp import parse_sdp
 from harness.protocol.sip.message import SipResponse, parse_message
+from harness.recorders.base import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,12 +101,7 @@ def reference_recorder(root: Path, *, transport: str = "udp", capacity: int = 10
         # A chatty recorder must never block on a full stderr pipe: drain it for the whole run.
         yield RunningRecorder(proc, "127.0.0.1", port, root, transport, StderrDrain(proc))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def invite_bytes(*, call_id: str, uri: str, local: tuple[str, int], media_port: int, codec: str = "PCMU",
