@@ -8,7 +8,7 @@ Feature: 06 - Media Server opens the recording sessions and sends the replicated
     Given the recorder under test is running
     And agent DN "7001" is configured with record=true
 
-  @SIP-DIALOG-ESTABLISHED @SDP-ANSWER-RECVONLY @SDP-MLINE-ORDER @SDP-CODEC-ACCEPTED
+  @SIP-DIALOG-ESTABLISHED @SIP-RESP-CODES @SIP-MESSAGE-WELLFORMED @SDP-ANSWER-RECVONLY @SDP-MLINE-ORDER @SDP-CODEC-ACCEPTED
   Scenario Outline: The recorder accepts the recording sessions (<mode>, <codec>)
     Given the Media Server replicates in <mode> mode
     And a call from "5551234" to "7001" negotiated with <codec>

@@ -8,7 +8,7 @@ Feature: 07 - Recording starts: the replicated RTP is received and recorded
     Given the recorder under test is running
     And agent DN "7001" is configured with record=true
 
-  @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE @REC-METADATA @RTP-SEQ-CONTINUITY
+  @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE @REC-METADATA @RTP-SEQ-CONTINUITY @RTP-PT-MATCHES-SDP @RTP-NO-MEDIA-ON-RECVONLY
   Scenario Outline: Both streams are recorded completely in the right place (<mode>, <codec>, <seconds> s)
     Given the Media Server replicates in <mode> mode
     And a call from "5551234" to "7001" negotiated with <codec>

@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.report.allure_html import report_from_cli
 
             return report_from_cli(args)
+        if args.command == "validate":
+            from harness.validate_cli import validate_from_cli
+
+            return validate_from_cli(args)
         raise SetupError(f"'arec {args.command}' is not available in this version yet")
     except SetupError as error:
         print(f"arec: {error}", file=sys.stderr)

@@ -42,9 +42,11 @@ from typing import BinaryIO
 from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 
 __all__ = [
+    "CaptureRecord",
     "PayloadClassifier",
     "PcapReadError",
     "classify",
+    "iter_capture",
     "read_capture",
     "read_datagrams",
 ]
@@ -95,12 +97,11 @@ class PcapReadError(Exception):
 # File framing: (frame number, timestamp, link type, frame bytes)
 
 
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    index: int
-    timestamp: float
-    linktype: int
-    data: bytes
+# A frame is a plain tuple (frame number, timestamp, link type, frame bytes): this runs once per
+# packet of a multi-gigabyte capture, and a tuple costs a fraction of a (frozen) dataclass.
+_Frame = tuple[int, float, int, bytes]
+
+_READ_CHUNK = 1 << 20  # bytes read from the file at a time (records are sliced out of it)
 
 
 def _read_exact(f: BinaryIO, n: int) -> bytes:
@@ -114,24 +115,37 @@ def _iter_pcap(f: BinaryIO, path: str, magic: bytes) -> Iterator[_Frame]:
         raise PcapReadError(path, len(header), "truncated pcap file header")
     snaplen, linktype_field = struct.unpack(endian + "II", header[16:24])
     linktype = linktype_field & 0x0FFFFFFF  # upper bits carry FCS info (pcap-linktype(7))
-    offset = 24
+    max_caplen = min(max(snaplen, 262144), MAX_RECORD_LEN)
+    unpack_record = struct.Struct(endian + "IIII").unpack_from
+    # Records are sliced out of 1 MiB reads (two small reads per record cost more than the
+    # whole IP/UDP decode); `base` is the file offset of buf[0], for the error messages.
+    buf = b""
+    pos = 0
+    base = 24
     index = 0
-    record = struct.Struct(endian + "IIII")
     while True:
-        rec = _read_exact(f, 16)
-        if not rec:
-            return
-        if len(rec) < 16:
-            raise PcapReadError(path, offset, f"truncated record header ({len(rec)} of 16 bytes)")
-        sec, frac, caplen, _origlen = record.unpack(rec)
-        if caplen > max(snaplen, 262144) or caplen > MAX_RECORD_LEN:
-            raise PcapReadError(path, offset, f"corrupt record header (captured length {caplen})")
-        data = _read_exact(f, caplen)
-        if len(data) < caplen:
-            raise PcapReadError(path, offset, f"truncated record ({len(data)} of {caplen} bytes)")
+        if len(buf) - pos < 16:
+            base += pos
+            buf = buf[pos:] + f.read(_READ_CHUNK)
+            pos = 0
+            if not buf:
+                return
+            if len(buf) < 16:
+                raise PcapReadError(path, base, f"truncated record header ({len(buf)} of 16 bytes)")
+        sec, frac, caplen, _origlen = unpack_record(buf, pos)
+        if caplen > max_caplen:
+            raise PcapReadError(path, base + pos, f"corrupt record header (captured length {caplen})")
+        end = pos + 16 + caplen
+        if end > len(buf):
+            base += pos
+            buf = buf[pos:] + f.read(max(_READ_CHUNK, end - len(buf)))
+            end -= pos
+            pos = 0
+            if end > len(buf):
+                raise PcapReadError(path, base, f"truncated record ({len(buf) - 16} of {caplen} bytes)")
         index += 1
-        yield _Frame(index, sec + frac * resolution, linktype, data)
-        offset += 16 + caplen
+        yield (index, sec + frac * resolution, linktype, buf[pos + 16:end])
+        pos = end
 
 
 @dataclass(slots=True)
@@ -198,7 +212,7 @@ def _iter_pcapng(f: BinaryIO, path: str) -> Iterator[_Frame]:
             continue
         (btype,) = struct.unpack(endian + "I", head[:4])
         body = block[8:-4]
-        frame: _Frame | None = None
+        frame: tuple[float, int, bytes] | None = None  # (timestamp, link type, bytes)
         if btype == 1:  # Interface Description Block
             if len(body) < 8:
                 raise PcapReadError(path, offset, "corrupt interface description block")
@@ -214,18 +228,17 @@ def _iter_pcapng(f: BinaryIO, path: str) -> Iterator[_Frame]:
             if iface_id >= len(interfaces) or 20 + caplen > len(body):
                 raise PcapReadError(path, offset, "corrupt packet block (interface or length)")
             iface = interfaces[iface_id]
-            frame = _Frame(0, ((ts_hi << 32) | ts_lo) * iface.resolution, iface.linktype,
-                           body[20:20 + caplen])
+            frame = (((ts_hi << 32) | ts_lo) * iface.resolution, iface.linktype, body[20:20 + caplen])
         elif btype == 3:  # Simple Packet Block: no timestamp, interface 0
             if not interfaces or len(body) < 4:
                 raise PcapReadError(path, offset, "corrupt simple packet block")
             (orig,) = struct.unpack(endian + "I", body[:4])
             caplen = min(orig, interfaces[0].snaplen or orig, len(body) - 4)
-            frame = _Frame(0, 0.0, interfaces[0].linktype, body[4:4 + caplen])
+            frame = (0.0, interfaces[0].linktype, body[4:4 + caplen])
         # Other block types (name resolution, statistics, custom...) carry no packets.
         if frame is not None:
             index += 1
-            yield replace(frame, index=index)
+            yield (index, *frame)
         offset += length
 
 
@@ -442,33 +455,83 @@ class _TcpReassembler:
 # Frames → datagrams
 
 
-def read_datagrams(path: str | Path) -> Iterator[Datagram]:
-    """Yield every UDP datagram and in-order TCP payload of a capture, unclassified.
+# A transport payload, in `Datagram` field order:
+# (index, timestamp, src, dst, transport, payload, kind, stream_gap).
+CaptureRecord = tuple[int, float, Endpoint, Endpoint, Transport, bytes, PayloadKind, bool]
 
-    Raises `PcapReadError` after the last readable datagram if the file is truncated/corrupt.
+_MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
+
+
+def _iter_transport(path: str | Path, classifier: PayloadClassifier | None) -> Iterator[CaptureRecord]:
+    """The work of `read_datagrams` (+ classification when a classifier is given), as tuples.
+
+    Fast path: untagged Ethernet, IPv4 without options or fragments, UDP. The endpoint pair of
+    a flow is built once and looked up by its raw address+port bytes, and a flow whose address
+    an SDP named is remembered, so a media packet costs a few slices and two lookups instead of
+    an object and a classifier call. Everything else takes the general path.
     """
     ip_frags = _Reassembler()
     tcp = _TcpReassembler()
-    for frame in _iter_frames(path):
-        located = _network_payload(frame.linktype, frame.data)
+    flows: dict[bytes, tuple[Endpoint, Endpoint]] = {}
+    sdp_flows: set[bytes] = set()  # flows with an SDP-named endpoint (rtp_endpoints only grows)
+    udp_proto = Transport.UDP
+    other, rtp_kind = PayloadKind.OTHER, PayloadKind.RTP
+    unpack_udp = struct.Struct("!HHH").unpack_from
+    kind_of = classifier.kind_of if classifier is not None else None
+    for index, timestamp, linktype, data in _iter_frames(path):
+        # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
+        if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 42 and data[14] == 0x45 \
+                and data[23] == _IPPROTO_UDP and not (data[20] & 0x3F or data[21]):
+            total_len = (data[16] << 8) | data[17]
+            end = 14 + total_len if total_len >= 20 and 14 + total_len <= len(data) else len(data)
+            if end < 42:
+                continue  # no room for a UDP header: the general path drops it too
+            key = data[26:38]  # source address, destination address, source port, destination port
+            pair = flows.get(key)
+            if pair is None:
+                if len(flows) >= _MAX_FLOW_CACHE:
+                    flows.clear()
+                    sdp_flows.clear()
+                sport, dport, _ulen = unpack_udp(data, 34)
+                pair = ((_ip4_text(data[26:30]), sport), (_ip4_text(data[30:34]), dport))
+                flows[key] = pair
+            ulen = (data[38] << 8) | data[39]
+            seg_len = end - 34
+            stop = 34 + ulen if 8 <= ulen <= seg_len else end
+            payload = data[42:stop]
+            if kind_of is None:
+                kind = other
+            elif stop - 42 >= 12 and data[42] == 0x80 and not 192 <= data[43] <= 223 and key in sdp_flows:
+                # What kind_of decides for a fixed-header RTP packet to/from an SDP-named address.
+                kind = rtp_kind
+            else:
+                src, dst = pair
+                kind = kind_of(src, dst, udp_proto, payload)
+                if kind is rtp_kind and classifier is not None and (
+                        src in classifier.rtp_endpoints or dst in classifier.rtp_endpoints):
+                    sdp_flows.add(key)
+            yield (index, timestamp, pair[0], pair[1], udp_proto, payload, kind, False)
+            continue
+        # ---- general path
+        located = _network_payload(linktype, data)
         if located is None:
             continue
         version, off = located
-        data = frame.data
         if version == 4:
-            parsed = _ipv4(data, off, ip_frags, frame.timestamp)
+            parsed = _ipv4(data, off, ip_frags, timestamp)
         else:
-            parsed = _ipv6(data, off, ip_frags, frame.timestamp)
+            parsed = _ipv6(data, off, ip_frags, timestamp)
         if parsed is None:
             continue
         src_ip, dst_ip, proto, segment = parsed
         if proto == _IPPROTO_UDP:
             if len(segment) < 8:
                 continue
-            sport, dport, ulen = struct.unpack_from("!HHH", segment, 0)
+            sport, dport, ulen = unpack_udp(segment, 0)
             end = ulen if 8 <= ulen <= len(segment) else len(segment)
-            yield Datagram(frame.index, frame.timestamp, (src_ip, sport), (dst_ip, dport),
-                           Transport.UDP, segment[8:end])
+            src, dst, payload = (src_ip, sport), (dst_ip, dport), segment[8:end]
+            kind = kind_of(src, dst, udp_proto, payload) if kind_of is not None else other
+            yield (index, timestamp, src, dst, udp_proto, payload, kind, False)
         elif proto == _IPPROTO_TCP:
             if len(segment) < 20:
                 continue
@@ -477,8 +540,18 @@ def read_datagrams(path: str | Path) -> Iterator[Datagram]:
             flags = segment[13]
             if header_len < 20 or header_len > len(segment):
                 continue
-            yield from tcp.add((src_ip, sport), (dst_ip, dport), seq, flags, segment[header_len:],
-                               frame.index, frame.timestamp)
+            for d in tcp.add((src_ip, sport), (dst_ip, dport), seq, flags, segment[header_len:], index, timestamp):
+                kind = kind_of(d.src, d.dst, d.transport, d.payload) if kind_of is not None else other
+                yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
+
+
+def read_datagrams(path: str | Path) -> Iterator[Datagram]:
+    """Yield every UDP datagram and in-order TCP payload of a capture, unclassified.
+
+    Raises `PcapReadError` after the last readable datagram if the file is truncated/corrupt.
+    """
+    for record in _iter_transport(path, None):
+        yield Datagram(*record)
 
 
 def _ipv4(data: bytes, off: int, frags: _Reassembler, now: float) -> tuple[str, str, int, bytes] | None:
@@ -595,29 +668,38 @@ class PayloadClassifier:
         self._sip_tcp: dict[tuple[Endpoint, Endpoint], bool] = {}
 
     def classify(self, datagram: Datagram) -> PayloadKind:
-        payload = datagram.payload
-        if datagram.transport is Transport.TCP:
-            key = (datagram.src, datagram.dst)
+        return self.kind_of(datagram.src, datagram.dst, datagram.transport, datagram.payload)
+
+    def kind_of(self, src: Endpoint, dst: Endpoint, transport: Transport, payload: bytes) -> PayloadKind:
+        """Classify one payload (the per-packet hot path of every capture read)."""
+        if transport is Transport.TCP:
+            key = (src, dst)
             if looks_like_sip(payload):
                 self._sip_tcp[key] = True
             if self._sip_tcp.get(key):
                 self.learn_sdp(payload)
                 return PayloadKind.SIP
             return PayloadKind.OTHER
-        if looks_like_sip(payload):
-            self.learn_sdp(payload)
-            return PayloadKind.SIP
-        if is_rtcp(payload):
-            return PayloadKind.RTCP
-        if not rtp_header_ok(payload):
+        # RTP and RTCP start with version 2 (first octet 0x80-0xBF, RFC 3550 §5.1/§6.4); a SIP
+        # start line starts with a letter (RFC 3261 §7.1, §7.2). So the SIP patterns only run
+        # on payloads that could be SIP, and the RTP checks only on those that could be RTP.
+        if not payload or payload[0] >> 6 != 2:
+            if looks_like_sip(payload):
+                self.learn_sdp(payload)
+                return PayloadKind.SIP
             return PayloadKind.OTHER
-        if datagram.dst in self.rtp_endpoints or datagram.src in self.rtp_endpoints:
+        if len(payload) >= 8 and 192 <= payload[1] <= 223 and is_rtcp(payload):
+            return PayloadKind.RTCP
+        # 0x80: no padding, extension or CSRC — the fixed 12-byte header is the whole header.
+        if not (payload[0] == 0x80 and len(payload) >= 12) and not rtp_header_ok(payload):
+            return PayloadKind.OTHER
+        if dst in self.rtp_endpoints or src in self.rtp_endpoints:
             return PayloadKind.RTP
         # Heuristic for endpoints no SDP named (no SIP in the capture, or media sent somewhere
         # it was not negotiated — which a validator must still see): unprivileged ports on
         # both sides and an audio/dynamic payload type.
         pt = payload[1] & 0x7F
-        if datagram.src[1] >= 1024 and datagram.dst[1] >= 1024 and pt in _HEURISTIC_PTS:
+        if src[1] >= 1024 and dst[1] >= 1024 and pt in _HEURISTIC_PTS:
             return PayloadKind.RTP
         return PayloadKind.OTHER
 
@@ -669,10 +751,20 @@ def classify(datagrams: Iterable[Datagram]) -> Iterator[Datagram]:
         yield replace(datagram, kind=classifier.classify(datagram))
 
 
+def iter_capture(path: str | Path) -> Iterator[CaptureRecord]:
+    """`read_capture` as plain tuples, for consumers that handle every packet of big captures.
+
+    `Datagram(*record)` is the `Datagram` `read_capture` yields. Same errors: everything
+    readable is yielded, then `PcapReadError` (one line: file + byte offset) is raised.
+    """
+    return _iter_transport(path, PayloadClassifier())
+
+
 def read_capture(path: str | Path) -> Iterator[Datagram]:
     """Read and classify a capture: `classify(read_datagrams(path))`.
 
     A generator: it yields everything readable, then raises `PcapReadError` (one line: file +
     byte offset) if the file is truncated or corrupt, so callers keep the evidence read so far.
     """
-    return classify(read_datagrams(path))
+    for record in iter_capture(path):
+        yield Datagram(*record)

@@ -18,6 +18,7 @@ Findings (requirement ids in `harness/spec/requirements.toml`):
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 
-__all__ = ["RtpReport", "RtpStreamResult", "StreamKey", "validate_rtp", "EMITTED_REQUIREMENTS"]
+__all__ = ["EMITTED_REQUIREMENTS", "RtpAnalyzer", "RtpReport", "RtpStreamResult", "StreamKey", "validate_rtp"]
 
 EMITTED_REQUIREMENTS = (
     "RTP-STREAM-RECEIVED",
@@ -38,6 +39,8 @@ EMITTED_REQUIREMENTS = (
 
 StreamKey = tuple[Endpoint, Endpoint, int]  # (src, dst, ssrc)
 
+_FIXED_TAIL = struct.Struct("!BHII").unpack_from  # octet 1 (M, PT), sequence, timestamp, SSRC
+
 
 @dataclass(slots=True)
 class _StreamState:
@@ -46,8 +49,9 @@ class _StreamState:
     first_index: int
     first_timestamp: float
     last_seq: int
+    first_pt: int
     first_seq_error: tuple[int, float, int, int] | None = None  # index, ts, previous, got
-    bad_pt: dict[int, tuple[int, float]] = field(default_factory=dict)  # pt → first (index, ts)
+    pts: dict[int, tuple[int, float]] = field(default_factory=dict)  # pt → first (index, ts)
     packets: int = 0
 
 
@@ -73,105 +77,178 @@ def _finding(req_id: str, message: str, evidence: Evidence, observed: str | None
     return Finding(req_id, requirement(req_id).severity, message, evidence, observed, expected)
 
 
-def validate_rtp(datagrams: Iterable[Datagram], negotiated: Sequence[NegotiatedStream] = ()) -> RtpReport:
-    """Analyse every RTP datagram; compare with the negotiated streams (empty: stats only)."""
-    by_answer: dict[Endpoint, NegotiatedStream] = {}
-    by_offer: dict[Endpoint, NegotiatedStream] = {}
-    for stream in negotiated:
-        if stream.answer_endpoint is not None and stream.answer_endpoint[1] != 0:
-            by_answer[stream.answer_endpoint] = stream
-        if stream.offer_endpoint is not None and stream.offer_endpoint[1] != 0:
-            by_offer[stream.offer_endpoint] = stream
-    recvonly_answers = {ep for ep, s in by_answer.items() if s.answer_direction in ("recvonly", "inactive")}
-    recorder_hosts = {ep[0] for ep in recvonly_answers}
+class RtpAnalyzer:
+    """`validate_rtp` one packet at a time, for a single pass over a capture.
 
-    streams: dict[StreamKey, _StreamState] = {}
-    findings: list[Finding] = []
-    reverse_reported: set[tuple[Endpoint, Endpoint]] = set()
-    malformed = 0
-    for d in datagrams:
-        if d.kind is not PayloadKind.RTP or d.transport is not Transport.UDP:
-            continue
-        try:
-            _v, _p, _x, marker, pt, seq, rtp_ts, ssrc, _start, _end = parse_header_fields(d.payload)
-        except RtpParseError:
-            malformed += 1
-            continue
+    Negotiated streams may be added while packets are fed (the SDP answer is read from the same
+    capture, before the media it announces): a stream takes its clock rate and telephone-event
+    payload types from the negotiation known when its first packet arrives, as Wireshark does
+    for RTP set up by SDP. The checks that depend on the negotiation (payload type, media sent by
+    the recorder, stream received) are decided in `finish` against the complete list, from the
+    first occurrences recorded per stream — so they do not depend on when it was learnt.
+    """
+
+    __slots__ = ("_by_answer", "_formats", "_negotiated", "_streams", "malformed")
+
+    def __init__(self, negotiated: Sequence[NegotiatedStream] = ()) -> None:
+        self._negotiated: list[NegotiatedStream] = []
+        self._by_answer: dict[Endpoint, NegotiatedStream] = {}
+        self._streams: dict[StreamKey, _StreamState] = {}
+        self._formats: dict[Endpoint, tuple[int, frozenset[int]]] = {}
+        self.malformed = 0  # RTP-classified payloads the header parser rejected
+        for stream in negotiated:
+            self.add_negotiated(stream)
+
+    def add_negotiated(self, stream: NegotiatedStream) -> None:
+        self._negotiated.append(stream)
+        if stream.answer_endpoint is not None and stream.answer_endpoint[1] != 0:
+            self._by_answer[stream.answer_endpoint] = stream
+
+    def learn_format(self, endpoint: Endpoint, clock_rate: int, telephone_event_pts: frozenset[int]) -> None:
+        """What an SDP seen so far says `endpoint` receives: the clock of its first audio codec
+        and its RFC 4733 telephone-event payload types (RFC 4566 §6 a=rtpmap; RFC 3264 §5.1: an
+        SDP lists the formats its sender is willing to *receive* at that address).
+
+        Used for streams to `endpoint` that start before their negotiation is known; a
+        negotiated stream's own answer wins (it carries the same rtpmap)."""
+        self._formats[endpoint] = (clock_rate, telephone_event_pts)
+
+    def feed_datagram(self, d: Datagram) -> None:
+        if d.kind is PayloadKind.RTP and d.transport is Transport.UDP:
+            self.feed(d.index, d.timestamp, d.src, d.dst, d.payload)
+
+    def feed(self, index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
+        """Account one RTP-over-UDP payload seen at `timestamp` (capture time, seconds)."""
+        if payload[:1] == b"\x80" and len(payload) >= 12:
+            # V=2 and no padding, extension or CSRC: the 12-byte fixed header is all there is to
+            # check (RFC 3550 §5.1), so skip parse_header_fields' bounds walk on the common case.
+            b1, seq, rtp_ts, ssrc = _FIXED_TAIL(payload, 1)
+            marker, pt = b1 > 0x7F, b1 & 0x7F
+        else:
+            try:
+                _v, _p, _x, marker, pt, seq, rtp_ts, ssrc, _start, _end = parse_header_fields(payload)
+            except RtpParseError:
+                self.malformed += 1
+                return
+        key = (src, dst, ssrc)
+        state = self._streams.get(key)
+        if state is None:
+            neg = self._by_answer.get(dst)
+            if neg is not None:
+                clock, events = neg.clock_rate, neg.telephone_event_pts
+            else:
+                clock, events = self._formats.get(dst, (8000, frozenset()))
+            stats = RtpStreamStats(clock, telephone_event_pts=events)
+            state = _StreamState(stats, neg, index, timestamp, seq, pt)
+            state.pts[pt] = (index, timestamp)
+            self._streams[key] = state
+        else:
+            if state.first_seq_error is None and seq != (state.last_seq + 1) & 0xFFFF:
+                # The exact modular successor is the only in-order value: 65535 -> 0 passes here.
+                state.first_seq_error = (index, timestamp, state.last_seq, seq)
+            if pt not in state.pts:
+                state.pts[pt] = (index, timestamp)
+        state.last_seq = seq
+        state.packets += 1
+        state.stats.update(seq, rtp_ts, timestamp, pt, marker, ssrc)
+
+    def finish(self, negotiated: Sequence[NegotiatedStream] | None = None) -> RtpReport:
+        """Statistics and findings; `negotiated` (when given) is the complete list to judge by."""
+        if negotiated is not None:
+            known = set(map(id, self._negotiated))
+            for stream in negotiated:
+                if id(stream) not in known:
+                    self.add_negotiated(stream)
+        all_negotiated = self._negotiated
+        by_answer = self._by_answer
+        by_offer: dict[Endpoint, NegotiatedStream] = {}
+        for stream in all_negotiated:
+            if stream.offer_endpoint is not None and stream.offer_endpoint[1] != 0:
+                by_offer[stream.offer_endpoint] = stream
+        recvonly_answers = {ep for ep, s in by_answer.items() if s.answer_direction in ("recvonly", "inactive")}
+        recorder_hosts = {ep[0] for ep in recvonly_answers}
+
+        findings: list[Finding] = []
         # Media FROM the recorder on a recvonly/inactive stream: RFC 3264 §6.1 "If the answerer
         # ... recvonly ... it MUST NOT send media". Matched by the recorder's answered address
         # as source (symmetric RTP) or the Media Server's offered address as destination.
-        sent_by_recorder = d.src in recvonly_answers or (
-            d.dst in by_offer and d.src[0] in recorder_hosts and d.dst not in by_answer)
-        if sent_by_recorder and (d.src, d.dst) not in reverse_reported:
-            reverse_reported.add((d.src, d.dst))
-            stream = by_answer.get(d.src) or by_offer[d.dst]
+        # One finding per direction, at its first packet.
+        reverse: dict[tuple[Endpoint, Endpoint], tuple[StreamKey, _StreamState]] = {}
+        for key, state in self._streams.items():
+            src, dst, _ssrc = key
+            sent_by_recorder = src in recvonly_answers or (
+                dst in by_offer and src[0] in recorder_hosts and dst not in by_answer)
+            if sent_by_recorder:
+                seen = reverse.get((src, dst))
+                if seen is None or state.first_index < seen[1].first_index:
+                    reverse[(src, dst)] = (key, state)
+        for (src, dst), (key, state) in sorted(reverse.items(), key=lambda item: item[1][1].first_index):
+            stream = by_answer.get(src) or by_offer[dst]
             findings.append(_finding(
                 "RTP-NO-MEDIA-ON-RECVONLY",
-                f"recorder sent RTP {d.src[0]}:{d.src[1]} -> {d.dst[0]}:{d.dst[1]} on a stream it "
+                f"recorder sent RTP {src[0]}:{src[1]} -> {dst[0]}:{dst[1]} on a stream it "
                 f"answered {stream.answer_direction} (Call-ID {stream.call_id}, m-line {stream.media_index})",
-                Evidence(d.index, d.timestamp, f"RTP PT={pt} seq={seq} SSRC=0x{ssrc:08X}"),
+                Evidence(state.first_index, state.first_timestamp,
+                         f"RTP PT={state.first_pt} seq={state.stats.snapshot().first_seq} SSRC=0x{key[2]:08X}"),
                 observed="RTP from recorder", expected=f"no RTP ({stream.answer_direction})"))
-        key = (d.src, d.dst, ssrc)
-        state = streams.get(key)
-        if state is None:
-            neg = by_answer.get(d.dst)
-            stats = RtpStreamStats(
-                neg.clock_rate if neg else 8000,
-                telephone_event_pts=neg.telephone_event_pts if neg else (),
-            )
-            state = _StreamState(stats, neg, d.index, d.timestamp, seq)
-            streams[key] = state
-        elif state.first_seq_error is None and seq != (state.last_seq + 1) & 0xFFFF:
-            # The exact modular successor is the only in-order value: 65535 -> 0 passes here.
-            state.first_seq_error = (d.index, d.timestamp, state.last_seq, seq)
-        state.last_seq = seq
-        state.packets += 1
-        state.stats.update(seq, rtp_ts, d.timestamp, pt, marker, ssrc)
-        if state.negotiated is not None and pt not in state.negotiated.payload_types \
-                and pt not in state.bad_pt:
-            state.bad_pt[pt] = (d.index, d.timestamp)
 
-    results: list[RtpStreamResult] = []
-    table: list[dict[str, object]] = []
-    received_at: set[Endpoint] = set()
-    for key, state in streams.items():
-        summary = state.stats.snapshot()
-        results.append(RtpStreamResult(key, summary, state.negotiated, state.first_index))
-        table.append(_row(key, summary))
-        received_at.add(key[1])
-        src, dst, ssrc = key
-        label = f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]} SSRC 0x{ssrc:08X}"
-        if summary.lost > 0 or summary.sequence_errors > 0:
-            idx, ts, prev, got = state.first_seq_error or (state.first_index, state.first_timestamp, -1, -1)
-            findings.append(_finding(
-                "RTP-SEQ-CONTINUITY",
-                f"RTP stream {label}: {summary.lost} lost, {summary.sequence_errors} sequence errors "
-                f"in {summary.packets} packets",
-                Evidence(idx, ts, f"seq {got} after {prev}" if prev >= 0 else None),
-                observed=f"lost={summary.lost} sequence_errors={summary.sequence_errors}",
-                expected="lost=0 sequence_errors=0"))
-        if state.negotiated is not None:
-            for pt, (idx, ts) in state.bad_pt.items():
+        results: list[RtpStreamResult] = []
+        table: list[dict[str, object]] = []
+        received_at: set[Endpoint] = set()
+        for key, state in self._streams.items():
+            if state.negotiated is None:
+                state.negotiated = by_answer.get(key[1])
+            summary = state.stats.snapshot()
+            results.append(RtpStreamResult(key, summary, state.negotiated, state.first_index))
+            table.append(_row(key, summary))
+            received_at.add(key[1])
+            src, dst, ssrc = key
+            label = f"{src[0]}:{src[1]} -> {dst[0]}:{dst[1]} SSRC 0x{ssrc:08X}"
+            if summary.lost > 0 or summary.sequence_errors > 0:
+                idx, ts, prev, got = state.first_seq_error or (state.first_index, state.first_timestamp, -1, -1)
                 findings.append(_finding(
-                    "RTP-PT-MATCHES-SDP",
-                    f"RTP stream {label} uses payload type {pt}, not in the SDP answer "
-                    f"(Call-ID {state.negotiated.call_id}, m-line {state.negotiated.media_index})",
-                    Evidence(idx, ts, f"RTP PT={pt}"),
-                    observed=str(pt), expected=" ".join(str(p) for p in sorted(state.negotiated.payload_types))))
+                    "RTP-SEQ-CONTINUITY",
+                    f"RTP stream {label}: {summary.lost} lost, {summary.sequence_errors} sequence errors "
+                    f"in {summary.packets} packets",
+                    Evidence(idx, ts, f"seq {got} after {prev}" if prev >= 0 else None),
+                    observed=f"lost={summary.lost} sequence_errors={summary.sequence_errors}",
+                    expected="lost=0 sequence_errors=0"))
+            neg = state.negotiated
+            if neg is not None:
+                for pt, (idx, ts) in state.pts.items():
+                    if pt in neg.payload_types:
+                        continue
+                    findings.append(_finding(
+                        "RTP-PT-MATCHES-SDP",
+                        f"RTP stream {label} uses payload type {pt}, not in the SDP answer "
+                        f"(Call-ID {neg.call_id}, m-line {neg.media_index})",
+                        Evidence(idx, ts, f"RTP PT={pt}"),
+                        observed=str(pt), expected=" ".join(str(p) for p in sorted(neg.payload_types))))
 
-    for stream in negotiated:
-        ep = stream.answer_endpoint
-        media_expected = stream.offer_direction in ("sendonly", "sendrecv") and stream.answer_direction in (
-            "recvonly", "sendrecv")
-        if ep is None or ep[1] == 0 or not media_expected or ep in received_at:
-            continue
-        findings.append(_finding(
-            "RTP-STREAM-RECEIVED",
-            f"no RTP reached {ep[0]}:{ep[1]}, the address the recorder answered for m-line "
-            f"{stream.media_index} of Call-ID {stream.call_id}",
-            Evidence(stream.answer_index, stream.answer_timestamp, f"m={stream.kind} {ep[1]}"),
-            observed="0 packets", expected="RTP packets"))
-    return RtpReport(findings, results, table, malformed)
+        for stream in all_negotiated:
+            ep = stream.answer_endpoint
+            media_expected = stream.offer_direction in ("sendonly", "sendrecv") and stream.answer_direction in (
+                "recvonly", "sendrecv")
+            if ep is None or ep[1] == 0 or not media_expected or ep in received_at:
+                continue
+            findings.append(_finding(
+                "RTP-STREAM-RECEIVED",
+                f"no RTP reached {ep[0]}:{ep[1]}, the address the recorder answered for m-line "
+                f"{stream.media_index} of Call-ID {stream.call_id}",
+                Evidence(stream.answer_index, stream.answer_timestamp, f"m={stream.kind} {ep[1]}"),
+                observed="0 packets", expected="RTP packets"))
+        return RtpReport(findings, results, table, self.malformed)
+
+
+def validate_rtp(datagrams: Iterable[Datagram], negotiated: Sequence[NegotiatedStream] = ()) -> RtpReport:
+    """Analyse every RTP datagram; compare with the negotiated streams (empty: stats only)."""
+    analyzer = RtpAnalyzer(negotiated)
+    feed = analyzer.feed
+    rtp, udp = PayloadKind.RTP, Transport.UDP
+    for d in datagrams:
+        if d.kind is rtp and d.transport is udp:
+            feed(d.index, d.timestamp, d.src, d.dst, d.payload)
+    return analyzer.finish()
 
 
 def _row(key: StreamKey, s: RtpStreamSummary) -> dict[str, object]:
