@@ -533,49 +533,37 @@ class EventError(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventRinging(Event):
+class _CallEvent(Event):
+    """Attributes every call-progress event carries (ThisDN's view of the call)."""
+
+    reference_id: int = _ref(default=0)
+    this_dn: str = _str("ThisDN")
+    other_dn: str | None = _str("OtherDN", optional=True)
+    conn_id: str = _str("ConnID")
+    call_uuid: str = _str("CallUUID")
+    user_data: KVList = _kv("UserData")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRinging(_CallEvent):
     MESSAGE: ClassVar[str] = "EventRinging"
-    reference_id: int = _ref(default=0)
-    this_dn: str = _str("ThisDN")
-    other_dn: str | None = _str("OtherDN", optional=True)
-    conn_id: str = _str("ConnID")
-    call_uuid: str = _str("CallUUID")
-    user_data: KVList = _kv("UserData")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventEstablished(Event):
+class EventEstablished(_CallEvent):
     MESSAGE: ClassVar[str] = "EventEstablished"
-    reference_id: int = _ref(default=0)
-    this_dn: str = _str("ThisDN")
-    other_dn: str | None = _str("OtherDN", optional=True)
-    conn_id: str = _str("ConnID")
-    call_uuid: str = _str("CallUUID")
-    user_data: KVList = _kv("UserData")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventReleased(Event):
+class EventReleased(_CallEvent):
     MESSAGE: ClassVar[str] = "EventReleased"
-    reference_id: int = _ref(default=0)
-    this_dn: str = _str("ThisDN")
-    other_dn: str | None = _str("OtherDN", optional=True)
-    conn_id: str = _str("ConnID")
-    call_uuid: str = _str("CallUUID")
-    user_data: KVList = _kv("UserData")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventRouteRequest(Event):
+class EventRouteRequest(_CallEvent):
     """A call arrived at a routing point: the routing strategy may answer with RequestRouteCall."""
 
     MESSAGE: ClassVar[str] = "EventRouteRequest"
-    reference_id: int = _ref(default=0)
-    this_dn: str = _str("ThisDN")
-    other_dn: str | None = _str("OtherDN", optional=True)
-    conn_id: str = _str("ConnID")
-    call_uuid: str = _str("CallUUID")
-    user_data: KVList = _kv("UserData")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
