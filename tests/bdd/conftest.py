@@ -6,6 +6,7 @@ capture and recordings directory, so scenarios are independent and run in parall
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import zlib
@@ -18,10 +19,12 @@ from pytest_bdd import given, parsers, then, when
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, judge, violation
 from harness.emulators.sip_server import SessionMode, Side
+from harness.protocol.genesys import RecordingTarget
 from harness.recorders.base import REFERENCE_COMMAND, ManagedRecorder, RecorderUnderTest, parse_sip_target
 from harness.spec.findings import Finding
 from harness.validators.model import PayloadKind
-from harness.validators.recording import ExpectedStream, validate_recording
+from harness.validators.recording import validate_recording
+from harness.validators.sip import SipDialogSummary
 
 # -- the recorder under test and the scenario run ------------------------------------------------
 
@@ -145,10 +148,15 @@ def _options(run: ScenarioRun) -> None:
 # -- Then ----------------------------------------------------------------------------------------
 
 
-def _sessions_of_call(run: ScenarioRun) -> list[object]:
+def _sessions_of_call(run: ScenarioRun) -> list[SipDialogSummary]:
+    """The recording sessions of this scenario's call in the capture (matched by calluuid)."""
     assert run.call is not None
     return [d for d in run.evidence().sip.dialogs.values()
             if d.target is not None and d.target.calluuid == run.call.calluuid]
+
+
+def _targets_of_call(run: ScenarioRun) -> list[RecordingTarget]:
+    return [d.target for d in _sessions_of_call(run) if d.target is not None]
 
 
 @then(parsers.parse('SIP Server decided to record the call from the "{dn}" side'))
@@ -174,7 +182,7 @@ def _not_decided(run: ScenarioRun) -> None:
 @then(parsers.parse("the recorder received {count:d} recording sessions for the call"))
 def _session_count(run: ScenarioRun, count: int) -> None:
     sessions = _sessions_of_call(run)
-    answered = [d for d in sessions if d.final_status is not None and 200 <= d.final_status < 300]  # type: ignore[attr-defined]
+    answered = [d for d in sessions if d.final_status is not None and 200 <= d.final_status < 300]
     findings = list(run.evidence().sip.findings)
     if len(answered) != count:
         findings.append(violation(
@@ -194,8 +202,7 @@ def _two_streams(run: ScenarioRun) -> None:
                                   observed=str(run.job and [s.dn for s in run.job.streams]),
                                   expected=f"{run.call.customer_dn} and {run.call.agent_dn}"))
     on_wire = set()
-    for dialog in _sessions_of_call(run):
-        target = dialog.target  # type: ignore[attr-defined]
+    for target in _targets_of_call(run):
         on_wire |= {target.dn} | ({target.other_dn} if target.other_dn else set())
     if on_wire != {run.call.customer_dn, run.call.agent_dn}:
         findings.append(violation("ARE-05-MEDIA-CONTROL-PER-PARTY",
@@ -209,8 +216,7 @@ def _two_streams(run: ScenarioRun) -> None:
 def _ruri(run: ScenarioRun) -> None:
     findings = list(run.evidence().sip.findings)
     assert run.job is not None
-    for dialog in _sessions_of_call(run):
-        target = dialog.target  # type: ignore[attr-defined]
+    for target in _targets_of_call(run):
         if target.record_id != run.job.record_id or target.record_dn != run.job.record_dn:
             findings.append(violation("ARE-06-RURI-PARAMS", "Request-URI context differs from the recording job",
                                       observed=f"record={target.record_id};recordDN={target.record_dn}",
@@ -291,9 +297,9 @@ def _options_ok(run: ScenarioRun) -> None:
 def _bye_ok(run: ScenarioRun) -> None:
     findings = list(run.evidence().sip.findings)
     for dialog in _sessions_of_call(run):
-        if dialog.byes and dialog.bye_status != 200:  # type: ignore[attr-defined]
-            findings.append(violation("ARE-10-BYE-ENDS-STREAM", f"BYE on {dialog.call_id} answered "  # type: ignore[attr-defined]
-                                      f"{dialog.bye_status}", observed=str(dialog.bye_status), expected="200"))  # type: ignore[attr-defined]
+        if dialog.byes and dialog.bye_status != 200:
+            findings.append(violation("ARE-10-BYE-ENDS-STREAM", f"BYE on {dialog.call_id} answered "
+                                      f"{dialog.bye_status}", observed=str(dialog.bye_status), expected="200"))
     judge(findings, ["ARE-10-BYE-ENDS-STREAM"], "BYE answered")
 
 
@@ -307,9 +313,8 @@ def _one_stream_findings(run: ScenarioRun, side: Side) -> list[Finding]:
     evidence = run.evidence()
     if evidence.recording_dir is None or run.active is None:
         pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    # Only this stream's expectations: the other stream is judged by its own step.
     expected = [e for e in run.expected_streams() if e.dn == run.active.stream(side).job.dn]
-    others = [ExpectedStream(e.stream, e.dn, 0, -1) for e in run.expected_streams() if e not in expected]
-    del others  # the other stream is judged by its own step
     return validate_recording(evidence.recording_dir, expected)
 
 
@@ -318,10 +323,9 @@ def _customer_stops(run: ScenarioRun) -> None:
     findings = _one_stream_findings(run, Side.CUSTOMER)
     assert run.active is not None
     leg = run.active.leg_of(Side.CUSTOMER)
-    metadata = run.evidence().recording_dir / "recording.json"  # type: ignore[operator]
-    if metadata.exists() and leg.bye_at is not None:
-        import json
-
+    directory = run.evidence().recording_dir
+    metadata = None if directory is None else directory / "recording.json"
+    if metadata is not None and metadata.exists() and leg.bye_at is not None:
         doc = json.loads(metadata.read_text())
         stream = next((s for s in doc.get("streams", []) if s.get("dn") == run.active.stream(Side.CUSTOMER).job.dn), None)
         ended = None if stream is None else stream.get("ended_at")
