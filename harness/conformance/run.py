@@ -103,6 +103,11 @@ class ScenarioRun:
             )
         return self._media_server
 
+    @property
+    def media_server_if_started(self) -> MediaServerEmulation | None:
+        """The Media Server emulation when the scenario used one (evidence), without creating it."""
+        return self._media_server
+
     # -- the call ---------------------------------------------------------------------------
     def establish(self, seconds: float) -> None:
         """The call is established: SIP Server decides (step 1-4), Media Server replicates (5-7)."""

@@ -76,7 +76,7 @@ def attach_evidence(run: ScenarioRun) -> None:
     all_findings = [*evidence.sip.findings, *evidence.rtp.findings, *evidence.recording_findings]
     attach_json("findings (all)", [f.to_json() for f in all_findings])
     attach_text("scenario timeline", "\n".join(f"{t:.3f} {text}" for t, text in run.notes) or "-")
-    media_server = run._media_server
+    media_server = run.media_server_if_started
     if media_server is not None:
         for active in media_server.recordings:
             for leg in active.legs:
@@ -124,7 +124,7 @@ def ladder_svg(run: ScenarioRun, evidence: Evidence) -> str:
     recorder_media = tuple(sorted({format_address(n.answer_endpoint) for n in evidence.sip.negotiated
                                    if n.answer_endpoint is not None and n.answer_endpoint[1]}))
     participants = [Participant(recorder, f"Recorder ({run.recorder.name})", aliases=recorder_media)]
-    media_server = run._media_server
+    media_server = run.media_server_if_started
     if media_server is not None:
         for active in media_server.recordings:
             for leg in active.legs:
