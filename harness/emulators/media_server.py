@@ -34,6 +34,17 @@ _MAX_PACKETS = 50 * 3600
 SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (TOOLING.md)
 
 
+def parse_dest(dest: str) -> tuple[str, int]:
+    """T-Lib `Extensions.dest` ("host:port", "sip:host:port" or "sip:user@host:port") as an
+    address; the port defaults to 5060 (RFC 3261 §19.1.2)."""
+    rest = dest.split(":", 1)[1] if dest.lower().startswith(("sip:", "sips:")) else dest
+    rest = rest.rsplit("@", 1)[-1].split(";", 1)[0]
+    host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not host or (port and not port.isdigit()):
+        raise MediaServerError(f"bad recorder location {dest!r}")
+    return host, int(port) if port else 5060
+
+
 class MediaServerError(RuntimeError):
     """A recording session could not be set up (recorder silent, refused, SIPp failed)."""
 
@@ -51,6 +62,9 @@ class ReplicatedStream:
     log: tuple[SendRecord, ...] = ()
     stopped_at: float | None = None  # wall clock
     local_port: int = 0  # where the RTP comes from (the port in the offer's m-line)
+    # Send logs of pacer streams this stream ran before `pacer_id` (run-time control replaces
+    # the pacer stream on pause/resume); `stop_rtp` puts them in front of the last one's log.
+    previous_logs: tuple[SendRecord, ...] = ()
 
     def __post_init__(self) -> None:
         self.local_port = int(self.sock.getsockname()[1])
@@ -116,6 +130,7 @@ class MediaServerEmulation:
             self._started = True
         codec = CODECS[job.call.codec.upper()]
         streams = {s.side: self._new_stream(s, codec.name) for s in job.streams}
+        dest = parse_dest(job.dest) if job.dest is not None else None
         active = ActiveRecording(job)
         self.recordings.append(active)
         if job.mode is SessionMode.SINGLE_SESSION:
@@ -123,12 +138,12 @@ class MediaServerEmulation:
             ordered = [streams[Side.CUSTOMER], streams[Side.AGENT]]  # dn first, otherDN second
             for index, stream in enumerate(ordered):
                 stream.m_index = index
-            active.legs.append(self._new_leg(target, ordered, codec, Scenario.SINGLE))
+            active.legs.append(self._new_leg(target, ordered, codec, Scenario.SINGLE, dest))
         else:
             by_dn = {t.dn: t for t in job.targets()}
             for side in self.invite_order:
                 stream = streams[side]
-                active.legs.append(self._new_leg(by_dn[stream.job.dn], [stream], codec, Scenario.LEG))
+                active.legs.append(self._new_leg(by_dn[stream.job.dn], [stream], codec, Scenario.LEG, dest))
         for leg in active.legs:
             self._invite(leg)  # in order: the recorder sees the INVITEs in `invite_order`
         if self.send_rtp:
@@ -143,10 +158,11 @@ class MediaServerEmulation:
         return ReplicatedStream(job, RtpStreamSource.create(job.stream_index, codec, rng=rng), sock, 0)
 
     def _new_leg(self, target: RecordingTarget, streams: list[ReplicatedStream], codec: Codec,
-                 scenario: Scenario) -> RecordingLeg:
+                 scenario: Scenario, dest: tuple[str, int] | None = None) -> RecordingLeg:
         number = next(self._leg_numbers)
+        recorder = self.recorder if dest is None else dest
         sipp_leg = SippLeg(
-            recorder_host=self.recorder[0], recorder_port=self.recorder[1], record_id=target.record_id,
+            recorder_host=recorder[0], recorder_port=recorder[1], record_id=target.record_id,
             calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
             other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
             media_ports=tuple(s.local_port for s in streams),
@@ -176,7 +192,7 @@ class MediaServerEmulation:
                     f"SIPp: {leg.result.summary()}"
                 ) from error
         assert leg.answer is not None
-        host = leg.answer.connection_ip or self.recorder[0]
+        host = leg.answer.connection_ip or leg.process.leg.recorder_host
         for stream in leg.streams:
             ports = leg.answer.audio_ports
             port = ports[stream.m_index] if stream.m_index < len(ports) else 0
@@ -193,7 +209,7 @@ class MediaServerEmulation:
     def stop_rtp(self, stream: ReplicatedStream) -> None:
         if stream.pacer_id is not None and stream.stopped_at is None:
             self.pacer.stop_stream(stream.pacer_id)
-            stream.log = self.pacer.log(stream.pacer_id)
+            stream.log = stream.previous_logs + self.pacer.log(stream.pacer_id)
         if stream.stopped_at is None:
             stream.stopped_at = time.time()
 

@@ -80,6 +80,15 @@ class RecordingJob:
     trigger: str
     streams: tuple[StreamJob, ...]
     mode: SessionMode
+    # T-Lib `Extensions.dest` (DOMAIN §3.2): the recorder location overriding Media Server's
+    # default, as "host:port" or a SIP URI; None keeps the default recorder.
+    dest: str | None = None
+
+    def with_dest(self, dest: str | None) -> RecordingJob:
+        """This job sent to another recorder (`dest` None: unchanged)."""
+        if dest is None:
+            return self
+        return RecordingJob(self.call, self.record_id, self.record_dn, self.trigger, self.streams, self.mode, dest)
 
     def targets(self) -> list[RecordingTarget]:
         """The recording context of each recording session Media Server will open."""

@@ -1,0 +1,345 @@
+"""Run-time recording control on the Media Server legs: pause / resume / stop / start (ARE step 9).
+
+SIP Server turns GSIP_RECORD_PAUSE/RESUME/STOP into MSML INFOs to Media Server; what the
+recorder then sees is not published (DOMAIN.md §4.6, UNCONFIRMED), so `RuntimeControl` can act
+out each of the three plausible behaviours, chosen by `PauseProfile`:
+
+* `rtp-stops` - no packet while paused; on resume the RTP clock has kept running, so the
+  timestamp jumps by the paused time while the sequence number stays contiguous (RFC 3550 §5.1:
+  the timestamp "reflects the sampling instant", the sequence number "increments by one for
+  each RTP data packet sent");
+* `silence` - codec-silence packets keep flowing in the paused slots (`silence_packet`);
+* `reinvite` - RTP stops, then re-INVITE with `a=inactive`; on resume re-INVITE `a=sendonly`,
+  then RTP goes on (RFC 7866 §7.1.1.2 style; RFC 3264 §6.1: an inactive stream carries no media).
+
+Stop is a BYE on every leg (DOMAIN §4.7); a start after stop is a new `RecordingJob` with a new
+record id for the same CallUUID. Each pause/resume replaces the stream's pacer stream (the
+pacer's iterator cannot be steered in place); a *piece* remembers which slot its first packet
+carried, so every packet sent maps back to its time-code slot. From that the control tells the
+recording validator which segments were sent (or skipped) while paused.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from harness.emulators.media_server import (
+    ActiveRecording,
+    MediaServerEmulation,
+    RecordingLeg,
+    ReplicatedStream,
+)
+from harness.emulators.sip_server import RecordingJob
+from harness.media.pacer import SendRecord
+from harness.media.rtp_source import RtpStreamSource
+from harness.media.timecode import SEGMENT_SAMPLES
+from harness.sipp.twin import Direction
+from harness.validators.recording import ExpectedStream
+
+__all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece"]
+
+_SEQ_MOD = 1 << 16
+_FOREVER = 50 * 3600  # slots: an open-ended piece ends when it is stopped
+
+
+class PauseProfile(enum.StrEnum):
+    RTP_STOPS = "rtp-stops"
+    SILENCE = "silence"
+    REINVITE = "reinvite"
+
+
+class ControlAction(enum.StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    START = "start"
+
+
+class ControlError(RuntimeError):
+    """An operation that does not fit the recording's state (pause while paused, ...)."""
+
+
+class _State(enum.Enum):
+    RECORDING = "recording"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+# Transition table: (state, action) -> new state; missing pairs raise ControlError.
+_TRANSITIONS: dict[tuple[_State, ControlAction], _State] = {
+    (_State.RECORDING, ControlAction.PAUSE): _State.PAUSED,
+    (_State.PAUSED, ControlAction.RESUME): _State.RECORDING,
+    (_State.RECORDING, ControlAction.STOP): _State.STOPPED,
+    (_State.PAUSED, ControlAction.STOP): _State.STOPPED,
+    (_State.STOPPED, ControlAction.START): _State.RECORDING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ControlLogEntry:
+    wall_time: float
+    action: ControlAction
+    profile: PauseProfile
+    record_id: str
+
+
+@dataclass(slots=True)
+class StreamPiece:
+    """One pacer stream of a replicated stream: consecutive slots from `first_slot`."""
+
+    pacer_id: int
+    first_slot: int
+    silence: bool  # codec silence (sent while paused) instead of time-code
+    log: tuple[SendRecord, ...] = ()
+
+
+@dataclass(slots=True)
+class _StreamControl:
+    stream: ReplicatedStream
+    base: float  # monotonic time of slot 0 (the pacer deadline of the first packet)
+    pieces: list[StreamPiece] = field(default_factory=list)
+    paused_slots: list[tuple[int, int]] = field(default_factory=list)  # [start, end) slot ranges
+    sent_count: int = 0  # packets sent by finished pieces: the next sequence number offset
+
+
+def _piece_items(source: RtpStreamSource, first_slot: int, first_seq_offset: int, *, silence: bool,
+                 ) -> Iterator[tuple[float, bytes]]:
+    """Packets of slots first_slot.. with contiguous sequence numbers; marker on the first one
+    (after a gap it starts a new talkspurt, RFC 3551 §4.1)."""
+    ptime_s = source.ptime_ms / 1000.0
+    for k in range(_FOREVER):
+        n = first_slot + k
+        seq = (source.initial_seq + first_seq_offset + k) % _SEQ_MOD
+        marker = k == 0 and not silence
+        data = source.silence_packet(n, seq=seq, marker=marker) if silence else source.packet(n, seq=seq, marker=marker)
+        yield n * ptime_s, data
+
+
+class RuntimeControl:
+    """Pause / resume / stop / start of one call's recording on the Media Server emulation."""
+
+    def __init__(
+        self,
+        media: MediaServerEmulation,
+        active: ActiveRecording,
+        profile: PauseProfile,
+        *,
+        new_job: Callable[[RecordingJob], RecordingJob] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        reinvite_timeout: float = 10.0,
+    ) -> None:
+        self.media = media
+        self.active = active
+        self.profile = profile
+        self.new_job = new_job
+        self.log: list[ControlLogEntry] = []
+        self.history: list[ActiveRecording] = [active]
+        self._clock = clock
+        self._wall = wall_clock
+        self._reinvite_timeout = reinvite_timeout
+        self._lock = threading.Lock()
+        self._state = _State.RECORDING
+        self._streams: dict[int, _StreamControl] = {}
+        self._adopt(active)
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def _adopt(self, active: ActiveRecording) -> None:
+        for stream in active.streams:
+            self._streams[id(stream)] = _StreamControl(stream, base=math.nan)
+
+    def _control(self, stream: ReplicatedStream) -> _StreamControl:
+        control = self._streams[id(stream)]
+        if math.isnan(control.base) and stream.pacer_id is not None:
+            # The Media Server started slot 0 with the first pacer deadline; take over its
+            # pacer stream as the first piece.
+            first = self.media.pacer.log(stream.pacer_id)
+            if not first:
+                raise ControlError(f"stream {stream.job.dn} has sent no packet yet")
+            control.base = first[0].deadline
+            control.pieces.append(StreamPiece(stream.pacer_id, 0, silence=False))
+        return control
+
+    @property
+    def paused(self) -> bool:
+        return self._state is _State.PAUSED
+
+    @property
+    def record_id(self) -> str:
+        return self.active.job.record_id
+
+    def _transition(self, action: ControlAction) -> None:
+        new = _TRANSITIONS.get((self._state, action))
+        if new is None:
+            raise ControlError(f"cannot {action.value} a recording that is {self._state.value}")
+        self._state = new
+        self.log.append(ControlLogEntry(self._wall(), action, self.profile, self.active.job.record_id))
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _end_piece(self, control: _StreamControl) -> int:
+        """Stop the current piece; returns the slot after the last packet it sent."""
+        piece = control.pieces[-1]
+        self.media.pacer.stop_stream(piece.pacer_id)
+        piece.log = tuple(r for r in self.media.pacer.log(piece.pacer_id))
+        sent = len(piece.log)
+        control.sent_count += sent
+        control.stream.previous_logs += piece.log
+        return piece.first_slot + sent
+
+    def _start_piece(self, control: _StreamControl, first_slot: int, *, silence: bool) -> None:
+        stream = control.stream
+        assert stream.destination is not None
+        items = _piece_items(stream.source, first_slot, control.sent_count, silence=silence)
+        pacer_id = self.media.pacer.add_stream(items, stream.destination, sock=stream.sock, start_at=control.base)
+        control.pieces.append(StreamPiece(pacer_id, first_slot, silence))
+        stream.pacer_id = pacer_id
+
+    def _slot_now(self, control: _StreamControl) -> int:
+        ptime_s = control.stream.source.ptime_ms / 1000.0
+        return max(0, math.ceil((self._clock() - control.base) / ptime_s))
+
+    def _live(self) -> list[_StreamControl]:
+        return [self._control(s) for s in self.active.streams
+                if s.destination is not None and s.pacer_id is not None and s.stopped_at is None]
+
+    # --- operations -----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        with self._lock:
+            self._transition(ControlAction.PAUSE)
+            for control in self._live():
+                next_slot = self._end_piece(control)
+                control.paused_slots.append((next_slot, -1))
+                if self.profile is PauseProfile.SILENCE:
+                    self._start_piece(control, next_slot, silence=True)
+            if self.profile is PauseProfile.REINVITE:
+                for leg in self.active.legs:
+                    self._reinvite(leg, Direction.INACTIVE)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._transition(ControlAction.RESUME)
+            if self.profile is PauseProfile.REINVITE:
+                for leg in self.active.legs:
+                    self._reinvite(leg, Direction.SENDONLY)
+            for control in self._live() if self.profile is PauseProfile.SILENCE else self._paused_streams():
+                if self.profile is PauseProfile.SILENCE:
+                    # Silence filled every slot: the time-code goes on from the next one.
+                    slot = self._end_piece(control)
+                else:
+                    # Nothing was sent: the RTP clock ran on, the timestamp jumps to "now".
+                    slot = max(self._slot_now(control), control.paused_slots[-1][0])
+                start, _ = control.paused_slots[-1]
+                control.paused_slots[-1] = (start, slot)
+                self._start_piece(control, slot, silence=False)
+
+    def _paused_streams(self) -> list[_StreamControl]:
+        return [c for c in self._streams.values()
+                if c.paused_slots and c.paused_slots[-1][1] == -1 and c.stream.stopped_at is None]
+
+    def _reinvite(self, leg: RecordingLeg, direction: Direction) -> None:
+        if leg.result is None:
+            leg.process.control.reinvite(direction, timeout=self._reinvite_timeout)
+
+    def stop(self) -> None:
+        """BYE on every leg (stops the RTP first); a pause still open ends at the BYE."""
+        with self._lock:
+            self._transition(ControlAction.STOP)
+            self._finish()
+
+    def _finish(self) -> None:
+        for control in self._streams.values():
+            stream = control.stream
+            if stream.stopped_at is not None or stream.pacer_id is None:
+                continue
+            if not control.pieces and self.media.pacer.log(stream.pacer_id):
+                control = self._control(stream)  # never paused: adopt the Media Server's stream
+            if control.pieces:
+                last = self._end_piece(control)
+                # end_leg must not append the last piece's log a second time.
+                stream.pacer_id = None
+                stream.stopped_at = time.time()
+                stream.log = stream.previous_logs
+                if control.paused_slots and control.paused_slots[-1][1] == -1:
+                    start, _ = control.paused_slots[-1]
+                    control.paused_slots[-1] = (start, max(last, start))
+        self.media.release(self.active)
+
+    def start(self, job: RecordingJob | None = None) -> ActiveRecording:
+        """After stop: a new recording of the same call with a new record id (`job`, e.g. the
+        one SIP Server made for a T-Lib GSIP_RECORD_START; default: derived from the last)."""
+        with self._lock:
+            if self._state is not _State.STOPPED:
+                raise ControlError(f"cannot start a recording that is {self._state.value}")
+            old = self.active.job
+            if job is None:
+                job = self.new_job(old) if self.new_job is not None else _fresh_job(old, self.history)
+            if job.record_id in {a.job.record_id for a in self.history}:
+                raise ControlError(f"record id {job.record_id} was already used for call {old.call.calluuid}")
+            if job.call.calluuid != old.call.calluuid:
+                raise ControlError("a restarted recording must be of the same call")
+            self.active = self.media.start_recording(job)
+            self.history.append(self.active)
+            self._adopt(self.active)
+            self._transition(ControlAction.START)
+            return self.active
+
+    # --- evidence -------------------------------------------------------------------------
+
+    def pieces(self, stream: ReplicatedStream) -> list[StreamPiece]:
+        return list(self._streams[id(stream)].pieces)
+
+    def paused_slots(self, stream: ReplicatedStream) -> list[tuple[int, int]]:
+        """[start, end) slot ranges of the pauses (end -1: still paused)."""
+        return list(self._streams[id(stream)].paused_slots)
+
+    def sent_while_paused(self, stream: ReplicatedStream) -> list[int]:
+        """Slots (packet indexes of the stream's time line) sent while the recording was paused."""
+        control = self._streams[id(stream)]
+        return [p.first_slot + i for p in control.pieces if p.silence
+                for i, r in enumerate(p.log) if r.error is None]
+
+    def sent_slots(self, stream: ReplicatedStream) -> list[int]:
+        control = self._streams[id(stream)]
+        return [p.first_slot + i for p in control.pieces for i, r in enumerate(p.log) if r.error is None]
+
+    def expected_stream(self, stream: ReplicatedStream) -> ExpectedStream:
+        """What the recording must hold: every whole segment up to the last packet sent, less
+        the segments that overlap a pause (not sent, or sent as silence: none may be recorded),
+        and a wall-clock-aligned duration (pauses included, DOMAIN §4.6)."""
+        control = self._streams[id(stream)]
+        slots = self.sent_slots(stream)
+        spp = stream.source.samples_per_packet
+        end_sample = (max(slots) + 1) * spp if slots else 0
+        last_segment = end_sample // SEGMENT_SAMPLES - 1
+        paused: set[int] = set()
+        for start, end in control.paused_slots:
+            stop = end if end != -1 else (max(slots) + 1 if slots else start)
+            if stop > start:
+                paused.update(range(start * spp // SEGMENT_SAMPLES, (stop * spp - 1) // SEGMENT_SAMPLES + 1))
+        # Audible span: the last audible sample is the end of the last *time-code* packet.
+        media_slots = [s for s in slots if s not in set(self.sent_while_paused(stream))]
+        audible_end = (max(media_slots) + 1) * spp if media_slots else 0
+        return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
+                              last_segment=last_segment, paused_segments=frozenset(paused),
+                              expected_samples=audible_end)
+
+
+_restarts = itertools.count(1)
+
+
+def _fresh_job(old: RecordingJob, history: list[ActiveRecording]) -> RecordingJob:
+    used = {a.job.record_id for a in history}
+    record_id = old.record_id
+    while record_id in used:
+        record_id = f"{old.record_id}-R{next(_restarts)}"
+    return RecordingJob(old.call, record_id, old.record_dn, f"{old.trigger} (restart)", old.streams, old.mode,
+                        old.dest)
