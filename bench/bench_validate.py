@@ -5,7 +5,7 @@ two-session ARE recording calls over Ethernet/IPv4/UDP: INVITE / 200 OK / ACK pe
 (sendonly offer, recvonly answer), G.711 µ-law RTP at 50 packets/s with a little loss, reorder
 and jitter, then BYE / 200 OK. Calls overlap in time, as on a busy recorder.
 
-Then runs each tool in a subprocess (wall time, best of `--repeat`), records the peak RSS of
+Then runs each tool in a subprocess (wall time, best and median of `--repeat`), records the peak RSS of
 each child (`resource.getrusage(RUSAGE_CHILDREN)` after each run, in a fresh child process per
 tool so the maximum is that tool's own), writes bench/results/validate.json and prints the
 ratio tshark / arec (> 1: arec is faster).
@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import heapq
 import json
+import os
 import platform
 import random
+import statistics
 import struct
 import subprocess
 import sys
@@ -46,7 +48,7 @@ def _ip_checksum(header: bytes) -> int:
     total = sum(struct.unpack("!10H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def _ip4(text: str) -> bytes:
@@ -202,6 +204,9 @@ def main() -> dict[str, object]:
                      "tshark": " ".join(tshark_cmd).replace(str(capture), "CAPTURE")},
         "arec_s": round(best["arec"], 3),
         "tshark_s": round(best["tshark"], 3),
+        "arec_median_s": round(statistics.median(r[0] for r in runs["arec"]), 3),
+        "tshark_median_s": round(statistics.median(r[0] for r in runs["tshark"]), 3),
+        "arec_cpus": os.cpu_count(),  # arec reads big captures with two processes when it has 2 CPUs
         "arec_peak_rss_mib": round(peak["arec"] / 1024, 1),
         "tshark_peak_rss_mib": round(peak["tshark"] / 1024, 1),
         "arec_exit_codes": sorted({r[2] for r in runs["arec"]}),

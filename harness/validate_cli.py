@@ -8,7 +8,9 @@ One pass over the capture (`harness.validators.pcap.iter_capture`): SIP datagram
 a 100 MB capture is read once and memory stays flat. SDP bodies seen on the way tell the RTP
 analysis each receiving address's clock and telephone-event payload types, as Wireshark learns
 them; the payload-type / recvonly / stream-received checks are decided at the end against the
-negotiation `validate_sip` extracted.
+negotiation `validate_sip` extracted. Replication fidelity (`ReplicationAnalyzer`) is fed the
+same RTP. Big captures on a 2-CPU machine are read by two processes at once (see
+`PARALLEL_MIN_BYTES`, `_SHARE`): same packets, same order per stream, same result.
 
 Calls: SIP dialogs are grouped by the `calluuid` of their recording Request-URI (GVP-MSRec; a
 capture without one — not an ARE capture — groups by Call-ID). The leg-count check runs in
@@ -31,10 +33,15 @@ up to that point have been printed in the chosen format.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import multiprocessing
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +56,7 @@ from harness.spec.findings import Evidence, Finding, Severity
 from harness.validators import sip as sip_validator
 from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.validators.pcap import PcapReadError, iter_capture
+from harness.validators.replication import ReplicationAnalyzer, ReplicationReport
 from harness.validators.rtp import RtpAnalyzer, RtpReport
 from harness.validators.sip import ExpectedMode, SipDialogSummary, SipReport, validate_sip
 
@@ -60,6 +68,7 @@ __all__ = [
     "CallFindings",
     "ValidationResult",
     "render",
+    "replication_rows",
     "render_json",
     "render_junit",
     "render_text",
@@ -99,6 +108,7 @@ class ValidationResult:
     exercised: list[str]  # requirement ids some check ran on, catalogue order
     read_error: str | None = None  # one line: file + byte offset
     recordings_checked: list[str] = field(default_factory=list)
+    replication: ReplicationReport = field(default_factory=lambda: ReplicationReport([], []))
 
     @property
     def findings(self) -> list[Finding]:
@@ -147,21 +157,31 @@ def _learn_formats(payload: bytes, analyzer: RtpAnalyzer) -> None:
         analyzer.learn_format((conn.host, media.port), clock, events)
 
 
-def _scan(path: Path, analyzer: RtpAnalyzer, state: _PassState) -> Iterator[Datagram]:
-    """Read the capture once: RTP to the analyzer, SIP datagrams yielded to `validate_sip`.
+def _scan(path: Path, analyzer: RtpAnalyzer, replication: ReplicationAnalyzer, state: _PassState, *,
+          feed_rtp: bool = True) -> Iterator[Datagram]:
+    """Read the capture once: RTP to the analyzers, SIP datagrams yielded to `validate_sip`.
 
+    `feed_rtp` False: the other process (`_rtp_pass`) computes the RTP statistics, except for the
+    streams `_mine` gives this one (a share that balances the two processes' work).
     Never raises for a bad file: the `PcapReadError` is kept in `state` and the iteration ends
     there, so the SIP validator still reports everything before it.
     """
-    feed = analyzer.feed
-    rtp_kind, sip_kind, udp = PayloadKind.RTP, PayloadKind.SIP, Transport.UDP
+    sip_kind, udp = PayloadKind.SIP, Transport.UDP
+    rtp_feed, rep_feed = analyzer.feed, replication.feed
+
+    def both(index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
+        rtp_feed(index, timestamp, src, dst, payload)
+        rep_feed(index, timestamp, src, dst, payload)
+
+    def share(index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
+        if dst[1] % _SHARE == 0:
+            rtp_feed(index, timestamp, src, dst, payload)
+        rep_feed(index, timestamp, src, dst, payload)
+
     try:
-        for record in iter_capture(path):
-            kind = record[6]
-            if kind is rtp_kind:
-                if record[4] is udp:
-                    feed(record[0], record[1], record[2], record[3], record[5])
-            elif kind is sip_kind:
+        # RTP over UDP goes straight from the reader to the analyzers (it is most of the file).
+        for record in iter_capture(path, both if feed_rtp else share):
+            if record[6] is sip_kind:
                 state.sip_seen = True
                 payload = record[5]
                 match = _CALL_ID.search(payload)
@@ -172,6 +192,56 @@ def _scan(path: Path, analyzer: RtpAnalyzer, state: _PassState) -> Iterator[Data
                 yield Datagram(*record)
     except PcapReadError as exc:
         state.read_error = exc
+
+
+# Split of the RTP statistics between the two processes, by destination port: streams to a
+# port divisible by _SHARE are analysed with the SIP (about 1/7 of them: the SIP + replication
+# pass costs about 80 % of the RTP pass on the benchmark), the others in the child. A stream's
+# packets all go to one analyzer, in capture order, so its numbers do not change.
+_SHARE = 7
+
+
+def _rtp_pass(path: Path, *, all_streams: bool = False) -> RtpAnalyzer:
+    """The RTP half of `_scan` on its own (run in a second process for big captures): the same
+    packets fed in the same order, and the same SDP learnt before the packets after it. Only
+    the streams the SIP pass does not take (see `_SHARE`) unless `all_streams`."""
+    analyzer = RtpAnalyzer()
+    feed = analyzer.feed
+
+    def child_share(index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
+        if dst[1] % _SHARE:
+            feed(index, timestamp, src, dst, payload)
+
+    sip_kind, udp = PayloadKind.SIP, Transport.UDP
+    try:
+        for record in iter_capture(path, feed if all_streams else child_share):
+            if record[6] is sip_kind and record[4] is udp:
+                _learn_formats(record[5], analyzer)
+    except PcapReadError:
+        pass  # the SIP pass reads the same file and reports the error
+    return analyzer
+
+
+# Captures at least this big are read by two processes at once (SIP here, RTP in a fork) when
+# the machine has two CPUs: each pass reads the file, and the slower one sets the wall time.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+
+
+def _rtp_in_child(path: Path, parallel: bool | None) -> Future[RtpAnalyzer] | None:
+    if parallel is None:
+        try:
+            parallel = (os.cpu_count() or 1) >= 2 and path.stat().st_size >= PARALLEL_MIN_BYTES
+        except OSError:
+            parallel = False
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_rtp_pass, path)
+        pool.shutdown(wait=False)
+    except (OSError, RuntimeError):
+        return None
+    return future
 
 
 def _calluuid_of(dialog: SipDialogSummary) -> str | None:
@@ -259,7 +329,7 @@ def _group(findings: Sequence[tuple[str, Finding]]) -> list[CallFindings]:
 
 
 def _exercised(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMode], sip_seen: bool,
-               recordings: bool, findings: Sequence[Finding]) -> list[str]:
+               recordings: bool, findings: Sequence[Finding], replication: ReplicationReport) -> list[str]:
     """Requirement ids at least one check ran on (a JUnit testcase each)."""
     ids: set[str] = {f.requirement_id for f in findings}
     dialogs = sip.dialogs.values()
@@ -272,6 +342,8 @@ def _exercised(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMode], sip_see
                 "RTP-STREAM-RECEIVED", "RTP-PT-MATCHES-SDP", "RTP-NO-MEDIA-ON-RECVONLY"}
         if any(m.kind == "video" for m in sip.negotiated):
             ids.add("SDP-VIDEO-REFUSED-PORT0")
+    if sip.options:
+        ids.add("SIP-OPTIONS-200")
     if any(d.byes for d in dialogs):
         ids.add("ARE-10-BYE-ENDS-STREAM")
     if ExpectedMode.TWO_SESSIONS in modes:
@@ -279,7 +351,9 @@ def _exercised(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMode], sip_see
     if ExpectedMode.SINGLE_SESSION in modes:
         ids.add("ARE-06-SINGLE-SESSION")
     if rtp.streams:
-        ids.add("RTP-SEQ-CONTINUITY")
+        ids.add("RTP-SEQ-CONTINUITY")  # RTP-SSRC-CHANGE (INFO) is listed when it is observed
+    if replication.pairs:
+        ids.add("REP-PAYLOAD-FIDELITY")  # originals and replicas were both there to compare
     if recordings:
         from harness.validators.recording import EMITTED_REQUIREMENTS as recording_ids
 
@@ -451,25 +525,49 @@ def _validate_recordings(path: Path, root: Path, sip: SipReport,
 # ----------------------------------------------------------------------------- entry points
 
 
-def validate_capture(capture: str | Path, recordings: str | Path | None = None) -> ValidationResult:
-    """Validate a capture (and the recordings under `recordings`); never raises for bad input."""
+def validate_capture(capture: str | Path, recordings: str | Path | None = None, *,
+                     parallel: bool | None = None) -> ValidationResult:
+    """Validate a capture (and the recordings under `recordings`); never raises for bad input.
+
+    `parallel`: analyse the RTP in a second (forked) process while this one validates the SIP;
+    None decides by file size and CPU count (`PARALLEL_MIN_BYTES`). The result is the same.
+    """
     path = Path(capture)
     analyzer = RtpAnalyzer()
+    replication = ReplicationAnalyzer()
     state = _PassState()
-    sip = validate_sip(_scan(path, analyzer, state), mode=ExpectedMode.ANY)
+    # The pass allocates a few tuples per packet and builds no reference cycles: the cyclic
+    # collector would only re-scan young objects (about 8 % of the time), so it is paused for
+    # the pass (the forked child inherits the pause) and restored after.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        child = _rtp_in_child(path, parallel)
+        sip = validate_sip(_scan(path, analyzer, replication, state, feed_rtp=child is None),
+                           mode=ExpectedMode.ANY)
+        if child is not None:
+            try:
+                analyzer.absorb(child.result())
+            except (BrokenProcessPool, OSError):
+                # The child died (killed, out of memory): do the RTP pass here instead.
+                analyzer = _rtp_pass(path, all_streams=True)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     leg_findings, modes = _check_legs_per_call(sip)
     rtp = analyzer.finish(sip.negotiated)
+    rep = replication.finish(sip.negotiated)
     resolver = _CallResolver(sip, state.sip_call_ids)
-    tagged = [(resolver.resolve(f), f) for f in [*sip.findings, *leg_findings, *rtp.findings]]
+    tagged = [(resolver.resolve(f), f) for f in [*sip.findings, *leg_findings, *rtp.findings, *rep.findings]]
     checked: list[str] = []
     if recordings is not None and state.read_error is None:
         rec_findings, checked = _validate_recordings(path, Path(recordings), sip, resolver)
         tagged.extend(rec_findings)
     findings = [f for _, f in tagged]
     exercised = _exercised(sip, rtp, modes, state.sip_seen, recordings is not None and state.read_error is None,
-                           findings)
+                           findings, rep)
     error = str(state.read_error) if state.read_error is not None else None
-    return ValidationResult(str(path), _group(tagged), rtp, sip, exercised, error, checked)
+    return ValidationResult(str(path), _group(tagged), rtp, sip, exercised, error, checked, rep)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -496,6 +594,24 @@ def table_rows(report: RtpReport) -> list[dict[str, object]]:
     return rows
 
 
+def replication_rows(report: ReplicationReport) -> list[dict[str, object]]:
+    """One row per original -> replica pair: the `replication` of the JSON output."""
+    rows: list[dict[str, object]] = []
+    for pair in report.pairs:
+        rows.append({
+            "original": _stream_label(pair.original), "replica": _stream_label(pair.replica),
+            "matched": pair.matched, "lost": pair.lost, "mismatched": pair.mismatched,
+            "min_delay_ms": pair.min_delay_ms, "mean_delay_ms": pair.mean_delay_ms,
+            "max_delay_ms": pair.max_delay_ms,
+        })
+    return rows
+
+
+def _stream_label(key: tuple[Endpoint, Endpoint, int]) -> str:
+    (s_ip, s_port), (d_ip, d_port), ssrc = key
+    return f"{s_ip}:{s_port} -> {d_ip}:{d_port} SSRC 0x{ssrc:08X}"
+
+
 def _summary(result: ValidationResult) -> dict[str, object]:
     findings = result.findings
     return {
@@ -507,6 +623,7 @@ def _summary(result: ValidationResult) -> dict[str, object]:
         "sip_dialogs": len(result.sip.dialogs),
         "rtp_streams": len(result.rtp.streams),
         "rtp_malformed": result.rtp.malformed,
+        "replicated_streams_compared": len(result.replication.pairs),
         "requirements_exercised": len(result.exercised),
         "requirements_failed": result.failed,
         "exit_code": result.exit_code,
@@ -544,6 +661,13 @@ def render_text(result: ValidationResult) -> str:
     lines.append("")
     lines.append("RTP streams")
     lines.append(rtp_table_text(table_rows(result.rtp)).rstrip("\n"))
+    if result.replication.pairs:
+        lines.append("")
+        lines.append("Replication (original -> replica, by payload)")
+        for row in replication_rows(result.replication):
+            lines.append(f"  {row['replica']} <- {row['original']}: {row['matched']} equal, {row['lost']} lost, "
+                         f"{row['mismatched']} differing, delay ms min/mean/max "
+                         f"{row['min_delay_ms']:.3f}/{row['mean_delay_ms']:.3f}/{row['max_delay_ms']:.3f}")
     s = _summary(result)
     lines.append("")
     lines.append(f"{s['findings']} finding(s): {s['must']} MUST, {s['should']} SHOULD, {s['info']} INFO; "
@@ -573,6 +697,7 @@ def render_json(result: ValidationResult) -> str:
                           "status": "failed" if rid in failing else "warning" if rid in warned else "passed"}
                          for rid in result.exercised],
         "rtp_streams": table_rows(result.rtp),
+        "replication": replication_rows(result.replication),
         "recordings": result.recordings_checked,
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"

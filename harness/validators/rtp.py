@@ -13,7 +13,10 @@ Findings (requirement ids in `harness/spec/requirements.toml`):
 * RTP-PT-MATCHES-SDP — a payload type the answer did not list (RFC 3264 §5.1: the offerer
   "MUST be prepared to receive media" only in the listed formats, and RTP streams use them);
 * RTP-NO-MEDIA-ON-RECVONLY — RTP sent BY the recorder on a stream it answered recvonly or
-  inactive (RFC 3264 §6.1; RTCP is allowed and not counted).
+  inactive (RFC 3264 §6.1; RTCP is allowed and not counted);
+* RTP-SSRC-CHANGE (INFO) — a new SSRC on the same source/destination address pair (RFC 3550
+  §8.2: a source changing its SSRC; expected on transfer), one finding per new SSRC, at its
+  first packet. Wireshark shows each SSRC as its own stream, and so does the table.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ EMITTED_REQUIREMENTS = (
     "RTP-SEQ-CONTINUITY",
     "RTP-PT-MATCHES-SDP",
     "RTP-NO-MEDIA-ON-RECVONLY",
+    "RTP-SSRC-CHANGE",
 )
 
 StreamKey = tuple[Endpoint, Endpoint, int]  # (src, dst, ssrc)
@@ -52,7 +56,7 @@ class _StreamState:
     first_pt: int
     first_seq_error: tuple[int, float, int, int] | None = None  # index, ts, previous, got
     pts: dict[int, tuple[int, float]] = field(default_factory=dict)  # pt → first (index, ts)
-    packets: int = 0
+    last_pt: int = -1  # of the previous packet (already in `pts`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +117,22 @@ class RtpAnalyzer:
         negotiated stream's own answer wins (it carries the same rtpmap)."""
         self._formats[endpoint] = (clock_rate, telephone_event_pts)
 
+    def absorb(self, other: RtpAnalyzer) -> None:
+        """Take over the streams `other` analysed from the same capture (disjoint streams: the
+        capture's packets split between two analyzers by stream), keeping first-packet order."""
+        merged = {**self._streams, **other._streams}
+        self._streams = dict(sorted(merged.items(), key=lambda item: item[1].first_index))
+        self.malformed += other.malformed
+        for endpoint, fmt in other._formats.items():
+            self._formats.setdefault(endpoint, fmt)
+
     def feed_datagram(self, d: Datagram) -> None:
         if d.kind is PayloadKind.RTP and d.transport is Transport.UDP:
             self.feed(d.index, d.timestamp, d.src, d.dst, d.payload)
 
     def feed(self, index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
         """Account one RTP-over-UDP payload seen at `timestamp` (capture time, seconds)."""
-        if payload[:1] == b"\x80" and len(payload) >= 12:
+        if len(payload) >= 12 and payload[0] == 0x80:
             # V=2 and no padding, extension or CSRC: the 12-byte fixed header is all there is to
             # check (RFC 3550 §5.1), so skip parse_header_fields' bounds walk on the common case.
             b1, seq, rtp_ts, ssrc = _FIXED_TAIL(payload, 1)
@@ -143,13 +156,13 @@ class RtpAnalyzer:
             state.pts[pt] = (index, timestamp)
             self._streams[key] = state
         else:
-            if state.first_seq_error is None and seq != (state.last_seq + 1) & 0xFFFF:
+            if seq != (state.last_seq + 1) & 0xFFFF and state.first_seq_error is None:
                 # The exact modular successor is the only in-order value: 65535 -> 0 passes here.
                 state.first_seq_error = (index, timestamp, state.last_seq, seq)
-            if pt not in state.pts:
+            if pt != state.last_pt and pt not in state.pts:
                 state.pts[pt] = (index, timestamp)
         state.last_seq = seq
-        state.packets += 1
+        state.last_pt = pt
         state.stats.update(seq, rtp_ts, timestamp, pt, marker, ssrc)
 
     def finish(self, negotiated: Sequence[NegotiatedStream] | None = None) -> RtpReport:
@@ -224,6 +237,21 @@ class RtpAnalyzer:
                         f"(Call-ID {neg.call_id}, m-line {neg.media_index})",
                         Evidence(idx, ts, f"RTP PT={pt}"),
                         observed=str(pt), expected=" ".join(str(p) for p in sorted(neg.payload_types))))
+
+        # SSRC changes: streams are keyed with the SSRC, so a change shows as a second key on
+        # the same address pair; report each SSRC after the first (by first packet).
+        by_flow: dict[tuple[Endpoint, Endpoint], list[tuple[int, float, int]]] = {}
+        for (src, dst, ssrc), state in self._streams.items():
+            by_flow.setdefault((src, dst), []).append((state.first_index, state.first_timestamp, ssrc))
+        for (src, dst), ssrcs in by_flow.items():
+            if len(ssrcs) < 2:
+                continue
+            ssrcs.sort()
+            for (_i, _t, before), (idx, ts, after) in zip(ssrcs, ssrcs[1:], strict=False):
+                findings.append(_finding(
+                    "RTP-SSRC-CHANGE",
+                    f"RTP {src[0]}:{src[1]} -> {dst[0]}:{dst[1]} changed SSRC 0x{before:08X} -> 0x{after:08X}",
+                    Evidence(idx, ts, f"SSRC=0x{after:08X}"), observed=f"0x{after:08X}", expected=f"0x{before:08X}"))
 
         for stream in all_negotiated:
             ep = stream.answer_endpoint

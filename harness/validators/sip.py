@@ -16,6 +16,9 @@ Checks, per Call-ID (one recording session each):
   (SDP-ANSWER-RECVONLY, §6.1), video refused with port 0 by an audio-only recorder
   (SDP-VIDEO-REFUSED-PORT0), answered codecs among the offered (SDP-CODEC-ACCEPTED, §6.1);
 * BYE answered 2xx (ARE-10-BYE-ENDS-STREAM);
+* an out-of-dialog OPTIONS (no To tag, RFC 3261 §11) to the recorder gets a 200 OK
+  (SIP-OPTIONS-200: the Resource Manager's liveness ping; §11.2 "the response to an OPTIONS
+  is constructed using the standard rules for a SIP response" — and ARE expects 200);
 * the INVITE Request-URI is a Genesys recording URI with record/calluuid/dn/recordDN
   (ARE-06-RURI-PARAMS), and the sessions of one calluuid match the expected mode
   (ARE-06-TWO-INVITES-PER-CALL / ARE-06-SINGLE-SESSION).
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.sdp import Direction, SessionDescription, parse_sdp
+from harness.protocol.sip.headers import Via
 from harness.protocol.sip.message import (
     SipMessage,
     SipParseError,
@@ -48,7 +52,7 @@ __all__ = ["EMITTED_REQUIREMENTS", "ExpectedMode", "SipDialogSummary", "SipEvent
 EMITTED_REQUIREMENTS = (
     "SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES", "SIP-DIALOG-ESTABLISHED", "SDP-MLINE-ORDER",
     "SDP-ANSWER-RECVONLY", "SDP-VIDEO-REFUSED-PORT0", "SDP-CODEC-ACCEPTED", "ARE-10-BYE-ENDS-STREAM",
-    "ARE-06-RURI-PARAMS", "ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION",
+    "ARE-06-RURI-PARAMS", "ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION", "SIP-OPTIONS-200",
 )
 
 
@@ -86,6 +90,7 @@ class SipDialogSummary:
 class SipReport:
     findings: list[Finding]
     dialogs: dict[str, SipDialogSummary]
+    options: int = 0  # out-of-dialog OPTIONS requests judged (SIP-OPTIONS-200)
 
     @property
     def negotiated(self) -> list[NegotiatedStream]:
@@ -136,6 +141,13 @@ def _involves(event: SipEvent, recorder: Endpoint | None) -> bool:
     return any(ep[0] == recorder[0] and recorder[1] in (0, ep[1]) for ep in (event.src, event.dst))
 
 
+def _to_recorder(event: SipEvent, recorder: Endpoint | None) -> bool:
+    """The request travels to the recorder (any destination when the recorder is not known)."""
+    if recorder is None:
+        return True
+    return event.dst[0] == recorder[0] and recorder[1] in (0, event.dst[1])
+
+
 def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = None,
                  mode: ExpectedMode = ExpectedMode.ANY, audio_only: bool = True) -> SipReport:
     """Validate every SIP exchange (only those to/from `recorder` when given; port 0 = any port)."""
@@ -144,17 +156,20 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
     # (branch, cseq number, method) → request event, and its final status once seen.
     requests: dict[tuple[str | None, int, str], SipEvent] = {}
     finals: dict[tuple[str | None, int, str], SipEvent] = {}
+    options: set[tuple[str | None, int, str]] = set()  # out-of-dialog OPTIONS to the recorder
     for event in sip_events(datagrams, findings):
         if not _involves(event, recorder):
             continue
         msg = event.message
         try:
-            call_id, cseq, vias = msg.call_id, msg.cseq, msg.vias
+            # Only the top Via's branch is used (RFC 3261 §17.1.3 matching); the parser has
+            # already checked that every Via parses (`_check_core_headers`).
+            call_id, cseq, via_values = msg.call_id, msg.cseq, msg.headers.get_all("Via")
+            branch = Via.parse(via_values[0]).branch if via_values else None
         except (RemoteProtocolError, ValueError) as exc:
             findings.append(_finding("SIP-MESSAGE-WELLFORMED", f"bad mandatory header: {exc}", event.index,
                                      event.timestamp, _start_line(msg)))
             continue
-        branch = vias[0].branch if vias else None
         key = (branch, cseq.number, cseq.method)
         dialog = dialogs.setdefault(call_id, SipDialogSummary(call_id))
         if isinstance(msg, SipRequest):
@@ -171,6 +186,8 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
                 dialog.target = _check_ruri(event, msg, findings)
             elif msg.method == "BYE":
                 dialog.byes += 1
+            elif msg.method == "OPTIONS" and msg.to.tag is None and _to_recorder(event, recorder):
+                options.add(key)
             continue
         assert isinstance(msg, SipResponse)
         request = requests.get(key)
@@ -182,6 +199,10 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
         if msg.status < 200 or key in finals:
             continue
         finals[key] = event
+        if key in options and msg.status != 200:
+            findings.append(_finding("SIP-OPTIONS-200", f"OPTIONS answered {msg.status} on {call_id}",
+                                     event.index, event.timestamp, _start_line(msg),
+                                     observed=str(msg.status), expected="200"))
         if request is dialog.invite:
             dialog.final_status = msg.status
             dialog.to_tag = msg.to.tag
@@ -201,6 +222,8 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
         assert isinstance(req_msg, SipRequest)
         req_id = {"INVITE": "SIP-DIALOG-ESTABLISHED", "BYE": "ARE-10-BYE-ENDS-STREAM"}.get(req_msg.method,
                                                                                         "SIP-RESP-CODES")
+        if key in options:
+            req_id = "SIP-OPTIONS-200"
         findings.append(_finding(req_id, f"{req_msg.method} on {req_msg.call_id} got no final response",
                                  request.index, request.timestamp, _start_line(req_msg),
                                  observed="no final response", expected="final response"))
@@ -216,7 +239,7 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
                                      inv.index, inv.timestamp, _start_line(inv.message),
                                      observed="no ACK", expected="ACK"))
     _check_legs(dialogs, mode, findings)
-    return SipReport(findings, dialogs)
+    return SipReport(findings, dialogs, len(options))
 
 
 def _check_ruri(event: SipEvent, msg: SipRequest, findings: list[Finding]) -> RecordingTarget | None:

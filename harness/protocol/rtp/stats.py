@@ -29,7 +29,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from harness.protocol.rtp.seqnum import SEQ_MOD, ExtendedTimestamp, seq_add
+from harness.protocol.rtp.seqnum import SEQ_MOD, seq_add
 
 __all__ = [
     "MAX_DROPOUT",
@@ -126,12 +126,14 @@ class _Rfc3550Source:
 
     __slots__ = (
         "bad_seq", "base_seq", "cycles", "expected_prior", "jitter", "max_seq", "probation",
-        "received", "received_prior", "transit", "ts_unwrap", "valid",
+        "received", "received_prior", "transit", "ts_highest", "valid",
     )  # fmt: skip
 
     def __init__(self, seq: int) -> None:
         # A.1: "init_seq(s, seq); s->max_seq = seq - 1; s->probation = MIN_SEQUENTIAL;"
-        self.ts_unwrap = ExtendedTimestamp()
+        # Highest extended RTP timestamp seen (the `ExtendedTimestamp` rule, kept inline here
+        # because `RtpStreamStats.update`'s fast path unwraps without a method call).
+        self.ts_highest: int | None = None
         self.transit: float | None = None
         self.jitter = 0.0
         self.valid = False
@@ -189,7 +191,15 @@ class _Rfc3550Source:
         """RFC 3550 A.8: transit = arrival - ts (timestamp units); J += (|D| - J) / 16.
 
         The first packet only seeds `transit` (A.8 starts from an unset transit time)."""
-        transit = arrival * clock_rate - self.ts_unwrap.update(timestamp)
+        highest = self.ts_highest
+        if highest is None:
+            extended = self.ts_highest = timestamp
+        else:
+            # Serial arithmetic (seqnum.ExtendedTimestamp): nearest position to the highest.
+            extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+            if extended > highest:
+                self.ts_highest = extended
+        transit = arrival * clock_rate - extended
         if self.transit is not None:
             d = abs(transit - self.transit)
             self.jitter += (d - self.jitter) / 16.0
@@ -363,8 +373,8 @@ class RtpStreamStats:
     """
 
     __slots__ = (
-        "_closed", "_dynamic", "_first_arrival", "_last_arrival", "_last_seq", "_marker_count",
-        "_origin", "_payload_types", "_rfc", "_seg", "_ssrc", "_ssrcs", "_te", "clock_rate",
+        "_closed", "_dynamic", "_fast_div", "_fast_pt", "_first_arrival", "_last_arrival", "_last_seq",
+        "_marker_count", "_origin", "_payload_types", "_rfc", "_seg", "_ssrc", "_ssrcs", "_te", "clock_rate",
     )  # fmt: skip
 
     def __init__(
@@ -390,6 +400,11 @@ class RtpStreamStats:
         self._last_seq: int | None = None
         self._payload_types: dict[int, None] = {}
         self._marker_count = 0
+        # Fast path (see `update`): the payload type of the previous packet when a packet of that
+        # type can take it (not CN, not telephone-event, Wireshark clock >= 1 kHz), else -1;
+        # and that clock in Wireshark's integer kHz.
+        self._fast_pt = -1
+        self._fast_div = 0
 
     def _wireshark_clock(self, pt: int) -> int:
         if pt < 96:
@@ -410,6 +425,91 @@ class RtpStreamStats:
         """Account one packet. `arrival_time` is its capture/receive time in seconds."""
         if not 0 <= sequence <= 0xFFFF or not 0 <= timestamp <= 0xFFFFFFFF:
             raise ValueError(f"sequence {sequence} / timestamp {timestamp} out of range")
+        seg = self._seg
+        rfc = self._rfc
+        # Fast path: the packet every healthy stream is made of -- same SSRC, same (non-CN,
+        # non-event) payload type as the previous packet, no marker, the next sequence number
+        # for Wireshark, in time sequence, and an RFC 3550 source out of probation with the
+        # packet "in order, with permissible gap". That is exactly the case where every flag of
+        # `_WiresharkSegment.analyse` stays 0 and `_Rfc3550Source.update_seq` takes its first
+        # branch, so the same arithmetic, in the same order, is done here inline (this runs once
+        # per packet of multi-gigabyte captures). Any other packet takes the general path below,
+        # which is the line-by-line transcription; nothing is changed before the checks pass.
+        if (
+            seg is not None
+            and rfc is not None
+            and ssrc == self._ssrc
+            and not marker
+            and payload_type == self._fast_pt
+            and sequence == seg.seq_num + 1
+            and rfc.probation == 0
+            and rfc.transit is not None
+            and rfc.ts_highest is not None
+        ):
+            first = seg.first_timestamp
+            nominal_ticks = (timestamp - first) & 0xFFFFFFFF
+            udelta = (sequence - rfc.max_seq) & 0xFFFF
+            origin = self._origin
+            if nominal_ticks < 0x80000000 and udelta < MAX_DROPOUT and origin is not None:
+                self._last_arrival = arrival_time
+                self._last_seq = sequence
+                now_ms = (arrival_time - origin) * 1000.0
+                # Wireshark "another cycle" bookkeeping (sequence != 0 here, in time sequence).
+                if sequence < seg.start_seq_nr:
+                    if not seg.under:
+                        seg.seq_cycles += 1
+                        seg.under = True
+                elif sequence > seg.start_seq_nr and seg.under:
+                    seg.under = False
+                seg.seq_num = sequence
+                nominaltime = nominal_ticks / self._fast_div
+                last_time = seg.time
+                expected_time = last_time + (nominaltime - seg.lastnominaltime)
+                current_diff = abs(now_ms - expected_time)
+                current_jitter = (15.0 * seg.jitter + current_diff) / 16.0
+                delta = now_ms - last_time
+                seg.delta = delta
+                seg.jitter = current_jitter
+                seg.lastnominaltime = nominaltime
+                skew = nominaltime - (now_ms - seg.start_time)
+                if abs(skew) > abs(seg.max_skew):
+                    seg.max_skew = skew
+                # A regular packet: min/mean/max delta and jitter.
+                if delta > seg.max_delta:
+                    seg.max_delta = delta
+                if seg.min_delta == -1 or delta < seg.min_delta:
+                    seg.min_delta = delta
+                total_nr = seg.total_nr
+                seg.mean_delta = (seg.mean_delta * (total_nr - 1) + delta) / total_nr
+                if current_jitter > seg.max_jitter:
+                    seg.max_jitter = current_jitter
+                seg.mean_jitter = (seg.mean_jitter * (total_nr - 1) + current_jitter) / total_nr
+                if seg.min_jitter == -1 or current_jitter < seg.min_jitter:
+                    seg.min_jitter = current_jitter
+                seg.time = now_ms
+                seg.stop_seq_nr = sequence
+                seg.total_nr = total_nr + 1
+                # RFC 3550 A.1 update_seq, "in order, with permissible gap".
+                if sequence < rfc.max_seq:
+                    rfc.cycles += SEQ_MOD
+                rfc.max_seq = sequence
+                rfc.received += 1
+                # RFC 3550 A.8 jitter (see `_Rfc3550Source.update_jitter`).
+                highest = rfc.ts_highest
+                extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+                if extended > highest:
+                    rfc.ts_highest = extended
+                transit = arrival_time * self.clock_rate - extended
+                d = abs(transit - rfc.transit)
+                rfc.jitter += (d - rfc.jitter) / 16.0
+                rfc.transit = transit
+                return
+        self._update_general(sequence, timestamp, arrival_time, payload_type, marker, ssrc)
+
+    def _update_general(
+        self, sequence: int, timestamp: int, arrival_time: float, payload_type: int, marker: bool, ssrc: int
+    ) -> None:
+        """`update` for any packet: the transcription of Wireshark's and RFC 3550's code."""
         if self._origin is None:
             self._origin = arrival_time
             self._first_arrival = arrival_time
@@ -437,6 +537,10 @@ class RtpStreamStats:
         if self._rfc.update_seq(sequence) and payload_type not in self._te:
             # RFC 4733 events keep the event's start timestamp: not media timing, skip for A.8.
             self._rfc.update_jitter(timestamp, arrival_time, self.clock_rate)
+        clock = self._wireshark_clock(payload_type)
+        fast = payload_type not in (_PT_CN, _PT_CN_OLD) and payload_type not in self._te and clock >= 1000
+        self._fast_pt = payload_type if fast else -1
+        self._fast_div = clock // 1000
 
     def report_block(self) -> ReceptionReport | None:
         """RFC 3550 A.3 numbers for an RR report block; advances the interval counters."""

@@ -56,6 +56,9 @@ EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
 # Their *checks* are unit-tested (named), but no scenario runs a recorder against them yet.
 NOT_YET_EXERCISED: dict[str, str] = {
+    "REP-PAYLOAD-FIDELITY": "checked by tests/unit/validators/test_replication.py::"
+                            "test_replica_missing_payloads_is_a_finding_with_the_loss; no scenario captures "
+                            "the original call legs yet",
 }
 
 

@@ -87,3 +87,20 @@ def test_without_sdp_statistics_only(tmp_path: Path) -> None:
     report = _run(tmp_path, rtp_stream(MS, REC, [1, 2, 3, 5]), negotiated=[])
     assert _ids(report) == ["RTP-SEQ-CONTINUITY"]
     assert report.streams[0].negotiated is None
+
+
+def test_ssrc_change_mid_stream_is_an_info_finding(tmp_path: Path) -> None:
+    frames = rtp_stream(MS, REC, range(100, 120), ssrc=0x1111)
+    frames += rtp_stream(MS, REC, range(5000, 5020), ssrc=0x2222, t0=1001.4)
+    report = _run(tmp_path, frames)
+    assert _ids(report) == ["RTP-SSRC-CHANGE"]
+    finding = report.findings[0]
+    assert finding.severity.value == "INFO"
+    assert "0x00001111 -> 0x00002222" in finding.message
+    assert finding.evidence.packet_index == 21  # first packet of the new SSRC
+    assert [r["SSRC"] for r in report.table] == ["0x00001111", "0x00002222"]
+
+
+def test_one_ssrc_per_address_pair_is_no_ssrc_change(tmp_path: Path) -> None:
+    report = _run(tmp_path, rtp_stream(MS, REC, range(1, 30), ssrc=0x1111))
+    assert "RTP-SSRC-CHANGE" not in _ids(report)

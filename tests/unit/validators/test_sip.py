@@ -120,3 +120,24 @@ def test_every_emitted_requirement_is_in_the_catalogue() -> None:
     for module in (sip, rtp, recording):
         for req_id in module.EMITTED_REQUIREMENTS:
             assert req_id in catalogue, f"{module.__name__} emits unknown requirement {req_id}"
+
+
+def _options_flow(*answers: str) -> Flow:
+    from tests.unit.validators.builders import MS_SIP, fixture
+
+    return [(MS_SIP, REC_SIP, fixture("options.sip")), *((REC_SIP, MS_SIP, fixture(a)) for a in answers)]
+
+
+def test_options_answered_200_is_good(tmp_path: Path) -> None:
+    report = _run(tmp_path, sip_flow() + _options_flow("options_ok.sip"))
+    assert report.findings == []
+    assert report.options == 1
+
+
+def test_options_without_answer_or_not_200_is_a_finding(tmp_path: Path) -> None:
+    unanswered = _run(tmp_path, sip_flow() + _options_flow())
+    assert _ids(unanswered) == ["SIP-OPTIONS-200"]
+    assert "OPTIONS" in unanswered.findings[0].message
+    busy = _run(tmp_path, sip_flow() + _options_flow("options_503.sip"))
+    assert _ids(busy) == ["SIP-OPTIONS-200"]
+    assert busy.findings[0].observed == "503"

@@ -300,3 +300,55 @@ def test_emitted_requirements_are_in_the_catalogue() -> None:
     catalogue = load_catalogue()
     assert all(rid in catalogue for rid in EMITTED_REQUIREMENTS)
     assert catalogue["REC-TIMECODE-ABSENT"].severity.value == "INFO"
+
+
+# ----------------------------------------------------------------------------- replication, parallel pass
+
+
+def _original_and_replica(lost: tuple[int, ...] = ()) -> list[Frame]:
+    """Party -> Media Server (original leg) and Media Server -> recorder (replica, 4 ms later)."""
+    import random
+
+    rnd = random.Random(3)
+    party, ms_in = ("127.0.0.3", 16000), ("127.0.0.1", 24000)
+    frames: list[Frame] = []
+    for n in range(50):
+        payload = bytes(rnd.getrandbits(8) for _ in range(160))
+        frames.append((1001.0 + n * 0.02, ether(udp(party, ms_in, rtp(300 + n, 160 * n, 0x77, 0, payload)))))
+        if n not in lost:
+            frames.append((1001.004 + n * 0.02, ether(udp(MS_A, REC_A, rtp(1000 + n, 160 * n, 0xA, 0, payload)))))
+    return frames + rtp_stream(MS_B, REC_B, range(5000, 5050), ssrc=0xB)
+
+
+def test_replication_fidelity_in_validate_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write_pcap(tmp_path / "rep.pcap", _frames(sip_flow(), _original_and_replica()))
+    code, out, _err = _run(capsys, str(good), "--format", "json")
+    doc = json.loads(out)
+    assert code == 0
+    assert [(r["replica"], r["matched"], r["lost"]) for r in doc["replication"]] == [
+        ("127.0.0.1:20000 -> 127.0.0.2:30000 SSRC 0x0000000A", 50, 0)]
+    assert doc["replication"][0]["mean_delay_ms"] == pytest.approx(4.0, abs=0.01)
+    assert {"id": "REP-PAYLOAD-FIDELITY", "severity": "MUST", "step": 6, "status": "passed"} in doc["requirements"]
+
+    bad = write_pcap(tmp_path / "rep_lost.pcap", _frames(sip_flow(), _original_and_replica(lost=(7, 8))))
+    result = validate_capture(bad)
+    assert result.failed == ["REP-PAYLOAD-FIDELITY"] or "REP-PAYLOAD-FIDELITY" in result.failed
+    (call,) = [c for c in result.calls if "REP-PAYLOAD-FIDELITY" in c.by_requirement]
+    assert call.call == CALLUUID  # tied to the call by the replica's address
+    code, out, _err = _run(capsys, str(bad))
+    assert code == 1 and "Replication (original -> replica, by payload)" in out and "2 lost" in out
+
+
+def test_only_replicated_legs_compare_nothing(tmp_path: Path) -> None:
+    result = validate_capture(write_pcap(tmp_path / "good.pcap", _frames(sip_flow(), _good_rtp())))
+    assert result.replication.pairs == [] and "REP-PAYLOAD-FIDELITY" not in result.exercised
+
+
+def test_parallel_pass_gives_the_same_result(tmp_path: Path) -> None:
+    lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA) + \
+        rtp_stream(MS_B, REC_B, range(1, 50), ssrc=0xB)
+    pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
+    serial = validate_capture(pcap, parallel=False)
+    forked = validate_capture(pcap, parallel=True)
+    assert serial.findings and forked.findings == serial.findings
+    assert forked.rtp.table == serial.rtp.table and forked.exercised == serial.exercised
