@@ -16,10 +16,15 @@ from pathlib import Path
 from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available
 from harness.capture.synthetic import SyntheticCapture
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
+from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
+from harness.emulators.sip_tserver import SipTServer
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import parse_message
+from harness.protocol.tlib import Event, RecordOp, Request
+from harness.protocol.tlib.client_core import TlibClientCore
+from harness.protocol.tlib.server_core import ClientId
 from harness.recorders.base import RecorderUnderTest
 from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
 from harness.sipp.trace import TracedMessage, read_message_log
@@ -52,14 +57,25 @@ class ScenarioRun:
     sip_server: SipServerEmulation = field(default_factory=SipServerEmulation)
     invite_order: tuple[Side, ...] = (Side.CUSTOMER, Side.AGENT)
     send_rtp: bool = True
+    pause_profile: PauseProfile = PauseProfile.RTP_STOPS
+    routing_point: str | None = None
     call: Call | None = None
     job: RecordingJob | None = None
     active: ActiveRecording | None = None
     options_result: SippResult | None = None
+    control: RuntimeControl | None = None  # created by the first pause/resume/stop request
+    tlib_clients: dict[str, TlibClient] = field(default_factory=dict)
     notes: list[tuple[float, str]] = field(default_factory=list)
+    tserver: SipTServer = field(init=False)
+    _pending_call: tuple[str, str, str] | None = None
     _media_server: MediaServerEmulation | None = None
     _capture: LoopbackCapture | SyntheticCapture | None = None
     _evidence: Evidence | None = None
+
+    def __post_init__(self) -> None:
+        # SIP Server as T-Server: the DN option (step 1), TRequestPrivateService (steps 2-3),
+        # TRouteCall (step 4) and run-time control (step 9) all decide through it.
+        self.tserver = SipTServer(self.sip_server, on_recording=self._on_recording, on_control=self._on_control)
 
     # -- set-up ------------------------------------------------------------------------------
     def start_capture(self) -> None:
@@ -88,10 +104,9 @@ class ScenarioRun:
     def set_mode(self, mode: SessionMode) -> None:
         self.sip_server.mode = mode
 
-    def place_call(self, customer_dn: str, agent_dn: str, codec: str) -> Call:
-        self.call = self.sip_server.place_call(customer_dn, agent_dn, codec)
-        self.note(f"call {self.call.conn_id} {customer_dn} -> {agent_dn} ({codec}), CallUUID {self.call.calluuid}")
-        return self.call
+    def place_call(self, customer_dn: str, agent_dn: str, codec: str) -> None:
+        """The call to set up when the scenario says it is established."""
+        self._pending_call = (customer_dn, agent_dn, codec)
 
     @property
     def media_server(self) -> MediaServerEmulation:
@@ -110,15 +125,52 @@ class ScenarioRun:
 
     # -- the call ---------------------------------------------------------------------------
     def establish(self, seconds: float) -> None:
-        """The call is established: SIP Server decides (step 1-4), Media Server replicates (5-7)."""
-        assert self.call is not None, "no call placed"
-        self.job = self.sip_server.decide_recording(self.call)
-        if self.job is not None:
-            self.note(f"SIP Server records the call: {self.job.trigger}, record id {self.job.record_id}")
-            self.active = self.media_server.start_recording(self.job)
-        else:
-            self.note("SIP Server does not record the call")
+        """The call is established (or waits at a routing point): SIP Server decides (steps 1-4)
+        and, when it records, Media Server replicates (steps 5-7) before this returns."""
+        assert self._pending_call is not None, "no call placed"
+        customer_dn, agent_dn, codec = self._pending_call
+        self.call = self.tserver.place_call(customer_dn, agent_dn, codec, routing_point=self.routing_point)
+        self.note(f"call {self.call.conn_id} {customer_dn} -> {self.routing_point or agent_dn} ({codec}), "
+                  f"CallUUID {self.call.calluuid}")
+        if self.job is None:
+            self.note("SIP Server does not record the call (yet)")
         time.sleep(seconds)
+
+    def _on_recording(self, job: RecordingJob) -> None:
+        self.job = job
+        self.note(f"SIP Server records the call: {job.trigger}, record id {job.record_id}")
+        if self.control is not None:
+            self.active = self.control.start(job)  # after a stop: a new recording, same CallUUID
+        else:
+            self.active = self.media_server.start_recording(job)
+
+    def _on_control(self, op: RecordOp, job: RecordingJob) -> None:
+        assert self.active is not None
+        if self.control is None:
+            self.control = RuntimeControl(self.media_server, self.active, self.pause_profile)
+        self.note(f"{op.value} recording {job.record_id} ({self.pause_profile.value})")
+        {RecordOp.PAUSE: self.control.pause, RecordOp.RESUME: self.control.resume,
+         RecordOp.STOP: self.control.stop}[op]()
+
+    # -- T-Lib clients (agent desktop, supervisor, routing strategy) ---------------------------
+    def tlib_client(self, name: str, dn: str) -> TlibClient:
+        client = TlibClient(name, dn, self.tserver)
+        client.register()
+        self.tlib_clients[name] = client
+        return client
+
+    def tlib_request(self, name: str, op: RecordOp, **extensions: str) -> Event:
+        assert self.call is not None, "no call to act on"
+        client = self.tlib_clients[name]
+        answer = client.private_service(op, self.call.conn_id, extensions)
+        self.note(f"{name} ({client.dn}) {op.value}: {type(answer).__name__}")
+        return answer
+
+    def route_call(self, name: str, agent_dn: str, record: str) -> Event:
+        assert self.call is not None, "no call at the routing point"
+        answer = self.tlib_clients[name].route_call(self.call.conn_id, agent_dn, {"record": record})
+        self.note(f"routing strategy {name} routes to {agent_dn} with record={record}: {type(answer).__name__}")
+        return answer
 
     def end_stream_session(self, side: Side) -> None:
         assert self.active is not None, "no recording to end"
@@ -131,7 +183,11 @@ class ScenarioRun:
     def release(self, first: Side | None = None) -> None:
         """The call is released: Media Server sends BYE on each recording session (step 10)."""
         self.note("call released")
-        if self.active is not None:
+        if self.call is not None:
+            self.tserver.release_call(self.call)
+        if self.control is not None and not self.control.stopped:
+            self.control.stop()
+        elif self.active is not None:
             order = None if first is None else (first, *[s for s in Side if s is not first])
             self.media_server.release(self.active, order)
 
@@ -229,9 +285,12 @@ class ScenarioRun:
             return None
         return self.recorder.recordings / self.job.call.calluuid / self.job.record_id
 
-    def expected_streams(self) -> list[ExpectedStream]:
-        assert self.active is not None
-        return [expected_stream(s) for s in self.active.streams]
+    def expected_streams(self, active: ActiveRecording | None = None) -> list[ExpectedStream]:
+        active = active or self.active
+        assert active is not None
+        if self.control is not None:
+            return [self.control.expected_stream(s) for s in active.streams]
+        return [expected_stream(s) for s in active.streams]
 
     def close(self) -> None:
         if self._media_server is not None:
@@ -241,6 +300,45 @@ class ScenarioRun:
         elif self._capture is not None:
             self._capture.close()
         self._capture = None
+
+
+@dataclass(slots=True)
+class TlibClient:
+    """A T-Lib client of the scenario (agent desktop, supervisor, routing strategy).
+
+    Requests go to the T-Server core as encoded JSON lines and the answers come back as bytes
+    through the decoder: the wire format of docs/tlib-emulation.md, without a socket.
+    """
+
+    name: str
+    dn: str
+    tserver: SipTServer
+    events: list[Event] = field(default_factory=list)
+    _client: TlibClientCore = field(default_factory=TlibClientCore)
+    _id: ClientId | None = None
+
+    def _exchange(self, request: Request) -> Event:
+        core = self.tserver.core
+        if self._id is None:
+            self._id = core.connect()
+        core.receive_data(self._id, self._client.data_to_send())
+        self._client.receive_data(core.data_to_send(self._id))
+        answer = self._client.take_answer(request.reference_id)
+        self.events.extend(self._client.take_events())
+        if answer is None:
+            raise AssertionError(f"{self.name}: no answer to {type(request).__name__}")
+        return answer
+
+    def register(self) -> Event:
+        return self._exchange(self._client.register_address(self.dn))
+
+    def private_service(self, op: RecordOp, conn_id: str, extensions: dict[str, str]) -> Event:
+        request = self._client.private_service(self.dn, conn_id, self.tserver.private_msgs.msg_id(op),
+                                               extensions)
+        return self._exchange(request)
+
+    def route_call(self, conn_id: str, other_dn: str, extensions: dict[str, str]) -> Event:
+        return self._exchange(self._client.route_call(self.dn, conn_id, other_dn, extensions=extensions))
 
 
 def _sent_by(messages: list[TracedMessage]) -> tuple[str, int] | None:

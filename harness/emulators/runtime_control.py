@@ -172,6 +172,10 @@ class RuntimeControl:
         return self._state is _State.PAUSED
 
     @property
+    def stopped(self) -> bool:
+        return self._state is _State.STOPPED
+
+    @property
     def record_id(self) -> str:
         return self.active.job.record_id
 
