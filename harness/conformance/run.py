@@ -59,6 +59,9 @@ class ScenarioRun:
     send_rtp: bool = True
     pause_profile: PauseProfile = PauseProfile.RTP_STOPS
     routing_point: str | None = None
+    # The requirement of the initiation path the scenario uses (steps 1-4): a missing recording
+    # session is reported against it.
+    initiation_requirement: str = "ARE-06-TWO-INVITES-PER-CALL"
     call: Call | None = None
     job: RecordingJob | None = None
     active: ActiveRecording | None = None

@@ -18,8 +18,10 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, judge, violation
+from harness.emulators.runtime_control import PauseProfile
 from harness.emulators.sip_server import SessionMode, Side
 from harness.protocol.genesys import RecordingTarget
+from harness.protocol.tlib import Event, EventACK, RecordOp
 from harness.recorders.base import REFERENCE_COMMAND, ManagedRecorder, RecorderUnderTest, parse_sip_target
 from harness.spec.findings import Finding
 from harness.validators.model import PayloadKind
@@ -185,12 +187,14 @@ def _session_count(run: ScenarioRun, count: int) -> None:
     answered = [d for d in sessions if d.final_status is not None and 200 <= d.final_status < 300]
     findings = list(run.evidence().sip.findings)
     if len(answered) != count:
+        default = "ARE-06-TWO-INVITES-PER-CALL" if count != 1 else "ARE-06-SINGLE-SESSION"
         findings.append(violation(
-            "ARE-06-TWO-INVITES-PER-CALL" if count != 1 else "ARE-06-SINGLE-SESSION",
+            run.initiation_requirement if count != 1 else default,
             f"the recorder established {len(answered)} recording session(s) for the call "
             f"({len(sessions)} INVITE(s) seen in the capture)",
             observed=str(len(answered)), expected=str(count)))
-    judge(findings, ["ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION"], "recording sessions per call")
+    judge(findings, sorted({"ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION", run.initiation_requirement}),
+          "recording sessions per call")
 
 
 @then("SIP Server asked Media Server to replicate 2 streams, one per party")
@@ -354,3 +358,94 @@ def _finalised_empty(run: ScenarioRun) -> None:
                 or (f.requirement_id == "REC-FILES-PRESENT" and "directory" in f.message)]
     judge(findings, ["ARE-10-FILES-FINALISED", "ARE-10-BYE-BEFORE-RTP", "REC-METADATA", "REC-FILES-PRESENT"],
           "empty recording finalised")
+
+
+# -- T-Lib paths (steps 3, 4, 9) -----------------------------------------------------------------
+
+
+@given(parsers.parse('"{who}" is a T-Lib client that registered DN "{dn}"'))
+def _tlib_client(run: ScenarioRun, who: str, dn: str) -> None:
+    run.tlib_client(who, dn)
+
+
+@given(parsers.parse('the call waits at routing point "{point}"'))
+def _routing_point(run: ScenarioRun, point: str) -> None:
+    run.routing_point = point
+
+
+@given(parsers.parse("the pause profile is {profile}"))
+def _pause_profile(run: ScenarioRun, profile: str) -> None:
+    run.pause_profile = PauseProfile(profile)
+
+
+def _expect_ack(answer: Event, what: str) -> None:
+    # The emulated SIP Server refusing its own scenario is a harness problem, not a verdict.
+    assert isinstance(answer, EventACK), f"SIP Server emulation refused {what}: {answer}"
+
+
+@when(parsers.parse('"{who}" asks SIP Server to start recording with record={side}'))
+def _tlib_start(run: ScenarioRun, who: str, side: str) -> None:
+    if run.job is None:
+        run.initiation_requirement = "ARE-03-THIRD-PARTY-START"
+    _expect_ack(run.tlib_request(who, RecordOp.START, record=side), "GSIP_RECORD_START")
+
+
+@when(parsers.parse('"{who}" asks SIP Server to {op} recording'))
+def _tlib_control(run: ScenarioRun, who: str, op: str) -> None:
+    _expect_ack(run.tlib_request(who, RecordOp(op)), f"a {op} request")
+
+
+@when(parsers.parse("the call goes on for {seconds:d} seconds"))
+def _call_goes_on(run: ScenarioRun, seconds: int) -> None:
+    run.keep_talking(seconds)
+
+
+@when(parsers.parse('the routing strategy routes the call to "{agent}" with record={record}'))
+def _route(run: ScenarioRun, agent: str, record: str) -> None:
+    run.initiation_requirement = "ARE-04-ROUTE-DISABLE" if record.startswith("disable_") else "ARE-04-ROUTE-RECORD"
+    _expect_ack(run.route_call("routing strategy", agent, record), "TRouteCall")
+
+
+@then(parsers.parse('every recording INVITE Request-URI names "{dn}" as the initiating DN'))
+def _record_dn(run: ScenarioRun, dn: str) -> None:
+    findings = [violation(run.initiation_requirement, f"recording session for DN {t.dn} names recordDN "
+                          f"{t.record_dn}", observed=t.record_dn, expected=dn)
+                for t in _targets_of_call(run) if t.record_dn != dn]
+    if not _targets_of_call(run):
+        findings.append(violation(run.initiation_requirement, "no recording INVITE for the call in the capture"))
+    judge(findings, [run.initiation_requirement, "ARE-06-RURI-PARAMS"], "initiating DN")
+
+
+@then("no audio sent while the recording was paused is in the recording")
+def _no_paused_audio(run: ScenarioRun) -> None:
+    judge(_recording_findings(run), ["REC-PAUSE-NO-AUDIO"], "no audio while paused")
+
+
+@then("the recording stays aligned with wall-clock time and holds every segment sent outside the pause")
+def _aligned_after_pause(run: ScenarioRun) -> None:
+    findings = list(_recording_findings(run))
+    gaps = [f for f in findings if f.requirement_id == "REC-AUDIO-COMPLETE"]
+    if gaps:
+        findings.append(violation("ARE-09-PAUSE-RESUME", f"after pause/resume ({run.pause_profile.value}) the "
+                                  f"recording is not complete and aligned: {gaps[0].message}"))
+    judge(findings, ["ARE-09-PAUSE-RESUME", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"],
+          "aligned after pause")
+
+
+@then("the recorder holds 2 complete recordings of the call with different record ids")
+def _stop_start(run: ScenarioRun) -> None:
+    evidence = run.evidence()
+    if evidence.recording_dir is None or run.control is None or run.call is None:
+        pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    root = evidence.recording_dir.parent.parent
+    history = run.control.history
+    findings: list[Finding] = []
+    ids = [active.job.record_id for active in history]
+    if len(history) != 2 or len(set(ids)) != 2:
+        findings.append(violation("ARE-09-STOP-START", "stop then start did not give two recordings",
+                                  observed=",".join(ids), expected="two distinct record ids"))
+    for active in history:
+        findings += validate_recording(root / run.call.calluuid / active.job.record_id,
+                                       run.expected_streams(active))
+    judge(findings, ["ARE-09-STOP-START", "REC-FILES-PRESENT", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL",
+                     "ARE-10-FILES-FINALISED", "REC-METADATA"], "two recordings after stop/start")

@@ -47,10 +47,6 @@ EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_reference_recorder.py::test_malformed_input_is_answered_or_dropped_and_service_continues",
         "tests/unit/sip_uas/test_uas_robustness.py::test_answerable_malformed_request_gets_error_response",
     ),
-    # Pause by re-INVITE a=inactive: no time-code segment sent while paused is in the file.
-    "REC-PAUSE-NO-AUDIO": (
-        "tests/integration/test_reference_recorder.py::test_pause_by_reinvite_inactive_writes_silence_for_the_paused_span",
-    ),
 }
 
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
