@@ -19,6 +19,7 @@ SIPp's exit code is EVIDENCE for the report, never the verdict: validators judge
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import shutil
 import signal
@@ -425,6 +426,23 @@ def free_port(ip: str = "127.0.0.1") -> int:
     raise SippStartError(f"no free port found on {ip}")
 
 
+# SIPp binds RTP sockets of its own at -mp P (audio) and P+2 (video), with RTCP next to each,
+# although arec never lets it send media. A kernel-chosen port P says nothing about P+2, and
+# parallel runs grab ephemeral ports all the time (exit 254 seen under `pytest -n 2`), so the
+# block is taken below the ephemeral range (Linux default 32768-60999) and checked whole.
+_SIPP_MEDIA_RANGE = (10000, 19990)
+
+
+def sipp_media_port(ip: str = "127.0.0.1", rng: random.Random | None = None) -> int:
+    """An even port P with P..P+3 free (UDP), for SIPp's unused RTP/RTCP sockets."""
+    pick = rng or random.Random()
+    for _ in range(200):
+        port = pick.randrange(*_SIPP_MEDIA_RANGE, 4)
+        if all(_port_free(ip, p, Transport.UDP) for p in range(port, port + 4)):
+            return port
+    raise SippStartError(f"no free block of 4 UDP ports in {_SIPP_MEDIA_RANGE} on {ip}")
+
+
 @dataclass
 class SippProcess:
     """One SIPp leg process; for INVITE scenarios ``control`` steers it.
@@ -492,7 +510,7 @@ class SippProcess:
                 is_alive=self.running,
             )
             twin = self._control.address
-        self._command = build_command(self.leg, self.traces, local_port=port, media_port=free_port(self.leg.local_ip),
+        self._command = build_command(self.leg, self.traces, local_port=port, media_port=sipp_media_port(self.leg.local_ip),
                                       twin=twin, sipp=self.sipp, scenario_path=self.scenario_path)
         stderr = self.traces.stderr_file.open("wb")
         try:
