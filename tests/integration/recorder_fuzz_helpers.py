@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from harness.protocol.sip.message import SipParseError, SipResponse, parse_message
-from tests.integration.recorder_harness import StderrDrain  # noqa: F401  (re-exported)
 
 _ping_ids = itertools.count(1)
 

@@ -533,7 +533,7 @@ class EventError(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _CallEvent(Event):
+class CallEvent(Event):
     """Attributes every call-progress event carries (ThisDN's view of the call)."""
 
     reference_id: int = _ref(default=0)
@@ -545,22 +545,22 @@ class _CallEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventRinging(_CallEvent):
+class EventRinging(CallEvent):
     MESSAGE: ClassVar[str] = "EventRinging"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventEstablished(_CallEvent):
+class EventEstablished(CallEvent):
     MESSAGE: ClassVar[str] = "EventEstablished"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventReleased(_CallEvent):
+class EventReleased(CallEvent):
     MESSAGE: ClassVar[str] = "EventReleased"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventRouteRequest(_CallEvent):
+class EventRouteRequest(CallEvent):
     """A call arrived at a routing point: the routing strategy may answer with RequestRouteCall."""
 
     MESSAGE: ClassVar[str] = "EventRouteRequest"

@@ -23,12 +23,13 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NewType, Protocol
+from typing import NewType, Protocol, TypeVar
 
 from harness.protocol.errors import LocalProtocolError
 from harness.protocol.tlib.codec import MAX_LINE_LENGTH, Direction, TlibDecoder, TlibProtocolError, encode
 from harness.protocol.tlib.messages import (
     EMPTY,
+    CallEvent,
     ErrorCode,
     Event,
     EventACK,
@@ -64,6 +65,8 @@ __all__ = [
     "TServerHandler",
     "UserDataRequest",
 ]
+
+_E = TypeVar("_E", bound=CallEvent)
 
 ClientId = NewType("ClientId", int)
 UserDataRequest = RequestAttachUserData | RequestUpdateUserData | RequestDeleteUserData
@@ -330,37 +333,25 @@ class TServerCore:
             self._queue(client, event)
         return len(targets)
 
-    def ringing(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventRinging:
+    def _call_event(self, kind: type[_E], conn_id: str, this_dn: str, other_dn: str | None) -> _E:
+        """A call-progress event for ThisDN's view of the call, sent to ThisDN's registrants."""
         call = self._call(conn_id)
-        event = EventRinging(
-            this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid, user_data=call.user_data
-        )
+        event = kind(this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid,
+                     user_data=call.user_data)
         self.notify(event)
         return event
+
+    def ringing(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventRinging:
+        return self._call_event(EventRinging, conn_id, this_dn, other_dn)
 
     def established(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventEstablished:
-        call = self._call(conn_id)
-        event = EventEstablished(
-            this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid, user_data=call.user_data
-        )
-        self.notify(event)
-        return event
+        return self._call_event(EventEstablished, conn_id, this_dn, other_dn)
 
     def released(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventReleased:
-        call = self._call(conn_id)
-        event = EventReleased(
-            this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid, user_data=call.user_data
-        )
-        self.notify(event)
-        return event
+        return self._call_event(EventReleased, conn_id, this_dn, other_dn)
 
     def route_request(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventRouteRequest:
-        call = self._call(conn_id)
-        event = EventRouteRequest(
-            this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid, user_data=call.user_data
-        )
-        self.notify(event)
-        return event
+        return self._call_event(EventRouteRequest, conn_id, this_dn, other_dn)
 
     # --- requests -----------------------------------------------------------------------
 
