@@ -29,6 +29,31 @@ REFERENCE_COMMAND = (
 )
 
 
+ALL_SESSION_MODES = frozenset({"two-session", "single-session"})
+ALL_PAUSE_PROFILES = frozenset({"rtp-stops", "silence", "reinvite"})
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the recorder under test can take part in (DESIGN.md §4): a scenario that needs
+    more is reported *not applicable*, never passed."""
+
+    # Connects to the scenario's T-Server (T-Lib emulation), registers DNs, can request
+    # recording / pause / resume itself (seed steps 2, 8, 9 by the recorder).
+    tlib_client: bool = False
+    # The harness can give it recording rules for a scenario (reference recorder: the file
+    # passed as --tlib-config, re-read when it changes). Needed by feature 02.
+    rules_configurable: bool = False
+    # Its recording metadata holds the call's T-Lib attached data (feature 08).
+    attached_data_in_metadata: bool = False
+    session_modes: frozenset[str] = ALL_SESSION_MODES
+    pause_profiles: frozenset[str] = ALL_PAUSE_PROFILES
+
+
+REFERENCE_CAPABILITIES = Capabilities(tlib_client=True, rules_configurable=True, attached_data_in_metadata=True)
+SIP_ONLY = Capabilities()
+
+
 @dataclass(frozen=True, slots=True)
 class RecorderUnderTest:
     name: str
@@ -38,6 +63,7 @@ class RecorderUnderTest:
     recordings: Path | None  # None: the recorder's files are not visible to the harness
     rtp_ports: tuple[int, int] | None  # range its RTP ports come from, for the capture filter
     managed: bool = False
+    capabilities: Capabilities = SIP_ONLY
 
     @property
     def capture_filter(self) -> str:
@@ -73,6 +99,7 @@ class ManagedRecorder:
     name: str = "reference recorder"
     start_timeout_s: float = 8.0
     log_path: Path | None = None
+    capabilities: Capabilities = SIP_ONLY
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @contextlib.contextmanager
@@ -99,7 +126,7 @@ class ManagedRecorder:
                              f"see {self.log_path or self.recordings.parent / 'recorder.log'}")
         try:
             yield RecorderUnderTest(self.name, "127.0.0.1", port, self.transport, self.recordings,
-                                    (low, high + 1), managed=True)
+                                    (low, high + 1), managed=True, capabilities=self.capabilities)
         finally:
             self.stop()
 

@@ -22,7 +22,14 @@ from harness.emulators.runtime_control import PauseProfile
 from harness.emulators.sip_server import SessionMode, Side
 from harness.protocol.genesys import RecordingTarget
 from harness.protocol.tlib import Event, EventACK, RecordOp
-from harness.recorders.base import REFERENCE_COMMAND, ManagedRecorder, RecorderUnderTest, parse_sip_target
+from harness.recorders.base import (
+    REFERENCE_CAPABILITIES,
+    REFERENCE_COMMAND,
+    SIP_ONLY,
+    ManagedRecorder,
+    RecorderUnderTest,
+    parse_sip_target,
+)
 from harness.spec.findings import Finding
 from harness.validators.model import PayloadKind
 from harness.validators.recording import validate_recording
@@ -38,7 +45,8 @@ def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     if choice == "reference" or command:
         slot = zlib.crc32(f"{request.node.nodeid}{os.getpid()}".encode())
         managed = ManagedRecorder(command or REFERENCE_COMMAND, tmp_path / "recordings", slot=slot,
-                                  name="reference recorder" if not command else shlex.split(command)[-1])
+                                  name="reference recorder" if not command else shlex.split(command)[-1],
+                                  capabilities=REFERENCE_CAPABILITIES if not command else SIP_ONLY)
         with managed.running() as recorder:
             yield recorder
         return
