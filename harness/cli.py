@@ -39,6 +39,8 @@ def _build_parser() -> argparse.ArgumentParser:
     recorder.add_argument("--recordings", default="recordings", metavar="DIR")
     recorder.add_argument("--capacity", type=int, default=100, metavar="N", help="max concurrent sessions")
     recorder.add_argument("--tlib", metavar="HOST:PORT", help="T-Lib emulation server to register with")
+    recorder.add_argument("--tlib-config", metavar="FILE",
+                          help="TOML: DNs to register, recording rules, pause key (re-read when it changes)")
     recorder.add_argument("--rtp-ports", default="20000-29999", metavar="LOW-HIGH")
 
     profile = sub.add_parser("profile", help="recorder profile tools")
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.validate_cli import validate_from_cli
 
             return validate_from_cli(args)
+        if args.command == "profile" and args.profile_command == "check":
+            from harness.profile_check import check_from_cli
+
+            return check_from_cli(args)
         raise SetupError(f"'arec {args.command}' is not available in this version yet")
     except SetupError as error:
         print(f"arec: {error}", file=sys.stderr)

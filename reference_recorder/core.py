@@ -191,6 +191,11 @@ class RecorderCore:
         self._store.close_all(now)
 
     @property
+    def store(self) -> RecordingStore:
+        """The recording store, for annotations by CallUUID (the T-Lib client, seed step 8)."""
+        return self._store
+
+    @property
     def active_sessions(self) -> int:
         return len(self._sessions)
 

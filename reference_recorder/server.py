@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from reference_recorder.core import RecorderConfig, RecorderCore
+from reference_recorder.rules import TlibRecorderConfig, load_config
+from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
 
@@ -207,10 +209,12 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
 
 
 async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: asyncio.Event | None = None,
-                core_factory: type[RecorderCore] = RecorderCore) -> None:
+                core_factory: type[RecorderCore] = RecorderCore, tlib: TlibOptions | None = None) -> None:
     server = RecorderServer(config, rtp_ports, core_factory)
     await server.start()
     loop = asyncio.get_running_loop()
+    # With --tlib the recorder is also a T-Lib client (seed steps 2, 8, 9); without it, SIP-only.
+    link_task = loop.create_task(TlibLink(tlib, server.core.store).run()) if tlib is not None else None
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))
@@ -220,6 +224,10 @@ async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: async
     if ready is not None:
         ready.set()
     await server.stopped.wait()
+    if link_task is not None:
+        link_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await link_task
 
 
 def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = RecorderCore) -> int:
@@ -235,11 +243,28 @@ def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = Re
     config = RecorderConfig(recordings_root=root, sip_address=(host, port), media_address=host,
                             transport=args.transport, capacity=args.capacity)
     try:
-        asyncio.run(serve(config, (int(low), int(high)), core_factory=core_factory))
+        tlib = _tlib_options(getattr(args, "tlib", None), getattr(args, "tlib_config", None))
+    except ValueError as error:
+        return _setup_error(str(error))
+    try:
+        asyncio.run(serve(config, (int(low), int(high)), core_factory=core_factory, tlib=tlib))
     except OSError as error:
         return _setup_error(f"cannot listen on {host}:{port}/{args.transport}: {error.strerror} "
                             "(is another process using the port?)")
     return 0
+
+
+def _tlib_options(address: str | None, config_file: str | None) -> TlibOptions | None:
+    """`--tlib` / `--tlib-config`; ValueError (one line) when unusable. The file may be missing
+    or empty at start (the harness writes it per scenario) but not invalid."""
+    if address is None:
+        if config_file is not None:
+            raise ValueError("--tlib-config needs --tlib HOST:PORT")
+        return None
+    path = Path(config_file) if config_file is not None else None
+    # TlibConfigError is a ValueError: "FILE: what is wrong", one line.
+    config = load_config(path) if path is not None else TlibRecorderConfig()
+    return TlibOptions(parse_tlib_address(address), path, config)
 
 
 def _setup_error(message: str) -> int:

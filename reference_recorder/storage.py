@@ -33,7 +33,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +49,7 @@ __all__ = [
     "JSON_NAME",
     "SCHEMA_VERSION",
     "STEREO_NAME",
+    "TLIB_SECTIONS",
     "CallRecording",
     "RecordingStore",
     "RecordingStorageError",
@@ -71,6 +73,12 @@ _WINDOWS_RESERVED: Final = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 )
 _DRAIN_CHUNK: Final = 8000 * 30  # bound memory when a long stretch is drained at once
+# The T-Lib log of a recording (reference_recorder.tlib_agent): request/answer pairs, refused
+# requests, recording-state events. Entries carry "t" (absolute in memory, relative to t0 in
+# the JSON: the start request precedes the recording, so its "t" is negative).
+TLIB_SECTIONS: Final = ("requests", "errors", "events")
+_TLIB_MAX_ENTRIES: Final = 1000  # per section: a runaway T-Server must not grow files forever
+_MAX_NOTED_CALLS: Final = 10_000  # calls whose T-Lib notes are kept while no recording is open
 
 
 class RecordingStorageError(Exception):
@@ -164,6 +172,23 @@ def _json_copy(value: Mapping[str, Any], what: str) -> dict[str, Any]:
 
 def _rel(t: float | None, t0: float) -> float | None:
     return None if t is None else round(t - t0, 6)
+
+
+def _tlib_entry(entry: dict[str, Any], t0: float) -> dict[str, Any]:
+    t = entry.get("t")
+    if isinstance(t, int | float) and not isinstance(t, bool):
+        return {**entry, "t": _rel(float(t), t0)}
+    return dict(entry)
+
+
+@dataclass(slots=True)
+class _CallNotes:
+    """What T-Lib said about one call (by CallUUID), kept until the call ends so a recording
+    that opens later still gets it (the start request precedes the recording session)."""
+
+    attached_data: dict[str, Any] | None = None
+    tlib: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    paused_since: float | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,6 +317,7 @@ class CallRecording:
         self._record_dn: str | None = None
         self._dn: str | None = None
         self._attached: dict[str, Any] = {}
+        self._tlib: dict[str, list[dict[str, Any]]] = {section: [] for section in TLIB_SECTIONS}
         self._stopped_at: float | None = None
         self._closed = False
         self._checkpointed = 0
@@ -319,6 +345,22 @@ class CallRecording:
     def set_attached_data(self, data: Mapping[str, Any]) -> None:
         """Replace the attached (user) data fetched over T-Lib; must be JSON-serialisable."""
         self._attached = _json_copy(data, "attached data")
+
+    def add_tlib_entry(self, section: str, entry: Mapping[str, Any]) -> None:
+        """Append to the ``tlib`` log; ``entry["t"]`` (if any) is absolute, like every ``now``."""
+        if section not in self._tlib:
+            raise ValueError(f"unknown T-Lib log section {section!r} (known: {', '.join(TLIB_SECTIONS)})")
+        entries = self._tlib[section]
+        if len(entries) < _TLIB_MAX_ENTRIES:
+            entries.append(_json_copy(entry, "T-Lib log entry"))
+
+    def write_now(self, now: float) -> None:
+        """Rewrite ``recording.json`` at once (atomically), e.g. after a T-Lib annotation.
+
+        Also after `close`: attached data may change after the recording completed but
+        before the call ends (contract of the T-Lib client).
+        """
+        self._write_json(now)
 
     def set_stats(self, key: str, stats: Mapping[str, Any]) -> None:
         """Replace a stream's RTP statistics (stored as given; JSON-serialisable, no NaN)."""
@@ -578,6 +620,9 @@ class CallRecording:
             ],
             "streams": streams,
             "attached_data": self._attached,
+            "tlib": {
+                section: [_tlib_entry(entry, t0) for entry in entries] for section, entries in self._tlib.items()
+            },
             "samples_checkpointed": self._checkpointed,
             "updated_at": _rel(now, t0),
             "complete": self._closed,
@@ -645,6 +690,11 @@ class RecordingStore:
         self._fsync = fsync
         self._current: dict[tuple[str, str], CallRecording] = {}
         self._open: list[CallRecording] = []
+        self._notes: OrderedDict[str, _CallNotes] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        # Called with each *new* recording (not when a second session joins an open one), e.g.
+        # so the T-Lib client can query the call's data (seed step 8).
+        self.on_open: Callable[[CallRecording, float], None] | None = None
 
     def open_recording(
         self,
@@ -684,7 +734,92 @@ class RecordingStore:
         rec.set_identity(dn=dn, record_dn=record_dn)
         self._current[ident] = rec
         self._open = [r for r in self._open if not r.closed] + [rec]
+        notes = self._notes.get(calluuid)
+        if notes is not None:
+            self._apply_notes(rec, notes, now)
+        if self.on_open is not None:
+            self.on_open(rec, now)
         return rec
+
+    # -- T-Lib annotations (by CallUUID) ------------------------------------------------------
+    def _recordings_of(self, calluuid: str) -> list[CallRecording]:
+        return [rec for (uuid, _), rec in self._current.items() if uuid == calluuid]
+
+    def _notes_for(self, calluuid: str) -> _CallNotes | None:
+        """The call's notes (None once the call ended: its recordings are final)."""
+        if calluuid in self._ended:
+            return None
+        notes = self._notes.get(calluuid)
+        if notes is None:
+            notes = self._notes[calluuid] = _CallNotes()
+            while len(self._notes) > _MAX_NOTED_CALLS:
+                self._notes.popitem(last=False)  # calls whose release we never heard of
+        return notes
+
+    @staticmethod
+    def _apply_notes(rec: CallRecording, notes: _CallNotes, now: float) -> None:
+        if notes.attached_data is not None:
+            rec.set_attached_data(notes.attached_data)
+        for section, entry in notes.tlib:
+            rec.add_tlib_entry(section, entry)
+        if notes.paused_since is not None:
+            rec.pause(None, max(notes.paused_since, rec.t0))
+        rec.write_now(now)
+
+    def annotate_attached_data(self, calluuid: str, data: Mapping[str, Any], now: float) -> None:
+        """The call's T-Lib UserData changed: every recording of the call shows it, including
+        ones already complete (until the call ends)."""
+        notes = self._notes_for(calluuid)
+        if notes is None:
+            return
+        notes.attached_data = _json_copy(data, "attached data")
+        for rec in self._recordings_of(calluuid):
+            rec.set_attached_data(notes.attached_data)
+            rec.write_now(now)
+
+    def annotate_tlib(self, calluuid: str, section: str, entry: Mapping[str, Any], now: float) -> None:
+        """Append a T-Lib log entry to the call's recordings (and to later ones of the call)."""
+        notes = self._notes_for(calluuid)
+        if notes is None:
+            return
+        if section not in TLIB_SECTIONS:
+            raise ValueError(f"unknown T-Lib log section {section!r}")
+        copied = _json_copy(entry, "T-Lib log entry")
+        if len(notes.tlib) < _TLIB_MAX_ENTRIES * len(TLIB_SECTIONS):
+            notes.tlib.append((section, copied))
+        for rec in self._recordings_of(calluuid):
+            rec.add_tlib_entry(section, copied)
+            rec.write_now(now)
+
+    def annotate_pause(self, calluuid: str, now: float) -> None:
+        """SIP Server reported the call's recording paused: silence and a ``pauses`` entry on
+        every stream of its open recordings, whatever the media did."""
+        notes = self._notes_for(calluuid)
+        if notes is None:
+            return
+        if notes.paused_since is None:
+            notes.paused_since = now
+        for rec in self._recordings_of(calluuid):
+            if not rec.closed:
+                rec.pause(None, now)
+                rec.write_now(now)
+
+    def annotate_resume(self, calluuid: str, now: float) -> None:
+        notes = self._notes_for(calluuid)
+        if notes is None:
+            return
+        notes.paused_since = None
+        for rec in self._recordings_of(calluuid):
+            if not rec.closed:
+                rec.resume(None, now)
+                rec.write_now(now)
+
+    def call_ended(self, calluuid: str) -> None:
+        """The call was released: forget its notes; later annotations are ignored."""
+        self._notes.pop(calluuid, None)
+        self._ended[calluuid] = None
+        while len(self._ended) > _MAX_NOTED_CALLS:
+            self._ended.popitem(last=False)
 
     def get(self, calluuid: str, record_id: str) -> CallRecording | None:
         """The current (latest) recording for these identifiers, open or closed."""
