@@ -1,6 +1,7 @@
 Feature: 09 - Pause, resume, stop and start at any time
-  Genesys ARE step 9: the recorder or another T-Lib client sends TRequestPrivateService to
-  pause, resume, stop or start recording at any time; SIP Server turns each into an MSML INFO
+  Genesys ARE step 9: the recorder or another T-Lib client (a party's agent desktop, a
+  supervisor whose DN is not on the call) sends TRequestPrivateService to pause, resume, stop
+  or start recording at any time; SIP Server turns each into an MSML INFO
   to Media Server. What the recorder then sees is not published (DOMAIN.md §4.6), so every
   profile is exercised: the RTP stops (timestamps jump on resume), silence keeps flowing, or
   a re-INVITE a=inactive / a=sendonly. The PCI rule: no audio sent while paused may be found
@@ -12,23 +13,53 @@ Feature: 09 - Pause, resume, stop and start at any time
     And "agent desktop" is a T-Lib client that registered DN "7001"
 
   @ARE-09-PAUSE-RESUME @REC-PAUSE-NO-AUDIO @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL
-  Scenario Outline: Pause and resume mid-call (<profile>)
+  Scenario Outline: Pause and resume mid-call by the <requester> (<profile>)
     Given the pause profile is <profile>
+    And "<requester>" can pause the recording
     And a call from "5551234" to "7001" negotiated with PCMU
     When the call is established and lasts 1 seconds
-    And "agent desktop" asks SIP Server to pause recording
+    And "<requester>" pauses the recording
     And the call goes on for 1 seconds
-    And "agent desktop" asks SIP Server to resume recording
+    And "<requester>" resumes the recording
     And the call goes on for 1 seconds
     And the call is released
     Then no audio sent while the recording was paused is in the recording
     And the recording stays aligned with wall-clock time and holds every segment sent outside the pause
 
+    # The recorder's own trigger: the agent desktop sets the call's PCI key, the recorder then
+    # sends GSIP_RECORD_PAUSE / GSIP_RECORD_RESUME itself.
+    @ARE-09-PAUSE-BY-RECORDER @ARE-08-REGISTER-DNS
+    Examples: the recorder itself
+      | requester | profile   |
+      | recorder  | rtp-stops |
+      | recorder  | silence   |
+      | recorder  | reinvite  |
+
+    Examples: a party's desktop and a supervisor DN not on the call
+      | requester     | profile   |
+      | agent desktop | rtp-stops |
+      | agent desktop | silence   |
+      | agent desktop | reinvite  |
+      | supervisor    | rtp-stops |
+      | supervisor    | silence   |
+      | supervisor    | reinvite  |
+
+  @ARE-09-CONTROL-ERRORS @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL
+  Scenario Outline: A control request SIP Server cannot perform gets EventError <code>: <request>
+    Given a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And "agent desktop" sends <request>
+    And the call goes on for 1 seconds
+    And the call is released
+    Then SIP Server answered EventError <code>
+    And the recording of the call holds both streams complete
+
     Examples:
-      | profile   |
-      | rtp-stops |
-      | silence   |
-      | reinvite  |
+      | request                                            | code |
+      | a pause for an unknown ConnID                      | 202  |
+      | a pause on behalf of DN "7999" it did not register | 201  |
+      | a resume while the recording is not paused         | 203  |
+      | a stop when no recording runs                      | 203  |
 
   @ARE-09-STOP-START
   Scenario: Stop then start gives a new recording of the same call

@@ -23,6 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="recorder under test (default: the reference recorder, started per scenario)")
     group.addoption("--arec-recordings", default=None, metavar="DIR",
                     help="where an external recorder writes its recordings")
+    group.addoption("--arec-profile", default=None, metavar="FILE",
+                    help="recorder profile (TOML) of the recorder under test; see docs/recorder-profiles.md")
     group.addoption("--arec-recorder-cmd", default=None, metavar="CMD",
                     help="command starting a recorder double per scenario ({port} {rtp_low} {rtp_high} {dir})")
 

@@ -14,12 +14,16 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.capture.pcap_capture import capture_available
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
 from harness.recorders.base import REPO_ROOT, parse_sip_target
-from harness.report.allure_html import allure_binary, generate_report
+from harness.recorders.profile import load_profile, program_found
+from harness.report.allure_html import allure_binary
+from harness.report.build import build_report
+from harness.report.run_metadata import base_metadata
 from harness.sipp.runner import Scenario, SippLeg, SippStartError, Transport, run_options, sipp_available
 
 BINDINGS = REPO_ROOT / "tests" / "bdd"
@@ -39,7 +43,7 @@ def preflight(args: argparse.Namespace) -> list[str]:
     if args.features and not Path(args.features).exists():
         raise SetupError(f"--features {args.features}: no such file or directory")
     if args.recorder_profile:
-        raise SetupError("--recorder-profile is not supported by this version yet; use --recorder sip:HOST:PORT")
+        check_profile_up_front(args.recorder_profile)
     if args.recorder:
         host, port, transport = parse_sip_target(args.recorder)
         if args.recordings and not Path(args.recordings).is_dir():
@@ -50,6 +54,22 @@ def preflight(args: argparse.Namespace) -> list[str]:
         notes.append(f"capture: tcpdump cannot capture here ({why}); using the synthetic capture rebuilt "
                      "from the emulators' own logs (run as root for a real loopback capture)")
     return notes
+
+
+def check_profile_up_front(path: str) -> None:
+    """What can be checked before any scenario: the profile itself (load_profile), the
+    command's program, and a recorder that is already running answering OPTIONS."""
+    profile = load_profile(path)
+    if profile.process is None:
+        check_recorder_answers(profile.host, profile.port, profile.transport)
+        return
+    try:
+        program = shlex.split(profile.process.command)[0]
+    except (ValueError, IndexError):
+        raise SetupError(f"recorder profile {profile.path}: [process] command: cannot be split into words") from None
+    if "{" not in program and not program_found(profile, program):
+        raise SetupError(f"recorder profile {profile.path}: [process] command: {program!r} not found "
+                         "(not on PATH, not an executable file)")
 
 
 def check_recorder_answers(host: str, port: int, transport: str) -> None:
@@ -74,6 +94,8 @@ def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list
         command += ["-n", str(args.workers)]
     if args.keyword:
         command += ["-k", args.keyword]
+    if args.recorder_profile:
+        command += ["--arec-profile", str(Path(args.recorder_profile).resolve())]
     if args.recorder:
         command += ["--arec-recorder", args.recorder]
         if args.recordings:
@@ -83,7 +105,7 @@ def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list
 
 def run_suite(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir).resolve()
-    results, html, junit = report_dir / "allure-results", report_dir / "html", report_dir / "junit.xml"
+    results, junit = report_dir / "allure-results", report_dir / "junit.xml"
     for note in preflight(args):
         print(f"arec: {note}", file=sys.stderr)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -91,14 +113,15 @@ def run_suite(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.features:
         env["AREC_FEATURES"] = str(Path(args.features).resolve())
-    target = args.recorder or "the reference recorder (one per scenario)"
+    target = args.recorder or args.recorder_profile or "the reference recorder (one per scenario)"
     print(f"arec: running the conformance suite against {target}", flush=True)
     print(f"arec: {shlex.join(command)}", flush=True)
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
     if completed.returncode not in (0, 1):
         # pytest's own failure (usage error, collection error, no tests): not a verdict.
         raise SetupError(f"the test run itself failed (pytest exit {completed.returncode}); see the output above")
-    report = generate_report(results, html)
+    metadata = base_metadata(args.recorder, args.recorder_profile, datetime.now(UTC).astimezone())
+    built = build_report(report_dir, metadata)
     by_step = summarise(results)
     print("\narec: results per step")
     failed_total = 0
@@ -107,8 +130,18 @@ def run_suite(args: argparse.Namespace) -> int:
         failed_total += failed
         print(f"  {step}: {counts.get('passed', 0)} passed, {failed} failed"
               + (f", {counts['skipped']} not applicable" if counts.get("skipped") else ""))
-    print(f"\narec: report {report.html}\narec: JUnit {junit}")
-    return EXIT_MUST_FAILED if failed_total or completed.returncode == 1 else EXIT_OK
+    matrix = built.matrix
+    print(f"\narec: compliance {matrix.verdict}: "
+          + ", ".join(f"{n} {outcome}" for outcome, n in matrix.counts().items() if n)
+          + f" ({len(matrix.rows)} requirements)")
+    if matrix.failed_must:
+        print(f"arec: MUST requirements failed: {', '.join(matrix.failed_must)}")
+    print(f"\narec: report {built.report.html}\narec: compliance {built.compliance_md} "
+          f"({built.compliance_json.name})\narec: JUnit {junit}")
+    # The gate (exit 1): a MUST requirement failed, or a scenario failed or broke without a
+    # requirement verdict (the recorder cannot be called compliant then). SHOULD findings only
+    # warn: judge() does not fail a step for them, so they reach neither count.
+    return EXIT_MUST_FAILED if matrix.failed_must or failed_total or completed.returncode == 1 else EXIT_OK
 
 
 def summarise(results: Path) -> dict[str, Counter[str]]:

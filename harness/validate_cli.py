@@ -28,6 +28,9 @@ without a decodable time-code (real speech) only get the file and metadata check
 Exit codes (`harness.exitcodes`): 0 no MUST requirement failed, 1 a MUST requirement failed,
 2 unusable input: one line on stderr naming the file and byte offset, after the findings read
 up to that point have been printed in the chosen format.
+
+`--sent SENT.pcap` (a capture taken on the sending side): what the Media Server sent is compared
+with what this capture saw reach the recorder's port (`harness.validators.delivery`), per stream.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -54,6 +58,7 @@ from harness.report.tables import rtp_table_text
 from harness.spec.catalogue import load_catalogue, requirement
 from harness.spec.findings import Evidence, Finding, Severity
 from harness.validators import sip as sip_validator
+from harness.validators.delivery import DeliveryReport, compare_delivery
 from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.validators.pcap import PcapReadError, iter_capture
 from harness.validators.replication import ReplicationAnalyzer, ReplicationReport
@@ -61,12 +66,14 @@ from harness.validators.rtp import RtpAnalyzer, RtpReport
 from harness.validators.sip import ExpectedMode, SipDialogSummary, SipReport, validate_sip
 
 if TYPE_CHECKING:
+    from harness.recorders.locate import RecordingsSpec
     from harness.validators.recording import ExpectedStream
 
 __all__ = [
     "EMITTED_REQUIREMENTS",
     "CallFindings",
     "ValidationResult",
+    "delivery_rows",
     "render",
     "replication_rows",
     "render_json",
@@ -109,6 +116,7 @@ class ValidationResult:
     read_error: str | None = None  # one line: file + byte offset
     recordings_checked: list[str] = field(default_factory=list)
     replication: ReplicationReport = field(default_factory=lambda: ReplicationReport([], []))
+    delivery: DeliveryReport | None = None  # with a sender-side capture (`--sent`)
 
     @property
     def findings(self) -> list[Finding]:
@@ -227,16 +235,28 @@ def _rtp_pass(path: Path, *, all_streams: bool = False) -> RtpAnalyzer:
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 
 
+def _start_method() -> str | None:
+    """How to start the RTP child: "fork" (cheap: nothing to import again) from a process with
+    a single thread; from a threaded one (a pytest run, an asyncio executor) "forkserver",
+    because a fork copies only the calling thread and any lock another thread held stays locked
+    in the child (Python documents fork as unsafe with threads; 3.12 warns). None: neither."""
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else None
+
+
 def _rtp_in_child(path: Path, parallel: bool | None) -> Future[RtpAnalyzer] | None:
     if parallel is None:
         try:
             parallel = (os.cpu_count() or 1) >= 2 and path.stat().st_size >= PARALLEL_MIN_BYTES
         except OSError:
             parallel = False
-    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+    method = _start_method() if parallel else None
+    if method is None:
         return None
     try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method))
         future = pool.submit(_rtp_pass, path)
         pool.shutdown(wait=False)
     except (OSError, RuntimeError):
@@ -522,15 +542,93 @@ def _validate_recordings(path: Path, root: Path, sip: SipReport,
     return out, [str(d) for d, _ in dirs]
 
 
+def _runtime_placeholders(template: str) -> set[str]:
+    from harness.recorders.locate import placeholders
+
+    return placeholders(template) - {"profile_dir"}
+
+
+def _validate_profile_recordings(path: Path, root: Path, layout: RecordingsSpec, sip: SipReport,
+                                 resolver: _CallResolver) -> tuple[list[tuple[str, Finding]], list[str]]:
+    """`--recorder-profile`: each recorded call's files found the profile's way (pattern /
+    newest / metadata, `harness.recorders.locate`) and validated like the reference layout's.
+
+    The calls come from the capture: answered recording INVITEs grouped by calluuid + record id
+    (their Request-URIs give {calluuid} {record_id} {dn} {record_dn}; Call-ID gives {call_id}).
+    A stereo profile names channels by party: arec's time-code alphabet 0 is the customer's
+    stream, 1 the agent's (`StreamJob.stream_index`), which is how a side is told offline.
+    Offline there is no call start time: `locate = "newest"` picks the newest files overall.
+    """
+    from harness.recorders.locate import CallKeys, RecordingLocator, StreamKey
+    from harness.validators.recording import validate_recording
+
+    locator = RecordingLocator(layout, root)
+    groups: dict[tuple[str, str], list[SipDialogSummary]] = {}
+    for dialog in sip.dialogs.values():
+        target = dialog.target
+        if target is None or dialog.final_status is None or not 200 <= dialog.final_status < 300:
+            continue
+        groups.setdefault((target.calluuid, target.record_id), []).append(dialog)
+    plans: list[tuple[str, str, str, str, list[tuple[Endpoint, str, str]]]] = []
+    wanted: set[Endpoint] = set()
+    for (calluuid, record_id), legs in sorted(groups.items()):
+        legs.sort(key=lambda d: d.invite.index if d.invite is not None else 0)
+        streams: list[tuple[Endpoint, str, str]] = []
+        for leg in legs:
+            audio = [m for m in leg.media if m.kind == "audio" and m.answer_endpoint and m.answer_endpoint[1] != 0]
+            for i, media in enumerate(audio):
+                assert media.answer_endpoint is not None and leg.target is not None
+                dn = leg.target.other_dn if i == 1 and leg.target.other_dn else leg.target.dn
+                streams.append((media.answer_endpoint, dn, leg.call_id))
+                wanted.add(media.answer_endpoint)
+        first = legs[0]
+        assert first.target is not None
+        plans.append((calluuid, record_id, first.target.record_dn or "", resolver.call_key(first.call_id), streams))
+    audio_by_stream = _collect_audio(path, wanted) if wanted else {}
+    out: list[tuple[str, Finding]] = []
+    checked: list[str] = []
+    for calluuid, record_id, record_dn, call, streams in plans:
+        expected: list[ExpectedStream] = []
+        keys: list[StreamKey] = []
+        for endpoint, dn, call_id in streams:
+            exp = None
+            for (ep, _ssrc), part in audio_by_stream.items():
+                if ep == endpoint:
+                    exp = _expected_from_audio(part, dn) or exp
+            side = None if exp is None else ("customer", "agent")[exp.stream] if exp.stream in (0, 1) else None
+            keys.append(StreamKey(dn, side, call_id))
+            if exp is None:
+                out.append((call, Finding(
+                    "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
+                    f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: "
+                    "recorded audio not compared with what was sent", Evidence(file=str(root)),
+                    observed="no time-code", expected="time-code audio")))
+            else:
+                expected.append(exp)
+        located = locator.locate(CallKeys(calluuid, record_id, record_dn, tuple(keys)), since=0.0)
+        checked.extend(str(p) for p in located.found)
+        if located.missing and not expected:
+            out.append((call, Finding("REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity,
+                                      located.missing[0], Evidence(file=str(root)), observed="missing")))
+        for finding in validate_recording(located.target, expected, require_metadata=isinstance(located.target, Path)):
+            out.append((call, finding))
+    return out, checked
+
+
 # ----------------------------------------------------------------------------- entry points
 
 
 def validate_capture(capture: str | Path, recordings: str | Path | None = None, *,
-                     parallel: bool | None = None) -> ValidationResult:
+                     parallel: bool | None = None, sent: str | Path | None = None,
+                     layout: RecordingsSpec | None = None) -> ValidationResult:
     """Validate a capture (and the recordings under `recordings`); never raises for bad input.
 
     `parallel`: analyse the RTP in a second (forked) process while this one validates the SIP;
     None decides by file size and CPU count (`PARALLEL_MIN_BYTES`). The result is the same.
+    `layout`: how a recorder profile says its files are named (`--recorder-profile`); None:
+    the reference layout `<recordings>/<calluuid>/<record_id>/`.
+    `sent`: a capture taken on the sending side (`harness.validators.delivery`): what the Media
+    Server sent is compared with what this capture saw reach the recorder's port.
     """
     path = Path(capture)
     analyzer = RtpAnalyzer()
@@ -561,13 +659,28 @@ def validate_capture(capture: str | Path, recordings: str | Path | None = None, 
     tagged = [(resolver.resolve(f), f) for f in [*sip.findings, *leg_findings, *rtp.findings, *rep.findings]]
     checked: list[str] = []
     if recordings is not None and state.read_error is None:
-        rec_findings, checked = _validate_recordings(path, Path(recordings), sip, resolver)
+        if layout is not None and layout.layout != "reference":
+            rec_findings, checked = _validate_profile_recordings(path, Path(recordings), layout, sip, resolver)
+        else:
+            rec_findings, checked = _validate_recordings(path, Path(recordings), sip, resolver)
         tagged.extend(rec_findings)
     findings = [f for _, f in tagged]
     exercised = _exercised(sip, rtp, modes, state.sip_seen, recordings is not None and state.read_error is None,
                            findings, rep)
     error = str(state.read_error) if state.read_error is not None else None
-    return ValidationResult(str(path), _group(tagged), rtp, sip, exercised, error, checked, rep)
+    delivery = None
+    if sent is not None and error is None:
+        try:
+            delivery = compare_delivery(sent, path, (s.answer_endpoint for s in sip.negotiated
+                                                     if s.answer_endpoint is not None))
+        except PcapReadError as exc:
+            error = str(exc)
+        else:
+            from harness.validators.delivery import EMITTED_REQUIREMENTS as delivery_ids
+
+            tagged.extend((resolver.resolve(f), f) for f in delivery.findings)
+            exercised += [r for r in delivery_ids if r not in exercised]
+    return ValidationResult(str(path), _group(tagged), rtp, sip, exercised, error, checked, rep, delivery)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -605,6 +718,33 @@ def replication_rows(report: ReplicationReport) -> list[dict[str, object]]:
             "max_delay_ms": pair.max_delay_ms,
         })
     return rows
+
+
+def delivery_rows(report: DeliveryReport | None) -> list[dict[str, object]]:
+    """One row per sent stream judged: the `delivery` of the JSON output and the text table."""
+    if report is None:
+        return []
+    return [{"stream": _stream_label((d.src, d.dst, d.ssrc)),
+             "received_at": f"{d.received_dst[0]}:{d.received_dst[1]}" if d.received_dst else None,
+             "sent": d.sent, "received": d.received, "missing": d.missing, "not_judged": d.not_judged,
+             "altered": d.altered, "duplicated": d.duplicated, "extra": d.extra, "reordered": d.reordered,
+             "min_delay_ms": d.min_delay_ms, "mean_delay_ms": d.mean_delay_ms, "max_delay_ms": d.max_delay_ms}
+            for d in report.streams]
+
+
+def _delivery_text(report: DeliveryReport) -> list[str]:
+    def ms(value: object) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else "-"
+
+    lines = ["", "Delivery (sent capture -> this capture)",
+             f"  {'stream':<60} {'sent':>6} {'recv':>6} {'miss':>5} {'n/j':>5} {'alt':>4} {'dup':>4} "
+             f"{'extra':>5} {'reord':>5}  delay ms min/mean/max"]
+    for row in delivery_rows(report):
+        lines.append(f"  {row['stream']!s:<60} {row['sent']:>6} {row['received']:>6} {row['missing']:>5} "
+                     f"{row['not_judged']:>5} {row['altered']:>4} {row['duplicated']:>4} {row['extra']:>5} "
+                     f"{row['reordered']:>5}  {ms(row['min_delay_ms'])}/{ms(row['mean_delay_ms'])}/"
+                     f"{ms(row['max_delay_ms'])}")
+    return lines
 
 
 def _stream_label(key: tuple[Endpoint, Endpoint, int]) -> str:
@@ -668,6 +808,8 @@ def render_text(result: ValidationResult) -> str:
             lines.append(f"  {row['replica']} <- {row['original']}: {row['matched']} equal, {row['lost']} lost, "
                          f"{row['mismatched']} differing, delay ms min/mean/max "
                          f"{row['min_delay_ms']:.3f}/{row['mean_delay_ms']:.3f}/{row['max_delay_ms']:.3f}")
+    if result.delivery is not None:
+        lines.extend(_delivery_text(result.delivery))
     s = _summary(result)
     lines.append("")
     lines.append(f"{s['findings']} finding(s): {s['must']} MUST, {s['should']} SHOULD, {s['info']} INFO; "
@@ -698,6 +840,7 @@ def render_json(result: ValidationResult) -> str:
                          for rid in result.exercised],
         "rtp_streams": table_rows(result.rtp),
         "replication": replication_rows(result.replication),
+        "delivery": delivery_rows(result.delivery),
         "recordings": result.recordings_checked,
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
@@ -744,16 +887,35 @@ def render(result: ValidationResult, fmt: str) -> str:
 
 def validate_from_cli(args: argparse.Namespace) -> int:
     """`arec validate` (routed from harness.cli): print the result, return the exit code."""
-    if getattr(args, "recorder_profile", None):
-        print("arec: validate --recorder-profile is not supported yet; use --recordings DIR "
-              "(reference layout <DIR>/<calluuid>/<record_id>/)", file=sys.stderr)
-        return EXIT_SETUP
     recordings = getattr(args, "recordings", None)
+    layout = None
+    if getattr(args, "recorder_profile", None):
+        from harness.exitcodes import SetupError
+        from harness.recorders.profile import load_profile
+
+        try:
+            profile = load_profile(args.recorder_profile, check_directories=False)
+            if profile.recordings is None:
+                raise SetupError(f"recorder profile {profile.path}: no [recordings] table: nothing to validate")
+            layout = profile.recordings
+            if recordings is None:
+                fixed = profile.recordings_dir({}) if not _runtime_placeholders(layout.directory) else None
+                if fixed is None:
+                    raise SetupError(f"recorder profile {profile.path}: [recordings] directory depends on the run "
+                                     f"({layout.directory}): give --recordings DIR")
+                recordings = str(fixed)
+        except SetupError as error:
+            print(f"arec: {error}", file=sys.stderr)
+            return EXIT_SETUP
     if recordings is not None and not Path(recordings).is_dir():
         print(f"arec: --recordings {recordings}: not a directory (give the recorder's recordings root)",
               file=sys.stderr)
         return EXIT_SETUP
-    result = validate_capture(args.capture, recordings)
+    sent = getattr(args, "sent", None)
+    if sent is not None and not Path(sent).is_file():
+        print(f"arec: --sent {sent}: no such file (give the capture taken on the sending side)", file=sys.stderr)
+        return EXIT_SETUP
+    result = validate_capture(args.capture, recordings, sent=sent, layout=layout)
     sys.stdout.write(render(result, getattr(args, "format", "text") or "text"))
     sys.stdout.flush()
     if result.read_error is not None:

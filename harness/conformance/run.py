@@ -10,22 +10,41 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available
 from harness.capture.synthetic import SyntheticCapture
+from harness.conformance.recorder_tlib_config import RecorderTlibConfig
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
-from harness.emulators.sip_tserver import SipTServer
+from harness.emulators.sip_tserver import RecordingStatus, SipTServer
+from harness.emulators.tlib_endpoint import Address, TlibEndpoint
+from harness.emulators.tlib_server import BlockingTlibClient
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import parse_message
-from harness.protocol.tlib import Event, RecordOp, Request
-from harness.protocol.tlib.client_core import TlibClientCore
-from harness.protocol.tlib.server_core import ClientId
+from harness.protocol.tlib import (
+    Event,
+    EventError,
+    EventRegistered,
+    KVValue,
+    RecordOp,
+    Request,
+    TlibClientCore,
+)
 from harness.recorders.base import RecorderUnderTest
+from harness.recorders.locate import (
+    REFERENCE_LAYOUT,
+    CallKeys,
+    Located,
+    RecordingLocator,
+    StreamKey,
+    snapshot,
+)
 from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
 from harness.sipp.trace import TracedMessage, read_message_log
 from harness.spec.findings import Finding
@@ -34,6 +53,12 @@ from harness.validators.pcap import PcapReadError, read_capture
 from harness.validators.recording import ExpectedStream, validate_recording
 from harness.validators.rtp import RtpReport, validate_rtp
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
+
+T = TypeVar("T")
+# A scenario client's request may make SIP Server set up recording sessions (SIPp legs) before
+# it answers: much longer than a T-Lib round trip.
+TLIB_ANSWER_TIMEOUT_S = 60.0
+SCENARIO_CLIENT_FIRST_REFERENCE_ID = 100_000_000
 
 
 @dataclass(slots=True)
@@ -67,9 +92,19 @@ class ScenarioRun:
     active: ActiveRecording | None = None
     options_result: SippResult | None = None
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
+    # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
+    # it); None: the run starts and stops one of its own.
+    endpoint: TlibEndpoint | None = None
+    # Where the recorder reads its T-Lib configuration (reference recorder: --tlib-config);
+    # None: the harness cannot give this recorder rules.
+    recorder_tlib_config: Path | None = None
+    tlib_config: RecorderTlibConfig = field(default_factory=RecorderTlibConfig)
     tlib_clients: dict[str, TlibClient] = field(default_factory=dict)
+    last_answer: Event | None = None  # a scenario client's last answer, for Then steps to judge
     notes: list[tuple[float, str]] = field(default_factory=list)
     tserver: SipTServer = field(init=False)
+    _tlib: TlibEndpoint = field(init=False)
+    _own_endpoint: bool = False
     _pending_call: tuple[str, str, str] | None = None
     _media_server: MediaServerEmulation | None = None
     _capture: LoopbackCapture | SyntheticCapture | None = None
@@ -77,8 +112,26 @@ class ScenarioRun:
 
     def __post_init__(self) -> None:
         # SIP Server as T-Server: the DN option (step 1), TRequestPrivateService (steps 2-3),
-        # TRouteCall (step 4) and run-time control (step 9) all decide through it.
-        self.tserver = SipTServer(self.sip_server, on_recording=self._on_recording, on_control=self._on_control)
+        # TRouteCall (step 4) and run-time control (step 9) all decide through it. It lives on
+        # the endpoint's loop thread: whatever touches it or the Media Server emulation its
+        # callbacks drive goes through `self._tlib.call` (see harness/emulators/tlib_endpoint.py).
+        if self.endpoint is None:
+            self._tlib = TlibEndpoint(self.sip_server).start()
+            self._own_endpoint = True
+        else:
+            self._tlib = self.endpoint
+            self.sip_server = self._tlib.tserver.sip
+        self.tserver = self._tlib.tserver
+        self.tserver.on_recording = self._on_recording
+        self.tserver.on_control = self._on_control
+
+    @property
+    def tlib_endpoint(self) -> TlibEndpoint:
+        return self._tlib
+
+    def on_tserver(self, fn: Callable[[], T]) -> T:
+        """Run `fn` where the T-Server and the emulations behind it live (the endpoint's loop)."""
+        return self._tlib.call(fn)
 
     # -- set-up ------------------------------------------------------------------------------
     def start_capture(self) -> None:
@@ -88,7 +141,8 @@ class ScenarioRun:
             ok, why = False, "forced by AREC_CAPTURE=synthetic"
         if ok:
             try:
-                capture = LoopbackCapture(pcap, self.recorder.capture_filter)
+                capture = LoopbackCapture(pcap, self.recorder.capture_filter,
+                                          interface=self.recorder.capture_interface)
                 capture.start()
                 self._capture = capture
                 return
@@ -117,7 +171,7 @@ class ScenarioRun:
             self._media_server = MediaServerEmulation(
                 (self.recorder.host, self.recorder.port), self.work_dir / "sipp",
                 transport=Transport(self.recorder.transport), invite_order=self.invite_order,
-                send_rtp=self.send_rtp,
+                send_rtp=self.send_rtp, local_address=self.recorder.local_address,
             )
         return self._media_server
 
@@ -132,7 +186,8 @@ class ScenarioRun:
         and, when it records, Media Server replicates (steps 5-7) before this returns."""
         assert self._pending_call is not None, "no call placed"
         customer_dn, agent_dn, codec = self._pending_call
-        self.call = self.tserver.place_call(customer_dn, agent_dn, codec, routing_point=self.routing_point)
+        self.call = self.on_tserver(lambda: self.tserver.place_call(customer_dn, agent_dn, codec,
+                                                                     routing_point=self.routing_point))
         self.note(f"call {self.call.conn_id} {customer_dn} -> {self.routing_point or agent_dn} ({codec}), "
                   f"CallUUID {self.call.calluuid}")
         if self.job is None:
@@ -140,6 +195,9 @@ class ScenarioRun:
         time.sleep(seconds)
 
     def _on_recording(self, job: RecordingJob) -> None:
+        # SIP Server reports the call (EventEstablished...) before Media Server has set up the
+        # recording sessions: the parties' clients, the recorder among them, see it now.
+        self._tlib.flush()
         self.job = job
         self.note(f"SIP Server records the call: {job.trigger}, record id {job.record_id}")
         if self.control is not None:
@@ -157,28 +215,79 @@ class ScenarioRun:
 
     # -- T-Lib clients (agent desktop, supervisor, routing strategy) ---------------------------
     def tlib_client(self, name: str, dn: str) -> TlibClient:
-        client = TlibClient(name, dn, self.tserver)
-        client.register()
+        """A third-party T-Lib client of the scenario, connected over TCP like the recorder."""
+        connection = BlockingTlibClient(self._tlib.host, self._tlib.port, timeout=TLIB_ANSWER_TIMEOUT_S,
+                                        private_msgs=self.tserver.private_msgs)
+        # Distinct ReferenceID ranges per client (the recorder's start at 1) make the T-Server's
+        # request log readable; correctness does not depend on it (unsolicited events carry 0).
+        connection.core = TlibClientCore(private_msgs=self.tserver.private_msgs,
+                                         first_reference_id=SCENARIO_CLIENT_FIRST_REFERENCE_ID * (len(self.tlib_clients) + 1))
+        client = TlibClient(name, dn, connection)
+        answer = client.register()
+        assert isinstance(answer, EventRegistered), f"SIP Server emulation refused to register {dn}: {answer}"
         self.tlib_clients[name] = client
         return client
 
-    def tlib_request(self, name: str, op: RecordOp, **extensions: str) -> Event:
+    def tlib_request(self, name: str, op: RecordOp, *, conn_id: str | None = None, this_dn: str | None = None,
+                     **extensions: str) -> Event:
+        """GSIP_RECORD_<op> from a scenario client, on the call (or `conn_id`) for its DN (or
+        `this_dn`, e.g. one it did not register)."""
         assert self.call is not None, "no call to act on"
         client = self.tlib_clients[name]
-        answer = client.private_service(op, self.call.conn_id, extensions)
-        self.note(f"{name} ({client.dn}) {op.value}: {type(answer).__name__}")
+        answer = client.private_service(op, conn_id or self.call.conn_id, extensions, this_dn=this_dn)
+        self.note(f"{name} ({this_dn or client.dn}) {op.value}: {_describe(answer)}")
         return answer
 
-    def route_call(self, name: str, agent_dn: str, record: str) -> Event:
+    def route_call(self, name: str, agent_dn: str, record: str | None = None,
+                   user_data: Mapping[str, KVValue] | None = None) -> Event:
         assert self.call is not None, "no call at the routing point"
-        answer = self.tlib_clients[name].route_call(self.call.conn_id, agent_dn, {"record": record})
-        self.note(f"routing strategy {name} routes to {agent_dn} with record={record}: {type(answer).__name__}")
+        extensions = {} if record is None else {"record": record}
+        answer = self.tlib_clients[name].route_call(self.call.conn_id, agent_dn, extensions, user_data or {})
+        self.note(f"routing strategy {name} routes to {agent_dn} with record={record}, UserData {dict(user_data or {})}: "
+                  f"{_describe(answer)}")
         return answer
+
+    def attach_data(self, name: str, data: Mapping[str, KVValue], *, update: bool = False) -> Event:
+        """RequestAttachUserData (or RequestUpdateUserData) from a scenario client on the call."""
+        assert self.call is not None, "no call to attach data to"
+        answer = self.tlib_clients[name].user_data(self.call.conn_id, data, update=update)
+        verb = "updates" if update else "attaches"
+        self.note(f"{name} {verb} {dict(data)}: {_describe(answer)}")
+        return answer
+
+    def own_client_addresses(self) -> frozenset[Address]:
+        return frozenset(c.address for c in self.tlib_clients.values())
+
+    def recorder_requests(self) -> list[tuple[Request, Event | None]]:
+        """What every T-Lib client that is not one of the scenario's asked, with the answers:
+        the recorder under test's requests."""
+        own = self.own_client_addresses()
+        return self._tlib.answers_to(lambda peer: peer is not None and peer not in own)
+
+    def recorder_registered(self, dn: str) -> bool:
+        return bool(self._tlib.registrants(dn, excluding=self.own_client_addresses()))
+
+    def recording_status(self) -> RecordingStatus | None:
+        """The call's recording as SIP Server tracks it now (a copy: paused / stopped)."""
+        assert self.call is not None
+        conn_id = self.call.conn_id
+
+        def look() -> RecordingStatus | None:
+            status = self.tserver.recording(conn_id)
+            return None if status is None else RecordingStatus(status.job, status.paused, status.stopped)
+
+        return self.on_tserver(look)
+
+    def write_recorder_tlib_config(self) -> None:
+        assert self.recorder_tlib_config is not None
+        self.tlib_config.write(self.recorder_tlib_config)
+        self.note(f"recorder T-Lib configuration: {self.tlib_config.render()!r}")
 
     def end_stream_session(self, side: Side) -> None:
         assert self.active is not None, "no recording to end"
         self.note(f"Media Server ends the {side.value} stream's session")
-        self.media_server.end_leg(self.active.leg_of(side))
+        active = self.active
+        self.on_tserver(lambda: self.media_server.end_leg(active.leg_of(side)))
 
     def keep_talking(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -186,6 +295,9 @@ class ScenarioRun:
     def release(self, first: Side | None = None) -> None:
         """The call is released: Media Server sends BYE on each recording session (step 10)."""
         self.note("call released")
+        self.on_tserver(lambda: self._release(first))
+
+    def _release(self, first: Side | None) -> None:
         if self.call is not None:
             self.tserver.release_call(self.call)
         if self.control is not None and not self.control.stopped:
@@ -197,7 +309,7 @@ class ScenarioRun:
     def options_ping(self) -> SippResult:
         leg = SippLeg(recorder_host=self.recorder.host, recorder_port=self.recorder.port, record_id="ping",
                       calluuid="ping", dn="ping", record_dn="ping", scenario=Scenario.OPTIONS,
-                      transport=Transport(self.recorder.transport))
+                      transport=Transport(self.recorder.transport), local_ip=self.recorder.local_address)
         self.options_result = run_options(leg, self.work_dir / "sipp" / "options")
         return self.options_result
 
@@ -208,8 +320,11 @@ class ScenarioRun:
         return self._evidence
 
     def _collect(self) -> Evidence:
-        if self._media_server is not None:
-            self._media_server.close()  # any leg still up is torn down before judging
+        media_server = self._media_server
+        if media_server is not None:
+            self.on_tserver(media_server.close)  # any leg still up is torn down before judging
+        for request, answer in self.recorder_requests():
+            self.note(f"recorder T-Lib: {request.MESSAGE} {_request_summary(request)} -> {_describe(answer)}")
         self._wait_for_recordings()
         pcap = self.work_dir / "capture.pcap"
         method = self.capture_method
@@ -234,10 +349,13 @@ class ScenarioRun:
         sip = validate_sip(datagrams, recorder=(self.recorder.host, self.recorder.port), mode=mode)
         rtp = validate_rtp(datagrams, sip.negotiated)
         evidence = Evidence(pcap, method, datagrams, sip, rtp, read_error)
-        directory = self.recording_dir()
-        if directory is not None and self.active is not None:
-            evidence.recording_dir = directory
-            evidence.recording_findings = validate_recording(directory, self.expected_streams())
+        located = self.located_recording()
+        if located is not None:
+            evidence.recording_dir = located.directory
+            # A third-party layout has no reference recording.json to require (its metadata,
+            # if any, is in the recorder's own format).
+            evidence.recording_findings = validate_recording(
+                located.target, self.expected_streams(), require_metadata=isinstance(located.target, Path))
         return evidence
 
     def _fill_synthetic(self, capture: SyntheticCapture) -> None:
@@ -263,15 +381,69 @@ class ScenarioRun:
             for stream in (s for active in media_server.recordings for s in active.streams):
                 if stream.destination is None:
                     continue
-                for sent in stream.log:
-                    if sent.error is None:
-                        records.append((sent.sent_at + offset, ("127.0.0.1", stream.local_port), stream.destination,
-                                        stream.source.packet(sent.index), "udp"))
+                for sent_at, packet in self._rtp_sent(media_server, stream):
+                    records.append((sent_at + offset, (self.recorder.local_address, stream.local_port),
+                                    stream.destination,
+                                    packet, "udp"))
         for when, src, dst, payload, transport in sorted(records, key=lambda r: r[0]):
             capture.record(src, dst, payload, when, transport)
 
+    def _rtp_sent(self, media_server: MediaServerEmulation, stream: ReplicatedStream) -> list[tuple[float, bytes]]:
+        """Every RTP packet a stream really sent, rebuilt byte for byte, with its send time.
+
+        A stream is a sequence of pacer streams (*pieces*): one while nothing was paused, more
+        after run-time control (harness/emulators/runtime_control.py). Each pacer log counts its
+        own packets from 0, so a packet is found from its piece: time-code slot = the piece's
+        first slot + the index in its log, sequence number = the one the pacer logged as sent;
+        silence pieces carry codec silence; the first packet of a time-code piece has the
+        marker (a new talkspurt after a gap, RFC 3551 §4.1), as `_piece_items` sends them.
+        """
+        pieces = self._pieces(stream)
+        out: list[tuple[float, bytes]] = []
+        source = stream.source
+        for pacer_id, first_slot, silence in pieces:
+            for k, sent in enumerate(media_server.pacer.log(pacer_id)):
+                if sent.error is not None:
+                    continue
+                slot = first_slot + sent.index
+                if silence:
+                    packet = source.silence_packet(slot, seq=sent.seq, marker=False)
+                else:
+                    packet = source.packet(slot, seq=sent.seq, marker=k == 0)
+                out.append((sent.sent_at, packet))
+        return out
+
+    def _pieces(self, stream: ReplicatedStream) -> list[tuple[int, int, bool]]:
+        """(pacer stream id, first slot, silence) of each piece of a stream, in order."""
+        if self.control is not None:
+            with_pieces = {id(s) for active in self.control.history for s in active.streams}
+            if id(stream) in with_pieces:
+                pieces = self.control.pieces(stream)
+                if pieces:
+                    return [(p.pacer_id, p.first_slot, p.silence) for p in pieces]
+        # Never controlled: the Media Server's own single pacer stream from slot 0.
+        pacer_id = stream.pacer_id
+        if pacer_id is None:
+            return []
+        return [(pacer_id, 0, False)]
+
     def _wait_for_recordings(self, timeout: float = 5.0) -> None:
         """A recorder finalises its files after the last BYE; give it a moment, never forever."""
+        locator = self.recorder.locator
+        if locator is not None and locator.spec.layout != "reference":
+            # A third-party recorder's files may appear late and still grow after the last BYE:
+            # wait (at most the profile's settle_s) until all are there and unchanged 0.2 s apart.
+            deadline = time.monotonic() + locator.spec.settle_s
+            previous: tuple[tuple[str, int, float], ...] | None = None
+            while True:
+                located = self.located_recording()
+                if located is None:
+                    return
+                current = snapshot(located) if located.complete else None
+                if current is not None and current == previous or time.monotonic() >= deadline:
+                    return
+                previous = current
+                time.sleep(0.2)
         directory = self.recording_dir()
         if directory is None:
             return
@@ -283,10 +455,29 @@ class ScenarioRun:
             time.sleep(0.05)
 
     def recording_dir(self) -> Path | None:
-        """Reference layout: <root>/<calluuid>/<record_id>/ (DESIGN.md §4)."""
+        """Reference layout: <root>/<calluuid>/<record_id>/ (DESIGN.md §4); a profile's own
+        layout: the directory the call's files were found in (the recordings root if none)."""
         if self.job is None or self.recorder.recordings is None:
             return None
+        locator = self.recorder.locator
+        if locator is not None and locator.spec.layout != "reference":
+            located = self.located_recording()
+            return locator.root if located is None else located.directory
         return self.recorder.recordings / self.job.call.calluuid / self.job.record_id
+
+    def located_recording(self) -> Located | None:
+        """This call's recording files, found the profile's way (`harness.recorders.locate`);
+        `target` is what `validate_recording` takes. None: recordings not visible / no recording."""
+        if self.job is None or self.recorder.recordings is None or self.active is None:
+            return None
+        locator = self.recorder.locator or RecordingLocator(REFERENCE_LAYOUT, self.recorder.recordings)
+        streams = tuple(StreamKey(s.job.dn, s.job.side.value, leg.process.leg.call_id)
+                        for leg in self.active.legs for s in leg.streams)
+        keys = CallKeys(self.job.call.calluuid, self.job.record_id, self.job.record_dn, streams)
+        # Files of this call are written after the scenario's first step (a little slack for
+        # file systems with coarse mtimes).
+        since = min((t for t, _ in self.notes), default=0.0) - 0.1
+        return locator.locate(keys, since)
 
     def expected_streams(self, active: ActiveRecording | None = None) -> list[ExpectedStream]:
         active = active or self.active
@@ -296,52 +487,75 @@ class ScenarioRun:
         return [expected_stream(s) for s in active.streams]
 
     def close(self) -> None:
-        if self._media_server is not None:
-            self._media_server.close()
+        media_server = self._media_server
+        if media_server is not None:
+            try:
+                self.on_tserver(media_server.close)
+            except RuntimeError:  # the endpoint is gone already: nothing else touches it now
+                media_server.close()
         if isinstance(self._capture, LoopbackCapture):
             self._capture.stop()
         elif self._capture is not None:
             self._capture.close()
         self._capture = None
+        for client in self.tlib_clients.values():
+            client.close()
+        if self._own_endpoint:
+            self._tlib.stop()
 
 
 @dataclass(slots=True)
 class TlibClient:
-    """A T-Lib client of the scenario (agent desktop, supervisor, routing strategy).
-
-    Requests go to the T-Server core as encoded JSON lines and the answers come back as bytes
-    through the decoder: the wire format of docs/tlib-emulation.md, without a socket.
-    """
+    """A T-Lib client of the scenario (agent desktop, supervisor, routing strategy) over TCP:
+    the wire format of docs/tlib-emulation.md, on the same T-Server port as the recorder."""
 
     name: str
     dn: str
-    tserver: SipTServer
-    events: list[Event] = field(default_factory=list)
-    _client: TlibClientCore = field(default_factory=TlibClientCore)
-    _id: ClientId | None = None
+    connection: BlockingTlibClient
+
+    @property
+    def address(self) -> Address:
+        host, port = self.connection.sock.getsockname()[:2]
+        return str(host), int(port)
 
     def _exchange(self, request: Request) -> Event:
-        core = self.tserver.core
-        if self._id is None:
-            self._id = core.connect()
-        core.receive_data(self._id, self._client.data_to_send())
-        self._client.receive_data(core.data_to_send(self._id))
-        answer = self._client.take_answer(request.reference_id)
-        self.events.extend(self._client.take_events())
-        if answer is None:
-            raise AssertionError(f"{self.name}: no answer to {type(request).__name__}")
-        return answer
+        return self.connection.wait_answer(request)
 
     def register(self) -> Event:
-        return self._exchange(self._client.register_address(self.dn))
+        return self._exchange(self.connection.core.register_address(self.dn))
 
-    def private_service(self, op: RecordOp, conn_id: str, extensions: dict[str, str]) -> Event:
-        request = self._client.private_service(self.dn, conn_id, self.tserver.private_msgs.msg_id(op),
-                                               extensions)
-        return self._exchange(request)
+    def private_service(self, op: RecordOp, conn_id: str, extensions: Mapping[str, KVValue],
+                        this_dn: str | None = None) -> Event:
+        core = self.connection.core
+        return self._exchange(core.private_service(this_dn or self.dn, conn_id, core.private_msgs.msg_id(op),
+                                                   extensions))
 
-    def route_call(self, conn_id: str, other_dn: str, extensions: dict[str, str]) -> Event:
-        return self._exchange(self._client.route_call(self.dn, conn_id, other_dn, extensions=extensions))
+    def route_call(self, conn_id: str, other_dn: str, extensions: Mapping[str, KVValue],
+                   user_data: Mapping[str, KVValue] | None = None) -> Event:
+        return self._exchange(self.connection.core.route_call(self.dn, conn_id, other_dn, extensions=extensions,
+                                                              user_data=user_data or {}))
+
+    def user_data(self, conn_id: str, data: Mapping[str, KVValue], *, update: bool = False) -> Event:
+        core = self.connection.core
+        build = core.update_user_data if update else core.attach_user_data
+        return self._exchange(build(self.dn, conn_id, data))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _describe(answer: Event | None) -> str:
+    if answer is None:
+        return "no answer"
+    if isinstance(answer, EventError):
+        return f"EventError {answer.error_code} ({answer.error_message})"
+    return answer.MESSAGE
+
+
+def _request_summary(request: Request) -> str:
+    fields = {"ThisDN": request.this_dn, "ConnID": getattr(request, "conn_id", None),
+              "PrivateMsgID": getattr(request, "private_msg_id", None)}
+    return " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
 def _sent_by(messages: list[TracedMessage]) -> tuple[str, int] | None:

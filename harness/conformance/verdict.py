@@ -8,12 +8,14 @@ warnings, INFO as observations (DESIGN.md §4 Finding contract, §5 Gherkin is t
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.conformance.run import Evidence, ScenarioRun
 from harness.protocol.sdp import STATIC_PAYLOAD_TYPES
 from harness.report.attach import (
+    add_label,
     attach_findings,
     attach_html,
     attach_json,
@@ -22,6 +24,8 @@ from harness.report.attach import (
     attach_text,
     attach_wav,
 )
+from harness.report.audio import playable_recordings_html
+from harness.report.compliance import REQUIREMENT_LABEL, Judgement, judgement_label
 from harness.report.ladder import (
     LadderMessage,
     Participant,
@@ -30,10 +34,19 @@ from harness.report.ladder import (
     render_ladder,
     rtp_summary_message,
 )
+from harness.report.recording_picture import (
+    ChannelView,
+    captions_by_file,
+    recording_views,
+    render_recording_svg,
+)
 from harness.report.tables import rtp_table_html
 from harness.spec.catalogue import load_catalogue
 from harness.spec.findings import Finding, Severity
 from harness.validators.model import PayloadKind
+from harness.validators.recording import ExpectedStream
+
+_log = logging.getLogger(__name__)
 
 
 class RequirementViolation(AssertionError):
@@ -47,6 +60,7 @@ def judge(findings: Iterable[Finding], requirement_ids: Sequence[str], step: str
     if unknown:
         raise ValueError(f"step {step!r} names unknown requirement ids {unknown}")
     relevant = [f for f in findings if f.requirement_id in requirement_ids]
+    record_judgements(relevant, requirement_ids)
     if relevant:
         attach_findings(relevant, name=f"findings: {step}")
     failures = [f for f in relevant if f.severity is Severity.MUST]
@@ -56,6 +70,15 @@ def judge(findings: Iterable[Finding], requirement_ids: Sequence[str], step: str
         more = f"\n  ... {len(failures) - 20} more" if len(failures) > 20 else ""
         raise RequirementViolation(f"{', '.join(ids)} failed:\n{lines}{more}")
     return relevant
+
+
+def record_judgements(relevant: Sequence[Finding], requirement_ids: Sequence[str]) -> None:
+    """One `arec.requirement` label per judged id on the scenario's result: the compliance
+    matrix (harness.report.compliance) is built from these, so every id named here counts as
+    exercised whether the step passes or fails."""
+    for requirement_id in dict.fromkeys(requirement_ids):
+        judgement = Judgement.of(f.severity for f in relevant if f.requirement_id == requirement_id)
+        add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, judgement))
 
 
 def violation(requirement_id: str, message: str, observed: str | None = None,
@@ -89,14 +112,39 @@ def attach_evidence(run: ScenarioRun) -> None:
     if run.options_result is not None:
         attach_text("SIPp OPTIONS ping", run.options_result.summary())
     if evidence.recording_dir is not None and evidence.recording_dir.is_dir():
-        _attach_recording(evidence.recording_dir)
+        _attach_recording(evidence.recording_dir, _expected_streams(run))
 
 
-def _attach_recording(directory: Path) -> None:
+def _expected_streams(run: ScenarioRun) -> list[ExpectedStream]:
+    # No active recording (the call never got that far): the picture shows what was decoded only.
+    if run.active is None:
+        return []
+    try:
+        return run.expected_streams()
+    except Exception:  # evidence must never turn a verdict into an error
+        _log.warning("no stream expectations for the recording picture", exc_info=True)
+        return []
+
+
+def _attach_recording(directory: Path, expected: list[ExpectedStream]) -> None:
     metadata = directory / "recording.json"
     if metadata.exists():
-        attach_json("recording.json", json.loads(metadata.read_text()))
-    for wav in sorted(directory.glob("*.wav")):
+        try:
+            attach_json("recording.json", json.loads(metadata.read_text()))
+        except ValueError:
+            attach_text("recording.json (not JSON)", metadata.read_text(errors="replace"))
+    wavs = sorted(directory.glob("*.wav"))
+    views: list[ChannelView] = []
+    try:
+        views = recording_views(directory, expected)
+        if views:
+            attach_svg("recording picture (time-code per channel)",
+                       render_recording_svg(views, title=f"Recording {directory.parent.name}/{directory.name}"))
+    except Exception:  # a picture must never turn a verdict into an error
+        _log.warning("could not draw the recording of %s", directory, exc_info=True)
+    if wavs:
+        attach_html("recording (playable)", playable_recordings_html(wavs, captions_by_file(views)))
+    for wav in wavs:
         attach_wav(wav, wav.name)
 
 

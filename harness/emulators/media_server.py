@@ -14,6 +14,7 @@ SIPp's results are evidence; the verdicts come from the capture and the recordin
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import socket
 import time
@@ -24,8 +25,11 @@ from pathlib import Path
 from harness.emulators.sip_server import RecordingJob, SessionMode, Side, StreamJob
 from harness.media.pacer import PacedSender, SendRecord
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget
+from harness.protocol.sip.message import SipResponse, parse_message
 from harness.sipp.runner import PCMA, PCMU, Codec, Scenario, SippLeg, SippProcess, SippResult, Transport
+from harness.sipp.trace import read_message_log
 from harness.sipp.twin import AnsweredLeg, SippLegError
 
 CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
@@ -43,6 +47,28 @@ def parse_dest(dest: str) -> tuple[str, int]:
     if not host or (port and not port.isdigit()):
         raise MediaServerError(f"bad recorder location {dest!r}")
     return host, int(port) if port else 5060
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _refusal(process: SippProcess) -> str | None:
+    """The final non-2xx answer to the leg's INVITE ("404 Not Found"), from SIPp's message log."""
+    for message in read_message_log(process.traces.message_log):
+        if message.sent:
+            continue
+        try:
+            parsed = parse_message(message.payload)
+        except RemoteProtocolError:
+            continue
+        if isinstance(parsed, SipResponse) and parsed.status >= 300 and parsed.cseq.method == "INVITE":
+            return f"{parsed.status} {parsed.reason}"
+    return None
 
 
 class MediaServerError(RuntimeError):
@@ -117,10 +143,19 @@ class MediaServerEmulation:
     send_rtp: bool = True
     answer_timeout_s: float = 5.0
     seed: int | None = None
-    pacer: PacedSender = field(default_factory=PacedSender)
+    # Where our SIPp legs and RTP sockets bind (and what the offers' c= lines say): loopback,
+    # or the host end of the veth pair of a recorder in a network namespace.
+    local_address: str = "127.0.0.1"
+    pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _started: bool = False
+
+    def __post_init__(self) -> None:
+        # RTP goes where the recorder's SDP answer says; besides loopback, the one address it
+        # may be is the recorder's own (a recorder in a network namespace arec made answers
+        # with its veth address). The pacer refuses anything else (harness.media.pacer).
+        self.pacer = PacedSender(allowed_destinations=[self.recorder[0]] if _is_ip(self.recorder[0]) else [])
 
     # -- set-up ----------------------------------------------------------------------------
     def start_recording(self, job: RecordingJob) -> ActiveRecording:
@@ -152,8 +187,8 @@ class MediaServerEmulation:
         return active
 
     def _new_stream(self, job: StreamJob, codec: str) -> ReplicatedStream:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
+        sock = socket.socket(socket.AF_INET6 if ":" in self.local_address else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((self.local_address, 0))
         rng = None if self.seed is None else self.seed * 10 + job.stream_index
         return ReplicatedStream(job, RtpStreamSource.create(job.stream_index, codec, rng=rng), sock, 0)
 
@@ -165,8 +200,8 @@ class MediaServerEmulation:
             recorder_host=recorder[0], recorder_port=recorder[1], record_id=target.record_id,
             calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
             other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
-            media_ports=tuple(s.local_port for s in streams),
-            call_id=f"arec-{number}-{target.record_id}@127.0.0.1",
+            media_ports=tuple(s.local_port for s in streams), local_ip=self.local_address,
+            media_ip=self.local_address, call_id=f"arec-{number}-{target.record_id}@{self.local_address}",
         )
         process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
         return RecordingLeg(target, streams, process)
@@ -187,10 +222,11 @@ class MediaServerEmulation:
                         f"{leg.process.work_dir.name}-retry{attempt}"))
                     leg.result = None
                     continue
-                raise MediaServerError(
-                    f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
-                    f"SIPp: {leg.result.summary()}"
-                ) from error
+                refused = _refusal(leg.process)
+                # One line for the user: SIPp's first error quotes the whole response.
+                what = (f"refused: {refused}" if refused
+                        else f"not answered: {error}; SIPp: {leg.result.summary().splitlines()[0]}")
+                raise MediaServerError(f"recording session {leg.name} ({leg.target.dn}) {what}") from error
         assert leg.answer is not None
         host = leg.answer.connection_ip or leg.process.leg.recorder_host
         for stream in leg.streams:
@@ -238,9 +274,13 @@ class MediaServerEmulation:
     def close(self) -> None:
         for active in self.recordings:
             for leg in active.legs:
-                if leg.result is None:
-                    for stream in leg.streams:
-                        self.stop_rtp(stream)
+                if leg.result is not None:
+                    continue
+                for stream in leg.streams:
+                    self.stop_rtp(stream)
+                # A leg whose SIPp never started (an earlier leg of the call failed first) has
+                # nothing to stop and no result: terminate() would raise "not started".
+                if leg.process.pid is not None:
                     leg.result = leg.process.terminate()
         if self._started:
             self.pacer.stop()

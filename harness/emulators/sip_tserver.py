@@ -344,7 +344,11 @@ class SipTServer(BaseTServerHandler):
             self.core.notify(
                 EventPrivateInfo.recording(
                     state, job.record_id, this_dn=dn, conn_id=entry.call.conn_id, call_uuid=entry.call.calluuid,
-                    private_msgs=self.private_msgs, reference_id=reference_id,
+                    # docs/tlib-emulation.md §5 rule 4: unsolicited events carry ReferenceID 0;
+                    # the requester's own answer is the EventACK echoing its ReferenceID. Echoing
+                    # it here made another client with the same id outstanding take this event
+                    # for its answer.
+                    private_msgs=self.private_msgs, reference_id=0,
                 )
             )
 

@@ -18,14 +18,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.exitcodes import SetupError
+
+if TYPE_CHECKING:
+    from harness.recorders.locate import RecordingLocator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_COMMAND = (
     f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
-    "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport}"
+    "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport} "
+    "--tlib {tlib} --tlib-config {tlib_config}"
 )
 
 
@@ -64,6 +68,14 @@ class RecorderUnderTest:
     rtp_ports: tuple[int, int] | None  # range its RTP ports come from, for the capture filter
     managed: bool = False
     capabilities: Capabilities = SIP_ONLY
+    # How to find a call's files when they are not in the reference layout
+    # <recordings>/<calluuid>/<record_id>/ (recorder profiles, harness.recorders.locate).
+    locator: RecordingLocator | None = None
+    # Where the harness's own SIPp legs and RTP sockets bind, and the interface the capture
+    # listens on: loopback, or the host end of the veth pair of a recorder in a network
+    # namespace (harness.recorders.netns), which cannot reach 127.0.0.1 on the host.
+    local_address: str = "127.0.0.1"
+    capture_interface: str = "lo"
 
     @property
     def capture_filter(self) -> str:
@@ -100,17 +112,27 @@ class ManagedRecorder:
     start_timeout_s: float = 8.0
     log_path: Path | None = None
     capabilities: Capabilities = SIP_ONLY
+    # The scenario's T-Server (HOST:PORT) and the recorder's T-Lib configuration file, for
+    # the {tlib} / {tlib_config} placeholders (reference recorder: --tlib, --tlib-config).
+    tlib: str | None = None
+    tlib_config: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[RecorderUnderTest]:
         self.recordings.mkdir(parents=True, exist_ok=True)
         low, high = _rtp_range(self.slot)
+        if ("{tlib}" in self.command and self.tlib is None) or ("{tlib_config}" in self.command
+                                                                and self.tlib_config is None):
+            raise SetupError(f"{self.name}: the command needs a T-Server address and T-Lib configuration "
+                             f"file ({{tlib}}, {{tlib_config}}) and none was given")
+        tlib_config = shlex.quote(str(self.tlib_config)) if self.tlib_config is not None else ""
         last_error = ""
         for _attempt in range(3):
             port = free_port(socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM)
             cmd = self.command.format(port=port, dir=shlex.quote(str(self.recordings)), rtp_low=low,
-                                      rtp_high=high, transport=self.transport)
+                                      rtp_high=high, transport=self.transport, tlib=self.tlib or "",
+                                      tlib_config=tlib_config)
             log = (self.log_path or self.recordings.parent / "recorder.log").open("wb")
             proc = subprocess.Popen(shlex.split(cmd), stdout=subprocess.PIPE, stderr=log, cwd=REPO_ROOT,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def external_urls(html: str) -> list[str]:
     return sorted(u for u in found if u.rstrip("/") not in _NAMESPACE_URLS)
 
 
+_EMBEDDED = re.compile(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)')
+
+
+def embedded_files(html: str) -> dict[str, bytes]:
+    """The files a single-file Allure 3 report carries inline (``d("widgets/globals.json", "<base64>")``):
+    lets tests and tools read the report's data without a browser."""
+    return {name: base64.b64decode(blob) for name, blob in _EMBEDDED.findall(html)}
+
+
 def _is_fetchable(html: str, match: re.Match[str]) -> bool:
     # Only URLs used as attributes that load something (src/href/url()) count in the markup;
     # URLs quoted inside inlined data (e.g. a finding's source text) are not loaded.
@@ -70,6 +80,10 @@ class ReportResult:
     skipped: int
 
 
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[\]{}()!])", r"[\1]", name)
+
+
 def allure_binary() -> Path:
     # AREC_ALLURE points at another install of the same pinned generator (and lets tests
     # check the error path).
@@ -79,24 +93,45 @@ def allure_binary() -> Path:
     return binary
 
 
-def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conformance report") -> ReportResult:
+def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conformance report", *,
+                    variables: Mapping[str, str] | None = None, global_attachments: Sequence[str] = (),
+                    history_path: Path | None = None, append_history: bool = True,
+                    hide_labels: Sequence[str] = ()) -> ReportResult:
+    """Run the pinned Allure 3 on `results_dir`; the config file goes next to `html_dir`.
+
+    `variables`: key/value chips on the report's first page. `global_attachments`: file names in
+    `html_dir.parent` shown under "Global Attachments" (report-level, not per test).
+    `history_path`: Allure 3 history (JSON lines, one entry per generation) kept between runs:
+    trends and per-test history in the report come from it. `hide_labels`: labels kept in the
+    data but not shown (machine-readable ones).
+    """
+    results_dir, html_dir = results_dir.resolve(), html_dir.resolve()
     if not results_dir.is_dir() or not any(results_dir.iterdir()):
         raise SetupError(f"no test results in {results_dir}: run 'arec run' first")
     html_dir.mkdir(parents=True, exist_ok=True)
     config = html_dir.parent / "allurerc.mjs"
-    config.write_text(
-        "export default " + json.dumps({
-            "name": name,
-            "output": str(html_dir),
-            "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": "en"}}},
-        }) + ";\n",
-        encoding="utf-8",
-    )
+    options: dict[str, object] = {
+        "name": name,
+        "output": str(html_dir),
+        "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": "en", "reportName": name}}},
+    }
+    if variables:
+        options["variables"] = dict(variables)
+    if hide_labels:
+        options["hideLabels"] = list(hide_labels)
+    if global_attachments:
+        # Allure globs these relative to its working directory (set below): plain names, so a
+        # report directory with glob characters in its path cannot break the match.
+        options["globalAttachments"] = [glob_escape(n) for n in global_attachments]
+    if history_path is not None:
+        options["historyPath"] = str(history_path)
+        options["appendHistory"] = append_history
+    config.write_text("export default " + json.dumps(options, indent=1) + ";\n", encoding="utf-8")
     env = dict(os.environ, ALLURE_NO_ANALYTICS="1")
     shutil.rmtree(html_dir, ignore_errors=True)
     proc = subprocess.run(
         [str(allure_binary()), "generate", str(results_dir), "--config", str(config)],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True, text=True, env=env, timeout=300, check=False, cwd=html_dir.parent,
     )
     index = html_dir / "index.html"
     if proc.returncode != 0 or not index.exists():
@@ -116,9 +151,13 @@ def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conform
 
 
 def report_from_cli(args: argparse.Namespace) -> int:
-    report_dir = Path(args.report_dir)
-    result = generate_report(report_dir / "allure-results", report_dir / "html")
-    print(f"report: {result.html} ({result.passed}/{result.total} passed)")
+    """`arec report`: rebuild matrix and HTML from the last results (no new history entry)."""
+    from harness.report.build import build_report  # build imports this module
+
+    built = build_report(Path(args.report_dir), None, append_history=False)
+    result = built.report
+    print(f"report: {result.html} ({result.passed}/{result.total} passed); compliance: {built.matrix.verdict} "
+          f"({built.compliance_md})")
     if args.open:
         print(result.html.resolve().as_uri())
     return EXIT_OK

@@ -38,6 +38,7 @@ __all__ = [
     "attach_svg",
     "attach_text",
     "attach_wav",
+    "add_label",
 ]
 
 _log = logging.getLogger(__name__)
@@ -74,6 +75,15 @@ def _attach_file(
         attach.file(str(source), name=label, attachment_type=attachment_type, extension=extension)
     except Exception:
         _log.warning("could not attach file %s to the Allure report", source, exc_info=True)
+
+
+def add_label(name: str, value: str) -> None:
+    """A label on the running test result (machine-readable facts such as requirement verdicts)."""
+    dynamic: Any = allure.dynamic
+    try:
+        dynamic.label(name, value)
+    except Exception:
+        _log.warning("could not add label %s=%r to the Allure result", name, value, exc_info=True)
 
 
 def attach_text(name: str, text: str) -> None:

@@ -16,9 +16,15 @@ Checks, per Call-ID (one recording session each):
   (SDP-ANSWER-RECVONLY, §6.1), video refused with port 0 by an audio-only recorder
   (SDP-VIDEO-REFUSED-PORT0), answered codecs among the offered (SDP-CODEC-ACCEPTED, §6.1);
 * BYE answered 2xx (ARE-10-BYE-ENDS-STREAM);
-* an out-of-dialog OPTIONS (no To tag, RFC 3261 §11) to the recorder gets a 200 OK
-  (SIP-OPTIONS-200: the Resource Manager's liveness ping; §11.2 "the response to an OPTIONS
-  is constructed using the standard rules for a SIP response" — and ARE expects 200);
+* an out-of-dialog OPTIONS (no To tag, RFC 3261 §11) to the recorder gets a final response
+  before its transaction times out (SIP-OPTIONS-200, MUST: the Resource Manager's liveness
+  ping; Timer F = 64*T1 = 32 s, §17.1.2.2). §11.2: "The response code chosen MUST be the same
+  that would have been chosen had the request been an INVITE. That is, a 200 (OK) would be
+  returned if the UAS is ready to accept a call, a 486 (Busy Here) would be returned if the UAS
+  is busy" — so 2xx (ready) and 503/486 (at capacity, SIP-CAPACITY-503) pass; any other status
+  tells the Resource Manager the recorder would refuse sessions, and is a MUST finding. A busy
+  answer without Retry-After (§20.33, §21.5.4) is a SHOULD finding
+  (SIP-OPTIONS-BUSY-RETRY-AFTER): the Resource Manager cannot tell when to ping again;
 * the INVITE Request-URI is a Genesys recording URI with record/calluuid/dn/recordDN
   (ARE-06-RURI-PARAMS), and the sessions of one calluuid match the expected mode
   (ARE-06-TWO-INVITES-PER-CALL / ARE-06-SINGLE-SESSION).
@@ -53,7 +59,13 @@ EMITTED_REQUIREMENTS = (
     "SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES", "SIP-DIALOG-ESTABLISHED", "SDP-MLINE-ORDER",
     "SDP-ANSWER-RECVONLY", "SDP-VIDEO-REFUSED-PORT0", "SDP-CODEC-ACCEPTED", "ARE-10-BYE-ENDS-STREAM",
     "ARE-06-RURI-PARAMS", "ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION", "SIP-OPTIONS-200",
+    "SIP-OPTIONS-BUSY-RETRY-AFTER",
 )
+
+# RFC 3261 §17.1.2.2 Timer F (64*T1, T1 = 500 ms): the OPTIONS client transaction gives up.
+OPTIONS_TIMEOUT_S = 32.0
+# §11.2: what an INVITE gets from a busy UAS (503: at capacity, §21.5.4; 486: busy, §21.4.24).
+_BUSY_STATUSES = frozenset({486, 503})
 
 
 class ExpectedMode(enum.Enum):
@@ -100,6 +112,26 @@ class SipReport:
 def _finding(req_id: str, message: str, index: int | None, ts: float | None, line: str | None,
              observed: str | None = None, expected: str | None = None) -> Finding:
     return Finding(req_id, requirement(req_id).severity, message, Evidence(index, ts, line), observed, expected)
+
+
+def _check_options_answer(request: SipEvent, event: SipEvent, msg: SipResponse, findings: list[Finding]) -> None:
+    """SIP-OPTIONS-200 / SIP-OPTIONS-BUSY-RETRY-AFTER for the final response to an OPTIONS ping
+    (the rule is in the module docstring)."""
+    where = (event.index, event.timestamp, _start_line(msg))
+    late = event.timestamp - request.timestamp
+    if late > OPTIONS_TIMEOUT_S:
+        findings.append(_finding("SIP-OPTIONS-200", f"OPTIONS on {msg.call_id} answered {msg.status} after "
+                                 f"{late:.1f} s: the ping had timed out (Timer F)", *where,
+                                 observed=f"{late:.1f} s", expected=f"<= {OPTIONS_TIMEOUT_S:.0f} s"))
+    elif msg.status in _BUSY_STATUSES:
+        if msg.headers.get("Retry-After") is None:
+            findings.append(_finding("SIP-OPTIONS-BUSY-RETRY-AFTER",
+                                     f"OPTIONS on {msg.call_id} answered {msg.status} (at capacity) without "
+                                     "Retry-After", *where, observed=f"{msg.status}, no Retry-After",
+                                     expected=f"{msg.status} with Retry-After"))
+    elif not 200 <= msg.status < 300:
+        findings.append(_finding("SIP-OPTIONS-200", f"OPTIONS answered {msg.status} on {msg.call_id}", *where,
+                                 observed=str(msg.status), expected="200 (or 503/486 at capacity)"))
 
 
 def _start_line(message: SipMessage) -> str:
@@ -199,10 +231,8 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
         if msg.status < 200 or key in finals:
             continue
         finals[key] = event
-        if key in options and msg.status != 200:
-            findings.append(_finding("SIP-OPTIONS-200", f"OPTIONS answered {msg.status} on {call_id}",
-                                     event.index, event.timestamp, _start_line(msg),
-                                     observed=str(msg.status), expected="200"))
+        if key in options:
+            _check_options_answer(request, event, msg, findings)
         if request is dialog.invite:
             dialog.final_status = msg.status
             dialog.to_tag = msg.to.tag

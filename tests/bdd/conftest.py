@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pytest_bdd import given, parsers, then, when
 
+from harness.conformance.recorder_tlib_config import PauseTrigger, RecordingRule
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, judge, violation
 from harness.emulators.runtime_control import PauseProfile
 from harness.emulators.sip_server import SessionMode, Side
+from harness.emulators.tlib_endpoint import TlibEndpoint
 from harness.protocol.genesys import RecordingTarget
-from harness.protocol.tlib import Event, EventACK, RecordOp
+from harness.protocol.tlib import Event, EventACK, EventError, RecordOp, RequestPrivateService
 from harness.recorders.base import (
     REFERENCE_CAPABILITIES,
     REFERENCE_COMMAND,
@@ -39,14 +42,39 @@ from harness.validators.sip import SipDialogSummary
 
 
 @pytest.fixture
-def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecorderUnderTest]:
+def tlib_endpoint() -> Iterator[TlibEndpoint]:
+    """The scenario's T-Server on TCP: listening before the recorder starts, stopped after it."""
+    with TlibEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def recorder_tlib_config(tmp_path: Path) -> Path:
+    """The recorder's T-Lib configuration, empty until a Given step gives it DNs and rules."""
+    path = tmp_path / "recorder-tlib.toml"
+    path.write_text("", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path, tlib_endpoint: TlibEndpoint,
+                        recorder_tlib_config: Path) -> Iterator[RecorderUnderTest]:
     choice: str = request.config.getoption("--arec-recorder")
     command: str | None = request.config.getoption("--arec-recorder-cmd")
+    profile: str | None = request.config.getoption("--arec-profile")
+    if profile:
+        from harness.recorders.managed import recorder_for
+        from harness.recorders.profile import load_profile
+
+        with recorder_for(load_profile(profile), tmp_path / "recorder") as recorder:
+            yield recorder
+        return
     if choice == "reference" or command:
         slot = zlib.crc32(f"{request.node.nodeid}{os.getpid()}".encode())
         managed = ManagedRecorder(command or REFERENCE_COMMAND, tmp_path / "recordings", slot=slot,
                                   name="reference recorder" if not command else shlex.split(command)[-1],
-                                  capabilities=REFERENCE_CAPABILITIES if not command else SIP_ONLY)
+                                  capabilities=REFERENCE_CAPABILITIES if not command else SIP_ONLY,
+                                  tlib=tlib_endpoint.address, tlib_config=recorder_tlib_config)
         with managed.running() as recorder:
             yield recorder
         return
@@ -56,8 +84,11 @@ def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 
 
 @pytest.fixture
-def run(recorder_under_test: RecorderUnderTest, tmp_path: Path) -> Iterator[ScenarioRun]:
-    scenario = ScenarioRun(recorder_under_test, tmp_path)
+def run(recorder_under_test: RecorderUnderTest, tmp_path: Path, tlib_endpoint: TlibEndpoint,
+        recorder_tlib_config: Path) -> Iterator[ScenarioRun]:
+    # Rules reach a recorder the harness started with {tlib_config}; others cannot be given any.
+    config = recorder_tlib_config if recorder_under_test.managed else None
+    scenario = ScenarioRun(recorder_under_test, tmp_path, endpoint=tlib_endpoint, recorder_tlib_config=config)
     scenario.start_capture()
     try:
         yield scenario
@@ -101,8 +132,16 @@ def _dn_plain(run: ScenarioRun, dn: str) -> None:
     run.sip_server.configure_dn(dn, record=False)
 
 
+def not_applicable_unless(condition: bool, why: str) -> None:
+    """A scenario the recorder cannot take part in is reported not applicable, never passed."""
+    if not condition:
+        pytest.skip(f"not applicable: {why}")
+
+
 @given(parsers.parse("the Media Server replicates in {mode} mode"))
 def _mode(run: ScenarioRun, mode: str) -> None:
+    not_applicable_unless(mode in run.recorder.capabilities.session_modes,
+                          f"the recorder does not support {mode} mode")
     run.set_mode(MODES[mode])
 
 
@@ -267,6 +306,14 @@ def _rtp_received(run: ScenarioRun) -> None:
           "RTP received")
 
 
+def _require_reference_layout(run: ScenarioRun, what: str) -> None:
+    """Steps that read the reference recorder's recording.json / directory layout."""
+    locator = run.recorder.locator
+    if locator is not None and locator.spec.layout != "reference":
+        pytest.skip(f"not applicable: {what} needs the reference layout's recording.json; "
+                    f"the profile's layout is {locator.spec.layout}")
+
+
 def _recording_findings(run: ScenarioRun) -> list[Finding]:
     evidence = run.evidence()
     if evidence.recording_dir is None:
@@ -287,6 +334,7 @@ def _channels(run: ScenarioRun) -> None:
 
 @then("the recording's metadata names the call, the record id and each stream's DN")
 def _metadata(run: ScenarioRun) -> None:
+    _require_reference_layout(run, "the recording metadata check")
     judge(_recording_findings(run), ["REC-METADATA"], "recording metadata")
 
 
@@ -327,11 +375,15 @@ def _one_stream_findings(run: ScenarioRun, side: Side) -> list[Finding]:
         pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
     # Only this stream's expectations: the other stream is judged by its own step.
     expected = [e for e in run.expected_streams() if e.dn == run.active.stream(side).job.dn]
-    return validate_recording(evidence.recording_dir, expected)
+    located = run.located_recording()
+    target = located.target if located is not None else evidence.recording_dir
+    return validate_recording(target, expected, require_metadata=isinstance(target, Path))
 
 
 @then("the customer stream's recording stops when its BYE arrived")
 def _customer_stops(run: ScenarioRun) -> None:
+    # The end-time check reads recording.json (reference layout); for other layouts the
+    # stream's audio completeness up to the BYE is what is judged.
     findings = _one_stream_findings(run, Side.CUSTOMER)
     assert run.active is not None
     leg = run.active.leg_of(Side.CUSTOMER)
@@ -383,6 +435,8 @@ def _routing_point(run: ScenarioRun, point: str) -> None:
 
 @given(parsers.parse("the pause profile is {profile}"))
 def _pause_profile(run: ScenarioRun, profile: str) -> None:
+    not_applicable_unless(profile in run.recorder.capabilities.pause_profiles,
+                          f"the recorder does not support the {profile} pause profile")
     run.pause_profile = PauseProfile(profile)
 
 
@@ -414,6 +468,11 @@ def _route(run: ScenarioRun, agent: str, record: str) -> None:
     _expect_ack(run.route_call("routing strategy", agent, record), "TRouteCall")
 
 
+@when(parsers.parse('the routing strategy routes the call to "{agent}" attaching "{key}"="{value}"'))
+def _route_with_data(run: ScenarioRun, agent: str, key: str, value: str) -> None:
+    _expect_ack(run.route_call("routing strategy", agent, user_data={key: value}), "TRouteCall")
+
+
 @then(parsers.parse('every recording INVITE Request-URI names "{dn}" as the initiating DN'))
 def _record_dn(run: ScenarioRun, dn: str) -> None:
     findings = [violation(run.initiation_requirement, f"recording session for DN {t.dn} names recordDN "
@@ -442,6 +501,7 @@ def _aligned_after_pause(run: ScenarioRun) -> None:
 
 @then("the recorder holds 2 complete recordings of the call with different record ids")
 def _stop_start(run: ScenarioRun) -> None:
+    _require_reference_layout(run, "finding both recordings of one call")
     evidence = run.evidence()
     if evidence.recording_dir is None or run.control is None or run.call is None:
         pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
@@ -457,3 +517,242 @@ def _stop_start(run: ScenarioRun) -> None:
                                        run.expected_streams(active))
     judge(findings, ["ARE-09-STOP-START", "REC-FILES-PRESENT", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL",
                      "ARE-10-FILES-FINALISED", "REC-METADATA"], "two recordings after stop/start")
+
+
+# -- the recorder as a T-Lib client (steps 2, 8, 9) ----------------------------------------------
+
+REGISTRATION_TIMEOUT_S = 5.0
+CONTROL_TIMEOUT_S = 5.0
+PCI = PauseTrigger(key="PCI", pause_value="on", resume_value="off")
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _configurable_recorder(run: ScenarioRun, what: str) -> None:
+    not_applicable_unless(run.recorder.capabilities.tlib_client, f"the recorder is not a T-Lib client ({what})")
+    not_applicable_unless(run.recorder.capabilities.rules_configurable and run.recorder_tlib_config is not None,
+                          f"the harness cannot configure the recorder's T-Lib client ({what})")
+
+
+def _register_recorder(run: ScenarioRun, dn: str) -> None:
+    """Give the recorder the DN in its configuration and wait until the T-Server sees it registered."""
+    if dn not in run.tlib_config.register:
+        run.tlib_config.register.append(dn)
+    run.write_recorder_tlib_config()
+    if not _wait_until(lambda: run.recorder_registered(dn), REGISTRATION_TIMEOUT_S):
+        judge([violation("ARE-08-REGISTER-DNS", f"the recorder did not register DN {dn} with the T-Server within "
+                         f"{REGISTRATION_TIMEOUT_S:.0f} s of being configured for it",
+                         observed="no RequestRegisterAddress", expected=f"DN {dn} registered")],
+              ["ARE-08-REGISTER-DNS"], "recorder registers its DNs")
+    run.note(f"the recorder registered DN {dn}")
+
+
+@given(parsers.parse('the recorder has a rule recording calls on "{pattern}" with share {share:g} and record={record}'))
+def _recorder_rule(run: ScenarioRun, pattern: str, share: float, record: str) -> None:
+    _configurable_recorder(run, "seed step 2: the recorder's own recording rules")
+    run.initiation_requirement = "ARE-02-RULE-START"
+    run.tlib_config.rules.append(RecordingRule(f"rule {pattern}", (pattern,), share=share, record=record))
+
+
+@given(parsers.parse('the recorder registers DN "{dn}" with the T-Server'))
+def _recorder_registers(run: ScenarioRun, dn: str) -> None:
+    _configurable_recorder(run, "it must register DNs")
+    _register_recorder(run, dn)
+
+
+@given("the recorder keeps the call's attached data in its metadata")
+def _attached_data_capability(run: ScenarioRun) -> None:
+    not_applicable_unless(run.recorder.capabilities.tlib_client, "the recorder is not a T-Lib client (seed step 8)")
+    not_applicable_unless(run.recorder.capabilities.attached_data_in_metadata,
+                          "the recorder does not keep attached data in its recording metadata")
+
+
+def _recorder_starts(run: ScenarioRun) -> list[tuple[RequestPrivateService, Event | None]]:
+    """The recorder's GSIP_RECORD_START requests for the scenario's call, with their answers."""
+    assert run.call is not None
+    start = run.tserver.private_msgs.start
+    return [(r, a) for r, a in run.recorder_requests()
+            if isinstance(r, RequestPrivateService) and r.private_msg_id == start and r.conn_id == run.call.conn_id]
+
+
+@then(parsers.parse('the recorder asked SIP Server to record the call on behalf of "{dn}"'))
+def _recorder_asked(run: ScenarioRun, dn: str) -> None:
+    starts = _recorder_starts(run)
+    accepted = [r for r, a in starts if isinstance(a, EventACK)]
+    findings = []
+    if not accepted:
+        findings.append(violation("ARE-02-RULE-START", "the recorder's rule matched the established call, but no "
+                                  "GSIP_RECORD_START of the recorder was accepted",
+                                  observed=", ".join(f"ThisDN={r.this_dn}: {type(a).__name__}" for r, a in starts)
+                                  or "no request", expected=f"GSIP_RECORD_START ThisDN={dn} ConnID={run.call and run.call.conn_id}"))
+    elif accepted[0].this_dn != dn:
+        findings.append(violation("ARE-02-RULE-START", "the recorder asked to record on behalf of another DN",
+                                  observed=accepted[0].this_dn, expected=dn))
+    if len(starts) > 1:
+        run.note(f"the recorder sent {len(starts)} GSIP_RECORD_START requests for the call")
+    judge(findings, ["ARE-02-RULE-START"], "the recorder's rule started recording")
+
+
+@then("the recorder did not ask SIP Server to record the call")
+def _recorder_did_not_ask(run: ScenarioRun) -> None:
+    starts = _recorder_starts(run)
+    findings = [violation("ARE-02-RULE-NO-MATCH", "the recorder asked to record a call its rule does not select",
+                          observed=f"GSIP_RECORD_START ThisDN={r.this_dn}", expected="no request") for r, _ in starts]
+    judge(findings, ["ARE-02-RULE-NO-MATCH"], "no request for an unselected call")
+
+
+@then("SIP Server recorded the call once")
+def _recorded_once(run: ScenarioRun) -> None:
+    assert run.call is not None
+    conn_id = run.call.conn_id
+    jobs = run.on_tserver(lambda: run.tserver.recordings(conn_id))
+    findings = [] if len(jobs) == 1 else [violation(
+        "ARE-02-START-REFUSED", "the call was not recorded exactly once",
+        observed=", ".join(j.trigger for j in jobs) or "no recording", expected="the DN option's recording only")]
+    judge(findings, ["ARE-02-START-REFUSED"], "recorded once")
+
+
+@then("the recorder's own start request was refused with EventError and it kept serving")
+def _recorder_start_refused(run: ScenarioRun) -> None:
+    starts = _recorder_starts(run)
+    if not starts:
+        # It saw the recording had started and did not ask: its EventError handling is not exercised.
+        pytest.skip("not applicable: the recorder sent no start of its own for the already recorded call")
+    findings = [violation("ARE-02-START-REFUSED", "SIP Server did not refuse the recorder's start of an already "
+                          "recorded call", observed=type(a).__name__, expected="EventError")
+                for _, a in starts if not isinstance(a, EventError)]
+    if run.options_ping().exit_code != 0:
+        findings.append(violation("ARE-02-START-REFUSED", "after the EventError the recorder no longer answers "
+                                  "OPTIONS", observed=run.options_result.summary() if run.options_result else None))
+    judge(findings, ["ARE-02-START-REFUSED"], "the recorder handled EventError")
+
+
+def _attached_data(run: ScenarioRun) -> dict[str, object]:
+    evidence = run.evidence()
+    not_applicable_unless(evidence.recording_dir is not None, "the recorder's recordings are not visible to the harness")
+    assert evidence.recording_dir is not None
+    metadata = evidence.recording_dir / "recording.json"
+    if not metadata.exists():
+        return {}
+    data = json.loads(metadata.read_text()).get("attached_data")
+    return data if isinstance(data, dict) else {}
+
+
+@when(parsers.parse('"{who}" attaches "{key}"="{value}" to the call'))
+def _attach(run: ScenarioRun, who: str, key: str, value: str) -> None:
+    answer = run.attach_data(who, {key: value})
+    assert not isinstance(answer, EventError), f"SIP Server emulation refused RequestAttachUserData: {answer}"
+
+
+@when(parsers.parse('"{who}" updates "{key}" to "{value}"'))
+def _update(run: ScenarioRun, who: str, key: str, value: str) -> None:
+    answer = run.attach_data(who, {key: value}, update=True)
+    assert not isinstance(answer, EventError), f"SIP Server emulation refused RequestUpdateUserData: {answer}"
+
+
+@then(parsers.parse("the recording's metadata holds the attached data \"{key}\"=\"{value}\""))
+def _metadata_has(run: ScenarioRun, key: str, value: str) -> None:
+    data = _attached_data(run)
+    findings = [] if str(data.get(key)) == value else [violation(
+        "ARE-08-ATTACHED-DATA", f"attached data {key} set before the recording started is not in its metadata",
+        observed=f"{key}={data.get(key)!r}", expected=f"{key}={value!r}")]
+    judge(findings, ["ARE-08-ATTACHED-DATA"], "attached data in metadata")
+
+
+@then(parsers.parse("the recording's metadata holds the updated attached data \"{key}\"=\"{value}\""))
+def _metadata_updated(run: ScenarioRun, key: str, value: str) -> None:
+    data = _attached_data(run)
+    findings = [] if str(data.get(key)) == value else [violation(
+        "ARE-08-ATTACHED-DATA-UPDATED", f"attached data {key} changed during the call is not up to date in the "
+        "recording's metadata", observed=f"{key}={data.get(key)!r}", expected=f"{key}={value!r}")]
+    judge(findings, ["ARE-08-ATTACHED-DATA-UPDATED"], "updated attached data in metadata")
+
+
+# Step 9 requesters: the recorder (its PCI trigger on the call's attached data), the agent desktop
+# (a party's DN) and a supervisor (a DN not on the call).
+SUPERVISOR_DN = "7100"
+
+
+@given(parsers.parse('"{requester}" can pause the recording'))
+def _can_pause(run: ScenarioRun, requester: str) -> None:
+    if requester == "recorder":
+        _configurable_recorder(run, "seed step 9: the recorder pauses its own recording")
+        run.tlib_config.pause = PCI
+        _register_recorder(run, "7001")
+    elif requester not in run.tlib_clients:
+        run.tlib_client(requester, SUPERVISOR_DN)
+
+
+def _recorder_controls(run: ScenarioRun, op: RecordOp) -> None:
+    """The agent desktop sets the PCI key; the recorder must then ask SIP Server itself."""
+    paused = op is RecordOp.PAUSE
+    value = PCI.pause_value if paused else PCI.resume_value
+    answer = run.attach_data("agent desktop", {PCI.key: value}, update=True)
+    assert not isinstance(answer, EventError), f"SIP Server emulation refused the PCI update: {answer}"
+
+    def reached() -> bool:
+        status = run.recording_status()
+        return status is not None and status.paused is paused
+
+    if not _wait_until(reached, CONTROL_TIMEOUT_S):
+        requests = [f"{r.MESSAGE} {getattr(r, 'private_msg_id', '')}: {type(a).__name__}"
+                    for r, a in run.recorder_requests()]
+        judge([violation("ARE-09-PAUSE-BY-RECORDER", f"{PCI.key}={value} was attached to the call but the recorder "
+                         f"did not {op.value} the recording within {CONTROL_TIMEOUT_S:.0f} s",
+                         observed="; ".join(requests[-5:]) or "no request",
+                         expected=f"GSIP_RECORD_{op.value.upper()} from the recorder")],
+              ["ARE-09-PAUSE-BY-RECORDER"], f"the recorder {op.value}s")
+    run.note(f"the recorder {op.value}d the recording on {PCI.key}={value}")
+
+
+@when(parsers.parse('"{requester}" pauses the recording'))
+def _pause(run: ScenarioRun, requester: str) -> None:
+    if requester == "recorder":
+        _recorder_controls(run, RecordOp.PAUSE)
+    else:
+        _expect_ack(run.tlib_request(requester, RecordOp.PAUSE), "a pause request")
+
+
+@when(parsers.parse('"{requester}" resumes the recording'))
+def _resume(run: ScenarioRun, requester: str) -> None:
+    if requester == "recorder":
+        _recorder_controls(run, RecordOp.RESUME)
+    else:
+        _expect_ack(run.tlib_request(requester, RecordOp.RESUME), "a resume request")
+
+
+# Run-time control requests SIP Server cannot perform (docs/tlib-emulation.md §7).
+_BAD_REQUESTS: dict[str, Callable[[ScenarioRun, str], list[Event]]] = {
+    "a pause for an unknown ConnID": lambda run, who: [run.tlib_request(who, RecordOp.PAUSE,
+                                                                        conn_id="00000000deadbeef")],
+    'a pause on behalf of DN "7999" it did not register': lambda run, who: [
+        run.tlib_request(who, RecordOp.PAUSE, this_dn="7999")],
+    "a resume while the recording is not paused": lambda run, who: [run.tlib_request(who, RecordOp.RESUME)],
+    "a stop when no recording runs": lambda run, who: [run.tlib_request(who, RecordOp.STOP),
+                                                       run.tlib_request(who, RecordOp.STOP)],
+}
+
+
+@when(parsers.parse('"{who}" sends {request}'))
+def _bad_request(run: ScenarioRun, who: str, request: str) -> None:
+    answers = _BAD_REQUESTS[request](run, who)
+    run.last_answer = answers[-1]
+    for answer in answers[:-1]:  # the set-up requests (the first stop) must succeed
+        _expect_ack(answer, request)
+
+
+@then(parsers.parse("SIP Server answered EventError {code:d}"))
+def _answered_error(run: ScenarioRun, code: int) -> None:
+    answer = run.last_answer
+    findings = [] if isinstance(answer, EventError) and answer.error_code == code else [violation(
+        "ARE-09-CONTROL-ERRORS", "the control request was not refused with the expected EventError",
+        observed=str(answer), expected=f"EventError {code}")]
+    judge(findings, ["ARE-09-CONTROL-ERRORS"], "EventError answer")

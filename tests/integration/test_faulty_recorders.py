@@ -34,7 +34,7 @@ def _run_suite(fault: str, keyword: str, tmp_path: Path) -> subprocess.Completed
         ("sendrecv", "recorder_accepts_the_recording_sessions and two-session-PCMU", "SDP-ANSWER-RECVONLY"),
         ("swap-channels", "either_order and customer", "REC-STREAM-CHANNEL"),
         ("drop-agent", "recorded_completely_in_the_right_place and two-session-PCMU-3", "REC-AUDIO-COMPLETE"),
-        ("drop-agent", "pause_and_resume and rtp-stops", "ARE-09-PAUSE-RESUME"),
+        ("drop-agent", "pause_and_resume and desktop-rtp-stops", "ARE-09-PAUSE-RESUME"),
         ("swap-channels", "starts_recording_of_an_established_call and supervisor", "REC-STREAM-CHANNEL"),
     ],
 )

@@ -6,18 +6,29 @@ one found only by the RTP heuristic), Ethernet/IPv4 and Linux SLL2/IPv6 link lay
 late (reordered) packets, duplicates, comfort noise, marker bits, seq/timestamp wrap and jitter
 at controlled capture times (the packet scenario of the unit test, reused). Compared per
 stream: packets, lost and "Problems?" exactly; min/mean/max delta and mean/max jitter within
-0.1 ms (tshark prints 3 decimals). tshark 4.0 prints no sequence-error column; its "Problems?"
-mark is set by a wrong sequence number or timestamp, which is what is compared.
+0.1 ms (tshark prints 3 decimals).
+
+Sequence errors: tshark 4.0's `-z rtp,streams` has no such column (no `-o` preference or other
+`-z` variant adds one, and `-z expert` carries no RTP sequence analysis: the analysis lives in
+ui/tap-rtp-analysis.c, not in the dissector). Wireshark 4.0's `sharkd` (same package) exposes
+that very analysis: its `rtp-analyse:<src>_<sport>_<dst>_<dport>_<ssrc>` tap feeds each packet
+of the stream to `rtppacket_analyse()` and returns the totals, `seq_err` being
+`statinfo->sequence`, the GUI's "Sequence errors". Those are compared exactly, with the
+packet count, max delta and max/mean jitter (within 0.1 ms) and max skew, on every IPv4 stream
+(sharkd 4.0 parses only IPv4 addresses in that tap name: "TODO, for now only IPv4").
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from scapy.packet import Packet
 
 from harness.validate_cli import table_rows, validate_capture
 from harness.validators.pcap import read_capture
@@ -26,6 +37,7 @@ from tests.unit.rtp.test_stats_tshark import Pkt, _scenario
 from tests.unit.validators.builders import Frame, ether, sip_flow, sll2, udp, write_pcap
 
 TSHARK = shutil.which("tshark")
+SHARKD = shutil.which("sharkd")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(TSHARK is None, reason="tshark not installed (comparison left to validators CI)"),
@@ -39,7 +51,7 @@ RowKey = tuple[str, int, str, int, str]
 
 
 def _rtp_frames(src: tuple[str, int], dst: tuple[str, int], packets: list[Pkt], ssrc: int,
-                link=ether) -> list[Frame]:  # type: ignore[no-untyped-def]
+                link: Callable[[Packet], bytes] = ether) -> list[Frame]:
     frames = []
     for seq, ts, t, pt, marker in packets:
         header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq, ts, ssrc)
@@ -127,3 +139,54 @@ def test_arec_validate_single_pass_gives_the_same_numbers(tmp_path: Path) -> Non
 
 def _json_rows(path: Path) -> list[dict[str, object]]:
     return table_rows(validate_capture(path).rtp)
+
+
+def _sharkd_analyse(path: Path, keys: list[RowKey]) -> dict[RowKey, dict[str, object]]:
+    """Wireshark's own RTP Stream Analysis totals per stream, from one sharkd session."""
+    assert SHARKD is not None
+    taps = {f"tap{i}": f"rtp-analyse:{k[0]}_{k[1]}_{k[2]}_{k[3]}_{k[4]}" for i, k in enumerate(keys)}
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "setconf", "params": {"name": "rtp.heuristic_rtp", "value": "TRUE"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "load", "params": {"file": str(path)}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tap", "params": taps},
+    ]
+    out = subprocess.run([SHARKD, "-"], input="".join(json.dumps(r) + "\n" for r in requests),
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    replies = {reply["id"]: reply for reply in map(json.loads, out.splitlines())}
+    assert "error" not in replies[2], replies[2]
+    by_tap = {tap["tap"]: tap for tap in replies[3]["result"]["taps"]}
+    return {key: by_tap[taps[f"tap{i}"]] for i, key in enumerate(keys)}
+
+
+@pytest.mark.skipif(SHARKD is None, reason="sharkd (Wireshark) not installed")
+@pytest.mark.parametrize("seed", range(5))
+def test_sequence_errors_equal_wiresharks_rtp_stream_analysis(tmp_path: Path, seed: int) -> None:
+    path = _capture(tmp_path, seed)
+    ours = {(str(r["Src IP addr"]), int(r["Src Port"]), str(r["Dest IP addr"]),  # type: ignore[call-overload]
+             int(r["Dest Port"]), str(r["SSRC"])): r  # type: ignore[call-overload]
+            for r in validate_rtp(read_capture(path)).table}
+    theirs = _sharkd_analyse(path, sorted(ours))
+    assert len(theirs) == 3
+    for key, row in ours.items():
+        ws = theirs[key]
+        assert int(ws["total_nr"]) == row["Pkts"], key  # type: ignore[call-overload]
+        assert int(ws["seq_err"]) == row["Sequence Errors"], key  # type: ignore[call-overload]
+        assert row["Sequence Errors"] != 0  # the scenario has late and duplicate packets: a real comparison
+        assert row["Max Delta(ms)"] == pytest.approx(float(ws["max_delta"]), abs=0.1)  # type: ignore[arg-type]
+        assert row["Max Jitter(ms)"] == pytest.approx(float(ws["max_jitter"]), abs=0.1)  # type: ignore[arg-type]
+        assert row["Mean Jitter(ms)"] == pytest.approx(float(ws["mean_jitter"]), abs=0.1)  # type: ignore[arg-type]
+    stats = {s.key: s.summary for s in validate_rtp(read_capture(path)).streams}
+    for (src_ip, src_port, dst_ip, dst_port, ssrc), ws in theirs.items():
+        summary = stats[((src_ip, src_port), (dst_ip, dst_port), int(ssrc, 16))]
+        assert summary.max_skew_ms == pytest.approx(float(ws["max_skew"]), abs=0.1)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(SHARKD is None, reason="sharkd (Wireshark) not installed")
+def test_sharkd_comparison_sees_a_clean_stream_as_clean(tmp_path: Path) -> None:
+    """The good input: in-order packets give 0 sequence errors on both sides."""
+    clean: list[Pkt] = [((65530 + i) & 0xFFFF, 160 * i, 20.0 + 0.02 * i, 0, False) for i in range(40)]
+    path = write_pcap(tmp_path / "clean.pcap", _rtp_frames(*LONE, clean, 0x77))
+    [row] = validate_rtp(read_capture(path)).table
+    key = (LONE[0][0], LONE[0][1], LONE[1][0], LONE[1][1], "0x00000077")
+    ws = _sharkd_analyse(path, [key])[key]
+    assert (int(ws["seq_err"]), int(ws["total_nr"])) == (row["Sequence Errors"], row["Pkts"]) == (0, 40)  # type: ignore[call-overload]

@@ -4,6 +4,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from harness.spec.catalogue import load_catalogue
 from harness.validators import recording, rtp, sip
 from harness.validators.pcap import read_capture
@@ -134,10 +136,51 @@ def test_options_answered_200_is_good(tmp_path: Path) -> None:
     assert report.options == 1
 
 
-def test_options_without_answer_or_not_200_is_a_finding(tmp_path: Path) -> None:
+def _options_answer(status: bytes, *, retry_after: bool) -> Flow:
+    """The OPTIONS ping and a final answer with `status` (e.g. b"503 Service Unavailable")."""
+    from tests.unit.validators.builders import MS_SIP, fixture
+
+    answer = fixture("options_503.sip").replace(b"503 Service Unavailable", status)
+    if retry_after:
+        answer = answer.replace(b"Content-Length: 0", b"Retry-After: 30\r\nContent-Length: 0")
+    return [(MS_SIP, REC_SIP, fixture("options.sip")), (REC_SIP, MS_SIP, answer)]
+
+
+def test_options_without_answer_is_a_must_finding(tmp_path: Path) -> None:
     unanswered = _run(tmp_path, sip_flow() + _options_flow())
     assert _ids(unanswered) == ["SIP-OPTIONS-200"]
     assert "OPTIONS" in unanswered.findings[0].message
+    assert unanswered.findings[0].severity.value == "MUST"
+
+
+@pytest.mark.parametrize("status", [b"503 Service Unavailable", b"486 Busy Here"])
+def test_options_busy_at_capacity_with_retry_after_is_good(tmp_path: Path, status: bytes) -> None:
+    """RFC 3261 §11.2: the answer an INVITE would get; a recorder at capacity answers 503/486."""
+    report = _run(tmp_path, sip_flow() + _options_answer(status, retry_after=True))
+    assert report.findings == []
+    assert report.options == 1
+
+
+def test_options_busy_without_retry_after_is_a_should_finding(tmp_path: Path) -> None:
     busy = _run(tmp_path, sip_flow() + _options_flow("options_503.sip"))
-    assert _ids(busy) == ["SIP-OPTIONS-200"]
-    assert busy.findings[0].observed == "503"
+    assert _ids(busy) == ["SIP-OPTIONS-BUSY-RETRY-AFTER"]
+    assert busy.findings[0].severity.value == "SHOULD"
+    assert busy.findings[0].observed == "503, no Retry-After"
+
+
+@pytest.mark.parametrize("status", [b"404 Not Found", b"405 Method Not Allowed", b"500 Server Internal Error"])
+def test_options_answered_with_another_status_is_a_must_finding(tmp_path: Path, status: bytes) -> None:
+    report = _run(tmp_path, sip_flow() + _options_answer(status, retry_after=True))
+    assert _ids(report) == ["SIP-OPTIONS-200"]
+    assert report.findings[0].severity.value == "MUST"
+    assert report.findings[0].observed == status[:3].decode()
+
+
+def test_options_answered_after_the_transaction_timeout_is_a_must_finding(tmp_path: Path) -> None:
+    ping, answer = _options_flow("options_ok.sip")
+    frames = [(1000.0 + i * 0.01, ether(udp(src, dst, data))) for i, (src, dst, data) in enumerate(sip_flow())]
+    frames += [(2000.0, ether(udp(*ping))), (2033.0, ether(udp(*answer)))]  # Timer F is 32 s
+    path = write_pcap(tmp_path / "late.pcap", frames)
+    report = validate_sip(read_capture(path), recorder=(REC_SIP[0], 0), mode=ExpectedMode.TWO_SESSIONS)
+    assert _ids(report) == ["SIP-OPTIONS-200"]
+    assert "timed out" in report.findings[0].message

@@ -1,0 +1,189 @@
+"""baresip 1.0 (Debian `baresip-core`) as a recorder under test, in its own network namespace.
+
+What these tests pin down is what baresip really does with a Genesys Media Server leg, so the
+verdicts arec gives with examples/baresip/profile.toml can be checked against it (README there):
+
+* the Genesys Request-URI user `record=<RecordID>` matches no account: 404, nothing written;
+* with an account whose user is that `record=<id>`, the `a=sendonly` offer is answered 200
+  with `a=recvonly`, yet the received-audio file (`dump-*-dec.wav`) stays empty;
+* the same leg offered `a=sendrecv` is recorded: the time-code of the stream decodes from
+  `dump-*-dec.wav` (so "empty" above is baresip's doing, not a file we failed to read).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dpkt
+import numpy as np
+import pytest
+import soundfile
+
+from harness.capture.pcap_capture import LoopbackCapture
+from harness.media.pacer import PacedSender
+from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.media.timecode import decode_timecode
+from harness.recorders.netns import NamespaceHandle, namespace_for_recorder
+from harness.sipp.runner import SippLeg, SippProcess
+from harness.sipp.twin import AnsweredLeg, Direction, SippLegError
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "baresip"
+PORT = 5060  # the namespace is ours alone: the standard port cannot clash
+CALLUUID = "4BOKLLA3VH66JF112M1CC9VHKS14F0KP"
+RECORD_ID = "0A1B2C3D4E5F6789"
+PACKETS = 60  # 1.2 s of 20 ms packets: 6 time-code segments
+
+
+@pytest.fixture(autouse=True)
+def _need_tools() -> None:
+    missing = [tool for tool in ("baresip", "sipp", "ip", "tcpdump") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: run scripts/setup.sh (apt-get install baresip-core ...)")
+
+
+@dataclass
+class Baresip:
+    ns: NamespaceHandle
+    recordings: Path
+    log: Path
+
+
+def _start(ns: NamespaceHandle, work: Path, account_user: str) -> tuple[subprocess.Popen[bytes], Path]:
+    recordings = work / "recordings"
+    log = work / "baresip.log"
+    cmd = ns.command(["sh", str(EXAMPLE / "start-baresip.sh"), ns.recorder_address, str(PORT), str(work),
+                      str(recordings), account_user])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    ready = threading.Event()
+
+    def pump() -> None:  # keep the pipe drained; the log is evidence when a test fails
+        assert proc.stdout is not None
+        with log.open("wb") as out:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                if b"baresip is ready" in line:
+                    ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(10):
+        proc.kill()
+        pytest.fail(f"baresip did not print 'baresip is ready': {log.read_text(errors='replace')[-2000:]}")
+    return proc, recordings
+
+
+@pytest.fixture
+def baresip(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Baresip]:
+    account_user: str = getattr(request, "param", "recorder")
+    with namespace_for_recorder() as ns:
+        proc, recordings = _start(ns, tmp_path, account_user)
+        try:
+            yield Baresip(ns, recordings, tmp_path / "baresip.log")
+        finally:
+            proc.terminate()  # baresip ends its calls and closes the WAV files on SIGTERM
+            proc.wait(10)
+
+
+class _SendrecvLeg(SippLeg):
+    """The same leg with an `a=sendrecv` offer (not what Genesys sends: a control)."""
+
+    def offer_sdp(self, version: int = 1, direction: Direction = Direction.SENDRECV) -> bytes:
+        return super().offer_sdp(version, Direction.SENDRECV)
+
+
+def _free_udp_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _leg(rec: Baresip, record_id: str = RECORD_ID, *, sendrecv: bool = False) -> SippLeg:
+    host = rec.ns.host_address
+    cls = _SendrecvLeg if sendrecv else SippLeg
+    return cls(recorder_host=rec.ns.recorder_address, recorder_port=PORT, record_id=record_id, calluuid=CALLUUID,
+               dn="7001", record_dn="7001", local_ip=host, media_ip=host, media_ports=(_free_udp_port(host),),
+               recv_timeout_ms=4000)
+
+
+def _record_one_leg(rec: Baresip, leg: SippLeg, work: Path) -> AnsweredLeg:
+    """INVITE, 1.2 s of time-coded RTP (stream 0) to the answered port, BYE."""
+    with SippProcess(leg, work) as proc:
+        answer = proc.control.wait_answer(8)
+        assert answer.connection_ip is not None, "no c= line in the answer"
+        source = RtpStreamSource.create(0, "PCMU", rng=7)
+        with PacedSender(allowed_destinations=[rec.ns.recorder_address]) as sender:
+            sender.add_stream(source.timed([Run(PacketKind.MEDIA, PACKETS)]),
+                              (answer.connection_ip, answer.audio_ports[0]),
+                              local=(leg.media_ip, leg.media_ports[0]))
+            sender.start()
+            assert sender.join(10)
+        proc.control.bye()
+        proc.control.wait_finished(5)
+        result = proc.wait(5)
+    assert result.ok, result.summary()
+    return answer
+
+
+def _wavs(rec: Baresip, kind: str) -> list[Path]:
+    return sorted(rec.recordings.glob(f"dump-*-{kind}.wav"))
+
+
+@pytest.mark.parametrize("baresip", ["recorder"], indirect=True)
+def test_genesys_request_uri_is_answered_404_and_nothing_is_recorded(baresip: Baresip, tmp_path: Path) -> None:
+    leg = _leg(baresip)
+    with SippProcess(leg, tmp_path / "leg") as proc:
+        with pytest.raises(SippLegError):
+            proc.control.wait_answer(8)
+        proc.wait(5)
+    log = (tmp_path / "leg" / "messages.log").read_text()
+    assert f"INVITE sip:record={RECORD_ID}@{baresip.ns.recorder_address}:{PORT};calluuid={CALLUUID}" in log
+    assert "SIP/2.0 404 Not Found" in log
+    assert f"UA not found: record={RECORD_ID}" in baresip.log.read_text(errors="replace")
+    assert list(baresip.recordings.iterdir()) == []
+
+
+@pytest.mark.parametrize("baresip", [f"record={RECORD_ID}"], indirect=True)
+def test_sendonly_offer_is_answered_recvonly_but_the_received_audio_is_not_written(
+        baresip: Baresip, tmp_path: Path) -> None:
+    pcap = tmp_path / "veth.pcap"
+    with LoopbackCapture(pcap, f"host {baresip.ns.recorder_address}", interface=baresip.ns.host_ifname):
+        leg = _leg(baresip)
+        answer = _record_one_leg(baresip, leg, tmp_path / "leg")
+    assert answer.connection_ip == baresip.ns.recorder_address
+    assert answer.directions == ("recvonly",)
+    # The RTP did reach baresip (the capture listens on the host end of the veth pair)...
+    rtp_port, our_port = answer.audio_ports[0], leg.media_ports[0]
+    with pcap.open("rb") as f:
+        udp = [ip.data for _, buf in dpkt.pcap.Reader(f)
+               if isinstance(ip := dpkt.ethernet.Ethernet(buf).data, dpkt.ip.IP) and isinstance(ip.data, dpkt.udp.UDP)]
+    assert sum(1 for u in udp if u.dport == rtp_port) == PACKETS
+    # recvonly kept: baresip sent no RTP back (RTCP goes to our port + 1, RFC 3550 §11).
+    assert not [u for u in udp if u.dport == our_port]
+    # ...and baresip opened its files, but wrote no received audio into them.
+    dec = _wavs(baresip, "dec")
+    assert len(dec) == 1 and len(_wavs(baresip, "enc")) == 1
+    info = soundfile.info(str(dec[0]))
+    assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16")
+    assert info.frames == 0
+
+
+@pytest.mark.parametrize("baresip", [f"record={RECORD_ID}"], indirect=True)
+def test_sendrecv_offer_is_recorded_in_the_dec_file(baresip: Baresip, tmp_path: Path) -> None:
+    answer = _record_one_leg(baresip, _leg(baresip, sendrecv=True), tmp_path / "leg")
+    assert answer.directions == ("sendrecv",)
+    dec = _wavs(baresip, "dec")
+    assert len(dec) == 1
+    samples, rate = soundfile.read(str(dec[0]), dtype="int16")
+    track = decode_timecode(np.asarray(samples), rate)
+    counters = track.counters_of(0)
+    assert track.streams_present() == (0,)
+    # The jitter buffer may cost the first segment; the rest arrive whole and in order.
+    assert len(counters) >= 4 and list(counters) == list(range(counters[0], counters[0] + len(counters)))

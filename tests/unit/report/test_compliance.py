@@ -1,0 +1,153 @@
+"""Compliance matrix: each outcome rule, unknown ids, renderers, and judge() leaving its labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from harness.conformance.verdict import RequirementViolation, judge
+from harness.report.compliance import (
+    REQUIREMENT_LABEL,
+    ComplianceError,
+    Judgement,
+    Outcome,
+    build_matrix,
+    judgement_label,
+    matrix_html,
+    matrix_json,
+    matrix_markdown,
+    parse_judgement_label,
+    read_scenarios,
+)
+from harness.spec.catalogue import Requirement
+from harness.spec.findings import Finding, Severity
+
+CATALOGUE = {
+    r.id: r for r in (
+        Requirement("REQ-A-MUST", 6, Severity.MUST, "A must hold.", "RFC A"),
+        Requirement("REQ-B-SHOULD", 7, Severity.SHOULD, "B should hold.", "RFC B"),
+        Requirement("REQ-C-MUST", 7, Severity.MUST, "C must hold.", "RFC C"),
+        Requirement("REQ-D-MUST", 9, Severity.MUST, "D must hold.", "RFC D"),
+        Requirement("REQ-E-MUST", 10, Severity.MUST, "E must hold.", "RFC E"),
+    )
+}
+
+
+def _result(directory: Path, name: str, status: str, tags: list[str], judged: dict[str, str],
+            message: str | None = None, history_id: str | None = None) -> None:
+    labels = [{"name": "feature", "value": "07 - a feature"}] + [{"name": "tag", "value": t} for t in tags]
+    labels += [{"name": REQUIREMENT_LABEL, "value": f"{rid}: {verdict}"} for rid, verdict in judged.items()]
+    data: dict[str, Any] = {"name": name, "status": status, "labels": labels, "historyId": history_id or name,
+                            "fullName": f"features/x.feature:{name}", "stop": 1}
+    if message is not None:
+        data["statusDetails"] = {"message": message}
+    (directory / f"{name.replace(' ', '-')}-result.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def _matrix(tmp_path: Path) -> dict[str, Outcome]:
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE)
+    return {row.requirement.id: row.outcome for row in matrix.rows}
+
+
+def test_failed_if_any_scenario_failed_it_even_when_another_passed(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", ["REQ-A-MUST"], {"REQ-A-MUST": "passed"})
+    _result(tmp_path, "two", "failed", ["REQ-A-MUST"], {"REQ-A-MUST": "failed"})
+    assert _matrix(tmp_path)["REQ-A-MUST"] is Outcome.FAILED
+
+
+def test_warning_for_a_should_finding_and_passed_when_judged_clean(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", [], {"REQ-B-SHOULD": "warning", "REQ-C-MUST": "passed"})
+    outcomes = _matrix(tmp_path)
+    assert outcomes["REQ-B-SHOULD"] is Outcome.WARNING
+    assert outcomes["REQ-C-MUST"] is Outcome.PASSED
+
+
+def test_not_applicable_only_from_scenarios_skipped_as_not_applicable(tmp_path: Path) -> None:
+    _result(tmp_path, "na", "skipped", ["REQ-D-MUST", "REQ-E-MUST"], {},
+            message="Skipped: not applicable: the recorder is not a T-Lib client")
+    _result(tmp_path, "other skip", "skipped", ["REQ-E-MUST"], {}, message="Skipped: needs root")
+    _result(tmp_path, "judged", "passed", ["REQ-E-MUST"], {"REQ-E-MUST": "passed"})
+    outcomes = _matrix(tmp_path)
+    assert outcomes["REQ-D-MUST"] is Outcome.NOT_APPLICABLE
+    assert outcomes["REQ-E-MUST"] is Outcome.PASSED  # judged elsewhere: n/a does not hide a verdict
+
+
+def test_not_exercised_when_no_scenario_judged_it(tmp_path: Path) -> None:
+    # Tagged, but the scenario broke before its Then step: no verdict, so not exercised.
+    _result(tmp_path, "broken", "broken", ["REQ-A-MUST"], {})
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE)
+    row = next(r for r in matrix.rows if r.requirement.id == "REQ-A-MUST")
+    assert row.outcome is Outcome.NOT_EXERCISED
+    assert row.scenarios[0].verdict == "not judged (scenario broken)"
+    assert {r.outcome for r in matrix.rows} == {Outcome.NOT_EXERCISED}
+    assert matrix.verdict.startswith("PARTIAL") and not matrix.failed_must
+
+
+def test_only_must_failures_fail_the_gate(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", [], {"REQ-B-SHOULD": "warning"})
+    _result(tmp_path, "two", "failed", [], {"REQ-C-MUST": "failed"})
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE)
+    assert matrix.failed_must == ["REQ-C-MUST"]
+    assert matrix.verdict == "NOT COMPLIANT"
+
+
+def test_unknown_requirement_id_in_results_is_an_error(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", [], {"REQ-NOT-THERE": "passed"})
+    with pytest.raises(ComplianceError, match="REQ-NOT-THERE"):
+        build_matrix(read_scenarios(tmp_path), CATALOGUE)
+
+
+def test_unknown_requirement_shaped_tag_is_an_error_other_tags_are_not(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", ["integration", "wip"], {})
+    build_matrix(read_scenarios(tmp_path), CATALOGUE)  # ordinary tags are fine
+    _result(tmp_path, "two", "passed", ["REQ-TYPO-MUST"], {})
+    with pytest.raises(ComplianceError, match="REQ-TYPO-MUST"):
+        build_matrix(read_scenarios(tmp_path), CATALOGUE)
+
+
+def test_malformed_label_is_an_error() -> None:
+    assert parse_judgement_label(judgement_label("REQ-A-MUST", Judgement.WARNING)) == ("REQ-A-MUST", Judgement.WARNING)
+    with pytest.raises(ComplianceError, match="malformed"):
+        parse_judgement_label("REQ-A-MUST: maybe")
+
+
+def test_renderers_group_by_step_with_statement_source_and_scenarios(tmp_path: Path) -> None:
+    _result(tmp_path, "pipe | name", "failed", ["REQ-A-MUST"], {"REQ-A-MUST": "failed"})
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE, metadata={"arec version": "0.1.0"})
+    data = matrix_json(matrix)
+    assert [s["step"] for s in data["steps"]] == list(range(1, 11))
+    step6 = data["steps"][5]["requirements"][0]
+    assert step6 == {"id": "REQ-A-MUST", "step": 6, "severity": "MUST", "statement": "A must hold.",
+                     "source": "RFC A", "outcome": "failed",
+                     "scenarios": [{"name": "pipe | name", "verdict": "failed", "test_id": "pipe | name"}]}
+    assert data["failed_must"] == ["REQ-A-MUST"] and data["metadata"] == {"arec version": "0.1.0"}
+    md = matrix_markdown(matrix)
+    assert "## Step 6:" in md and "pipe \\| name: failed" in md and "| REQ-A-MUST | MUST | ❌ failed |" in md
+    html = matrix_html(matrix)
+    assert "NOT COMPLIANT" in html and "REQ-A-MUST" in html and "<script" not in html
+
+
+@pytest.fixture
+def labels(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(allure.dynamic, "label", lambda name, *values: seen.extend((name, v) for v in values))
+    return seen
+
+
+def test_judge_labels_every_judged_id_with_its_verdict(labels: list[tuple[str, str]]) -> None:
+    should = Finding("RTP-SEQ-CONTINUITY", Severity.SHOULD, "gap")
+    judge([should], ["RTP-SEQ-CONTINUITY", "RTP-STREAM-RECEIVED"], "rtp")
+    assert labels == [(REQUIREMENT_LABEL, "RTP-SEQ-CONTINUITY: warning"),
+                      (REQUIREMENT_LABEL, "RTP-STREAM-RECEIVED: passed")]
+
+
+def test_judge_labels_before_failing(labels: list[tuple[str, str]]) -> None:
+    must = Finding("SDP-ANSWER-RECVONLY", Severity.MUST, "sendrecv")
+    with pytest.raises(RequirementViolation):
+        judge([must], ["SDP-ANSWER-RECVONLY", "SDP-MLINE-ORDER"], "sdp")
+    assert (REQUIREMENT_LABEL, "SDP-ANSWER-RECVONLY: failed") in labels
+    assert (REQUIREMENT_LABEL, "SDP-MLINE-ORDER: passed") in labels
