@@ -9,6 +9,7 @@ Feature: 06 - Media Server opens the recording sessions and sends the replicated
     And agent DN "7001" is configured with record=true
 
   @SIP-DIALOG-ESTABLISHED @SIP-RESP-CODES @SIP-MESSAGE-WELLFORMED @SDP-ANSWER-RECVONLY @SDP-MLINE-ORDER @SDP-CODEC-ACCEPTED
+  @REP-SENT-RECEIVED @REP-SENT-UNALTERED @REP-SENT-NO-EXTRA @REP-SENT-NO-DUPLICATE @REP-SENT-IN-ORDER @REP-SENT-DELAY
   Scenario Outline: The recorder accepts the recording sessions (<mode>, <codec>)
     Given the Media Server replicates in <mode> mode
     And a call from "5551234" to "7001" negotiated with <codec>
@@ -17,6 +18,7 @@ Feature: 06 - Media Server opens the recording sessions and sends the replicated
     Then every recording INVITE was answered 200 OK with a To tag and acknowledged
     And every SDP answer is recvonly on each audio m-line, in the offer's m-line order, with the offered codec
     And the recorder received <sessions> recording sessions for the call
+    And what Media Server sent reached the recorder's port unchanged
 
     @ARE-06-SINGLE-SESSION
     Examples: one session carrying both streams
@@ -43,7 +45,7 @@ Feature: 06 - Media Server opens the recording sessions and sends the replicated
       | customer |
       | agent    |
 
-  @SIP-OPTIONS-200
+  @SIP-OPTIONS-200 @SIP-OPTIONS-BUSY-RETRY-AFTER
   Scenario: The recorder answers the Resource Manager's OPTIONS ping
     When the Media Server side sends an OPTIONS ping to the recorder
-    Then the recorder answered the OPTIONS with 200 OK
+    Then the recorder answered the OPTIONS ping

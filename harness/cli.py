@@ -31,6 +31,8 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("capture", metavar="CAPTURE.pcap")
     validate.add_argument("--recordings", metavar="DIR")
     validate.add_argument("--recorder-profile", metavar="FILE")
+    validate.add_argument("--sent", metavar="SENT.pcap",
+                          help="capture taken on the sending side: compare what was sent with what reached the recorder")
     validate.add_argument("--format", choices=("text", "json", "junit"), default="text")
 
     recorder = sub.add_parser("recorder", help="run the reference recorder")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -55,6 +55,8 @@ from harness.validators.rtp import RtpReport, validate_rtp
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
 
 T = TypeVar("T")
+# One RTP packet as sent: (wall-clock send time, source, destination, RTP bytes).
+SentRtp = tuple[float, tuple[str, int], tuple[str, int], bytes]
 # A scenario client's request may make SIP Server set up recording sessions (SIPp legs) before
 # it answers: much longer than a T-Lib round trip.
 TLIB_ANSWER_TIMEOUT_S = 60.0
@@ -73,6 +75,9 @@ class Evidence:
     read_error: str | None = None
     recording_findings: list[Finding] = field(default_factory=list)
     recording_dir: Path | None = None
+    # With a real capture: the RTP the Media Server emulation sent, as a pcap (the sender side
+    # of `harness.validators.delivery`); None when the capture itself is rebuilt from it.
+    sent_pcap: Path | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +107,7 @@ class ScenarioRun:
     tlib_clients: dict[str, TlibClient] = field(default_factory=dict)
     last_answer: Event | None = None  # a scenario client's last answer, for Then steps to judge
     notes: list[tuple[float, str]] = field(default_factory=list)
+    evidence_attached: bool = False  # the report gets the evidence once (step error + after scenario)
     tserver: SipTServer = field(init=False)
     _tlib: TlibEndpoint = field(init=False)
     _own_endpoint: bool = False
@@ -328,10 +334,12 @@ class ScenarioRun:
         self._wait_for_recordings()
         pcap = self.work_dir / "capture.pcap"
         method = self.capture_method
+        sent_pcap: Path | None = None
         if self._capture is not None:
             if isinstance(self._capture, LoopbackCapture):
                 time.sleep(0.2)  # let the last datagrams (BYE's 200) reach the capture
                 self._capture.stop()
+                sent_pcap = self._write_sent_rtp()
             else:
                 self._fill_synthetic(self._capture)
                 self._capture.close()
@@ -348,7 +356,7 @@ class ScenarioRun:
                     else ExpectedMode.TWO_SESSIONS)
         sip = validate_sip(datagrams, recorder=(self.recorder.host, self.recorder.port), mode=mode)
         rtp = validate_rtp(datagrams, sip.negotiated)
-        evidence = Evidence(pcap, method, datagrams, sip, rtp, read_error)
+        evidence = Evidence(pcap, method, datagrams, sip, rtp, read_error, sent_pcap=sent_pcap)
         located = self.located_recording()
         if located is not None:
             evidence.recording_dir = located.directory
@@ -375,18 +383,27 @@ class ScenarioRun:
             for m in messages:
                 src, dst = (local, recorder) if m.sent else (recorder, local)
                 records.append((m.time, src, dst, m.payload, m.transport))
-        media_server = self._media_server
-        if media_server is not None:
-            offset = media_server.pacer.wall_offset
-            for stream in (s for active in media_server.recordings for s in active.streams):
-                if stream.destination is None:
-                    continue
-                for sent_at, packet in self._rtp_sent(media_server, stream):
-                    records.append((sent_at + offset, (self.recorder.local_address, stream.local_port),
-                                    stream.destination,
-                                    packet, "udp"))
+        records.extend((when, src, dst, packet, "udp") for when, src, dst, packet in self.sent_rtp())
         for when, src, dst, payload, transport in sorted(records, key=lambda r: r[0]):
             capture.record(src, dst, payload, when, transport)
+
+    def sent_rtp(self) -> list[SentRtp]:
+        """Every RTP packet the Media Server emulation really sent: (wall time, src, dst, bytes)."""
+        media_server = self._media_server
+        if media_server is None:
+            return []
+        offset = media_server.pacer.wall_offset
+        return [(sent_at + offset, (self.recorder.local_address, stream.local_port), stream.destination, packet)
+                for stream in (s for active in media_server.recordings for s in active.streams)
+                if stream.destination is not None
+                for sent_at, packet in self._rtp_sent(media_server, stream)]
+
+    def _write_sent_rtp(self) -> Path | None:
+        """sent.pcap next to the capture: what was sent, for `compare_delivery` (None: no RTP sent)."""
+        sent = self.sent_rtp()
+        if not sent:
+            return None
+        return write_sent_rtp(self.work_dir / "sent.pcap", sent)
 
     def _rtp_sent(self, media_server: MediaServerEmulation, stream: ReplicatedStream) -> list[tuple[float, bytes]]:
         """Every RTP packet a stream really sent, rebuilt byte for byte, with its send time.
@@ -556,6 +573,14 @@ def _request_summary(request: Request) -> str:
     fields = {"ThisDN": request.this_dn, "ConnID": getattr(request, "conn_id", None),
               "PrivateMsgID": getattr(request, "private_msg_id", None)}
     return " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
+
+def write_sent_rtp(path: Path, packets: Iterable[SentRtp]) -> Path:
+    """A pcap of sent RTP packets (any order; written in time order), as the sender saw them."""
+    with SyntheticCapture(path, "the Media Server emulation's sender log") as capture:
+        for when, src, dst, packet in sorted(packets, key=lambda r: r[0]):
+            capture.record(src, dst, packet, when, "udp")
+    return path
 
 
 def _sent_by(messages: list[TracedMessage]) -> tuple[str, int] | None:

@@ -74,11 +74,18 @@ def judge(findings: Iterable[Finding], requirement_ids: Sequence[str], step: str
 
 def record_judgements(relevant: Sequence[Finding], requirement_ids: Sequence[str]) -> None:
     """One `arec.requirement` label per judged id on the scenario's result: the compliance
-    matrix (harness.report.compliance) is built from these, so every id named here counts as
-    exercised whether the step passes or fails."""
+    matrix (harness.report.compliance) is built from these.
+
+    A requirement counts as *passed* only from a step that passed as a whole: when a MUST of
+    the step failed, the step's other ids without a finding of their own were not verified
+    (e.g. "audio complete" next to "no recording file", "no RTP loss" when no RTP was sent),
+    so they get no label here rather than a pass they did not earn."""
+    step_failed = any(f.severity is Severity.MUST for f in relevant)
     for requirement_id in dict.fromkeys(requirement_ids):
-        judgement = Judgement.of(f.severity for f in relevant if f.requirement_id == requirement_id)
-        add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, judgement))
+        own = [f.severity for f in relevant if f.requirement_id == requirement_id]
+        if step_failed and not own:
+            continue
+        add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, Judgement.of(own)))
 
 
 def violation(requirement_id: str, message: str, observed: str | None = None,
@@ -89,7 +96,12 @@ def violation(requirement_id: str, message: str, observed: str | None = None,
 
 
 def attach_evidence(run: ScenarioRun) -> None:
-    """Everything a reader needs to re-check the verdicts: capture, ladder, RTP, SIPp, files."""
+    """Everything a reader needs to re-check the verdicts: capture, ladder, RTP, SIPp, files.
+
+    Called after a failed step and again after the scenario: attached once."""
+    if run.evidence_attached:
+        return
+    run.evidence_attached = True
     evidence = run.evidence()
     attach_text("capture method", f"{evidence.capture_method}\n{evidence.read_error or ''}".strip())
     attach_pcap(evidence.pcap, "capture.pcap")
@@ -177,7 +189,8 @@ def ladder_svg(run: ScenarioRun, evidence: Evidence) -> str:
         for active in media_server.recordings:
             for leg in active.legs:
                 if leg.process.local_port:
-                    ports = [f"127.0.0.1:{s.local_port}" for s in leg.streams]
-                    participants.append(Participant(f"127.0.0.1:{leg.process.local_port}",
+                    local = run.recorder.local_address
+                    ports = [f"{local}:{s.local_port}" for s in leg.streams]
+                    participants.append(Participant(f"{local}:{leg.process.local_port}",
                                                     f"Media Server leg {leg.name}", aliases=tuple(ports)))
     return render_ladder(rows, participants, title=f"SIP ladder - CallUUID {run.call.calluuid if run.call else '-'}")

@@ -112,6 +112,7 @@ class RecordingLeg:
     invited_at: float | None = None  # wall clock
     bye_at: float | None = None
     ended_by_recorder: bool = False
+    refused: str | None = None  # the recorder's final non-2xx answer to the INVITE, e.g. "404 Not Found"
 
     @property
     def name(self) -> str:
@@ -222,11 +223,16 @@ class MediaServerEmulation:
                         f"{leg.process.work_dir.name}-retry{attempt}"))
                     leg.result = None
                     continue
-                refused = _refusal(leg.process)
-                # One line for the user: SIPp's first error quotes the whole response.
-                what = (f"refused: {refused}" if refused
-                        else f"not answered: {error}; SIPp: {leg.result.summary().splitlines()[0]}")
-                raise MediaServerError(f"recording session {leg.name} ({leg.target.dn}) {what}") from error
+                leg.refused = _refusal(leg.process)
+                if leg.refused is not None:
+                    # The recorder's own answer (4xx-6xx), in the capture like any other: the
+                    # validators judge it (SIP-DIALOG-ESTABLISHED, ARE-06...), so it is a verdict,
+                    # not a broken scenario. No dialog, no RTP; the other sessions still go out.
+                    return
+                # No answer at all / SIPp failed: the session could not be tried (one line for
+                # the user: SIPp's first error may quote a whole message).
+                raise MediaServerError(f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
+                                       f"SIPp: {leg.result.summary().splitlines()[0]}") from error
         assert leg.answer is not None
         host = leg.answer.connection_ip or leg.process.leg.recorder_host
         for stream in leg.streams:

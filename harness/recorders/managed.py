@@ -89,6 +89,10 @@ class ProfileRecorder:
     profile: RecorderProfile
     work_dir: Path
     start_attempts: int = 3
+    # The scenario's T-Server (HOST:PORT) and the recorder's T-Lib configuration file, for
+    # {tlib} / {tlib_config} in the command of a T-Lib-capable recorder.
+    tlib: str | None = None
+    tlib_config: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -103,7 +107,8 @@ class ProfileRecorder:
             return
         with contextlib.ExitStack() as stack:
             host = profile.host
-            values = {"work_dir": str(self.work_dir), "ns_address": host, "tlib": ""}
+            values = {"work_dir": str(self.work_dir), "ns_address": host, "tlib": self.tlib or "",
+                      "tlib_config": str(self.tlib_config or "")}
             exec_prefix: list[str] = []
             ns: NamespaceHandle | None = None
             if profile.process.netns:
@@ -111,9 +116,14 @@ class ProfileRecorder:
                 host = ns.recorder_address
                 values["ns_address"] = host
                 exec_prefix = ns.command([])
-            if "tlib" in placeholders(profile.process.command):
-                raise SetupError(f"recorder profile {profile.path}: [process] command: {{tlib}} is not available "
-                                 "for profile recorders in this version")
+            wanted = placeholders(profile.process.command)
+            if ("tlib" in wanted and self.tlib is None) or ("tlib_config" in wanted and self.tlib_config is None):
+                raise SetupError(f"recorder profile {profile.path}: [process] command: {{tlib}}/{{tlib_config}} are "
+                                 "only available per scenario (scope = \"scenario\") and outside a network namespace")
+            if ns is not None and "tlib" in wanted:
+                # The scenario's T-Server listens on loopback, which a namespace cannot reach.
+                raise SetupError(f"recorder profile {profile.path}: [process] command: {{tlib}} cannot be used "
+                                 "with netns = true (the scenario's T-Server listens on loopback)")
             self.work_dir.mkdir(parents=True, exist_ok=True)
             port = self._start(values, exec_prefix, host)
             stack.callback(self.stop)
@@ -226,14 +236,15 @@ RUN_SCOPED = _RunScoped()
 
 
 @contextlib.contextmanager
-def recorder_for(profile: RecorderProfile, work_dir: Path, run_work_dir: Path | None = None
-                 ) -> Iterator[RecorderUnderTest]:
+def recorder_for(profile: RecorderProfile, work_dir: Path, run_work_dir: Path | None = None, *,
+                 tlib: str | None = None, tlib_config: Path | None = None) -> Iterator[RecorderUnderTest]:
     """The recorder under test for one scenario: a fresh process, the run's shared one, or an
-    already running recorder (no [process])."""
+    already running recorder (no [process]). `tlib`/`tlib_config` fill {tlib}/{tlib_config}
+    for a per-scenario recorder (the T-Server is the scenario's)."""
     if profile.process is not None and profile.process.scope == "run":
         yield RUN_SCOPED.get(profile, run_work_dir or Path(tempfile.mkdtemp(prefix="arec-recorder-")))
         return
-    with ProfileRecorder(profile, work_dir).running() as recorder:
+    with ProfileRecorder(profile, work_dir, tlib=tlib, tlib_config=tlib_config).running() as recorder:
         yield recorder
 
 

@@ -32,8 +32,9 @@ from harness.recorders.locate import (
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.
-PROCESS_PLACEHOLDERS = frozenset({"port", "recordings", "work_dir", "profile_dir", "tlib", "ns_address"})
-DIRECTORY_PLACEHOLDERS = PROCESS_PLACEHOLDERS - {"recordings", "tlib"}
+PROCESS_PLACEHOLDERS = frozenset({"port", "recordings", "work_dir", "profile_dir", "tlib", "tlib_config",
+                                  "ns_address"})
+DIRECTORY_PLACEHOLDERS = PROCESS_PLACEHOLDERS - {"recordings", "tlib", "tlib_config"}
 DEFAULT_READY_TIMEOUT_S = 10.0
 
 _KEYS: dict[str, frozenset[str]] = {

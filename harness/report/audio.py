@@ -58,12 +58,13 @@ def playable_recordings_html(wavs: Sequence[Path], captions: Mapping[str, str] |
             else:
                 encoded = base64.b64encode(data).decode("ascii")
                 player = f'<audio controls preload="metadata" src="data:audio/wav;base64,{encoded}"></audio>'
-        rows.append(f"<tr><td><b>{_esc(wav.name)}</b><div>{_esc(caption)}</div>"
+        rows.append(f"<tr><td><b>{_esc(wav.name)}</b> {_esc(caption)}"
                     f'<div class="fmt">{_esc(description)}, {size} bytes</div></td><td>{player}</td></tr>')
     body = "".join(rows) or '<tr><td colspan="2">no WAV file in the recording</td></tr>'
     return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>"
-            # Fixed sizes: the report sizes its iframe once, at load, before the players lay out.
-            "body{font:13px sans-serif;margin:8px;padding-bottom:24px}"
-            "td{padding:6px;border-bottom:1px solid #ddd;vertical-align:middle;height:58px}"
-            ".fmt{color:#666;font-size:11px}.why{color:#a15c00}audio{display:block;width:360px;height:54px}"
+            # Compact rows: opened from file:// the report cannot measure an HTML attachment's
+            # height and gives it a 150 px frame (it scrolls): three files fit without scrolling.
+            "body{font:12px sans-serif;margin:2px}table{border-collapse:collapse}"
+            "td{padding:2px 6px;border-bottom:1px solid #ddd;vertical-align:middle;height:42px}"
+            ".fmt{color:#666;font-size:10px}.why{color:#a15c00}audio{display:block;width:330px;height:36px}"
             f"</style></head><body><table>{body}</table></body></html>\n")

@@ -27,13 +27,15 @@ from harness.report.compliance import (
     matrix_html,
     matrix_json,
     matrix_markdown,
+    matrix_svg,
 )
 from harness.report.compliance import read_scenarios as read_scenario_outcomes
 from harness.report.run_metadata import exercised, properties_text
 
 __all__ = ["BuiltReport", "build_report", "tidy_results"]
 
-MATRIX_HTML: Final = "compliance-matrix.html"
+MATRIX_SVG: Final = "compliance-matrix.svg"  # shown full size in the report
+MATRIX_HTML: Final = "compliance-matrix.html"  # full statements, sources and scenarios
 HISTORY: Final = "history.jsonl"
 RUN_METADATA: Final = "run-metadata.json"
 # Step parameters that are fixtures, not Gherkin values: allure-pytest-bdd records every
@@ -96,6 +98,7 @@ def build_report(report_dir: Path, metadata: Mapping[str, str] | None = None, *,
     compliance_json.write_text(json.dumps(matrix_json(matrix), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     compliance_md.write_text(matrix_markdown(matrix), encoding="utf-8")
     (report_dir / MATRIX_HTML).write_text(matrix_html(matrix), encoding="utf-8")
+    (report_dir / MATRIX_SVG).write_text(matrix_svg(matrix), encoding="utf-8")
     (results / "environment.properties").write_text(properties_text(meta), encoding="utf-8")
     tidy_results(results)
     counts = matrix.counts()
@@ -106,7 +109,7 @@ def build_report(report_dir: Path, metadata: Mapping[str, str] | None = None, *,
         "Requirements": ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n),
         "Matrix": "Global Attachments tab",
     }
-    report = generate_report(results, report_dir / "html", variables=variables, global_attachments=[MATRIX_HTML],
+    report = generate_report(results, report_dir / "html", variables=variables, global_attachments=[MATRIX_SVG, MATRIX_HTML],
                              hide_labels=[REQUIREMENT_LABEL],
                              history_path=(report_dir / HISTORY).resolve(), append_history=append_history)
     return BuiltReport(report, matrix, compliance_json, compliance_md)

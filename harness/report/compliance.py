@@ -42,6 +42,7 @@ __all__ = [
     "matrix_html",
     "matrix_json",
     "matrix_markdown",
+    "matrix_svg",
     "parse_judgement_label",
     "read_scenarios",
 ]
@@ -330,6 +331,60 @@ _COLOURS: Final = {Outcome.PASSED: ("#e6f4ea", "#1e7e34"), Outcome.FAILED: ("#fd
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def matrix_svg(matrix: Matrix) -> str:
+    """The matrix as an image: Allure shows SVG attachments at full size, while an HTML attachment
+    opened from file:// gets a fixed 150 px frame (the report cannot measure a blob frame's
+    content there). Statements are clipped; compliance.md / the HTML page carry the full text."""
+    width, row_h, head_h = 1180, 22, 64
+    cols = (10, 300, 370, 500)  # id, severity, outcome, statement
+    rows: list[str] = []
+    y = head_h
+    for step, step_rows in matrix.by_step().items():
+        rows.append(f'<rect x="0" y="{y}" width="{width}" height="{row_h}" fill="#263238"/>'
+                    f'<text x="10" y="{y + 15}" fill="#fff" font-weight="bold">Step {step}: '
+                    f"{_esc(STEP_TITLES[step])}</text>")
+        y += row_h
+        for i, row in enumerate(step_rows):
+            r = row.requirement
+            bg, fg = _COLOURS[row.outcome]
+            stripe = "#ffffff" if i % 2 == 0 else "#fafafa"
+            judged = sum(1 for e in row.scenarios if e.verdict in ("passed", "warning", "failed"))
+            rows.append(
+                f'<rect x="0" y="{y}" width="{width}" height="{row_h}" fill="{stripe}"/>'
+                f'<text x="{cols[0]}" y="{y + 15}" font-family="monospace">{_esc(r.id)}</text>'
+                f'<text x="{cols[1]}" y="{y + 15}" fill="#555">{r.severity.value}</text>'
+                f'<rect x="{cols[2]}" y="{y + 3}" width="118" height="{row_h - 6}" rx="8" fill="{bg}"/>'
+                f'<text x="{cols[2] + 59}" y="{y + 15}" fill="{fg}" font-weight="bold" text-anchor="middle">'
+                f"{_esc(row.outcome.value)}</text>"
+                f'<text x="{cols[3]}" y="{y + 15}">{_esc(_clip(r.statement, 96))}'
+                f"<title>{_esc(r.statement)} ({_esc(r.source)}); judged in {judged} scenario(s)</title></text>")
+            y += row_h
+        if not step_rows:
+            rows.append(f'<text x="10" y="{y + 15}" fill="#777">No requirement of this step in the catalogue yet.</text>')
+            y += row_h
+    counts = matrix.counts()
+    chips, x = [], 10
+    for outcome in Outcome:
+        label = f"{counts[outcome.value]} {outcome.value}"
+        bg, fg = _COLOURS[outcome]
+        w = 14 + len(label) * 7
+        chips.append(f'<rect x="{x}" y="34" width="{w}" height="20" rx="10" fill="{bg}"/>'
+                     f'<text x="{x + w / 2}" y="48" text-anchor="middle" fill="{fg}" font-weight="bold">{label}</text>')
+        x += w + 6
+    verdict_colour = "#b3261e" if matrix.failed_must else "#1e7e34"
+    failed = f" - MUST failed: {', '.join(matrix.failed_must)}" if matrix.failed_must else ""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y + 8}" viewBox="0 0 {width} {y + 8}" '
+            f'font-family="sans-serif" font-size="12"><rect width="{width}" height="{y + 8}" fill="#fff"/>'
+            f'<text x="10" y="22" font-size="17" font-weight="bold">Compliance matrix: '
+            f'<tspan fill="{verdict_colour}">{_esc(_clip(matrix.verdict + failed, 110))}</tspan></text>'
+            f'{"".join(chips)}<text x="{x + 6}" y="48" fill="#777">{len(matrix.rows)} requirements, '
+            f'{matrix.scenario_count} scenarios</text>{"".join(rows)}</svg>\n')
 
 
 def matrix_html(matrix: Matrix) -> str:

@@ -294,6 +294,10 @@ def build_command(
     ]
     if leg.call_id is not None:
         cmd += ["-cid_str", leg.call_id]
+    if leg.scenario is Scenario.OPTIONS:
+        # SIPp's default abort behaviour sends a BYE, which for an OPTIONS answered non-2xx is
+        # a request outside any dialog (the recorder rightly answers 481): not our traffic.
+        cmd += ["-default_behaviors", "all,-bye"]
     if twin is not None:
         cmd += ["-3pcc", f"{twin[0]}:{twin[1]}"]
     for key, value in leg.sipp_keys():

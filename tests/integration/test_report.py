@@ -15,7 +15,7 @@ import pytest
 
 from harness.recorders.base import free_port
 from harness.report.allure_html import embedded_files, external_urls
-from harness.report.build import HISTORY, MATRIX_HTML, build_report
+from harness.report.build import HISTORY, MATRIX_HTML, MATRIX_SVG, build_report
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +53,10 @@ def test_report_has_the_matrix_metadata_and_a_history_entry_per_generation(tmp_p
     assert "googletagmanager" not in html
     files = embedded_files(html)
     # The matrix is a global attachment of the report; verdict and metadata are on its first page.
-    [attachment] = json.loads(files["widgets/globals.json"])["attachments"]
-    assert attachment["name"] == MATRIX_HTML
-    assert b"NOT COMPLIANT" in files[f"data/attachments/{attachment['id']}{attachment['ext']}"]
+    attachments = json.loads(files["widgets/globals.json"])["attachments"]
+    assert sorted(a["name"] for a in attachments) == sorted([MATRIX_SVG, MATRIX_HTML])
+    for attachment in attachments:
+        assert b"NOT COMPLIANT" in files[f"data/attachments/{attachment['id']}{attachment['ext']}"]
     assert b"NOT COMPLIANT" in files["widgets/variables.json"]
     assert b"9.9.9" in files["widgets/allure_environment.json"]
     # Fixture objects are gone from step parameters; Gherkin values stay.

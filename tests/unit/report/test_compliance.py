@@ -20,6 +20,7 @@ from harness.report.compliance import (
     matrix_html,
     matrix_json,
     matrix_markdown,
+    matrix_svg,
     parse_judgement_label,
     read_scenarios,
 )
@@ -129,6 +130,9 @@ def test_renderers_group_by_step_with_statement_source_and_scenarios(tmp_path: P
     assert "## Step 6:" in md and "pipe \\| name: failed" in md and "| REQ-A-MUST | MUST | ❌ failed |" in md
     html = matrix_html(matrix)
     assert "NOT COMPLIANT" in html and "REQ-A-MUST" in html and "<script" not in html
+    svg = matrix_svg(matrix)
+    assert svg.startswith("<svg") and "Step 10:" in svg and "REQ-A-MUST" in svg
+    assert "MUST failed: REQ-A-MUST" in svg and svg.count('font-family="monospace"') == len(CATALOGUE)
 
 
 @pytest.fixture

@@ -186,6 +186,27 @@ def test_nat_between_the_capture_points_matches_by_ssrc(tmp_path: Path) -> None:
     assert report.streams[0].received_dst == REC and report.streams[0].received == 30
 
 
+def test_a_sender_log_rendered_as_a_pcap_is_a_sent_capture(tmp_path: Path) -> None:
+    """The sending side as our RTP sender logs it (`SyntheticCapture`, the unprivileged capture
+    fallback), compared with what a capture at the recorder saw: one packet lost, one late."""
+    from harness.capture.synthetic import SyntheticCapture
+
+    pkts = _packets(25)
+    with SyntheticCapture(tmp_path / "sender_log.pcap", why="sender log") as log:
+        for (seq, ts, payload, pt), t in zip(pkts, _times(25, 1000.0), strict=True):
+            log.record(MS, REC, rtp(seq, ts, 0xCAFE, pt, payload), t)
+    times = _times(25, 1000.0, 0.002)
+    times[12] += 0.05  # arrives after 13 and 14
+    kept = [i for i in range(25) if i != 3]
+    received = write_pcap(tmp_path / "rec.pcap", sorted(_frames(MS, REC, [pkts[i] for i in kept],
+                                                                [times[i] for i in kept])))
+    report = compare_delivery(tmp_path / "sender_log.pcap", received)
+    assert _ids(report) == ["REP-SENT-IN-ORDER", "REP-SENT-RECEIVED"]
+    [row] = report.streams
+    assert (row.sent, row.received, row.missing, row.reordered) == (25, 24, 1, 1)
+    assert row.max_delay_ms == pytest.approx(52.0, abs=1e-3)
+
+
 # ------------------------------------------------------------------------- arec validate --sent
 
 

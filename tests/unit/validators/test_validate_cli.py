@@ -360,7 +360,7 @@ def test_threaded_callers_never_fork(tmp_path: Path) -> None:
     same as the serial one."""
     import threading
 
-    from harness.validate_cli import _start_method
+    from harness.validate_cli import _rtp_in_child, _start_method
 
     release = threading.Event()
     other = threading.Thread(target=release.wait, daemon=True)
@@ -370,6 +370,9 @@ def test_threaded_callers_never_fork(tmp_path: Path) -> None:
         lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA)
         pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
         forked = validate_capture(pcap, parallel=True)
+        child = _rtp_in_child(pcap, True)
+        assert child is not None
+        assert len(child.result(timeout=60).finish().streams) == 1  # the fork server's child did run
     finally:
         release.set()
         other.join()
