@@ -581,11 +581,13 @@ class SippProcess:
             self._control.close()
 
 
-def run_options(leg: SippLeg, work_dir: Path, *, timeout: float = 10.0, sipp: str = "sipp") -> SippResult:
-    """OPTIONS ping of the recorder (RM keeps only live recorders, DOMAIN.md §4.5)."""
+def run_options(leg: SippLeg, work_dir: Path, *, timeout: float = 10.0, sipp: str = "sipp",
+                scenario_path: Path | None = None) -> SippResult:
+    """OPTIONS ping of the recorder (RM keeps only live recorders, DOMAIN.md §4.5); with
+    `scenario_path`, another scenario without twin commands (e.g. the edge_*_uac.xml probes)."""
     if leg.scenario is not Scenario.OPTIONS:
         raise ValueError("run_options needs Scenario.OPTIONS")
-    proc = SippProcess(leg, work_dir, sipp=sipp)
+    proc = SippProcess(leg, work_dir, sipp=sipp, scenario_path=scenario_path)
     proc.start()
     deadline = time.monotonic() + timeout
     with contextlib.suppress(TimeoutError):

@@ -7,12 +7,16 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   sendrecv        answers the recording INVITE's sendonly offer with a=sendrecv (RFC 3264 §6.1)
   swap-channels   records each stream's audio under the other stream's DN
   drop-agent      never records the audio of the second stream of a call
+  accept-video    answers a video m-line with a port instead of 0 (SDP-VIDEO-REFUSED-PORT0)
+  slow-answer     no fault: answers a new INVITE after 1 s, so a CANCEL can win the race
+  ignore-cancel   answers slowly and drops CANCEL: the cancelled INVITE gets 200 (SIP-CANCEL-487)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from harness.cli import _build_parser
 from harness.protocol.sip import uas
@@ -55,8 +59,56 @@ class DropAgent(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class AcceptVideo(RecorderCore):
+    """Answers a video m-line with a port instead of 0 (an audio-only recorder must refuse it)."""
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        # Same length, so Content-Length stays right.
+        return [uas.Outgoing(item.data.replace(b"m=video 0 ", b"m=video 9 "), item.destination, item.transport)
+                for item in super().data_to_send()]
+
+
+class SlowAnswer(RecorderCore):
+    """Not a fault: answers a new INVITE only after ANSWER_DELAY_S (100 Trying at once), like a
+    recorder that prepares storage first, so a CANCEL can arrive before the final response."""
+
+    ANSWER_DELAY_S = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: list[tuple[float, uas.RequestReceived]] = []
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        self._held.append((now + self.ANSWER_DELAY_S, event))
+
+    def _handle(self, event: object, now: float) -> None:
+        if isinstance(event, uas.CancelReceived):  # the core answered 200 and 487 already
+            self._held = [(t, e) for t, e in self._held if e.handle is not event.handle]
+        super()._handle(event, now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (super().next_deadline(), *(t for t, _ in self._held)) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def on_timer(self, now: float) -> None:
+        due = [e for t, e in self._held if t <= now]
+        self._held = [(t, e) for t, e in self._held if t > now]
+        for event in due:
+            super()._on_new_invite(event, now)
+        super().on_timer(now)
+
+
+class IgnoreCancel(SlowAnswer):
+    """Answers slowly and never honours a CANCEL (drops it): the INVITE still gets 200."""
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        if not data.startswith(b"CANCEL "):
+            super().receive_sip(data, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
+    "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
 }
 
 

@@ -47,3 +47,24 @@ def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault:
     # "RequirementViolation: ID1, ID2 failed:" names every MUST id that failed in the step.
     assert re.search(rf"RequirementViolation: [A-Z0-9, -]*\b{re.escape(requirement)}\b[A-Z0-9, -]* failed:", output), \
         output[-3000:]
+
+
+# Step 6 edge cases (features/06_session_edge_cases.feature): a fault fails its scenario, and a
+# recorder that answers slowly lets the CANCEL scenario be judged (the reference recorder answers
+# at once, so the CANCEL always loses the race there and the scenario is not applicable).
+@pytest.mark.parametrize(
+    ("fault", "keyword", "requirement"),
+    [
+        ("accept-video", "audio_and_video_offer", "SDP-VIDEO-REFUSED-PORT0"),
+        ("ignore-cancel", "cancel_before_the_final_answer", "SIP-CANCEL-487"),
+    ],
+)
+def test_edge_case_fault_fails_its_scenario(tmp_path: Path, fault: str, keyword: str, requirement: str) -> None:
+    test_fault_fails_its_scenario_with_the_requirement_id(tmp_path, fault, keyword, requirement)
+
+
+def test_a_cancel_that_wins_the_race_is_judged_and_passes(tmp_path: Path) -> None:
+    result = _run_suite("slow-answer", "cancel_before_the_final_answer", tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "1 passed" in output and "skipped" not in output, output[-3000:]

@@ -29,24 +29,8 @@ COVERED_STEPS = tuple(range(1, 11))  # features 01-10: every seed step of the Ge
 # MUST requirements that no scenario tags yet but that a test checks against a recorder's real
 # behaviour (the reference recorder), as "path::test function" — verified to exist below.
 EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
-    # The reference recorder answers an audio+video offer with video port 0.
-    "SDP-VIDEO-REFUSED-PORT0": (
-        "tests/integration/test_reference_recorder.py::test_video_is_refused_with_port_zero_and_audio_accepted",
-    ),
-    # G.729-only offer → 488, over the wire and in the sans-IO core.
-    "SIP-NO-CODEC-488": (
-        "tests/integration/test_reference_recorder.py::test_options_capacity_503_and_codec_488",
-        "tests/unit/recorder_core/test_core_flows.py::test_g729_only_offer_gets_488",
-    ),
-    # CANCEL before the final response: 200 to CANCEL, 487 to the INVITE.
-    "SIP-CANCEL-487": (
-        "tests/unit/sip_uas/test_uas_flows.py::test_cancel_before_answer_gives_200_and_487_then_ack_absorbed",
-    ),
-    # Malformed requests answered 400/505 (or dropped when unanswerable) and service continues.
-    "SIP-MALFORMED-400": (
-        "tests/integration/test_reference_recorder.py::test_malformed_input_is_answered_or_dropped_and_service_continues",
-        "tests/unit/sip_uas/test_uas_robustness.py::test_answerable_malformed_request_gets_error_response",
-    ),
+    # Empty: the step 6 edge cases (video port 0, 488, CANCEL/487, malformed/400) are scenarios
+    # now (features/06_session_edge_cases.feature).
 }
 
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
