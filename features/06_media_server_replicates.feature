@@ -49,3 +49,22 @@ Feature: 06 - Media Server opens the recording sessions and sends the replicated
   Scenario: The recorder answers the Resource Manager's OPTIONS ping
     When the Media Server side sends an OPTIONS ping to the recorder
     Then the recorder answered the OPTIONS ping
+
+  # The capture holds the call's own RTP legs (customer gateway <-> agent phone) next to the
+  # replicas: each replica must carry its party's original payload, none lost or altered
+  # (harness.validators.replication pairs the streams by payload and measures delay and loss).
+  @REP-PAYLOAD-FIDELITY
+  Scenario Outline: The replicated RTP carries the call's original payload (<mode>)
+    Given the Media Server replicates in <mode> mode
+    And a call from "5551234" to "7001" negotiated with PCMU
+    And the call's original RTP legs are in the capture
+    When the call is established and lasts 2 seconds
+    And the call is released
+    Then the recorder received <sessions> recording sessions for the call
+    And the replicated RTP carries the same payload as the call's original legs
+    And the recording of the call holds both streams complete
+
+    Examples:
+      | mode           | sessions |
+      | two-session    | 2        |
+      | single-session | 1        |

@@ -12,8 +12,8 @@ Feature: 06 - The recorder's answers to the Media Server's unusual requests
     Then the recorder accepted the audio recvonly and refused the video with port 0
 
   @SIP-NO-CODEC-488
-  Scenario: An offer with only G.729 is refused with 488
-    When the Media Server side offers only G.729
+  Scenario: An offer with no codec the recorder can support is refused with 488
+    When the Media Server side offers only a codec no recorder supports
     Then the recorder answered 488 Not Acceptable Here
 
   @SIP-CANCEL-487
@@ -21,7 +21,7 @@ Feature: 06 - The recorder's answers to the Media Server's unusual requests
     When the Media Server side cancels its INVITE right after the recorder's provisional response
     Then the recorder answered the CANCEL 200 and the INVITE 487
 
-  @SIP-MALFORMED-400
+  @SIP-MALFORMED-400 @SIP-MALFORMED-ANSWERED-400
   Scenario: A malformed request gets 400 and the recorder keeps serving
     When the Media Server side sends a request whose Content-Length exceeds its body
     And the Media Server side then places a normal recording call

@@ -596,7 +596,7 @@ def _validate_profile_recordings(path: Path, root: Path, layout: RecordingsSpec,
                 if ep == endpoint:
                     exp = _expected_from_audio(part, dn) or exp
             side = None if exp is None else ("customer", "agent")[exp.stream] if exp.stream in (0, 1) else None
-            keys.append(StreamKey(dn, side, call_id))
+            keys.append(StreamKey(dn, side, call_id, None if exp is None else exp.stream))
             if exp is None:
                 out.append((call, Finding(
                     "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available
 from harness.capture.synthetic import SyntheticCapture
 from harness.conformance.recorder_tlib_config import RecorderTlibConfig
+from harness.emulators.call_legs import CallLegs
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
@@ -115,6 +116,10 @@ class ScenarioRun:
     _media_server: MediaServerEmulation | None = None
     _capture: LoopbackCapture | SyntheticCapture | None = None
     _evidence: Evidence | None = None
+    # The call's own RTP legs (harness.emulators.call_legs): their sockets are bound when the
+    # capture starts (their ports go into its filter); `original_legs` makes the call use them.
+    original_legs: bool = False
+    _call_legs: CallLegs | None = None
 
     def __post_init__(self) -> None:
         # SIP Server as T-Server: the DN option (step 1), TRequestPrivateService (steps 2-3),
@@ -147,8 +152,10 @@ class ScenarioRun:
             ok, why = False, "forced by AREC_CAPTURE=synthetic"
         if ok:
             try:
-                capture = LoopbackCapture(pcap, self.recorder.capture_filter,
-                                          interface=self.recorder.capture_interface)
+                # The original call legs' ports are captured whether or not the call uses them:
+                # the filter is fixed before the Given steps say so.
+                bpf = replace(self.recorder, extra_ports=self.call_legs.ports).capture_filter
+                capture = LoopbackCapture(pcap, bpf, interface=self.recorder.capture_interface)
                 capture.start()
                 self._capture = capture
                 return
@@ -178,6 +185,7 @@ class ScenarioRun:
                 (self.recorder.host, self.recorder.port), self.work_dir / "sipp",
                 transport=Transport(self.recorder.transport), invite_order=self.invite_order,
                 send_rtp=self.send_rtp, local_address=self.recorder.local_address,
+                call_legs=self.call_legs if self.original_legs else None,
             )
         return self._media_server
 
@@ -393,10 +401,20 @@ class ScenarioRun:
         if media_server is None:
             return []
         offset = media_server.pacer.wall_offset
-        return [(sent_at + offset, (self.recorder.local_address, stream.local_port), stream.destination, packet)
-                for stream in (s for active in media_server.recordings for s in active.streams)
-                if stream.destination is not None
-                for sent_at, packet in self._rtp_sent(media_server, stream)]
+        replicas = [(sent_at + offset, (self.recorder.local_address, stream.local_port), stream.destination, packet)
+                    for stream in (s for active in media_server.recordings for s in active.streams)
+                    if stream.destination is not None
+                    for sent_at, packet in self._rtp_sent(media_server, stream)]
+        # The call's original legs too (harness-owned endpoints, not sent to the recorder).
+        originals = media_server.call_legs.sent(media_server.pacer) if media_server.call_legs is not None else []
+        return replicas + originals
+
+    @property
+    def call_legs(self) -> CallLegs:
+        """The call's original-leg endpoints (loopback sockets), bound on first use."""
+        if self._call_legs is None:
+            self._call_legs = CallLegs()
+        return self._call_legs
 
     def _write_sent_rtp(self) -> Path | None:
         """sent.pcap next to the capture: what was sent, for `compare_delivery` (None: no RTP sent)."""
@@ -488,7 +506,7 @@ class ScenarioRun:
         if self.job is None or self.recorder.recordings is None or self.active is None:
             return None
         locator = self.recorder.locator or RecordingLocator(REFERENCE_LAYOUT, self.recorder.recordings)
-        streams = tuple(StreamKey(s.job.dn, s.job.side.value, leg.process.leg.call_id)
+        streams = tuple(StreamKey(s.job.dn, s.job.side.value, leg.process.leg.call_id, s.job.stream_index)
                         for leg in self.active.legs for s in leg.streams)
         keys = CallKeys(self.job.call.calluuid, self.job.record_id, self.job.record_dn, streams)
         # Files of this call are written after the scenario's first step (a little slack for
@@ -515,6 +533,8 @@ class ScenarioRun:
         elif self._capture is not None:
             self._capture.close()
         self._capture = None
+        if self._call_legs is not None:
+            self._call_legs.close()
         for client in self.tlib_clients.values():
             client.close()
         if self._own_endpoint:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.emulators.call_legs import CallLegs, StampedSource
 from harness.emulators.sip_server import RecordingJob, SessionMode, Side, StreamJob
 from harness.media.pacer import PacedSender, SendRecord
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
@@ -147,6 +148,10 @@ class MediaServerEmulation:
     # Where our SIPp legs and RTP sockets bind (and what the offers' c= lines say): loopback,
     # or the host end of the veth pair of a recorder in a network namespace.
     local_address: str = "127.0.0.1"
+    # The call's own RTP legs (harness.emulators.call_legs): when set, each party's original
+    # stream is sent next to its replica, and both carry slot-stamped (unique) payloads so the
+    # replication validator can pair them. Owned (and closed) by whoever passes it.
+    call_legs: CallLegs | None = None
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -191,7 +196,8 @@ class MediaServerEmulation:
         sock = socket.socket(socket.AF_INET6 if ":" in self.local_address else socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.local_address, 0))
         rng = None if self.seed is None else self.seed * 10 + job.stream_index
-        return ReplicatedStream(job, RtpStreamSource.create(job.stream_index, codec, rng=rng), sock, 0)
+        source_type = RtpStreamSource if self.call_legs is None else StampedSource
+        return ReplicatedStream(job, source_type.create(job.stream_index, codec, rng=rng), sock, 0)
 
     def _new_leg(self, target: RecordingTarget, streams: list[ReplicatedStream], codec: Codec,
                  scenario: Scenario, dest: tuple[str, int] | None = None) -> RecordingLeg:
@@ -244,8 +250,14 @@ class MediaServerEmulation:
         if stream.destination is None:
             return  # refused (port 0): RFC 3264 §6, nothing may be sent
         schedule = [Run(PacketKind.MEDIA, _MAX_PACKETS)]
+        start_at = None  # default: now
+        if self.call_legs is not None:
+            # The original leg and its replica share their slot deadlines (the pacer's clock is
+            # time.monotonic); added first, the original goes out first at each deadline.
+            start_at = time.monotonic()
+            self.call_legs.start(self.pacer, stream.source, stream.job.side, start_at=start_at)
         stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule), stream.destination,
-                                                sock=stream.sock)
+                                                sock=stream.sock, start_at=start_at)
 
     # -- run time --------------------------------------------------------------------------
     def stop_rtp(self, stream: ReplicatedStream) -> None:
@@ -254,6 +266,8 @@ class MediaServerEmulation:
             stream.log = stream.previous_logs + self.pacer.log(stream.pacer_id)
         if stream.stopped_at is None:
             stream.stopped_at = time.time()
+        if self.call_legs is not None:  # the call's own leg of that party ends with its replica
+            self.call_legs.stop(self.pacer, stream.job.side)
 
     def end_leg(self, leg: RecordingLeg, timeout: float = 5.0) -> None:
         """Stop the leg's RTP, then BYE (ARE step 10); collect SIPp's result as evidence."""

@@ -76,15 +76,24 @@ class RecorderUnderTest:
     # namespace (harness.recorders.netns), which cannot reach 127.0.0.1 on the host.
     local_address: str = "127.0.0.1"
     capture_interface: str = "lo"
+    # UDP ports of the scenario's own traffic besides the recorder's (the call's original RTP
+    # legs, harness.emulators.call_legs): captured whatever host they are on.
+    extra_ports: tuple[int, ...] = ()
 
     @property
     def capture_filter(self) -> str:
         """BPF for this scenario's traffic only, so parallel scenarios do not see each other."""
         sip = f"port {self.port}"
         if self.rtp_ports is None:
-            return f"host {self.host} and ({sip} or udp)"
-        low, high = self.rtp_ports
-        return f"host {self.host} and ({sip} or (udp and portrange {low}-{high}))"
+            recorder = f"host {self.host} and ({sip} or udp)"
+        else:
+            low, high = self.rtp_ports
+            recorder = f"host {self.host} and ({sip} or (udp and portrange {low}-{high}))"
+        if not self.extra_ports:
+            return recorder
+        # pcap-filter(7): `and` and `or` have the same precedence (left to right): parenthesise.
+        extra = " or ".join(f"port {p}" for p in self.extra_ports)
+        return f"({recorder}) or (udp and ({extra}))"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

@@ -21,7 +21,7 @@ import json
 import os
 import string
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ class StreamKey:
     dn: str
     side: str | None = None  # "customer" | "agent" when known
     call_id: str | None = None  # the recording session's SIP Call-ID
+    timecode: int | None = None  # the stream's time-code alphabet (harness.media.timecode), when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +131,19 @@ def select_per_stream(candidates: Mapping[str, Sequence[FileEntry]], since: floa
     return chosen
 
 
-def select_newest_mono(entries: Iterable[FileEntry], streams: Sequence[StreamKey], since: float) -> dict[str, FileEntry]:
+ContentProbe = Callable[[Path], Sequence[int]]
+"""The time-code alphabets heard in a mono file, most segments first (empty: none decoded)."""
+
+
+def select_newest_mono(entries: Iterable[FileEntry], streams: Sequence[StreamKey], since: float,
+                       content: ContentProbe | None = None) -> dict[str, FileEntry]:
     """`locate = "newest"`, mono: the len(streams) newest files written after `since`.
 
-    A file whose name contains exactly one stream's DN is that stream's; the rest go to the
-    remaining streams in the order the files were first written (oldest = first stream: the
-    recorder creates a stream's file when its session starts).
+    A file whose name contains exactly one stream's DN is that stream's. A file whose name says
+    nothing goes to the stream whose time code it holds (`content`), so a recorder that writes
+    one file for two streams is judged on the stream really in it, not on a guess; files that
+    decode to nothing go to the remaining streams in the order they were first written (oldest =
+    first stream: a recorder creates a stream's file when its session starts).
     """
     fresh = after(entries, since)[:len(streams)]
     chosen: dict[str, FileEntry] = {}
@@ -146,10 +154,38 @@ def select_newest_mono(entries: Iterable[FileEntry], streams: Sequence[StreamKey
             chosen[owners[0]] = entry
         else:
             unnamed.append(entry)
+    undecided: list[FileEntry] = []
+    for entry in sorted(unnamed, key=lambda e: (e.mtime, str(e.path))):
+        heard = list(content(entry.path)) if content is not None else []
+        owner = next((s.dn for alphabet in heard for s in streams
+                      if s.timecode == alphabet and s.dn not in chosen), None)
+        if owner is not None:
+            chosen[owner] = entry
+        else:
+            undecided.append(entry)
     rest = [s.dn for s in streams if s.dn not in chosen]
-    for dn, entry in zip(rest, sorted(unnamed, key=lambda e: (e.mtime, str(e.path))), strict=False):
+    for dn, entry in zip(rest, undecided, strict=False):
         chosen[dn] = entry
     return chosen
+
+
+def timecode_streams_in(path: Path) -> list[int]:
+    """`ContentProbe` for WAV files: the alphabets decoded in channel 0, most segments first."""
+    import soundfile  # local: locating by pattern needs no audio stack
+
+    from harness.media.timecode import SAMPLE_RATE, decode_timecode
+
+    try:
+        audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError):
+        return []
+    if rate != SAMPLE_RATE or not len(audio):
+        return []
+    track = decode_timecode(audio[:, 0], SAMPLE_RATE)
+    counts: dict[int, int] = {}
+    for segment in track.segments:
+        counts[segment.stream] = counts.get(segment.stream, 0) + 1
+    return sorted(counts, key=lambda stream: -counts[stream])
 
 
 def files_from_metadata(doc: Any, base: Path) -> tuple[dict[str, Path], Path | None, tuple[str, ...]] | str:
@@ -254,7 +290,8 @@ class RecordingLocator:
                               for s in keys.streams}
                 chosen = select_per_stream(candidates, since)
             else:
-                chosen = select_newest_mono(glob_entries(self.root, spec.glob), keys.streams, since)
+                chosen = select_newest_mono(glob_entries(self.root, spec.glob), keys.streams, since,
+                                            content=timecode_streams_in)
             mono = {dn: e.path for dn, e in chosen.items()}
             for s in keys.streams:
                 if s.dn not in mono:

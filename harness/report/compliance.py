@@ -193,7 +193,7 @@ class RequirementRow:
 
     def to_json(self) -> dict[str, Any]:
         r = self.requirement
-        return {"id": r.id, "step": r.step, "severity": r.severity.value, "statement": r.statement,
+        return {"id": r.id, "step": r.step, "severity": r.severity.value, "statement": r.display_statement, "judged_on": r.judged_on,
                 "source": r.source, "outcome": self.outcome.value,
                 "scenarios": [{"name": e.scenario, "verdict": e.verdict, "test_id": e.test_id}
                               for e in self.scenarios]}
@@ -319,7 +319,7 @@ def matrix_markdown(matrix: Matrix) -> str:
         for row in rows:
             r = row.requirement
             scenarios = "<br>".join(f"{_md(e.scenario)}: {e.verdict}" for e in row.scenarios) or "-"
-            lines.append(f"| {r.id} | {r.severity.value} | {_OUTCOME_MARK[row.outcome]} | {_md(r.statement)} | "
+            lines.append(f"| {r.id} | {r.severity.value} | {_OUTCOME_MARK[row.outcome]} | {_md(r.display_statement)} | "
                          f"{_md(r.source)} | {scenarios} |")
     return "\n".join(lines) + "\n"
 
@@ -362,8 +362,8 @@ def matrix_svg(matrix: Matrix) -> str:
                 f'<rect x="{cols[2]}" y="{y + 3}" width="118" height="{row_h - 6}" rx="8" fill="{bg}"/>'
                 f'<text x="{cols[2] + 59}" y="{y + 15}" fill="{fg}" font-weight="bold" text-anchor="middle">'
                 f"{_esc(row.outcome.value)}</text>"
-                f'<text x="{cols[3]}" y="{y + 15}">{_esc(_clip(r.statement, 96))}'
-                f"<title>{_esc(r.statement)} ({_esc(r.source)}); judged in {judged} scenario(s)</title></text>")
+                f'<text x="{cols[3]}" y="{y + 15}">{_esc(_clip(r.display_statement, 96))}'
+                f"<title>{_esc(r.display_statement)} ({_esc(r.source)}); judged in {judged} scenario(s)</title></text>")
             y += row_h
         if not step_rows:
             rows.append(f'<text x="10" y="{y + 15}" fill="#777">No requirement of this step in the catalogue yet.</text>')
@@ -407,7 +407,7 @@ def matrix_html(matrix: Matrix) -> str:
             body.append(
                 f'<tr><td class="id">{_esc(r.id)}<div class="muted">{r.severity.value}</div></td>'
                 f'<td class="outcome" style="background:{bg};color:{fg}">{_esc(row.outcome.value)}</td>'
-                f"<td>{_esc(r.statement)}<div class=\"muted\">{_esc(r.source)}</div></td>"
+                f"<td>{_esc(r.display_statement)}<div class=\"muted\">{_esc(r.source)}</div></td>"
                 f'<td class="scen">{scenarios}</td></tr>')
     failed = (f'<p class="failed">MUST requirements failed: {_esc(", ".join(matrix.failed_must))}</p>'
               if matrix.failed_must else "")

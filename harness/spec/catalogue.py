@@ -21,6 +21,19 @@ class Requirement:
     severity: Severity
     statement: str
     source: str
+    # Who the check is about. Most requirements judge the recorder under test; a few judge a
+    # decision of the flow that arec itself plays (its SIP Server / Media Server emulation), so
+    # they pass whatever the recorder does and the report must say so.
+    judged_on: str = "recorder"
+
+    @property
+    def display_statement(self) -> str:
+        if self.judged_on == "recorder":
+            return self.statement
+        return f"{self.statement} [judged on arec's own {self.judged_on} emulation, not on the recorder]"
+
+
+JUDGED_ON = frozenset({"recorder", "SIP Server", "Media Server"})
 
 
 class UnknownRequirement(KeyError):
@@ -38,7 +51,10 @@ def load_catalogue() -> dict[str, Requirement]:
             severity=Severity(entry["severity"]),
             statement=entry["statement"],
             source=entry["source"],
+            judged_on=entry.get("judged_on", "recorder"),
         )
+        if requirement.judged_on not in JUDGED_ON:
+            raise ValueError(f"{requirement.id}: judged_on must be one of {sorted(JUDGED_ON)}")
         if requirement.id in catalogue:
             raise ValueError(f"duplicate requirement id in catalogue: {requirement.id}")
         if not 1 <= requirement.step <= 10:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from harness.media.timecode import SEGMENT_SAMPLES, timecode_samples
 from harness.recorders.locate import (
     CallKeys,
     FileEntry,
@@ -19,6 +20,7 @@ from harness.recorders.locate import (
     expand_pattern,
     files_from_metadata,
     select_newest_mono,
+    timecode_streams_in,
     wav_format,
 )
 from harness.validators.recording import RecordingFiles
@@ -89,6 +91,23 @@ def test_newest_mono_assigns_by_dn_in_name_then_by_creation_order() -> None:
     unnamed = [FileEntry(Path("second.wav"), T0 + 2, 1), FileEntry(Path("first.wav"), T0 + 1, 1)]
     chosen = select_newest_mono(unnamed, KEYS.streams, since=T0)
     assert (chosen["5551234"].path.name, chosen["7001"].path.name) == ("first.wav", "second.wav")
+
+
+def test_newest_mono_unnamed_file_goes_to_the_stream_whose_time_code_it_holds(tmp_path: Path) -> None:
+    # One file for two streams (linphonec's single record file): it must be judged as the stream
+    # really in it (the agent's, alphabet 1) even though it was written first, and the customer's
+    # stream is then the one without a file.
+    streams = (StreamKey("5551234", "customer", "c1@x", timecode=0), StreamKey("7001", "agent", "c2@x", timecode=1))
+    only = tmp_path / "linphone.wav"
+    soundfile.write(str(only), timecode_samples(1, 0, 8 * SEGMENT_SAMPLES), 8000, subtype="PCM_16", format="WAV")
+    os.utime(only, (T0 + 1, T0 + 1))
+    assert timecode_streams_in(only) == [1]
+    chosen = select_newest_mono([FileEntry(only, T0 + 1, 1)], streams, since=T0, content=timecode_streams_in)
+    assert {dn: e.path.name for dn, e in chosen.items()} == {"7001": "linphone.wav"}
+    # Without a decodable time code the creation-order rule still applies.
+    silent = wav(tmp_path / "silent.wav", T0 + 1)
+    chosen = select_newest_mono([FileEntry(silent, T0 + 1, 1)], streams, since=T0, content=timecode_streams_in)
+    assert {dn: e.path.name for dn, e in chosen.items()} == {"5551234": "silent.wav"}
 
 
 def test_newest_stereo_maps_channels_by_side(tmp_path: Path) -> None:

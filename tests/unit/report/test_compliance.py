@@ -123,7 +123,7 @@ def test_renderers_group_by_step_with_statement_source_and_scenarios(tmp_path: P
     assert [s["step"] for s in data["steps"]] == list(range(1, 11))
     step6 = data["steps"][5]["requirements"][0]
     assert step6 == {"id": "REQ-A-MUST", "step": 6, "severity": "MUST", "statement": "A must hold.",
-                     "source": "RFC A", "outcome": "failed",
+                     "judged_on": "recorder", "source": "RFC A", "outcome": "failed",
                      "scenarios": [{"name": "pipe | name", "verdict": "failed", "test_id": "pipe | name"}]}
     assert data["failed_must"] == ["REQ-A-MUST"] and data["metadata"] == {"arec version": "0.1.0"}
     md = matrix_markdown(matrix)

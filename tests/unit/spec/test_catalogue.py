@@ -27,3 +27,13 @@ def test_finding_serialises_with_severity_value() -> None:
     assert data["severity"] == "MUST"
     assert data["evidence"]["packet_index"] == 3
     assert "SDP-ANSWER-RECVONLY" in str(finding) and "recvonly" in str(finding)
+
+
+def test_requirements_about_the_emulated_flow_say_so() -> None:
+    # A requirement judged on arec's own SIP Server / Media Server emulation passes whatever the
+    # recorder does; the report must not present it as the recorder's achievement.
+    catalogue = load_catalogue()
+    emulated = {r.id for r in catalogue.values() if r.judged_on != "recorder"}
+    assert {"ARE-01-DN-ALWAYS-RECORD", "ARE-05-MEDIA-CONTROL-PER-PARTY"} <= emulated
+    assert "not on the recorder" in catalogue["ARE-01-DN-ALWAYS-RECORD"].display_statement
+    assert catalogue["SDP-ANSWER-RECVONLY"].display_statement == catalogue["SDP-ANSWER-RECVONLY"].statement

@@ -36,9 +36,8 @@ EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
 # Their *checks* are unit-tested (named), but no scenario runs a recorder against them yet.
 NOT_YET_EXERCISED: dict[str, str] = {
-    "REP-PAYLOAD-FIDELITY": "checked by tests/unit/validators/test_replication.py::"
-                            "test_replica_missing_payloads_is_a_finding_with_the_loss; no scenario captures "
-                            "the original call legs yet",
+    # Empty: REP-PAYLOAD-FIDELITY is a scenario now (features/06_media_server_replicates.feature,
+    # the call's original RTP legs in the capture next to the replicas).
 }
 
 
