@@ -4,11 +4,9 @@ The scenario sends the call's own RTP legs (customer gateway <-> agent phone,
 harness.emulators.call_legs) next to the replicas, so the capture holds both; the replication
 validator pairs them by payload and measures delay and loss per stream.
 
-How pytest-bdd sees these steps: `@given`/`@then` register each step as a fixture named
-`pytestbdd_stepdef_<type>_<text>` in *this* module's globals, and a step is found when that
-fixture is visible where the scenario runs. tests/bdd/conftest.py does
-`from tests.bdd.steps_replication import *` at its end; `__all__` (built at the bottom from
-those generated names) makes the star import carry exactly the step fixtures, nothing else.
+How pytest-bdd sees these steps: like every steps_*.py module, this one ends with
+`__all__ = step_fixtures(globals())` and tests/bdd/conftest.py star-imports it
+(tests/bdd/stepdefs.py explains the mechanism).
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from harness.conformance.verdict import judge, violation
 from harness.report.attach import attach_json
 from harness.spec.findings import Finding
 from harness.validators.replication import ReplicaPair, validate_replication
+from tests.bdd.stepdefs import step_fixtures
 
 
 @given("the call's original RTP legs are in the capture")
@@ -84,5 +83,5 @@ def _replica_equals_original(run: ScenarioRun) -> None:
     judge(findings, ["REP-PAYLOAD-FIDELITY"], "replica payload equals the original")
 
 
-# The step fixtures pytest-bdd generated above (see the module docstring): what conftest imports.
-__all__ = [name for name in globals() if name.startswith("pytestbdd_stepdef_")]
+# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+__all__ = step_fixtures(globals())

@@ -10,11 +10,14 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   accept-video    answers a video m-line with a port instead of 0 (SDP-VIDEO-REFUSED-PORT0)
   slow-answer     no fault: answers a new INVITE after 1 s, so a CANCEL can win the race
   ignore-cancel   answers slowly and drops CANCEL: the cancelled INVITE gets 200 (SIP-CANCEL-487)
+  accept-malformed  takes a request whose body is shorter than its Content-Length as if the
+                  header were right, and answers it 200 (SIP-MALFORMED-400; linphonec 5.1 does)
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -106,9 +109,25 @@ class IgnoreCancel(SlowAnswer):
             super().receive_sip(data, source, now)
 
 
+class AcceptMalformed(RecorderCore):
+    """Repairs a Content-Length that exceeds the body before parsing, so the malformed request
+    RFC 3261 §18.3 says to answer 400 gets a 200 instead."""
+
+    _CONTENT_LENGTH = re.compile(rb"(?im)^(content-length|l)[ \t]*:[ \t]*(\d+)")
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        match = self._CONTENT_LENGTH.search(head)
+        if sep and match is not None and int(match.group(2)) > len(body):
+            head = head[:match.start(2)] + str(len(body)).encode() + head[match.end(2):]
+            data = head + sep + body
+        super().receive_sip(data, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
+    "accept-malformed": AcceptMalformed,
 }
 
 

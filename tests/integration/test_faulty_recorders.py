@@ -57,6 +57,7 @@ def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault:
     [
         ("accept-video", "audio_and_video_offer", "SDP-VIDEO-REFUSED-PORT0"),
         ("ignore-cancel", "cancel_before_the_final_answer", "SIP-CANCEL-487"),
+        ("accept-malformed", "malformed_request", "SIP-MALFORMED-400"),
     ],
 )
 def test_edge_case_fault_fails_its_scenario(tmp_path: Path, fault: str, keyword: str, requirement: str) -> None:

@@ -1,0 +1,180 @@
+"""The recorder's answers to edge cases (seed step 6): video, no common codec, CANCEL, malformed.
+
+Each probe is a SIPp scenario (harness/sipp/scenarios/edge_*_uac.xml) run like the OPTIONS
+ping, in its own directory under <run>/sipp/ so the synthetic capture replays its message log;
+the verdicts come from the capture. The probes' Call-IDs travel in the `edge_calls` fixture
+(tests/bdd/conftest.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import then, when
+
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge, violation
+from harness.protocol.sip.message import SipRequest, SipResponse
+from harness.spec.findings import Finding
+from harness.validators.sip import SipEvent
+from tests.bdd.stepdefs import step_fixtures
+
+
+def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]]) -> bytes:
+    """A sendonly offer, one m-line per (media, payload type, rtpmap) (Media Server only sends)."""
+    ip = run.recorder.local_address
+    lines = ["v=0", f"o=MCP 1 1 IN IP4 {ip}", "s=-", f"c=IN IP4 {ip}", "t=0 0"]
+    for i, (kind, pt, rtpmap) in enumerate(media):
+        lines += [f"m={kind} {40000 + 2 * i} RTP/AVP {pt}", f"a=rtpmap:{pt} {rtpmap}", "a=sendonly"]
+    return "\r\n".join(lines).encode("ascii")  # SIPp adds the last CRLF after the inserted file
+
+
+def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None = None) -> str:
+    """Run one edge_*_uac.xml probe; returns its Call-ID (the Then steps find it in the capture)."""
+    import uuid
+
+    from harness.sipp.runner import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport, run_options
+
+    call_id = f"edge-{name}-{uuid.uuid4().hex[:12]}@arec"
+    leg = SippLeg(recorder_host=run.recorder.host, recorder_port=run.recorder.port, record_id="edge",
+                  calluuid="edge", dn="edge", record_dn="edge", scenario=Scenario.OPTIONS,
+                  transport=Transport(run.recorder.transport), local_ip=run.recorder.local_address,
+                  call_id=call_id, recv_timeout_ms=2000)
+    work = run.work_dir / "sipp" / f"edge-{name}"
+    work.mkdir(parents=True, exist_ok=True)
+    if offer is not None:
+        (work / OFFER_FILE).write_bytes(offer)
+    result = run_options(leg, work, timeout=15.0, scenario_path=SCENARIO_DIR / f"{scenario}.xml")
+    run.note(f"SIPp {scenario} ({call_id}): {result.summary()}")
+    return call_id
+
+
+def _edge_events(run: ScenarioRun, call_id: str) -> list[SipEvent]:
+    """The capture's parsed SIP messages of one probe, in capture order."""
+    from harness.validators.sip import sip_events
+
+    return [e for e in sip_events(run.evidence().datagrams, []) if e.message.call_id == call_id]
+
+
+def _final_of(events: list[SipEvent], method: str) -> SipEvent | None:
+    return next((e for e in events if isinstance(e.message, SipResponse) and e.message.status >= 200
+                 and e.message.cseq.method == method), None)
+
+
+def _status(event: SipEvent | None) -> str:
+    return "none" if event is None or not isinstance(event.message, SipResponse) else str(event.message.status)
+
+
+@when("the Media Server side offers audio and video in one INVITE")
+def _offer_video(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    offer = _edge_offer(run, [("audio", "0", "PCMU/8000"), ("video", "96", "H264/90000")])
+    edge_calls["video"] = _edge_probe(run, "video", "edge_invite_uac", offer)
+
+
+@then("the recorder accepted the audio recvonly and refused the video with port 0")
+def _video_refused(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    call_id = edge_calls["video"]
+    dialog = run.evidence().sip.dialogs.get(call_id)
+    findings = [f for f in run.evidence().sip.findings if call_id in f.message]
+    if dialog is None or dialog.final_status != 200:
+        findings.append(violation("SDP-VIDEO-REFUSED-PORT0", "the audio+video offer was not accepted (the "
+                                  "audio m-line must be, video refused with port 0)",
+                                  observed=str(dialog and dialog.final_status), expected="200 OK"))
+    judge(findings, ["SDP-VIDEO-REFUSED-PORT0", "SDP-ANSWER-RECVONLY"], "video refused, audio accepted")
+
+
+# A codec name no implementation can know: G.729 would not do, real endpoints (linphone) support
+# it and rightly accept it. Accepting this one means answering with a codec it cannot decode.
+UNKNOWABLE_CODEC = "X-AREC-NO-SUCH-CODEC/8000"
+
+
+@when("the Media Server side offers only a codec no recorder supports")
+def _offer_unsupported(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    offer = _edge_offer(run, [("audio", "98", UNKNOWABLE_CODEC)])
+    edge_calls["no-codec"] = _edge_probe(run, "no-codec", "edge_rejected_uac", offer)
+
+
+@then("the recorder answered 488 Not Acceptable Here")
+def _answered_488(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    final = _final_of(_edge_events(run, edge_calls["no-codec"]), "INVITE")
+    findings = [] if _status(final) == "488" else [violation(
+        "SIP-NO-CODEC-488", f"an offer whose only codec is {UNKNOWABLE_CODEC} was not refused with 488",
+        observed=_status(final), expected="488")]
+    judge(findings, ["SIP-NO-CODEC-488"], "488 to an offer without a supported codec")
+
+
+@when("the Media Server side cancels its INVITE right after the recorder's provisional response")
+def _cancel(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    offer = _edge_offer(run, [("audio", "0", "PCMU/8000")])
+    edge_calls["cancel"] = _edge_probe(run, "cancel", "edge_cancel_uac", offer)
+
+
+@then("the recorder answered the CANCEL 200 and the INVITE 487")
+def _cancel_487(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    events = _edge_events(run, edge_calls["cancel"])
+    cancel = next((e for e in events if isinstance(e.message, SipRequest) and e.message.method == "CANCEL"), None)
+    invite_final, cancel_final = _final_of(events, "INVITE"), _final_of(events, "CANCEL")
+    # RFC 3261 §9.2: once the UAS has sent a final response "the CANCEL request has no effect":
+    # a recorder that answered the INVITE before it handled the CANCEL lost the race
+    # legitimately. Which came first is read from the order of the recorder's own responses
+    # (one socket to one peer: the same in a tcpdump capture and in SIPp's log), not from
+    # when our CANCEL left, which crosses the answer on the wire.
+    answered_first = invite_final is not None and (
+        cancel is None or invite_final.index < (cancel_final.index if cancel_final is not None else cancel.index))
+    if answered_first:
+        pytest.skip(f"not applicable: the recorder answered the INVITE {_status(invite_final)} before it handled "
+                    "a CANCEL (no time to cancel)")
+    findings: list[Finding] = []
+    if cancel is None:
+        findings.append(violation("SIP-CANCEL-487", "no CANCEL in the capture: the INVITE got no final response",
+                                  observed="no CANCEL", expected="CANCEL answered 200, INVITE 487"))
+    elif _status(cancel_final) != "200" or _status(invite_final) != "487":
+        findings.append(violation("SIP-CANCEL-487", "CANCEL before the final response not honoured",
+                                  observed=f"CANCEL {_status(cancel_final)}, INVITE {_status(invite_final)}",
+                                  expected="CANCEL 200, INVITE 487"))
+    judge(findings, ["SIP-CANCEL-487"], "CANCEL before the answer")
+
+
+@when("the Media Server side sends a request whose Content-Length exceeds its body")
+def _malformed(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    edge_calls["malformed"] = _edge_probe(run, "malformed", "edge_malformed_uac")
+
+
+@when("the Media Server side then places a normal recording call")
+def _normal_after(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    offer = _edge_offer(run, [("audio", "0", "PCMU/8000")])
+    edge_calls["after"] = _edge_probe(run, "after", "edge_invite_uac", offer)
+
+
+@then("the recorder answered the malformed request 400 and the normal call afterwards")
+def _malformed_400(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    ids = edge_calls
+    events = _edge_events(run, ids["malformed"])
+    bad, ping = (next((e for e in events if isinstance(e.message, SipResponse) and e.message.status >= 200
+                       and e.message.cseq.number == n), None) for n in (1, 2))  # CSeq 1: malformed, 2: ping
+    findings: list[Finding] = []
+    # RFC 3261 §18.3: for a request whose body is shorter than its Content-Length "the element
+    # SHOULD generate a 400": accepting it (2xx) is the failure; dropping it or another error
+    # status is a warning.
+    if _status(bad).startswith("2"):
+        findings.append(violation("SIP-MALFORMED-400", "an OPTIONS whose Content-Length exceeds its body "
+                                  "(RFC 3261 §18.3) was accepted", observed=_status(bad), expected="400"))
+    elif _status(bad) != "400":
+        findings.append(violation("SIP-MALFORMED-ANSWERED-400", "an OPTIONS whose Content-Length exceeds its body "
+                                  "(RFC 3261 §18.3) was not answered 400",
+                                  observed="no answer (dropped)" if bad is None else _status(bad), expected="400"))
+    # "Keeps serving" = the requests after it are still answered. Whether the answers are the
+    # right ones (a 200 to the INVITE, ...) is judged by the steps about those requests; a
+    # recorder that refuses every INVITE must not fail *this* requirement for it.
+    dialog = run.evidence().sip.dialogs.get(ids["after"])
+    invite_answered = dialog is not None and dialog.final_status is not None
+    bye_answered = dialog is not None and (dialog.final_status != 200 or dialog.bye_status is not None)
+    if ping is None or not invite_answered or not bye_answered:
+        findings.append(violation("SIP-MALFORMED-400", "the recorder stopped answering after the malformed request",
+                                  observed=f"OPTIONS {_status(ping)}, INVITE {dialog and dialog.final_status}, "
+                                  f"BYE {dialog and dialog.bye_status}",
+                                  expected="a final response to the OPTIONS, the INVITE and (if set up) the BYE"))
+    judge(findings, ["SIP-MALFORMED-400", "SIP-MALFORMED-ANSWERED-400"], "malformed request answered, service continues")
+
+
+# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+__all__ = step_fixtures(globals())

@@ -1,0 +1,152 @@
+"""Steps where T-Lib clients (agent desktop, supervisor, routing strategy) drive SIP Server:
+third-party start, routing with record=..., pause/resume/stop, refused requests (seed steps 3, 4, 9)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge, violation
+from harness.emulators.runtime_control import PauseProfile
+from harness.protocol.tlib import Event, EventError, RecordOp
+from harness.spec.findings import Finding
+from harness.validators.recording import validate_recording
+from tests.bdd.helpers import (
+    expect_ack,
+    not_applicable_unless,
+    recording_findings,
+    require_reference_layout,
+    targets_of_call,
+)
+from tests.bdd.stepdefs import step_fixtures
+
+# -- T-Lib paths (steps 3, 4, 9) -----------------------------------------------------------------
+
+
+@given(parsers.parse('"{who}" is a T-Lib client that registered DN "{dn}"'))
+def _tlib_client(run: ScenarioRun, who: str, dn: str) -> None:
+    run.tlib_client(who, dn)
+
+
+@given(parsers.parse('the call waits at routing point "{point}"'))
+def _routing_point(run: ScenarioRun, point: str) -> None:
+    run.routing_point = point
+
+
+@given(parsers.parse("the pause profile is {profile}"))
+def _pause_profile(run: ScenarioRun, profile: str) -> None:
+    not_applicable_unless(profile in run.recorder.capabilities.pause_profiles,
+                          f"the recorder does not support the {profile} pause profile")
+    run.pause_profile = PauseProfile(profile)
+
+
+@when(parsers.parse('"{who}" asks SIP Server to start recording with record={side}'))
+def _tlib_start(run: ScenarioRun, who: str, side: str) -> None:
+    if run.job is None:
+        run.initiation_requirement = "ARE-03-THIRD-PARTY-START"
+    expect_ack(run.tlib_request(who, RecordOp.START, record=side), "GSIP_RECORD_START")
+
+
+@when(parsers.parse('"{who}" asks SIP Server to {op} recording'))
+def _tlib_control(run: ScenarioRun, who: str, op: str) -> None:
+    expect_ack(run.tlib_request(who, RecordOp(op)), f"a {op} request")
+
+
+@when(parsers.parse("the call goes on for {seconds:d} seconds"))
+def _call_goes_on(run: ScenarioRun, seconds: int) -> None:
+    run.keep_talking(seconds)
+
+
+@when(parsers.parse('the routing strategy routes the call to "{agent}" with record={record}'))
+def _route(run: ScenarioRun, agent: str, record: str) -> None:
+    run.initiation_requirement = "ARE-04-ROUTE-DISABLE" if record.startswith("disable_") else "ARE-04-ROUTE-RECORD"
+    expect_ack(run.route_call("routing strategy", agent, record), "TRouteCall")
+
+
+@when(parsers.parse('the routing strategy routes the call to "{agent}" attaching "{key}"="{value}"'))
+def _route_with_data(run: ScenarioRun, agent: str, key: str, value: str) -> None:
+    expect_ack(run.route_call("routing strategy", agent, user_data={key: value}), "TRouteCall")
+
+
+@then(parsers.parse('every recording INVITE Request-URI names "{dn}" as the initiating DN'))
+def _record_dn(run: ScenarioRun, dn: str) -> None:
+    findings = [violation(run.initiation_requirement, f"recording session for DN {t.dn} names recordDN "
+                          f"{t.record_dn}", observed=t.record_dn, expected=dn)
+                for t in targets_of_call(run) if t.record_dn != dn]
+    if not targets_of_call(run):
+        findings.append(violation(run.initiation_requirement, "no recording INVITE for the call in the capture"))
+    judge(findings, [run.initiation_requirement, "ARE-06-RURI-PARAMS"], "initiating DN")
+
+
+@then("no audio sent while the recording was paused is in the recording")
+def _no_paused_audio(run: ScenarioRun) -> None:
+    # Without the recording's files the PCI rule cannot be verified: that is a failure of the
+    # files, not a pass of the rule.
+    judge(recording_findings(run), ["REC-PAUSE-NO-AUDIO", "REC-FILES-PRESENT"], "no audio while paused")
+
+
+@then("the recording stays aligned with wall-clock time and holds every segment sent outside the pause")
+def _aligned_after_pause(run: ScenarioRun) -> None:
+    findings = list(recording_findings(run))
+    gaps = [f for f in findings if f.requirement_id == "REC-AUDIO-COMPLETE"]
+    if gaps:
+        findings.append(violation("ARE-09-PAUSE-RESUME", f"after pause/resume ({run.pause_profile.value}) the "
+                                  f"recording is not complete and aligned: {gaps[0].message}"))
+    judge(findings, ["ARE-09-PAUSE-RESUME", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"],
+          "aligned after pause")
+
+
+@then("the recorder holds 2 complete recordings of the call with different record ids")
+def _stop_start(run: ScenarioRun) -> None:
+    require_reference_layout(run, "finding both recordings of one call")
+    evidence = run.evidence()
+    if evidence.recording_dir is None or run.control is None or run.call is None:
+        pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
+    root = evidence.recording_dir.parent.parent
+    history = run.control.history
+    findings: list[Finding] = []
+    ids = [active.job.record_id for active in history]
+    if len(history) != 2 or len(set(ids)) != 2:
+        findings.append(violation("ARE-09-STOP-START", "stop then start did not give two recordings",
+                                  observed=",".join(ids), expected="two distinct record ids"))
+    for active in history:
+        findings += validate_recording(root / run.call.calluuid / active.job.record_id,
+                                       run.expected_streams(active))
+    judge(findings, ["ARE-09-STOP-START", "REC-FILES-PRESENT", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL",
+                     "ARE-10-FILES-FINALISED", "REC-METADATA"], "two recordings after stop/start")
+
+
+# Run-time control requests SIP Server cannot perform (docs/tlib-emulation.md §7).
+_BAD_REQUESTS: dict[str, Callable[[ScenarioRun, str], list[Event]]] = {
+    "a pause for an unknown ConnID": lambda run, who: [run.tlib_request(who, RecordOp.PAUSE,
+                                                                        conn_id="00000000deadbeef")],
+    'a pause on behalf of DN "7999" it did not register': lambda run, who: [
+        run.tlib_request(who, RecordOp.PAUSE, this_dn="7999")],
+    "a resume while the recording is not paused": lambda run, who: [run.tlib_request(who, RecordOp.RESUME)],
+    "a stop when no recording runs": lambda run, who: [run.tlib_request(who, RecordOp.STOP),
+                                                       run.tlib_request(who, RecordOp.STOP)],
+}
+
+
+@when(parsers.parse('"{who}" sends {request}'))
+def _bad_request(run: ScenarioRun, who: str, request: str) -> None:
+    answers = _BAD_REQUESTS[request](run, who)
+    run.last_answer = answers[-1]
+    for answer in answers[:-1]:  # the set-up requests (the first stop) must succeed
+        expect_ack(answer, request)
+
+
+@then(parsers.parse("SIP Server answered EventError {code:d}"))
+def _answered_error(run: ScenarioRun, code: int) -> None:
+    answer = run.last_answer
+    findings = [] if isinstance(answer, EventError) and answer.error_code == code else [violation(
+        "ARE-09-CONTROL-ERRORS", "the control request was not refused with the expected EventError",
+        observed=str(answer), expected=f"EventError {code}")]
+    judge(findings, ["ARE-09-CONTROL-ERRORS"], "EventError answer")
+
+
+# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+__all__ = step_fixtures(globals())
