@@ -13,9 +13,7 @@ verdicts arec gives with examples/baresip/profile.toml can be checked against it
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +24,16 @@ import pytest
 import soundfile
 
 from harness.capture.pcap_capture import LoopbackCapture
-from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.media.timecode import decode_timecode
 from harness.recorders.netns import NamespaceHandle, namespace_for_recorder
 from harness.sipp.runner import SippLeg, SippProcess
 from harness.sipp.twin import AnsweredLeg, Direction, SippLegError
+from tests.integration.endpoint_support import (
+    free_udp_port,
+    record_one_leg,
+    start_in_namespace,
+    stop_endpoint,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -58,25 +60,9 @@ class Baresip:
 
 def _start(ns: NamespaceHandle, work: Path, account_user: str) -> tuple[subprocess.Popen[bytes], Path]:
     recordings = work / "recordings"
-    log = work / "baresip.log"
-    cmd = ns.command(["sh", str(EXAMPLE / "start-baresip.sh"), ns.recorder_address, str(PORT), str(work),
-                      str(recordings), account_user])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    ready = threading.Event()
-
-    def pump() -> None:  # keep the pipe drained; the log is evidence when a test fails
-        assert proc.stdout is not None
-        with log.open("wb") as out:
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                if b"baresip is ready" in line:
-                    ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(10):
-        proc.kill()
-        pytest.fail(f"baresip did not print 'baresip is ready': {log.read_text(errors='replace')[-2000:]}")
+    proc = start_in_namespace(ns, ["sh", str(EXAMPLE / "start-baresip.sh"), ns.recorder_address, str(PORT),
+                                   str(work), str(recordings), account_user],
+                              work / "baresip.log", b"baresip is ready")
     return proc, recordings
 
 
@@ -88,8 +74,7 @@ def baresip(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Baresip]
         try:
             yield Baresip(ns, recordings, tmp_path / "baresip.log")
         finally:
-            proc.terminate()  # baresip ends its calls and closes the WAV files on SIGTERM
-            proc.wait(10)
+            stop_endpoint(proc)
 
 
 class _SendrecvLeg(SippLeg):
@@ -99,37 +84,17 @@ class _SendrecvLeg(SippLeg):
         return super().offer_sdp(version, Direction.SENDRECV)
 
 
-def _free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def _leg(rec: Baresip, record_id: str = RECORD_ID, *, sendrecv: bool = False) -> SippLeg:
     host = rec.ns.host_address
     cls = _SendrecvLeg if sendrecv else SippLeg
     return cls(recorder_host=rec.ns.recorder_address, recorder_port=PORT, record_id=record_id, calluuid=CALLUUID,
-               dn="7001", record_dn="7001", local_ip=host, media_ip=host, media_ports=(_free_udp_port(host),),
+               dn="7001", record_dn="7001", local_ip=host, media_ip=host, media_ports=(free_udp_port(host),),
                recv_timeout_ms=4000)
 
 
 def _record_one_leg(rec: Baresip, leg: SippLeg, work: Path) -> AnsweredLeg:
     """INVITE, 1.2 s of time-coded RTP (stream 0) to the answered port, BYE."""
-    with SippProcess(leg, work) as proc:
-        answer = proc.control.wait_answer(8)
-        assert answer.connection_ip is not None, "no c= line in the answer"
-        source = RtpStreamSource.create(0, "PCMU", rng=7)
-        with PacedSender(allowed_destinations=[rec.ns.recorder_address]) as sender:
-            sender.add_stream(source.timed([Run(PacketKind.MEDIA, PACKETS)]),
-                              (answer.connection_ip, answer.audio_ports[0]),
-                              local=(leg.media_ip, leg.media_ports[0]))
-            sender.start()
-            assert sender.join(10)
-        proc.control.bye()
-        proc.control.wait_finished(5)
-        result = proc.wait(5)
-    assert result.ok, result.summary()
-    return answer
+    return record_one_leg(rec.ns, leg, work, PACKETS)
 
 
 def _wavs(rec: Baresip, kind: str) -> list[Path]:

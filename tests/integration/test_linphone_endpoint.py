@@ -13,10 +13,7 @@ verdicts arec gives with examples/linphone/profile.toml can be checked against i
 from __future__ import annotations
 
 import shutil
-import socket
 import struct
-import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +24,16 @@ import pytest
 import soundfile
 
 from harness.capture.pcap_capture import LoopbackCapture
-from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.media.timecode import decode_timecode
 from harness.protocol.sdp import SessionDescription
 from harness.recorders.netns import NamespaceHandle, namespace_for_recorder
-from harness.sipp.runner import SippLeg, SippProcess
+from harness.sipp.runner import SippLeg
+from tests.integration.endpoint_support import (
+    free_udp_port,
+    record_one_leg,
+    start_in_namespace,
+    stop_endpoint,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,38 +64,12 @@ def linphone(tmp_path: Path) -> Iterator[Linphone]:
     with namespace_for_recorder() as ns:
         recordings = tmp_path / "recordings"
         log = tmp_path / "linphonec.out"
-        cmd = ns.command(["sh", str(EXAMPLE / "start-linphone.sh"), ns.recorder_address, str(PORT), str(tmp_path),
-                          str(recordings)])
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        ready = threading.Event()
-
-        def pump() -> None:  # keep the pipe drained; the output is evidence when a test fails
-            assert proc.stdout is not None
-            with log.open("wb") as out:
-                for line in proc.stdout:
-                    out.write(line)
-                    out.flush()
-                    if b"linphonec is ready" in line:
-                        ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
+        proc = start_in_namespace(ns, ["sh", str(EXAMPLE / "start-linphone.sh"), ns.recorder_address, str(PORT),
+                                       str(tmp_path), str(recordings)], log, b"linphonec is ready")
         try:
-            if not ready.wait(10):
-                pytest.fail(f"linphonec did not print 'linphonec is ready': {log.read_text(errors='replace')[-2000:]}")
             yield Linphone(ns, recordings, log)
         finally:
-            proc.terminate()  # the script sends `quit`: linphonec ends its calls and closes the WAV
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+            stop_endpoint(proc)  # the script sends `quit`: linphonec ends its calls and closes the WAV
 
 
 def _is_stun(payload: bytes) -> bool:
@@ -107,23 +82,10 @@ def test_genesys_leg_is_answered_recvonly_and_the_received_audio_is_recorded(
     host = linphone.ns.host_address
     leg = SippLeg(recorder_host=linphone.ns.recorder_address, recorder_port=PORT, record_id=RECORD_ID,
                   calluuid=CALLUUID, dn="7001", record_dn="7001", local_ip=host, media_ip=host,
-                  media_ports=(_free_udp_port(host),), recv_timeout_ms=4000)
+                  media_ports=(free_udp_port(host),), recv_timeout_ms=4000)
     pcap = tmp_path / "veth.pcap"
-    with (LoopbackCapture(pcap, f"host {linphone.ns.recorder_address}", interface=linphone.ns.host_ifname),
-          SippProcess(leg, tmp_path / "leg") as proc):
-        answer = proc.control.wait_answer(8)
-        assert answer.connection_ip is not None, "no c= line in the answer"
-        source = RtpStreamSource.create(0, "PCMU", rng=7)
-        with PacedSender(allowed_destinations=[linphone.ns.recorder_address]) as sender:
-            sender.add_stream(source.timed([Run(PacketKind.MEDIA, PACKETS)]),
-                              (answer.connection_ip, answer.audio_ports[0]),
-                              local=(leg.media_ip, leg.media_ports[0]))
-            sender.start()
-            assert sender.join(10)
-        proc.control.bye()
-        proc.control.wait_finished(5)
-        result = proc.wait(5)
-    assert result.ok, result.summary()
+    with LoopbackCapture(pcap, f"host {linphone.ns.recorder_address}", interface=linphone.ns.host_ifname):
+        answer = record_one_leg(linphone.ns, leg, tmp_path / "leg", PACKETS)
 
     # Any Request-URI user is accepted: the Genesys one got a 200, answered recvonly, PCMU only.
     messages = (tmp_path / "leg" / "messages.log").read_text()
