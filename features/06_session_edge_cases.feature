@@ -26,3 +26,8 @@ Feature: 06 - The recorder's answers to the Media Server's unusual requests
     When the Media Server side sends a request whose Content-Length exceeds its body
     And the Media Server side then places a normal recording call
     Then the recorder answered the malformed request 400 and the normal call afterwards
+
+  @SIP-CAPACITY-503
+  Scenario: A session beyond the recorder's capacity is refused with 503, not dropped
+    When the Media Server side opens one recording session more than the recorder's capacity at once
+    Then the session beyond capacity was answered 503 and the others 200

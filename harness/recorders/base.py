@@ -29,8 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_COMMAND = (
     f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
     "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport} "
-    "--tlib {tlib} --tlib-config {tlib_config}"
+    "--tlib {tlib} --tlib-config {tlib_config} --capacity 6"
 )
+# The reference recorder's capacity (REFERENCE_CAPABILITIES.capacity): small so the
+# SIP-CAPACITY-503 scenario needs few sessions; no other scenario holds more than 2 at once.
 
 
 ALL_SESSION_MODES = frozenset({"two-session", "single-session"})
@@ -52,9 +54,13 @@ class Capabilities:
     attached_data_in_metadata: bool = False
     session_modes: frozenset[str] = ALL_SESSION_MODES
     pause_profiles: frozenset[str] = ALL_PAUSE_PROFILES
+    # How many recording sessions (SIP dialogs) it accepts at once, when the user knows it;
+    # None: unknown, so "at capacity" cannot be reached on purpose (SIP-CAPACITY-503 n/a).
+    capacity: int | None = None
 
 
-REFERENCE_CAPABILITIES = Capabilities(tlib_client=True, rules_configurable=True, attached_data_in_metadata=True)
+REFERENCE_CAPABILITIES = Capabilities(tlib_client=True, rules_configurable=True, attached_data_in_metadata=True,
+                                      capacity=6)
 SIP_ONLY = Capabilities()
 
 

@@ -44,7 +44,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "recordings": frozenset({"directory", "locate", "pattern", "glob", "metadata", "layout", "channels",
                              "format", "settle_s"}),
     "capabilities": frozenset({"tlib_client", "rules_configurable", "attached_data_in_metadata",
-                               "session_modes", "pause_profiles"}),
+                               "session_modes", "pause_profiles", "capacity"}),
 }
 _ADDRESS = re.compile(r"^sip:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})"
                       r"(?:;transport=(?P<transport>[A-Za-z]+))?$")
@@ -200,6 +200,10 @@ def load_profile(path: str | Path, *, check_directories: bool = True) -> Recorde
     if port == 0 and (process is None or "port" not in placeholders(process.command)):
         raise sip.error("address", "port 0 (arec picks a free port) needs a [process] command that uses {port}")
     recordings = _recordings(file, top.table_of("recordings"), managed=process is not None)
+    if process is not None and recordings is None and "recordings" in placeholders(process.command):
+        # {recordings} is the [recordings] directory: without the table there is nothing to fill in.
+        raise _Reader(file, "process", {}).error("command", "uses {recordings} but the profile has no "
+                                                 "[recordings] table to say where that is")
     capabilities = _capabilities(file, top.table_of("capabilities"))
     profile = RecorderProfile(file, name, host, port, transport, process, recordings, capabilities)
     if check_directories:
@@ -282,7 +286,18 @@ def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
                                           tuple(sorted(ALL_SESSION_MODES)))),
         pause_profiles=frozenset(r.strings("pause_profiles", tuple(sorted(ALL_PAUSE_PROFILES)),
                                            tuple(sorted(ALL_PAUSE_PROFILES)))),
+        capacity=_capacity(r),
     )
+
+
+def _capacity(r: _Reader) -> int | None:
+    """Concurrent recording sessions the recorder accepts; absent: unknown (SIP-CAPACITY-503 n/a)."""
+    value = r.data.get("capacity")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise r.error("capacity", f"must be a whole number of sessions of at least 1, not {value!r}")
+    return value
 
 
 def program_found(profile: RecorderProfile, program: str) -> bool:

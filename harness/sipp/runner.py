@@ -262,8 +262,12 @@ def build_command(
     twin: tuple[str, int] | None = None,
     sipp: str = "sipp",
     scenario_path: Path | None = None,
+    calls: int = 1,
 ) -> list[str]:
-    """The SIPp command line for one leg (pure; no process started)."""
+    """The SIPp command line for one leg (pure; no process started); `calls` > 1 places that
+    many calls of the scenario at once (all open together: the capacity probe)."""
+    if calls < 1:
+        raise ValueError("calls must be at least 1")
     if leg.scenario.uses_twin and twin is None:
         raise ValueError(f"{leg.scenario.value} needs the 3PCC twin address")
     if not leg.scenario.uses_twin and twin is not None:
@@ -281,8 +285,8 @@ def build_command(
         # move them to a kernel-chosen port so they cannot take a port a recorder wants.
         "-mi", leg.local_ip,
         "-mp", str(media_port),
-        "-m", "1",
-        "-l", "1",
+        "-m", str(calls),
+        "-l", str(calls),
         "-nostdin",
         # Bounds every SIP wait (the 200 to INVITE/re-INVITE/BYE): without it an unanswered
         # INVITE waits for timer B, 64*T1 = 32 s (RFC 3261 §17.1.1.2; TOOLING.md).
@@ -292,6 +296,9 @@ def build_command(
         "-trace_stat", "-stf", str(traces.stat_file),
         "-trace_screen", "-screen_file", str(traces.screen_file),
     ]
+    if calls > 1:
+        # -r: new calls per second; far above `calls`, so they all start within milliseconds.
+        cmd += ["-r", str(max(1000, calls))]
     if leg.call_id is not None:
         cmd += ["-cid_str", leg.call_id]
     if leg.scenario is Scenario.OPTIONS:
@@ -465,6 +472,7 @@ class SippProcess:
     sipp: str = "sipp"
     scenario_path: Path | None = None  # override (tests)
     check_port: bool = True
+    calls: int = 1  # simultaneous calls of the scenario (build_command)
     _control: SippControl | None = field(default=None, init=False, repr=False)
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _command: list[str] = field(default_factory=list, init=False, repr=False)
@@ -515,7 +523,8 @@ class SippProcess:
             )
             twin = self._control.address
         self._command = build_command(self.leg, self.traces, local_port=port, media_port=sipp_media_port(self.leg.local_ip),
-                                      twin=twin, sipp=self.sipp, scenario_path=self.scenario_path)
+                                      twin=twin, sipp=self.sipp, scenario_path=self.scenario_path,
+                                      calls=self.calls)
         stderr = self.traces.stderr_file.open("wb")
         try:
             self._popen = subprocess.Popen(
@@ -582,12 +591,13 @@ class SippProcess:
 
 
 def run_options(leg: SippLeg, work_dir: Path, *, timeout: float = 10.0, sipp: str = "sipp",
-                scenario_path: Path | None = None) -> SippResult:
+                scenario_path: Path | None = None, calls: int = 1) -> SippResult:
     """OPTIONS ping of the recorder (RM keeps only live recorders, DOMAIN.md §4.5); with
-    `scenario_path`, another scenario without twin commands (e.g. the edge_*_uac.xml probes)."""
+    `scenario_path`, another scenario without twin commands (e.g. the edge_*_uac.xml probes),
+    `calls` times at once."""
     if leg.scenario is not Scenario.OPTIONS:
         raise ValueError("run_options needs Scenario.OPTIONS")
-    proc = SippProcess(leg, work_dir, sipp=sipp, scenario_path=scenario_path)
+    proc = SippProcess(leg, work_dir, sipp=sipp, scenario_path=scenario_path, calls=calls)
     proc.start()
     deadline = time.monotonic() + timeout
     with contextlib.suppress(TimeoutError):

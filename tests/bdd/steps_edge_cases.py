@@ -8,6 +8,8 @@ the verdicts come from the capture. The probes' Call-IDs travel in the `edge_cal
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pytest_bdd import then, when
 
@@ -16,6 +18,7 @@ from harness.conformance.verdict import judge, violation
 from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.spec.findings import Finding
 from harness.validators.sip import SipEvent
+from tests.bdd.helpers import not_applicable_unless
 from tests.bdd.stepdefs import step_fixtures
 
 
@@ -174,6 +177,83 @@ def _malformed_400(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
                                   f"BYE {dialog and dialog.bye_status}",
                                   expected="a final response to the OPTIONS, the INVITE and (if set up) the BYE"))
     judge(findings, ["SIP-MALFORMED-400", "SIP-MALFORMED-ANSWERED-400"], "malformed request answered, service continues")
+
+
+def _sent_invite_call_ids(message_log: Path) -> list[str]:
+    """The Call-IDs of the INVITEs a SIPp run sent, from its own -trace_msg log (the calls'
+    Call-IDs are SIPp's default `<n>-<pid>@<ip>`: -cid_str would give every call the same one)."""
+    from harness.protocol.sip.message import parse_message
+    from harness.sipp.trace import read_message_log
+
+    sent = [parse_message(m.payload) for m in read_message_log(message_log) if m.sent]
+    return list(dict.fromkeys(m.call_id for m in sent if isinstance(m, SipRequest) and m.method == "INVITE"))
+
+
+@when("the Media Server side opens one recording session more than the recorder's capacity at once")
+def _beyond_capacity(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    from harness.sipp.runner import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport, run_options
+
+    capacity = run.recorder.capabilities.capacity
+    not_applicable_unless(capacity is not None, "the recorder's capacity (concurrent recording sessions) is "
+                          "unknown: give it as [capabilities] capacity in its recorder profile")
+    assert capacity is not None
+    leg = SippLeg(recorder_host=run.recorder.host, recorder_port=run.recorder.port, record_id="edge",
+                  calluuid="edge", dn="edge", record_dn="edge", scenario=Scenario.OPTIONS,
+                  transport=Transport(run.recorder.transport), local_ip=run.recorder.local_address,
+                  recv_timeout_ms=5000)
+    work = run.work_dir / "sipp" / "edge-capacity"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / OFFER_FILE).write_bytes(_edge_offer(run, [("audio", "0", "PCMU/8000")]))
+    # Every call holds its session 1.5 s: all capacity + 1 are open together (SIPp -m/-l/-r).
+    result = run_options(leg, work, timeout=30.0, scenario_path=SCENARIO_DIR / "edge_capacity_uac.xml",
+                         calls=capacity + 1)
+    run.note(f"SIPp edge_capacity_uac x{capacity + 1}: {result.summary()}")
+    call_ids = _sent_invite_call_ids(result.message_log)
+    assert len(call_ids) == capacity + 1, f"harness: SIPp sent {len(call_ids)} INVITEs, not {capacity + 1}"
+    for n, call_id in enumerate(call_ids):
+        edge_calls[f"capacity-{n}"] = call_id
+
+
+@then("the session beyond capacity was answered 503 and the others 200")
+def _capacity_503(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    capacity = run.recorder.capabilities.capacity
+    assert capacity is not None
+    call_ids = [v for k, v in edge_calls.items() if k.startswith("capacity-")]
+    dialogs = run.evidence().sip.dialogs
+    invites = sorted((d.invite.index, d.call_id) for c in call_ids if (d := dialogs.get(c)) and d.invite)
+    byes = [e.index for e in _edge_calls_events(run, call_ids)
+            if isinstance(e.message, SipRequest) and e.message.method == "BYE"]
+    # The calls must have overlapped, or "one more than capacity" was never reached.
+    assert len(invites) == len(call_ids) and (not byes or invites[-1][0] < min(byes)), \
+        f"harness: the {len(call_ids)} sessions were not all opened before the first BYE"
+    statuses = {c: (dialogs[c].final_status if c in dialogs else None) for c in call_ids}
+    accepted = [c for c, s in statuses.items() if s is not None and 200 <= s < 300]
+    # RFC 3261 §21.5.4 (GVP-Scale: Resource Manager then tries the next recorder): a recorder at
+    # capacity answers 503. No answer leaves the Media Server waiting for timer B (32 s); 2xx
+    # beyond the declared capacity, or a refusal below it, means capacity was not where declared.
+    findings: list[Finding] = []
+    silent = [c for c, s in statuses.items() if s is None]
+    other = {c: s for c, s in statuses.items() if s is not None and not 200 <= s < 300 and s != 503}
+    if silent:
+        findings.append(violation("SIP-CAPACITY-503", f"{len(silent)} INVITE(s) beyond capacity {capacity} got no "
+                                  f"final response (dropped silently): {', '.join(silent)}",
+                                  observed="no final response", expected="503 Service Unavailable"))
+    if other:
+        findings.append(violation("SIP-CAPACITY-503", f"INVITE(s) at capacity {capacity} refused with another "
+                                  f"status: {other}", observed=", ".join(sorted({str(s) for s in other.values()})),
+                                  expected="503 Service Unavailable"))
+    if len(accepted) != capacity:
+        findings.append(violation("SIP-CAPACITY-503", f"{len(accepted)} of {len(call_ids)} simultaneous sessions "
+                                  f"accepted, the declared capacity is {capacity}",
+                                  observed=f"{len(accepted)} x 2xx", expected=f"{capacity} x 2xx, 1 x 503"))
+    judge(findings, ["SIP-CAPACITY-503"], "503 beyond capacity")
+
+
+def _edge_calls_events(run: ScenarioRun, call_ids: list[str]) -> list[SipEvent]:
+    from harness.validators.sip import sip_events
+
+    wanted = set(call_ids)
+    return [e for e in sip_events(run.evidence().datagrams, []) if e.message.call_id in wanted]
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).

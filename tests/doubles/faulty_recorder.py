@@ -12,6 +12,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   ignore-cancel   answers slowly and drops CANCEL: the cancelled INVITE gets 200 (SIP-CANCEL-487)
   accept-malformed  takes a request whose body is shorter than its Content-Length as if the
                   header were right, and answers it 200 (SIP-MALFORMED-400; linphonec 5.1 does)
+  drop-at-capacity  at its --capacity, ignores a new INVITE (only the automatic 100 Trying)
+                  instead of answering 503 (SIP-CAPACITY-503)
 """
 
 from __future__ import annotations
@@ -124,10 +126,20 @@ class AcceptMalformed(RecorderCore):
         super().receive_sip(data, source, now)
 
 
+class DropAtCapacity(RecorderCore):
+    """At capacity, leaves a new INVITE without a final response instead of 503 + Retry-After:
+    the Media Server waits for timer B instead of trying the next recorder."""
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        if sum(1 for s in self._sessions.values() if s.ending is None) >= self.config.capacity:
+            return
+        super()._on_new_invite(event, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
-    "accept-malformed": AcceptMalformed,
+    "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity,
 }
 
 

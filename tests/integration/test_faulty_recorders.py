@@ -5,6 +5,7 @@ Runs the Gherkin suite (a few scenarios) in a child pytest against tests/doubles
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -62,6 +63,35 @@ def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault:
 )
 def test_edge_case_fault_fails_its_scenario(tmp_path: Path, fault: str, keyword: str, requirement: str) -> None:
     test_fault_fails_its_scenario_with_the_requirement_id(tmp_path, fault, keyword, requirement)
+
+
+def test_a_recorder_that_drops_invites_at_capacity_gets_the_capacity_warning(tmp_path: Path) -> None:
+    """SIP-CAPACITY-503 is a SHOULD: the scenario passes with a *warning* verdict, which is the
+    `arec.requirement` label the compliance matrix reads. The capacity reaches the run the way
+    a user gives it: `[capabilities] capacity` in a recorder profile (a command-line recorder
+    gets no capabilities)."""
+    capacity = 2
+    profile = tmp_path / "drop-at-capacity.toml"
+    command = (f"env PYTHONPATH={shlex.quote(str(REPO))} {shlex.quote(sys.executable)} -m tests.doubles.faulty_recorder "
+               f"--fault drop-at-capacity --capacity {capacity} --listen 127.0.0.1:{{port}} --recordings {{work_dir}}/rec")
+    profile.write_text(f'name = "drop at capacity"\n[sip]\naddress = "sip:127.0.0.1:0"\n[process]\n'
+                       f'command = {json.dumps(command)}\nready_line = "^ready "\n'
+                       f"[capabilities]\ncapacity = {capacity}\n", encoding="utf-8")
+    allure_dir = tmp_path / "allure"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-k", "capacity_is_refused_with_503", "--arec-profile", str(profile), "--alluredir", str(allure_dir),
+         "--basetemp", str(tmp_path / "bt")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "1 passed" in output, output[-3000:]
+    labels = [label["value"] for path in allure_dir.glob("*-result.json")
+              for label in json.loads(path.read_text())["labels"] if label["name"] == "arec.requirement"]
+    assert labels == ["SIP-CAPACITY-503: warning"], (labels, output[-3000:])
+    findings = [json.loads(path.read_text()) for path in allure_dir.glob("*-attachment.json")]
+    assert any("dropped silently" in f.get("message", "") for item in findings if isinstance(item, list)
+               for f in item), findings
 
 
 def test_a_cancel_that_wins_the_race_is_judged_and_passes(tmp_path: Path) -> None:

@@ -50,6 +50,13 @@ def test_good_profile_loads_with_its_values(tmp_path: Path) -> None:
     assert profile.recordings_dir({}) == tmp_path / "rec"
     assert profile.capabilities.tlib_client and not profile.capabilities.rules_configurable
     assert profile.capabilities.session_modes == frozenset({"two-session"})
+    assert profile.capabilities.capacity is None  # not given: unknown
+
+
+def test_capacity_is_read_from_the_capabilities(tmp_path: Path) -> None:
+    (tmp_path / "rec").mkdir()
+    profile = load_profile(write(tmp_path, GOOD + "capacity = 40\n"))
+    assert profile.capabilities.capacity == 40
 
 
 @pytest.mark.parametrize("name", ["stereo-per-call.toml", "mono-per-stream.toml"])
@@ -89,6 +96,7 @@ def test_command_placeholders_are_filled_and_quoted(tmp_path: Path) -> None:
     ('[sip]\naddress = "sip:h:1"\n[process]\ncommand = "rec {prot}"\n', "[process] command: unknown placeholder {prot}"),
     ('[sip]\naddress = "sip:h:1"\n[process]\ncommand = "rec"\nscope = "once"\n', "[process] scope: 'once'"),
     ('[sip]\naddress = "sip:h:1"\n[process]\ncommand = "rec"\nready_line = "(("\n', "[process] ready_line"),
+    ('[sip]\naddress = "sip:h:1"\n[process]\ncommand = "rec --dir {recordings}"\n', "[process] command"),
     ('[sip]\naddress = "sip:h:1"\n[recordings]\ndirectory = "rec"\nlocate = "guess"\n', "[recordings] locate: 'guess'"),
     ('[sip]\naddress = "sip:h:1"\n[recordings]\ndirectory = "rec"\npattern = "{dn}.wav"\nlayout = "quad"\n',
      "[recordings] layout: 'quad'"),
@@ -114,6 +122,8 @@ def test_command_placeholders_are_filled_and_quoted(tmp_path: Path) -> None:
     ('[sip]\naddress = "sip:h:1"\n[capabilities]\ntlib_client = "yes"\n', "[capabilities] tlib_client: must be true"),
     ('[sip]\naddress = "sip:h:1"\n[capabilities]\nsession_modes = ["three-session"]\n',
      "[capabilities] session_modes: 'three-session'"),
+    ('[sip]\naddress = "sip:h:1"\n[capabilities]\ncapacity = 0\n', "[capabilities] capacity: must be a whole number"),
+    ('[sip]\naddress = "sip:h:1"\n[capabilities]\ncapacity = 2.5\n', "[capabilities] capacity: must be a whole number"),
     ('[sip\naddress = "sip:h:1"\n', "not valid TOML"),
 ])
 def test_bad_profile_is_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -254,3 +254,13 @@ def test_sipp_media_port_is_a_free_block_below_the_ephemeral_range() -> None:
         busy.bind(("127.0.0.1", port + 2))
         other = sipp_media_port(rng=_random.Random(1))
     assert other != port and not (other <= port + 2 < other + 4)
+
+
+def test_calls_places_them_at_once() -> None:
+    # The capacity probe needs capacity+1 sessions open together: -m/-l that many, and a rate
+    # high enough that they all start before the first one ends.
+    o = leg(scenario=Scenario.OPTIONS, media_ports=())
+    cmd = build_command(o, TRACES, local_port=5070, media_port=30000, calls=7)
+    assert opt(cmd, "-m") == opt(cmd, "-l") == "7" and int(opt(cmd, "-r")) >= 7
+    single = build_command(o, TRACES, local_port=5070, media_port=30000)
+    assert opt(single, "-m") == "1" and "-r" not in single
