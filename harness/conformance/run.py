@@ -500,15 +500,18 @@ class ScenarioRun:
             return locator.root if located is None else located.directory
         return self.recorder.recordings / self.job.call.calluuid / self.job.record_id
 
-    def located_recording(self) -> Located | None:
-        """This call's recording files, found the profile's way (`harness.recorders.locate`);
-        `target` is what `validate_recording` takes. None: recordings not visible / no recording."""
-        if self.job is None or self.recorder.recordings is None or self.active is None:
+    def located_recording(self, active: ActiveRecording | None = None) -> Located | None:
+        """A recording's files (default: the current one), found the profile's way
+        (`harness.recorders.locate`); `target` is what `validate_recording` takes. None:
+        recordings not visible / no recording."""
+        active = active or self.active
+        if self.job is None or self.recorder.recordings is None or active is None:
             return None
         locator = self.recorder.locator or RecordingLocator(REFERENCE_LAYOUT, self.recorder.recordings)
         streams = tuple(StreamKey(s.job.dn, s.job.side.value, leg.process.leg.call_id, s.job.stream_index)
-                        for leg in self.active.legs for s in leg.streams)
-        keys = CallKeys(self.job.call.calluuid, self.job.record_id, self.job.record_dn, streams)
+                        for leg in active.legs for s in leg.streams)
+        job = active.job
+        keys = CallKeys(job.call.calluuid, job.record_id, job.record_dn, streams)
         # Files of this call are written after the scenario's first step (a little slack for
         # file systems with coarse mtimes).
         since = min((t for t, _ in self.notes), default=0.0) - 0.1

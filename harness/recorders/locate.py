@@ -51,6 +51,16 @@ class RecordingsSpec:
     format: str = "pcm16"
     settle_s: float = 2.0
 
+    @property
+    def separates_recordings(self) -> bool:
+        """Whether two recordings of one call (stop then start: a new record id) can be told
+        apart: the reference layout, or a pattern / metadata name holding {record_id} or the
+        session's {call_id}. "newest" can only see files, not which recording they belong to."""
+        if self.layout == "reference":
+            return True
+        template = {"pattern": self.pattern, "metadata": self.metadata}.get(self.locate)
+        return template is not None and bool(placeholders(template) & {"record_id", "call_id"})
+
 
 # The reference recorder's layout <root>/<calluuid>/<record_id>/ (stream WAVs, recording.json).
 REFERENCE_LAYOUT = RecordingsSpec(directory="{recordings}", layout="reference")

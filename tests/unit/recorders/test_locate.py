@@ -11,6 +11,7 @@ import soundfile
 
 from harness.media.timecode import SEGMENT_SAMPLES, timecode_samples
 from harness.recorders.locate import (
+    REFERENCE_LAYOUT,
     CallKeys,
     FileEntry,
     RecordingLocator,
@@ -175,3 +176,14 @@ def test_reference_layout_is_the_directory(tmp_path: Path) -> None:
     assert located.target == directory and located.complete
     touch(directory / "recording.json", T0, b'{"complete": false}')
     assert not RecordingLocator(RecordingsSpec("d", layout="reference"), tmp_path).locate(KEYS, since=T0).complete
+
+
+def test_which_layouts_can_tell_two_recordings_of_one_call_apart() -> None:
+    # Stop then start gives a new record id for the same CallUUID (seed step 9): only names that
+    # carry the record id (or the session's Call-ID) can be matched to each recording.
+    assert REFERENCE_LAYOUT.separates_recordings
+    assert RecordingsSpec("d", pattern="{calluuid}/call-{record_id}.wav", layout="stereo").separates_recordings
+    assert RecordingsSpec("d", pattern="{call_id}.wav").separates_recordings
+    assert not RecordingsSpec("d", pattern="{calluuid}_{dn}_*.wav").separates_recordings
+    assert not RecordingsSpec("d", locate="newest", glob="*.wav").separates_recordings
+    assert RecordingsSpec("d", locate="metadata", metadata="{record_id}.json").separates_recordings
