@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.exitcodes import SetupError
 
@@ -170,16 +170,7 @@ class ManagedRecorder:
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> bool:
         """The reference recorder prints a line starting with 'ready' once it listens."""
         assert proc.stdout is not None
-        ready = threading.Event()
-
-        def reader() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(b"ready"):
-                    ready.set()
-                    break
-
-        threading.Thread(target=reader, daemon=True).start()
+        ready = watch_output(proc.stdout, lambda line: line.startswith(b"ready"))
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if ready.wait(0.05):
@@ -192,6 +183,29 @@ class ManagedRecorder:
         proc, self._process = self._process, None
         if proc is not None:
             stop_process(proc)
+
+
+def watch_output(stream: IO[bytes], is_ready: Callable[[bytes], bool], copy_to: IO[bytes] | None = None
+                 ) -> threading.Event:
+    """Read a child's output on a daemon thread until it ends, so the child never blocks on a
+    full pipe; the returned event is set at the first line `is_ready` accepts. Every line is
+    copied (and flushed) to `copy_to` when given, which is closed at the end."""
+    ready = threading.Event()
+
+    def pump() -> None:
+        try:
+            for line in stream:
+                if copy_to is not None:
+                    copy_to.write(line)
+                    copy_to.flush()
+                if not ready.is_set() and is_ready(line):
+                    ready.set()
+        finally:
+            if copy_to is not None:
+                copy_to.close()
+
+    threading.Thread(target=pump, daemon=True, name="child-output").start()
+    return ready
 
 
 def stop_process(proc: subprocess.Popen[Any], grace_s: float = 10.0) -> None:

@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING
 from harness.exitcodes import SetupError
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import SipResponse, StreamFramer, parse_message
-from harness.recorders.base import RecorderUnderTest, free_port, stop_process
+from harness.recorders.base import RecorderUnderTest, free_port, stop_process, watch_output
 from harness.recorders.locate import RecordingLocator, placeholders
 from harness.recorders.profile import RecorderProfile, check_recordings_dir, program_found
 
@@ -179,19 +179,9 @@ class ProfileRecorder:
         process = self.profile.process
         assert process is not None and proc.stdout is not None
         pattern = re.compile(process.ready_line.encode()) if process.ready_line else None
-        matched = threading.Event()
-        output = proc.stdout
-
-        def copy_output() -> None:
-            # The whole output goes to the log (for the report), the first match sets `matched`.
-            with log:
-                for line in output:
-                    log.write(line)
-                    log.flush()
-                    if pattern is not None and not matched.is_set() and pattern.search(line):
-                        matched.set()
-
-        threading.Thread(target=copy_output, daemon=True, name="recorder-output").start()
+        # The whole output goes to the log (for the report); the first match sets `matched`.
+        matched = watch_output(proc.stdout, lambda line: pattern is not None and pattern.search(line) is not None,
+                               copy_to=log)
         deadline = time.monotonic() + process.ready_timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:

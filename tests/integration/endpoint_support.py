@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from harness.media.pacer import PacedSender
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.recorders.base import watch_output
 from harness.recorders.netns import NamespaceHandle
 from harness.sipp.runner import SippLeg, SippProcess
 from harness.sipp.twin import AnsweredLeg
@@ -22,18 +22,8 @@ def start_in_namespace(ns: NamespaceHandle, argv: list[str], log: Path, ready_ma
     for the line that says it is ready; fails the test, with the log's tail, if it never comes."""
     proc = subprocess.Popen(ns.command(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
-    ready = threading.Event()
-
-    def pump() -> None:  # keep the pipe drained so the endpoint never blocks on a full pipe
-        assert proc.stdout is not None
-        with log.open("wb") as out:
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                if ready_marker in line:
-                    ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
+    assert proc.stdout is not None
+    ready = watch_output(proc.stdout, lambda line: ready_marker in line, copy_to=log.open("wb"))
     if not ready.wait(timeout_s):
         proc.kill()
         proc.wait()
