@@ -204,7 +204,7 @@ class SipTServer(BaseTServerHandler):
         self.core.established(call.conn_id, call.customer_dn, call.agent_dn)
         job = self.sip.decide_recording(call)
         if job is not None:
-            self._start(entry, job, reference_id=0)
+            self._start(entry, job)
 
     def release_call(self, call: Call) -> RecordingJob | None:
         """The call ended: EventReleased to both parties; returns the recording that was running
@@ -213,7 +213,7 @@ class SipTServer(BaseTServerHandler):
         running = entry.recording
         if running is not None and not running.stopped:
             running.stopped = True
-            self._announce(entry, RecordState.STOPPED, running.job, reference_id=0)
+            self._announce(entry, RecordState.STOPPED, running.job)
         entry.phase = CallPhase.RELEASED
         info = self.core.call(call.conn_id)
         parties = info.parties if info is not None else ()
@@ -270,8 +270,7 @@ class SipTServer(BaseTServerHandler):
         running.stopped = op is RecordOp.STOP
         if self.on_control is not None:
             self.on_control(op, running.job)
-        self._announce(entry, _STATE_OF[op], running.job, reference_id=request.reference_id,
-                       requester=request.this_dn)
+        self._announce(entry, _STATE_OF[op], running.job, requester=request.this_dn)
         return request.ack(EMPTY.merged({"id": running.job.record_id}))
 
     def _private_start(self, entry: _CallEntry, request: RequestPrivateService) -> EventACK | EventError:
@@ -298,7 +297,7 @@ class SipTServer(BaseTServerHandler):
             call, side, trigger=f"TRequestPrivateService GSIP_RECORD_START by {request.this_dn} record={record}",
             record_id=record_id,
         ).with_dest(_str_or_none(request.extensions.get("dest")))
-        self._start(entry, job, reference_id=request.reference_id, requester=request.this_dn)
+        self._start(entry, job, requester=request.this_dn)
         return request.ack(EMPTY.merged({"id": job.record_id}))
 
     def on_route_call(self, client: ClientId, request: RequestRouteCall) -> EventACK | EventError:
@@ -325,14 +324,14 @@ class SipTServer(BaseTServerHandler):
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _start(self, entry: _CallEntry, job: RecordingJob, *, reference_id: int, requester: str | None = None) -> None:
+    def _start(self, entry: _CallEntry, job: RecordingJob, *, requester: str | None = None) -> None:
         entry.recording = RecordingStatus(job)
         entry.history.append(job)
         if self.on_recording is not None:
             self.on_recording(job)
-        self._announce(entry, RecordState.STARTED, job, reference_id=reference_id, requester=requester)
+        self._announce(entry, RecordState.STARTED, job, requester=requester)
 
-    def _announce(self, entry: _CallEntry, state: RecordState, job: RecordingJob, *, reference_id: int,
+    def _announce(self, entry: _CallEntry, state: RecordState, job: RecordingJob, *,
                   requester: str | None = None) -> None:
         """EventPrivateInfo to every client registered on a party of the call or on the
         requester's DN (a supervisor not on the call still learns the state it changed)."""
