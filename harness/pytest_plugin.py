@@ -30,6 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered here as well as in pyproject.toml: an installed suite runs without that file.
+    config.addinivalue_line("markers", "integration: uses sockets, subprocesses (SIPp, tcpdump) or real time")
     for requirement in load_catalogue().values():
         config.addinivalue_line(
             "markers", f"{requirement.id}: [{requirement.severity.value}] step {requirement.step}: "

@@ -19,15 +19,15 @@ from pathlib import Path
 
 from harness.capture.pcap_capture import capture_available
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
-from harness.recorders.base import REPO_ROOT, parse_sip_target
+from harness.bdd import BINDINGS_DIR
+from harness.recorders.base import parse_sip_target
 from harness.recorders.profile import load_profile, program_found
 from harness.report.allure_html import allure_binary
 from harness.report.build import build_report
 from harness.report.run_metadata import base_metadata
 from harness.sipp.runner import Scenario, SippLeg, SippStartError, Transport, run_options, sipp_available
 
-BINDINGS = REPO_ROOT / "tests" / "bdd"
-FEATURES = REPO_ROOT / "features"
+BINDINGS = BINDINGS_DIR
 RECORDER_ANSWER_TIMEOUT_S = 3.0
 
 
@@ -38,8 +38,6 @@ def preflight(args: argparse.Namespace) -> list[str]:
     if missing:
         raise SetupError(missing)
     allure_binary()  # raises with the fix when the report tool is missing
-    if not BINDINGS.is_dir():
-        raise SetupError(f"step bindings not found at {BINDINGS}: run arec from a clone of the repository")
     if args.features and not Path(args.features).exists():
         raise SetupError(f"--features {args.features}: no such file or directory")
     if args.recorder_profile:
@@ -87,7 +85,7 @@ def check_recorder_answers(host: str, port: int, transport: str) -> None:
 
 
 def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list[str]:
-    command = [sys.executable, "-m", "pytest", str(BINDINGS), "-p", "no:cacheprovider", "-v", "-rfE",
+    command = [sys.executable, "-m", "pytest", str(BINDINGS), "-p", "no:cacheprovider", "--strict-markers", "-v", "-rfE",
                "--tb=line", f"--alluredir={results}", "--clean-alluredir", f"--junitxml={junit}",
                "-o", "console_output_style=count"]
     if args.workers and str(args.workers) not in ("0", "1"):
@@ -116,7 +114,9 @@ def run_suite(args: argparse.Namespace) -> int:
     target = args.recorder or args.recorder_profile or "the reference recorder (one per scenario)"
     print(f"arec: running the conformance suite against {target}", flush=True)
     print(f"arec: {shlex.join(command)}", flush=True)
-    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    # From the report directory: a pytest.ini or conftest.py where the user stands must not
+    # change the suite.
+    completed = subprocess.run(command, cwd=report_dir, env=env, check=False)
     if completed.returncode not in (0, 1):
         # pytest's own failure (usage error, collection error, no tests): not a verdict.
         raise SetupError(f"the test run itself failed (pytest exit {completed.returncode}); see the output above")

@@ -23,7 +23,7 @@ def _run_suite(fault: str, keyword: str, tmp_path: Path) -> subprocess.Completed
     command = (f"{shlex.quote(sys.executable)} -m tests.doubles.faulty_recorder --fault {fault} "
                "--listen 127.0.0.1:{port} --recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport}")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+        [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "-k", keyword, "--arec-recorder-cmd", command, "--basetemp", str(tmp_path / "bt")],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )
@@ -79,7 +79,7 @@ def test_a_recorder_that_drops_invites_at_capacity_gets_the_capacity_warning(tmp
                        f"[capabilities]\ncapacity = {capacity}\n", encoding="utf-8")
     allure_dir = tmp_path / "allure"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+        [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "-k", "capacity_is_refused_with_503", "--arec-profile", str(profile), "--alluredir", str(allure_dir),
          "--basetemp", str(tmp_path / "bt")],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,

@@ -24,7 +24,7 @@ def test_tlib_scenarios_are_not_applicable_to_a_sip_only_recorder(tmp_path: Path
     junit = tmp_path / "junit.xml"
     selected = "rule_selecting_the_agent_dn or (pause_and_resume and recorder-silence)"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(ROOT / "tests/bdd"),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(ROOT / "harness/bdd"),
          "-k", selected, "--arec-recorder-cmd", SIP_ONLY_COMMAND, f"--junitxml={junit}",
          f"--basetemp={tmp_path / 'base'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
@@ -44,7 +44,7 @@ def test_a_tlib_capable_profile_recorder_takes_part_in_the_tlib_scenarios(tmp_pa
     selected = "rule_selecting_the_agent_dn or attaches_while_the_recording_runs"
     env_path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(ROOT / "tests/bdd"),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(ROOT / "harness/bdd"),
          "-k", selected, "--arec-profile", str(ROOT / "examples/profiles/tlib-client.toml"), f"--junitxml={junit}",
          f"--basetemp={tmp_path / 'base'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,

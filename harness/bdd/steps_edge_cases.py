@@ -3,7 +3,7 @@
 Each probe is a SIPp scenario (harness/sipp/scenarios/edge_*_uac.xml) run like the OPTIONS
 ping, in its own directory under <run>/sipp/ so the synthetic capture replays its message log;
 the verdicts come from the capture. The probes' Call-IDs travel in the `edge_calls` fixture
-(tests/bdd/conftest.py).
+(harness/bdd/conftest.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from harness.conformance.verdict import judge, violation
 from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.spec.findings import Finding
 from harness.validators.sip import SipEvent
-from tests.bdd.helpers import not_applicable_unless
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.helpers import not_applicable_unless
+from harness.bdd.stepdefs import step_fixtures
 
 
 def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]]) -> bytes:
@@ -256,5 +256,5 @@ def _edge_calls_events(run: ScenarioRun, call_ids: list[str]) -> list[SipEvent]:
     return [e for e in sip_events(run.evidence().datagrams, []) if e.message.call_id in wanted]
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

@@ -14,8 +14,8 @@ from harness.conformance.verdict import judge, violation
 from harness.emulators.sip_server import Side
 from harness.spec.findings import Finding
 from harness.validators.recording import validate_recording
-from tests.bdd.helpers import recording_findings, require_reference_layout, sessions_of_call
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.helpers import recording_findings, require_reference_layout, sessions_of_call
+from harness.bdd.stepdefs import step_fixtures
 
 
 @then("the recording of the call holds both streams complete")
@@ -95,5 +95,5 @@ def _finalised_empty(run: ScenarioRun) -> None:
           "empty recording finalised")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

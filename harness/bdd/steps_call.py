@@ -9,8 +9,8 @@ from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge, violation
 from harness.emulators.sip_server import SessionMode, Side
 from harness.spec.findings import Finding
-from tests.bdd.helpers import not_applicable_unless
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.helpers import not_applicable_unless
+from harness.bdd.stepdefs import step_fixtures
 
 SIDES = {"customer": Side.CUSTOMER, "agent": Side.AGENT}
 MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION}
@@ -115,5 +115,5 @@ def _not_decided(run: ScenarioRun) -> None:
     judge(findings, ["ARE-01-DN-ALWAYS-RECORD"], "no recording decision")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

@@ -1,4 +1,4 @@
-"""How a step module hands its steps to tests/bdd/conftest.py.
+"""How a step module hands its steps to harness/bdd/conftest.py.
 
 pytest-bdd's `@given`/`@when`/`@then` register each step as a fixture named
 `pytestbdd_stepdef_<type>_<text>` in the globals of the module that applies the decorator, and a

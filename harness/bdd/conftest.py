@@ -5,7 +5,7 @@ Every scenario gets its own recorder process (reference recorder by default), it
 capture and recordings directory, so scenarios are independent and run in parallel (xdist).
 
 The steps live in the steps_*.py modules, one area each; the star imports below make the step
-fixtures pytest-bdd generated there visible to every feature (tests/bdd/stepdefs.py explains how).
+fixtures pytest-bdd generated there visible to every feature (harness/bdd/stepdefs.py explains how).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from harness.recorders.base import (
     parse_sip_target,
 )
 
-# Each module's __all__ is exactly its step fixtures (tests/bdd/stepdefs.py).
-from tests.bdd.steps_call import *  # noqa: F403
-from tests.bdd.steps_edge_cases import *  # noqa: F403
-from tests.bdd.steps_recorder_tlib_client import *  # noqa: F403
-from tests.bdd.steps_recording import *  # noqa: F403
-from tests.bdd.steps_replication import *  # noqa: F403
-from tests.bdd.steps_sessions import *  # noqa: F403
-from tests.bdd.steps_tlib import *  # noqa: F403
+# Each module's __all__ is exactly its step fixtures (harness/bdd/stepdefs.py).
+from harness.bdd.steps_call import *  # noqa: F403
+from harness.bdd.steps_edge_cases import *  # noqa: F403
+from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
+from harness.bdd.steps_recording import *  # noqa: F403
+from harness.bdd.steps_replication import *  # noqa: F403
+from harness.bdd.steps_sessions import *  # noqa: F403
+from harness.bdd.steps_tlib import *  # noqa: F403
 
 # -- the recorder under test and the scenario run ------------------------------------------------
 

@@ -15,8 +15,8 @@ from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge, violation
 from harness.protocol.tlib import Event, EventACK, EventError, RecordOp, RequestPrivateService
 from harness.spec.findings import Finding
-from tests.bdd.helpers import expect_ack, not_applicable_unless
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.helpers import expect_ack, not_applicable_unless
+from harness.bdd.stepdefs import step_fixtures
 
 # -- the recorder as a T-Lib client (steps 2, 8, 9) ----------------------------------------------
 
@@ -230,5 +230,5 @@ def _resume(run: ScenarioRun, requester: str) -> None:
         expect_ack(run.tlib_request(requester, RecordOp.RESUME), "a resume request")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

@@ -15,13 +15,13 @@ from harness.emulators.runtime_control import PauseProfile
 from harness.protocol.tlib import Event, EventError, RecordOp
 from harness.spec.findings import Finding
 from harness.validators.recording import validate_recording
-from tests.bdd.helpers import (
+from harness.bdd.helpers import (
     expect_ack,
     not_applicable_unless,
     recording_findings,
     targets_of_call,
 )
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.stepdefs import step_fixtures
 
 # -- T-Lib paths (steps 3, 4, 9) -----------------------------------------------------------------
 
@@ -154,5 +154,5 @@ def _answered_error(run: ScenarioRun, code: int) -> None:
     judge(findings, ["ARE-09-CONTROL-ERRORS"], "EventError answer")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

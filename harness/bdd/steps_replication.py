@@ -5,8 +5,8 @@ harness.emulators.call_legs) next to the replicas, so the capture holds both; th
 validator pairs them by payload and measures delay and loss per stream.
 
 How pytest-bdd sees these steps: like every steps_*.py module, this one ends with
-`__all__ = step_fixtures(globals())` and tests/bdd/conftest.py star-imports it
-(tests/bdd/stepdefs.py explains the mechanism).
+`__all__ = step_fixtures(globals())` and harness/bdd/conftest.py star-imports it
+(harness/bdd/stepdefs.py explains the mechanism).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from harness.conformance.verdict import judge, violation
 from harness.report.attach import attach_json
 from harness.spec.findings import Finding
 from harness.validators.replication import ReplicaPair, validate_replication
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.stepdefs import step_fixtures
 
 
 @given("the call's original RTP legs are in the capture")
@@ -83,5 +83,5 @@ def _replica_equals_original(run: ScenarioRun) -> None:
     judge(findings, ["REP-PAYLOAD-FIDELITY"], "replica payload equals the original")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())

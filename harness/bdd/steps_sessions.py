@@ -9,8 +9,8 @@ from pytest_bdd import parsers, then
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge, violation
 from harness.spec.findings import Finding
-from tests.bdd.helpers import sessions_of_call, targets_of_call
-from tests.bdd.stepdefs import step_fixtures
+from harness.bdd.helpers import sessions_of_call, targets_of_call
+from harness.bdd.stepdefs import step_fixtures
 
 
 @then(parsers.parse("the recorder received {count:d} recording sessions for the call"))
@@ -191,5 +191,5 @@ def _delivered_unchanged(run: ScenarioRun) -> None:
     judge(findings, _DELIVERY_IDS, "delivery to the recorder's port")
 
 
-# The step fixtures pytest-bdd generated above: what conftest star-imports (tests/bdd/stepdefs.py).
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
 __all__ = step_fixtures(globals())
