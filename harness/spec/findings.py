@@ -36,6 +36,12 @@ class Finding:
     evidence: Evidence = field(default_factory=Evidence)
     observed: str | None = None
     expected: str | None = None
+    # What the finding is about, so grouping never parses `message`: the call's CallUUID, the
+    # recording session's SIP Call-ID, and the stream (its DN when known, else the RTP
+    # stream's "src -> dst ssrc=0x..." key).
+    calluuid: str | None = None
+    call_id: str | None = None
+    stream: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
