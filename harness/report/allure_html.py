@@ -84,12 +84,24 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[\]{}()!])", r"[\1]", name)
 
 
+ALLURE_MISSING_HINT = ("the HTML report needs the pinned Allure 3 generator (Node): in a clone run "
+                       "'npm ci', or point AREC_ALLURE at an installed 'allure' 3 binary, then 'arec report'")
+
+
+def allure_available() -> bool:
+    try:
+        allure_binary()
+    except SetupError:
+        return False
+    return True
+
+
 def allure_binary() -> Path:
     # AREC_ALLURE points at another install of the same pinned generator (and lets tests
     # check the error path).
     binary = Path(os.environ.get("AREC_ALLURE") or REPO_ROOT / "node_modules" / ".bin" / "allure")
     if not binary.exists():
-        raise SetupError("the report generator is missing: run 'make setup' (npm ci installs the pinned allure)")
+        raise SetupError(f"the report generator is missing: {ALLURE_MISSING_HINT}")
     return binary
 
 
@@ -156,6 +168,7 @@ def report_from_cli(args: argparse.Namespace) -> int:
 
     built = build_report(Path(args.report_dir), None, append_history=False)
     result = built.report
+    assert result is not None  # html=True: generate_report ran or raised
     print(f"report: {result.html} ({result.passed}/{result.total} passed); compliance: {built.matrix.verdict} "
           f"({built.compliance_md})")
     if args.open:

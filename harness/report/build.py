@@ -46,7 +46,7 @@ _MAX_PARAMETER: Final = 300
 
 @dataclass(frozen=True, slots=True)
 class BuiltReport:
-    report: ReportResult
+    report: ReportResult | None  # None: the HTML was not asked for (no report generator here)
     matrix: Matrix
     compliance_json: Path
     compliance_md: Path
@@ -78,8 +78,11 @@ def tidy_results(results_dir: Path) -> None:
 
 
 def build_report(report_dir: Path, metadata: Mapping[str, str] | None = None, *,
-                 append_history: bool = True) -> BuiltReport:
-    """Matrix files, environment and the HTML report. `metadata=None`: reuse the stored run's."""
+                 append_history: bool = True, html: bool = True) -> BuiltReport:
+    """Matrix files, environment and the HTML report. `metadata=None`: reuse the stored run's.
+
+    `html=False`: everything but the HTML (the Allure generator is a Node tool a pip-installed
+    arec may not have; results, JUnit and the matrix are still the verdict)."""
     results = report_dir / "allure-results"
     stored = report_dir / RUN_METADATA
     if metadata is None:
@@ -109,6 +112,8 @@ def build_report(report_dir: Path, metadata: Mapping[str, str] | None = None, *,
         "Requirements": ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n),
         "Matrix": "Global Attachments tab",
     }
+    if not html:
+        return BuiltReport(None, matrix, compliance_json, compliance_md)
     report = generate_report(results, report_dir / "html", variables=variables, global_attachments=[MATRIX_SVG, MATRIX_HTML],
                              hide_labels=[REQUIREMENT_LABEL],
                              history_path=(report_dir / HISTORY).resolve(), append_history=append_history)
