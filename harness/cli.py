@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_suite(args)
         if args.command == "report":
-            from harness.report.allure_html import report_from_cli
+            from harness.report.build import report_from_cli
 
             return report_from_cli(args)
         if args.command == "validate":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,9 +183,3 @@ def _side_of(stream: int, expected: Sequence[ExpectedStream], sides: dict[str, s
 
 
 __all__ = ["check_call", "check_from_cli", "check_profile", "decode_summary"]
-
-
-if __name__ == "__main__":
-    from harness.cli import main
-
-    sys.exit(main(["profile", "check", *sys.argv[1:]]))

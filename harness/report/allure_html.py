@@ -7,7 +7,6 @@ so the script is removed and the result is checked for any remaining external UR
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.exitcodes import EXIT_OK, SetupError
+from harness.exitcodes import SetupError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,16 +147,3 @@ def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conform
         stats = json.loads(summary.read_text(encoding="utf-8")).get("stats", {})
     return ReportResult(index, stats.get("total", 0), stats.get("passed", 0), stats.get("failed", 0),
                         stats.get("broken", 0), stats.get("skipped", 0))
-
-
-def report_from_cli(args: argparse.Namespace) -> int:
-    """`arec report`: rebuild matrix and HTML from the last results (no new history entry)."""
-    from harness.report.build import build_report  # build imports this module
-
-    built = build_report(Path(args.report_dir), None, append_history=False)
-    result = built.report
-    print(f"report: {result.html} ({result.passed}/{result.total} passed); compliance: {built.matrix.verdict} "
-          f"({built.compliance_md})")
-    if args.open:
-        print(result.html.resolve().as_uri())
-    return EXIT_OK
