@@ -1,4 +1,4 @@
-"""`arec profile check FILE`: one short call through the profile, and what worked (DESIGN.md §4).
+"""`arec profile check FILE`: one short call through the profile, and what worked (docs/architecture.md §4).
 
 The call is the suite's simplest (two-session mode, PCMU, 2 s, agent DN recorded by SIP
 Server), played by `ScenarioRun` exactly as a Gherkin scenario plays it. Each line says one

@@ -1,7 +1,7 @@
 """Single-file offline HTML report from Allure results (npm `allure` 3.x, pinned in package.json).
 
 Why the post-processing: Allure embeds a third-party analytics script in every report
-(TOOLING.md "Allure report"). A recording-compliance report is opened in locked-down labs,
+(docs/tooling.md "Allure report"). A recording-compliance report is opened in locked-down labs,
 so the script is removed and the result is checked for any remaining external URL.
 """
 

@@ -133,7 +133,7 @@ def test_single_needs_other_dn_and_two_ports() -> None:
 # -- offers ---------------------------------------------------------------------------------
 
 def test_offer_matches_golden_file() -> None:
-    # DOMAIN.md §4.8: one codec + telephone-event 101, ptime 20, sendonly; CRLF line ends.
+    # docs/genesys-flow.md §4.8: one codec + telephone-event 101, ptime 20, sendonly; CRLF line ends.
     assert leg().offer_sdp() == (FIX / "offer_leg_pcmu_te.sdp").read_bytes()
 
 
