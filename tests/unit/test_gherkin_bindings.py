@@ -18,22 +18,21 @@ from pytest_bdd.parser import FeatureParser, Scenario
 from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
 
 import harness.bdd.conftest as bindings
-import harness.bdd.test_features as bound_module
 from harness.bdd import features_dir
 
 STEPDEF_PREFIX = "pytestbdd_stepdef_"
 
 
 def visible_step_definitions() -> list[StepFunctionContext]:
-    """The step definitions a scenario in harness/bdd/test_features.py can see: those whose
-    fixtures are in the bindings' conftest or in the test module itself."""
+    """The step definitions a scenario in harness/bdd/test_features.py can see: the fixtures in
+    the bindings' conftest (it star-imports every steps_*.py module, harness/bdd/stepdefs.py).
+    A step written in a module conftest does not import is unbound, here as at run time."""
     contexts = []
-    for module in (bindings, bound_module):
-        for name, fixture in vars(module).items():
-            if not name.startswith(STEPDEF_PREFIX):
-                continue
-            marker = fixture._get_wrapped_function() if hasattr(fixture, "_get_wrapped_function") else fixture
-            contexts.append(step_function_context_registry[marker])
+    for name, fixture in vars(bindings).items():
+        if not name.startswith(STEPDEF_PREFIX):
+            continue
+        marker = fixture._get_wrapped_function() if hasattr(fixture, "_get_wrapped_function") else fixture
+        contexts.append(step_function_context_registry[marker])
     return contexts
 
 
