@@ -20,7 +20,7 @@ from reference_recorder.wavfile import read_wav
 # Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
