@@ -11,9 +11,13 @@ test:
 	@bash scripts/setup.sh
 	@.venv/bin/python -m pytest -n 2 -q -p no:cacheprovider
 
+# Static checks: style (ruff), types (mypy strict), layers (import-linter contracts in
+# pyproject.toml, see docs/architecture.md §3). Sets up .venv first, so it runs on a fresh clone.
 lint:
+	@bash scripts/setup.sh
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy harness reference_recorder
+	@.venv/bin/lint-imports
 
 setup:
 	@bash scripts/setup.sh

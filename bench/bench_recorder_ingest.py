@@ -17,7 +17,7 @@ Two verdicts per level, because the recorder's 4 MiB socket buffers hide overloa
 
 Streams run at 50 pps (20 ms) until the call count reaches --max-calls; above that the
 packetisation interval shrinks (10 ms, 5 ms ...) so timestamps stay real-time consistent. The
-sender pre-builds every datagram and sends in 2 ms batches from one thread (TOOLING.md:
+sender pre-builds every datagram and sends in 2 ms batches from one thread (docs/tooling.md:
 plain sendto manages ~150k pps). Recorder CPU is read from /proc/<pid>/stat (utime + stime);
 queue length and kernel drops from the ``rx_queue`` / ``drops`` columns of /proc/net/udp.
 

@@ -2,7 +2,7 @@ Feature: 09 - Pause, resume, stop and start at any time
   Genesys ARE step 9: the recorder or another T-Lib client (a party's agent desktop, a
   supervisor whose DN is not on the call) sends TRequestPrivateService to pause, resume, stop
   or start recording at any time; SIP Server turns each into an MSML INFO
-  to Media Server. What the recorder then sees is not published (DOMAIN.md §4.6), so every
+  to Media Server. What the recorder then sees is not published (docs/genesys-flow.md §4.6), so every
   profile is exercised: the RTP stops (timestamps jump on resume), silence keeps flowing, or
   a re-INVITE a=inactive / a=sendonly. The PCI rule: no audio sent while paused may be found
   in the recording, and the recording stays on wall-clock time.

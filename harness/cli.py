@@ -1,4 +1,4 @@
-"""`arec` command line (DESIGN.md §4 "Command line").
+"""`arec` command line (docs/architecture.md §4 "Command line").
 
 Exit codes: 0 no MUST requirement failed, 1 a MUST requirement failed, 2 unusable input or
 set-up (one line on stderr saying what and how to fix it).
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_suite(args)
         if args.command == "report":
-            from harness.report.allure_html import report_from_cli
+            from harness.report.build import report_from_cli
 
             return report_from_cli(args)
         if args.command == "validate":

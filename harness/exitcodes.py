@@ -1,4 +1,4 @@
-"""Exit codes and the set-up error shared by every `arec` command (DESIGN.md §4)."""
+"""Exit codes and the set-up error shared by every `arec` command (docs/architecture.md §4)."""
 
 EXIT_OK = 0  # no MUST requirement failed
 EXIT_MUST_FAILED = 1  # a MUST requirement failed

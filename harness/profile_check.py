@@ -1,4 +1,4 @@
-"""`arec profile check FILE`: one short call through the profile, and what worked (DESIGN.md §4).
+"""`arec profile check FILE`: one short call through the profile, and what worked (docs/architecture.md §4).
 
 The call is the suite's simplest (two-session mode, PCMU, 2 s, agent DN recorded by SIP
 Server), played by `ScenarioRun` exactly as a Gherkin scenario plays it. Each line says one
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,9 +183,3 @@ def _side_of(stream: int, expected: Sequence[ExpectedStream], sides: dict[str, s
 
 
 __all__ = ["check_call", "check_from_cli", "check_profile", "decode_summary"]
-
-
-if __name__ == "__main__":
-    from harness.cli import main
-
-    sys.exit(main(["profile", "check", *sys.argv[1:]]))

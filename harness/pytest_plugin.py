@@ -1,6 +1,6 @@
 """pytest plugin `arec` (entry point pytest11): requirement-id markers and recorder options.
 
-Gherkin tags are requirement ids (DESIGN.md §5): each catalogue id is registered as a marker so
+Gherkin tags are requirement ids (docs/architecture.md §5): each catalogue id is registered as a marker so
 `--strict-markers` rejects a tag that names an unknown id, and the report can map every
 scenario to the requirements it exercises.
 """

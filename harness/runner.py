@@ -17,9 +17,9 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.bdd import BINDINGS_DIR
 from harness.capture.pcap_capture import capture_available
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
-from harness.bdd import BINDINGS_DIR
 from harness.recorders.base import parse_sip_target
 from harness.recorders.profile import load_profile, program_found
 from harness.report.allure_html import ALLURE_MISSING_HINT, allure_available

@@ -1,4 +1,4 @@
-"""`arec validate CAPTURE [--recordings DIR] [--format text|json|junit]` (DESIGN.md §1, §4).
+"""`arec validate CAPTURE [--recordings DIR] [--format text|json|junit]` (docs/architecture.md §1, §4).
 
 Offline judgement of a capture — one `arec` made, or one from a lab where the recording client
 was a real Genesys Media Server — and, optionally, of the recordings the recorder wrote.

@@ -1,4 +1,4 @@
-"""The reference Call Recording Server's logic, sans-IO (DESIGN.md §2, §5).
+"""The reference Call Recording Server's logic, sans-IO (docs/architecture.md §2, §5).
 
 Bytes in (`receive_sip`, `receive_rtp`), datagrams out (`data_to_send`), the clock passed in
 (`now`), one deadline out (`next_deadline`) for the adapter to arm. Sockets, port binding and
@@ -7,12 +7,12 @@ the event loop live in `reference_recorder.server`; files are written by the rec
 What it does, with the rule behind each choice:
 - Accepts the Genesys ARE recording INVITE (`sip:record=<id>@…;calluuid=…;dn=…;recordDN=…`,
   GVP-MSRec); two per-stream sessions of one call are correlated by `calluuid` into one
-  recording (DOMAIN.md §4.4); one session with two m-lines (`otherDN`) is one recording too.
+  recording (docs/genesys-flow.md §4.4); one session with two m-lines (`otherDN`) is one recording too.
 - Answers every sendonly m-line `recvonly` and refuses video with port 0 (RFC 3264 §6.1,
   GVP-Video); 488 when no offered codec is PCMU/PCMA (RFC 3261 §21.4.26).
 - 503 with Retry-After at its configured capacity (GVP-Scale: Resource Manager then tries
   the next recorder instead of losing the recording; RFC 3261 §21.5.4).
-- Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, DOMAIN.md
+- Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, docs/genesys-flow.md
   §4.6 profile 3); silence is written for the paused span so the file stays on wall-clock time.
 - OPTIONS answered 200 (Resource Manager liveness ping, GVP-Scale).
 """
@@ -354,7 +354,7 @@ class RecorderCore:
         """The recording this session belongs to: correlate the sessions of a call by calluuid.
 
         Whether Genesys gives the two per-party sessions the same `record=` id is not published
-        (DOMAIN.md §4.2), so a session joins an open recording of the same calluuid when the
+        (docs/genesys-flow.md §4.2), so a session joins an open recording of the same calluuid when the
         ids match, or when that recording holds exactly one other party's stream; otherwise
         (e.g. stop then start: a new id) it starts a new recording.
         """

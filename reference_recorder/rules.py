@@ -1,6 +1,6 @@
 """The reference recorder's T-Lib configuration: DNs to register, recording rules, pause key.
 
-Contract (shared with the harness): /tmp/arec/tlib_config.md, documented in
+Contract (shared with the harness): documented in
 docs/tlib-emulation.md "The reference recorder as a T-Lib client". Pure logic: no clock (the
 local time to match windows against is passed in), no sockets; the only I/O is `load_config`
 reading the file it is given.

@@ -1,6 +1,6 @@
 """The reference recorder's recording store: crash-safe WAV files + ``recording.json``.
 
-Layout (DESIGN.md §4, "Reference recorder output")::
+Layout (docs/architecture.md §4, "Reference recorder output")::
 
     <root>/<calluuid>/<record_id>/
         stream-1-<dn>.wav     mono PCM16, one per stream, sample 0 = the recording's t0
@@ -20,7 +20,7 @@ file + fsync + ``os.replace`` (POSIX rename is atomic), at most once per
 checkpoint and a valid JSON document (``"complete": false`` until `CallRecording.close`).
 
 Pause handling: a paused interval is written as silence even when audio keeps arriving
-(GIR pads paused periods with silence, DOMAIN.md §3.3; the PCI DSS expectation "no audio
+(GIR pads paused periods with silence, docs/genesys-flow.md §3.3; the PCI DSS expectation "no audio
 sent while paused may be found in the recording").
 
 Like the rest of `reference_recorder`, this module is sans-clock: times are passed in as

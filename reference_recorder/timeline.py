@@ -8,7 +8,7 @@ RTP facts used (RFC 3550 §5.1, "timestamp"):
   8000 Hz sample clock, RFC 3551 §4.5.14).
 * "...the timestamp would be increased by 160 for each such block, regardless of whether
   the block is transmitted in a packet or dropped as silent" -- a sender that stops
-  sending (pause behaviour 1 of DOMAIN.md §4.6, silence suppression) resumes with a
+  sending (pause behaviour 1 of docs/genesys-flow.md §4.6, silence suppression) resumes with a
   timestamp jump; the gap is filled with silence of exactly that length.
 * The timestamp is a 32-bit field with a random initial value, so it wraps; distances are
   taken modulo 2**32 as signed 32-bit numbers (`harness.protocol.rtp.seqnum.ts_distance`,
@@ -16,7 +16,7 @@ RTP facts used (RFC 3550 §5.1, "timestamp"):
   extended, unbounded counter relative to the newest packet.
 * A new SSRC (source restart, failover) starts a new, unrelated timestamp space.
 
-Placement rules (DESIGN.md §4 reference recorder output):
+Placement rules (docs/architecture.md §4 reference recorder output):
 1. The first packet is anchored on its arrival time: sample ``round((arrival - t0) * rate)``.
 2. Later packets are placed at ``anchor + (ext_ts - anchor_ts)``.
 3. If that position and the packet's arrival position disagree by more than
@@ -48,7 +48,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-# The project's single home of RTP wrap arithmetic (DESIGN.md §5): ts_distance(a, b) is the
+# The project's single home of RTP wrap arithmetic (docs/architecture.md §5): ts_distance(a, b) is the
 # signed 32-bit serial distance b - a, so 0xFFFFFF60 -> 0x000000A0 is +320 samples.
 from harness.protocol.rtp.seqnum import TS_MOD, ts_distance
 

@@ -5,7 +5,7 @@ Programming Interface and Data Specifications 1.0" (1991), as also described by 
 `wave` module: ``RIFF <size> WAVE`` + ``fmt `` chunk (16 bytes, format tag 1) + ``data``
 chunk. PCM16 samples are little-endian signed 16-bit, interleaved per frame.
 
-Crash safety (DESIGN.md §4 "a crash leaves playable files"): the header is written at open
+Crash safety (docs/architecture.md §4 "a crash leaves playable files"): the header is written at open
 with a valid, *empty* data chunk (data size 0, RIFF size 36). Frames are appended after
 it; `checkpoint()` flushes them to the kernel and only *then* patches the two size fields
 in place with `os.pwrite`, so at every instant the sizes in the header describe bytes

@@ -1,7 +1,7 @@
-"""Loopback packet capture to a pcap file with tcpdump (DESIGN.md §2 "capture").
+"""Loopback packet capture to a pcap file with tcpdump (docs/architecture.md §2 "capture").
 
 The capture is the evidence every validator reads, so it must hold the whole call, up to and
-including the last BYE/200. Measured on these machines (TOOLING.md "Capture"):
+including the last BYE/200. Measured on these machines (docs/tooling.md "Capture"):
 ``tcpdump -i lo -n --immediate-mode -U -w file <filter>`` loses nothing at 10k pps, while
 without ``--immediate-mode -U`` the last second (the BYE) can be missing when tcpdump is
 stopped. We stop it with SIGINT (tcpdump's clean stop: it flushes and closes the savefile)

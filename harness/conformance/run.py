@@ -490,7 +490,7 @@ class ScenarioRun:
             time.sleep(0.05)
 
     def recording_dir(self) -> Path | None:
-        """Reference layout: <root>/<calluuid>/<record_id>/ (DESIGN.md §4); a profile's own
+        """Reference layout: <root>/<calluuid>/<record_id>/ (docs/architecture.md §4); a profile's own
         layout: the directory the call's files were found in (the recordings root if none)."""
         if self.job is None or self.recorder.recordings is None:
             return None

@@ -2,7 +2,7 @@
 
 A Then step names the requirement ids it judges; the findings for those ids decide it:
 any MUST finding fails the step with the ids in the message, SHOULD findings are attached as
-warnings, INFO as observations (DESIGN.md §4 Finding contract, §5 Gherkin is the spec).
+warnings, INFO as observations (docs/architecture.md §4 Finding contract, §5 Gherkin is the spec).
 """
 
 from __future__ import annotations

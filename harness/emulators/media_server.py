@@ -36,7 +36,7 @@ from harness.sipp.twin import AnsweredLeg, SippLegError
 CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
 _MAX_PACKETS = 50 * 3600
-SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (TOOLING.md)
+SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (docs/tooling.md)
 
 
 def parse_dest(dest: str) -> tuple[str, int]:

@@ -1,7 +1,7 @@
 """Run-time recording control on the Media Server legs: pause / resume / stop / start (ARE step 9).
 
 SIP Server turns GSIP_RECORD_PAUSE/RESUME/STOP into MSML INFOs to Media Server; what the
-recorder then sees is not published (DOMAIN.md §4.6, UNCONFIRMED), so `RuntimeControl` can act
+recorder then sees is not published (docs/genesys-flow.md §4.6, UNCONFIRMED), so `RuntimeControl` can act
 out each of the three plausible behaviours, chosen by `PauseProfile`:
 
 * `rtp-stops` - no packet while paused; on resume the RTP clock has kept running, so the

@@ -2,7 +2,7 @@
 
 `SipTServer` is the `TServerHandler` (harness/protocol/tlib/server_core.py) that puts the
 `SipServerEmulation` behind a `TServerCore`: calls are opened in the core so registered clients
-see EventRinging / EventEstablished / EventReleased, and the initiation paths of DOMAIN.md §3.1
+see EventRinging / EventEstablished / EventReleased, and the initiation paths of docs/genesys-flow.md §3.1
 become recording triggers or request handlers:
 
 1. DN option `[TServer] record=true` - `dn_option_trigger`, unless a TRouteCall `disable_*`

@@ -1,4 +1,4 @@
-"""asyncio TCP adapter of the T-Lib emulation's T-Server (docs/tlib-emulation.md §2; DESIGN.md §2).
+"""asyncio TCP adapter of the T-Lib emulation's T-Server (docs/tlib-emulation.md §2; docs/architecture.md §2).
 
 All protocol logic is in `harness.protocol.tlib.server_core.TServerCore`; this module moves
 bytes between sockets and the core. One connection = one core client. A client that sends

@@ -2,7 +2,7 @@
 
 Each stream is an iterator of ``(send_offset_seconds, datagram)`` relative to the stream's own
 start; one thread keeps a heap of absolute deadlines, sleeps until ~1.5 ms before the next one
-and spins the rest (TOOLING.md: that paces 200 streams x 50 pps with p99 <= 1 ms on a quiet
+and spins the rest (docs/tooling.md: that paces 200 streams x 50 pps with p99 <= 1 ms on a quiet
 machine; `scapy.send()` per packet manages ~40 pps and is not used). Late packets are sent at
 once, never dropped, and the lateness is logged: the per-stream log of (seq, deadline, sent_at)
 is the sender-side evidence the RTP validators compare captures with.

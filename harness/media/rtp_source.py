@@ -2,14 +2,14 @@
 
 The fixed RTP header is built once per stream with scapy (`scapy.layers.rtp.RTP`) and kept as
 raw bytes; each packet then only patches marker, sequence number and timestamp with `struct`
-(scapy objects per packet are far too slow to pace hundreds of streams, see TOOLING.md).
+(scapy objects per packet are far too slow to pace hundreds of streams, see docs/tooling.md).
 
 Packet *slot* n covers audio samples ``[n*spp, (n+1)*spp)`` (spp = samples per packet) of the
 stream's time-code signal, so its RTP timestamp is ``initial_timestamp + n*spp`` whether or not
 earlier slots were sent: RFC 3550 §5.1 "the timestamp reflects the sampling instant of the
 first octet in the RTP data packet". The sequence number counts packets actually *sent*:
 RFC 3550 §5.1 "The sequence number increments by one for each RTP data packet sent". A
-schedule of `Run`s expresses the three things a Media Server does with a slot (DOMAIN.md §4.6):
+schedule of `Run`s expresses the three things a Media Server does with a slot (docs/genesys-flow.md §4.6):
 
 * `PacketKind.MEDIA`   send the time-code audio;
 * `PacketKind.SILENCE` send codec silence (pause behaviour 2: silence keeps flowing);

@@ -1,4 +1,4 @@
-"""Audio time-code oracle (DESIGN.md §4 "Audio time-code oracle").
+"""Audio time-code oracle (docs/architecture.md §4 "Audio time-code oracle").
 
 Every replicated RTP stream carries a known signal that encodes *which stream* it is and a
 *segment counter*, so that decoding any recording proves, per channel, which segments were

@@ -1,5 +1,5 @@
 """Sans-IO protocol core: bytes in, events out, bytes to send; the clock is an argument.
 
 Nothing in this package opens a socket, starts a thread or process, or reads the wall clock
-(DESIGN.md §5). It imports nothing from the rest of `harness`.
+(docs/architecture.md §5). It imports nothing from the rest of `harness`.
 """

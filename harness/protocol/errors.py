@@ -1,4 +1,4 @@
-"""The two error families of the protocol core (DESIGN.md §5, the h11 model).
+"""The two error families of the protocol core (docs/architecture.md §5, the h11 model).
 
 * `RemoteProtocolError`: the *peer* sent something we cannot accept. It carries the SIP
   response RFC 3261 asks us to send back (400 for a malformed message, 505 for an

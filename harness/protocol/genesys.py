@@ -1,4 +1,4 @@
-"""The Genesys Active Recording Ecosystem recording-session Request-URI (GVP-MSRec; DOMAIN.md §4.2).
+"""The Genesys Active Recording Ecosystem recording-session Request-URI (GVP-MSRec; docs/genesys-flow.md §4.2).
 
 Media Server opens each recording session with an INVITE whose Request-URI carries the call
 context the recorder needs, because in ARE mode there is no SIPREC metadata body:
@@ -76,7 +76,7 @@ def parse_recording_uri(uri: SipUri) -> RecordingTarget:
 
 
 def build_recording_uri(target: RecordingTarget, host: str, port: int | None = None) -> SipUri:
-    """The Request-URI Media Server puts on the recording INVITE (DOMAIN.md §4.8)."""
+    """The Request-URI Media Server puts on the recording INVITE (docs/genesys-flow.md §4.8)."""
     params: list[tuple[str, str | None]] = [("calluuid", target.calluuid), ("dn", target.dn)]
     if target.other_dn is not None:
         params.append(("otherDN", target.other_dn))

@@ -1,4 +1,4 @@
-"""The recorder under test, as the harness sees it (DESIGN.md §4 "Recorder profile").
+"""The recorder under test, as the harness sees it (docs/architecture.md §4 "Recorder profile").
 
 A scenario needs: where to send SIP, which transport, where the recordings appear, what the
 capture must include, and what the recorder can do. How the recorder is started (the
@@ -41,7 +41,7 @@ ALL_PAUSE_PROFILES = frozenset({"rtp-stops", "silence", "reinvite"})
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What the recorder under test can take part in (DESIGN.md §4): a scenario that needs
+    """What the recorder under test can take part in (docs/architecture.md §4): a scenario that needs
     more is reported *not applicable*, never passed."""
 
     # Connects to the scenario's T-Server (T-Lib emulation), registers DNs, can request

@@ -1,4 +1,4 @@
-"""Find one call's recording files in a recorder's recordings directory (DESIGN.md §4, profile).
+"""Find one call's recording files in a recorder's recordings directory (docs/architecture.md §4, profile).
 
 A third-party recorder names its files its own way; the profile says how (`[recordings]`):
 

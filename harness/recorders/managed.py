@@ -1,4 +1,4 @@
-"""Starting, waiting for and stopping the recorder a profile describes (DESIGN.md §4).
+"""Starting, waiting for and stopping the recorder a profile describes (docs/architecture.md §4).
 
 `[process]` absent: the recorder is already running; arec only talks to it. Present: its
 command is started per scenario (``scope = "scenario"``) or once per test process

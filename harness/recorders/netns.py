@@ -1,4 +1,4 @@
-"""A network namespace of its own for one third-party recorder process (DESIGN.md §4, issue 6).
+"""A network namespace of its own for one third-party recorder process (docs/architecture.md §4, issue 6).
 
 Interface (what the process manager codes against)::
 
@@ -11,7 +11,7 @@ Interface (what the process manager codes against)::
         subprocess.Popen([*ns.exec_prefix, "baresip", "-f", cfg])
     # on exit: processes left in the namespace are killed, veth and namespace deleted
 
-Why (TOOLING.md "Third-party SIP endpoints"): a third-party SIP program guesses a
+Why (docs/tooling.md "Third-party SIP endpoints"): a third-party SIP program guesses a
 non-loopback "primary" address for its Contact/SDP and may try DNS. Inside a namespace whose
 only interfaces are ``lo`` and one veth end, the only address it can find is the one we gave
 it, and it can reach nothing but our end of the veth: there is no default route, no NAT, and

@@ -1,6 +1,6 @@
 """Recorder profile (TOML): how arec reaches, starts and reads a third-party recorder.
 
-The format is documented in docs/recorder-profiles.md (contract: DESIGN.md §4). Every problem
+The format is documented in docs/recorder-profiles.md (contract: docs/architecture.md §4). Every problem
 is a `SetupError` with one line naming the file and the key, so a typo in a key or a
 placeholder is caught before any call is placed (unknown keys are errors, not ignored).
 """

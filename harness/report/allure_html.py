@@ -1,13 +1,12 @@
 """Single-file offline HTML report from Allure results (npm `allure` 3.x, pinned in package.json).
 
 Why the post-processing: Allure embeds a third-party analytics script in every report
-(TOOLING.md "Allure report"). A recording-compliance report is opened in locked-down labs,
+(docs/tooling.md "Allure report"). A recording-compliance report is opened in locked-down labs,
 so the script is removed and the result is checked for any remaining external URL.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.exitcodes import EXIT_OK, SetupError
+from harness.exitcodes import SetupError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,17 +159,3 @@ def generate_report(results_dir: Path, html_dir: Path, name: str = "arec conform
         stats = json.loads(summary.read_text(encoding="utf-8")).get("stats", {})
     return ReportResult(index, stats.get("total", 0), stats.get("passed", 0), stats.get("failed", 0),
                         stats.get("broken", 0), stats.get("skipped", 0))
-
-
-def report_from_cli(args: argparse.Namespace) -> int:
-    """`arec report`: rebuild matrix and HTML from the last results (no new history entry)."""
-    from harness.report.build import build_report  # build imports this module
-
-    built = build_report(Path(args.report_dir), None, append_history=False)
-    result = built.report
-    assert result is not None  # html=True: generate_report ran or raised
-    print(f"report: {result.html} ({result.passed}/{result.total} passed); compliance: {built.matrix.verdict} "
-          f"({built.compliance_md})")
-    if args.open:
-        print(result.html.resolve().as_uri())
-    return EXIT_OK

@@ -6,7 +6,7 @@ attaching outside a running test (e.g. from a session fixture) raises inside all
 (``KeyError`` on the missing executable item). Evidence collection must never turn a passing
 or failing verdict into an error, so every helper swallows attachment errors and logs them.
 
-``allure.attachment_type`` has no WAV member (TOOLING.md): WAV files are attached with the MIME
+``allure.attachment_type`` has no WAV member (docs/tooling.md): WAV files are attached with the MIME
 type ``audio/wav`` and the extension ``wav``. PCAP is attached as ``AttachmentType.PCAP``
 (downloadable in the report, not previewed).
 """

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from harness.exitcodes import SetupError
+from harness.exitcodes import EXIT_OK, SetupError
 from harness.report.allure_html import ReportResult, generate_report
 from harness.report.compliance import (
     REQUIREMENT_LABEL,
@@ -32,7 +33,7 @@ from harness.report.compliance import (
 from harness.report.compliance import read_scenarios as read_scenario_outcomes
 from harness.report.run_metadata import exercised, properties_text
 
-__all__ = ["BuiltReport", "build_report", "tidy_results"]
+__all__ = ["BuiltReport", "build_report", "report_from_cli", "tidy_results"]
 
 MATRIX_SVG: Final = "compliance-matrix.svg"  # shown full size in the report
 MATRIX_HTML: Final = "compliance-matrix.html"  # full statements, sources and scenarios
@@ -118,3 +119,19 @@ def build_report(report_dir: Path, metadata: Mapping[str, str] | None = None, *,
                              hide_labels=[REQUIREMENT_LABEL],
                              history_path=(report_dir / HISTORY).resolve(), append_history=append_history)
     return BuiltReport(report, matrix, compliance_json, compliance_md)
+
+
+def report_from_cli(args: argparse.Namespace) -> int:
+    """`arec report`: rebuild matrix and HTML from the last results (no new history entry).
+
+    It lives here, not in `allure_html`, because it needs `build_report`: `allure_html` only
+    runs the generator, so the two modules no longer import each other.
+    """
+    built = build_report(Path(args.report_dir), None, append_history=False)
+    result = built.report
+    assert result is not None  # html=True: generate_report ran or raised
+    print(f"report: {result.html} ({result.passed}/{result.total} passed); compliance: {built.matrix.verdict} "
+          f"({built.compliance_md})")
+    if args.open:
+        print(result.html.resolve().as_uri())
+    return EXIT_OK

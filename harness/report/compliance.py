@@ -1,6 +1,6 @@
 """The compliance matrix: every catalogue requirement with its outcome over a whole run.
 
-Input is the Allure results directory the suite wrote (DESIGN.md §4 "Report"): each scenario's
+Input is the Allure results directory the suite wrote (docs/architecture.md §4 "Report"): each scenario's
 result carries its Gherkin tags (the requirement ids it exercises) and one
 ``arec.requirement`` label per requirement a Then step judged (`judge()` in
 harness.conformance.verdict writes ``"<ID>: passed|failed|warning"``). Reading the results
@@ -49,7 +49,7 @@ __all__ = [
 
 REQUIREMENT_LABEL: Final = "arec.requirement"
 
-# Seed page "10 steps" (DOMAIN.md §2), one line each for the matrix headings.
+# Seed page "10 steps" (docs/genesys-flow.md §2), one line each for the matrix headings.
 STEP_TITLES: Final[Mapping[int, str]] = {
     1: "SIP Server records because a DN is set to always record",
     2: "The recorder asks SIP Server to record (its own rule, T-Lib)",

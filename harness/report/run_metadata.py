@@ -45,7 +45,7 @@ def sipp_version(binary: str = "sipp") -> str:
 
 
 def recorder_description(recorder: str | None, profile: str | None) -> dict[str, str]:
-    """Name and origin of the recorder under test (profile TOML `name`, DESIGN.md §4)."""
+    """Name and origin of the recorder under test (profile TOML `name`, docs/architecture.md §4)."""
     if profile:
         name = Path(profile).stem
         with contextlib.suppress(OSError, tomllib.TOMLDecodeError):

@@ -2,8 +2,8 @@
 
 The RTP table uses Wireshark's *RTP Streams* column names (Telephony > RTP > RTP Streams;
 ``tshark -z rtp,streams``) so a reader can compare our numbers with Wireshark's side by side
-(DESIGN.md §5: "use Wireshark's metric names: lost, max delta, jitter"; the jitter itself is
-RFC 3550 §6.4.1 / A.8). The findings table renders the DESIGN.md §4 ``Finding`` contract.
+(docs/architecture.md §5: "use Wireshark's metric names: lost, max delta, jitter"; the jitter itself is
+RFC 3550 §6.4.1 / A.8). The findings table renders the docs/architecture.md §4 ``Finding`` contract.
 
 Every cell comes from captured traffic or from a recorder's files, so everything is escaped;
 the HTML documents are standalone (inline CSS only, no scripts, no external references) for
@@ -197,7 +197,7 @@ def findings_table_html(
     """Findings as an HTML table, MUST first (then SHOULD, INFO; stable within a severity).
 
     MUST rows are highlighted: a MUST finding fails the scenario and the quality gate
-    (DESIGN.md §4).
+    (docs/architecture.md §4).
     """
     ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.severity, 3))
     counts = {s: sum(1 for f in ordered if f.severity is s) for s in Severity}

@@ -1,4 +1,4 @@
-"""Run one Media Server -> recorder leg as a real SIPp process (DESIGN.md §2, DOMAIN.md §4.2-4.8).
+"""Run one Media Server -> recorder leg as a real SIPp process (docs/architecture.md §2, docs/genesys-flow.md §4.2-4.8).
 
 Genesys GVP Media Server opens one recording session per replicated RTP stream (or one
 session with two ``m=audio`` lines in single-session mode) towards the recorder, with the
@@ -46,7 +46,7 @@ class Scenario(StrEnum):
 
     LEG = "are_leg_uac"  # one stream per session (two-session mode)
     SINGLE = "are_single_uac"  # one session, two m=audio lines (single-session mode)
-    OPTIONS = "options_uac"  # OPTIONS ping, expects 200 (RM liveness check, DOMAIN.md §4.5)
+    OPTIONS = "options_uac"  # OPTIONS ping, expects 200 (RM liveness check, docs/genesys-flow.md §4.5)
 
     @property
     def path(self) -> Path:
@@ -74,7 +74,7 @@ class Transport(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Codec:
-    """One negotiated audio codec (DOMAIN.md §4.3: Media Server offers the codec the parties chose)."""
+    """One negotiated audio codec (docs/genesys-flow.md §4.3: Media Server offers the codec the parties chose)."""
 
     name: str
     payload_type: int
@@ -90,7 +90,7 @@ class Codec:
 PCMU = Codec("PCMU", 0)
 PCMA = Codec("PCMA", 8)
 
-# SIPp exit codes (SIPp reference "Exit codes"; TOOLING.md measured 0, 1, 97, 254, 255).
+# SIPp exit codes (SIPp reference "Exit codes"; docs/tooling.md measured 0, 1, 97, 254, 255).
 EXIT_CODES: dict[int, str] = {
     0: "all calls succeeded",
     1: "at least one call failed (see the error log)",
@@ -170,7 +170,7 @@ class SippLeg:
 
     @property
     def request_uri(self) -> str:
-        """The Genesys recording URI the scenario sends (GVP-MSRec, DOMAIN.md §4.2)."""
+        """The Genesys recording URI the scenario sends (GVP-MSRec, docs/genesys-flow.md §4.2)."""
         if self.scenario is Scenario.OPTIONS:
             return f"sip:{self.uri_hostport}"
         other = f";otherDN={self.other_dn}" if self.other_dn is not None else ""
@@ -178,11 +178,11 @@ class SippLeg:
                 f"dn={self.dn}{other};recordDN={self.record_dn}")
 
     def offer_sdp(self, version: int = 1, direction: Direction = Direction.SENDONLY) -> bytes:
-        """The Media Server's offer (DOMAIN.md §4.8), one ``m=audio`` per stream.
+        """The Media Server's offer (docs/genesys-flow.md §4.8), one ``m=audio`` per stream.
 
         RFC 4566 §5.2: the o= version must grow with every modified offer, so re-INVITEs pass
         a larger ``version``. ``a=sendonly`` because Media Server only sends replicated media;
-        ``a=inactive`` is the pause (RFC 3264 §8.4, DOMAIN.md §4.6 option 3).
+        ``a=inactive`` is the pause (RFC 3264 §8.4, docs/genesys-flow.md §4.6 option 3).
         """
         if version < 1:
             raise ValueError("o= version starts at 1")
@@ -289,7 +289,7 @@ def build_command(
         "-l", str(calls),
         "-nostdin",
         # Bounds every SIP wait (the 200 to INVITE/re-INVITE/BYE): without it an unanswered
-        # INVITE waits for timer B, 64*T1 = 32 s (RFC 3261 §17.1.1.2; TOOLING.md).
+        # INVITE waits for timer B, 64*T1 = 32 s (RFC 3261 §17.1.1.2; docs/tooling.md).
         "-recv_timeout", str(leg.recv_timeout_ms),
         "-trace_msg", "-message_file", str(traces.message_log),
         "-trace_err", "-error_file", str(traces.error_log),
@@ -592,7 +592,7 @@ class SippProcess:
 
 def run_options(leg: SippLeg, work_dir: Path, *, timeout: float = 10.0, sipp: str = "sipp",
                 scenario_path: Path | None = None, calls: int = 1) -> SippResult:
-    """OPTIONS ping of the recorder (RM keeps only live recorders, DOMAIN.md §4.5); with
+    """OPTIONS ping of the recorder (RM keeps only live recorders, docs/genesys-flow.md §4.5); with
     `scenario_path`, another scenario without twin commands (e.g. the edge_*_uac.xml probes),
     `calls` times at once."""
     if leg.scenario is not Scenario.OPTIONS:

@@ -1,4 +1,4 @@
-"""The requirement catalogue: every requirement id the suite can check (DESIGN.md §4).
+"""The requirement catalogue: every requirement id the suite can check (docs/architecture.md §4).
 
 The catalogue is data (`requirements.toml` next to this module) so that the report's
 compliance matrix, the Gherkin tags and the validators all speak the same ids.

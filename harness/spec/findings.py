@@ -1,4 +1,4 @@
-"""The Finding contract shared by every validator (DESIGN.md §4).
+"""The Finding contract shared by every validator (docs/architecture.md §4).
 
 Validators never raise for a non-conformance: they return findings. A parse failure is a
 finding too. `Then` steps turn findings into assertions and Allure attachments.

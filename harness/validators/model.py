@@ -1,4 +1,4 @@
-"""The shared data model of a capture as the validators see it (DESIGN.md §2, §4).
+"""The shared data model of a capture as the validators see it (docs/architecture.md §2, §4).
 
 A capture is read once (`harness.validators.pcap`) into a stream of `Datagram` values: one
 transport payload with where and when it was seen. Each validator (SIP, RTP, recording) turns

@@ -1,4 +1,4 @@
-"""Streaming capture reader: pcap / pcapng → `Datagram` values (DESIGN.md §2 "validators").
+"""Streaming capture reader: pcap / pcapng → `Datagram` values (docs/architecture.md §2 "validators").
 
 File formats:
 * classic libpcap (magic a1b2c3d4 µs / a1b23c4d ns, either byte order);
@@ -14,7 +14,7 @@ Link types (tcpdump.org LINKTYPE_*): 0 NULL and 108 LOOP (BSD loopback family wo
 101 / 12 / 14 raw IP. Network: IPv4 (RFC 791, fragments reassembled, §3.2 "reassembly") and
 IPv6 (RFC 8200, extension headers skipped, Fragment header reassembled). Transport: UDP
 (RFC 768) and TCP (RFC 9293: per-direction in-order delivery, see `_TcpDirection`).
-Headers are sliced with `struct` (the fast path measured in TOOLING.md), never parsed into
+Headers are sliced with `struct` (the fast path measured in docs/tooling.md), never parsed into
 per-packet objects.
 
 Errors: the reader is a generator; it yields every datagram it could read and only then raises

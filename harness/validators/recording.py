@@ -1,4 +1,4 @@
-"""Recording validator: files, metadata and the audio time-code, per channel (DESIGN.md §4).
+"""Recording validator: files, metadata and the audio time-code, per channel (docs/architecture.md §4).
 
 Reads WAV PCM16 / µ-law / A-law (WAVE format tags 1 / 7 / 6; `soundfile`, since stdlib `wave`
 cannot read µ-law), mono or multi-channel, and decodes the audio time-code

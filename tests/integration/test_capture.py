@@ -15,6 +15,9 @@ from harness.sipp.runner import SippLeg, SippProcess, Transport, sipp_available
 from harness.sipp.twin import Direction
 from tests.integration.test_sipp_legs import CALLUUID, FakeRecorder
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 
 def need_capture() -> None:
     ok, why = capture_available()

@@ -19,6 +19,9 @@ from harness.recorders.profile import load_profile
 from harness.runner import check_profile_up_front, pytest_command
 from harness.validate_cli import validate_capture
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "profiles"
 # The example commands run "python" from PATH: this interpreter's, as with an active virtualenv.

@@ -1,7 +1,7 @@
 """Pause / resume / stop / start end to end: T-Lib request -> SipTServer -> RuntimeControl ->
 real SIPp legs + paced RTP -> the reference recorder -> the recording validator (ARE step 9).
 
-For each pause profile of DOMAIN.md §4.6 the recorder's agent DN asks (GSIP_RECORD_START), then
+For each pause profile of docs/genesys-flow.md §4.6 the recorder's agent DN asks (GSIP_RECORD_START), then
 pauses ~1 s mid-call, resumes and stops; the recording must hold no time-code sent while paused
 (REC-PAUSE-NO-AUDIO, PCI) and every other whole segment, wall-clock aligned (REC-AUDIO-COMPLETE).
 """

@@ -1,6 +1,6 @@
 """End-to-end agreement with Wireshark: capture file → pcap reader → validate_rtp vs `tshark -z rtp,streams`.
 
-tests/unit/rtp/test_stats_tshark.py checks the statistics core alone on one stream. This test
+tests/integration/test_stats_tshark.py checks the statistics core alone on one stream. This test
 goes through the whole `arec validate` path: several streams per file (two set up by SIP/SDP,
 one found only by the RTP heuristic), Ethernet/IPv4 and Linux SLL2/IPv6 link layers, with loss,
 late (reordered) packets, duplicates, comfort noise, marker bits, seq/timestamp wrap and jitter
@@ -33,7 +33,7 @@ from scapy.packet import Packet
 from harness.validate_cli import table_rows, validate_capture
 from harness.validators.pcap import read_capture
 from harness.validators.rtp import validate_rtp
-from tests.unit.rtp.test_stats_tshark import Pkt, _scenario
+from tests.integration.test_stats_tshark import Pkt, _scenario
 from tests.unit.validators.builders import Frame, ether, sip_flow, sll2, udp, write_pcap
 
 TSHARK = shutil.which("tshark")

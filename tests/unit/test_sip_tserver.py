@@ -1,4 +1,4 @@
-"""SipTServer in memory: the T-Lib recording paths (DOMAIN.md §3.1-§3.4) and their errors."""
+"""SipTServer in memory: the T-Lib recording paths (docs/genesys-flow.md §3.1-§3.4) and their errors."""
 
 from __future__ import annotations
 

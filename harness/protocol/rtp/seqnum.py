@@ -1,7 +1,7 @@
 """RTP sequence-number and timestamp wrap arithmetic (RFC 3550 §5.1, Appendix A.1).
 
 Every modular comparison of 16-bit sequence numbers and 32-bit timestamps in the project goes
-through this module (DESIGN.md §5), so "which packet is newer" has exactly one definition.
+through this module (docs/architecture.md §5), so "which packet is newer" has exactly one definition.
 
 RFC 3550 §5.1: the sequence number "increments by one for each RTP data packet sent" and wraps
 at 2**16; the timestamp is a 32-bit counter that wraps at 2**32. Distances are taken as the

@@ -2,7 +2,7 @@
 Wireshark's "RTP Stream Analysis" numbers with Wireshark's names and definitions.
 
 The arrival time of each packet is an *argument* (seconds, any epoch), so the very same code
-measures live traffic and packets read from a pcap (DESIGN.md §5). Nothing here reads a clock.
+measures live traffic and packets read from a pcap (docs/architecture.md §5). Nothing here reads a clock.
 
 Two families of numbers, kept apart on purpose:
 

@@ -7,7 +7,7 @@ helpers (`param`, `has_param`, `unescape`) apply the §19.1.4 rules: parameter n
 case-insensitive and `%HH` escapes are equivalent to the character they encode.
 
 Genesys recording Request-URIs put `=` into the user part (`sip:record=0A1B@rec;calluuid=..`,
-DOMAIN.md §4.2): `=` and `;` are legal there (user-unreserved, RFC 3261 §25.1).
+docs/genesys-flow.md §4.2): `=` and `;` are legal there (user-unreserved, RFC 3261 §25.1).
 """
 
 from __future__ import annotations

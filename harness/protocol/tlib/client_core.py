@@ -1,4 +1,4 @@
-"""T-Lib client side of the emulation, sans-IO (docs/tlib-emulation.md §5; DOMAIN.md §3.6).
+"""T-Lib client side of the emulation, sans-IO (docs/tlib-emulation.md §5; docs/genesys-flow.md §3.6).
 
 Used by the reference recorder (registers its DNs, requests recording, reads UserData) and by
 the agent-desktop / routing-strategy emulations. It builds requests with increasing

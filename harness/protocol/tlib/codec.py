@@ -1,4 +1,4 @@
-"""JSON-lines codec of the T-Lib emulation (docs/tlib-emulation.md §2-§3; DESIGN.md §2).
+"""JSON-lines codec of the T-Lib emulation (docs/tlib-emulation.md §2-§3; docs/architecture.md §2).
 
 Framing: one JSON object per line, UTF-8, terminated by LF (a CR before the LF is tolerated,
 blank lines are ignored). The object's `"message"` member names the message type; the other

@@ -1,4 +1,4 @@
-"""T-Lib emulation message model (DESIGN.md §2; DOMAIN.md §3 "T-Library control plane").
+"""T-Lib emulation message model (docs/architecture.md §2; docs/genesys-flow.md §3 "T-Library control plane").
 
 Genesys' T-Lib wire format is proprietary, so `arec` speaks a documented *emulation* of it
 (docs/tlib-emulation.md): JSON lines whose message and attribute names mirror the public

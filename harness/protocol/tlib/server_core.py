@@ -1,4 +1,4 @@
-"""T-Server side of the T-Lib emulation, sans-IO (docs/tlib-emulation.md §5-§6; DOMAIN.md §3).
+"""T-Server side of the T-Lib emulation, sans-IO (docs/tlib-emulation.md §5-§6; docs/genesys-flow.md §3).
 
 One `TServerCore` serves every client connection of one emulated T-Server. It owns what T-Lib
 defines independently of the switch behind it:

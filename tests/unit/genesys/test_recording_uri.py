@@ -1,4 +1,4 @@
-"""The Genesys ARE recording Request-URI (GVP-MSRec, DOMAIN.md §4.2)."""
+"""The Genesys ARE recording Request-URI (GVP-MSRec, docs/genesys-flow.md §4.2)."""
 
 import pytest
 

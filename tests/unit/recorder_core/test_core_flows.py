@@ -1,4 +1,4 @@
-"""`RecorderCore` driven in memory: ARE recording sessions (GVP-MSRec, DOMAIN.md §2/§4), no sockets.
+"""`RecorderCore` driven in memory: ARE recording sessions (GVP-MSRec, docs/genesys-flow.md §2/§4), no sockets.
 
 Time is `now` arithmetic on a manual clock; RTP ports come from a fake allocator that records
 releases; recordings go to a temporary root and are checked through ``recording.json``.
@@ -52,7 +52,7 @@ def test_two_sessions_with_the_same_record_id_make_one_recording(driver: Driver)
 def test_two_sessions_with_different_record_ids_are_joined_and_a_restart_is_a_new_recording(
     driver: Driver,
 ) -> None:
-    # Whether both per-party sessions share one `record=` id is not published (DOMAIN.md §10):
+    # Whether both per-party sessions share one `record=` id is not published (docs/genesys-flow.md §10):
     # the core joins the second party's session to the open recording of the same calluuid.
     a = driver.open_leg("leg-a", recording_uri("5551234", record_id="REC-A"))
     b = driver.open_leg("leg-b", recording_uri("7001", record_id="REC-B"))

@@ -133,7 +133,7 @@ def test_single_needs_other_dn_and_two_ports() -> None:
 # -- offers ---------------------------------------------------------------------------------
 
 def test_offer_matches_golden_file() -> None:
-    # DOMAIN.md §4.8: one codec + telephone-event 101, ptime 20, sendonly; CRLF line ends.
+    # docs/genesys-flow.md §4.8: one codec + telephone-event 101, ptime 20, sendonly; CRLF line ends.
     assert leg().offer_sdp() == (FIX / "offer_leg_pcmu_te.sdp").read_bytes()
 
 
@@ -239,21 +239,6 @@ def test_result_ok_needs_exit_zero_and_one_successful_call() -> None:
 def test_sipp_available() -> None:
     assert sipp_available("definitely-not-a-sipp-binary-xyz") == SIPP_MISSING
     assert sipp_available(sys.executable) is None
-
-
-def test_sipp_media_port_is_a_free_block_below_the_ephemeral_range() -> None:
-    import random as _random
-    import socket as _socket
-
-    from harness.sipp.runner import _SIPP_MEDIA_RANGE, sipp_media_port
-
-    port = sipp_media_port(rng=_random.Random(1))
-    assert port % 2 == 0 and _SIPP_MEDIA_RANGE[0] <= port < _SIPP_MEDIA_RANGE[1]
-    # Occupy P+2 (SIPp's video socket): the same draw must now be refused and another block chosen.
-    with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as busy:
-        busy.bind(("127.0.0.1", port + 2))
-        other = sipp_media_port(rng=_random.Random(1))
-    assert other != port and not (other <= port + 2 < other + 4)
 
 
 def test_calls_places_them_at_once() -> None:

@@ -1,4 +1,4 @@
-"""Traceability: Gherkin tags, validator finding ids and the requirement catalogue agree (DESIGN.md §4).
+"""Traceability: Gherkin tags, validator finding ids and the requirement catalogue agree (docs/architecture.md §4).
 
 1. Every tag in features/**/*.feature that looks like a requirement id is in the catalogue.
 2. Every finding id a validator can emit (its EMITTED_REQUIREMENTS) is in the catalogue.

@@ -17,7 +17,10 @@ import soundfile as sf
 
 from reference_recorder.wavfile import read_wav
 
-REPO = Path(__file__).resolve().parents[3]
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -32,7 +35,7 @@ def test_sigkill_mid_call_leaves_valid_files(tmp_path: Path) -> None:
     root = tmp_path / "rec"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.recorder_storage.crash_child", str(root)],
+        [sys.executable, "-m", "tests.integration.recorder_crash_child", str(root)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

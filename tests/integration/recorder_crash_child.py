@@ -1,4 +1,4 @@
-"""Child process for test_crash.py: records two streams in real time until SIGKILLed.
+"""Child process for test_recorder_crash.py: records two streams in real time until SIGKILLed.
 
 Prints ``READY`` once, then ``CKPT <samples>`` after every completed checkpoint (the
 number of samples per file the WAV headers then cover). Acts as the recorder's adapter,

@@ -15,6 +15,9 @@ from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.media.timecode import SEGMENT_SAMPLES, decode_timecode
 from harness.protocol.rtp import g711
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 
 def receiver() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -27,6 +27,9 @@ from harness.validators.model import NegotiatedStream
 from harness.validators.pcap import read_capture
 from harness.validators.replication import ReplicationReport, validate_replication
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 PACKETS = 15  # per stream: 300 ms of audio
 
 

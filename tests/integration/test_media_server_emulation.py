@@ -11,6 +11,9 @@ from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmu
 from harness.media.pacer import DestinationNotAllowed
 from harness.sipp.runner import PCMU, Scenario
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 
 def _job() -> RecordingJob:
     server = SipServerEmulation(mode=SessionMode.TWO_SESSIONS)

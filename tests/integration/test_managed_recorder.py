@@ -14,6 +14,9 @@ from harness.recorders.base import free_port
 from harness.recorders.managed import ProfileRecorder, sip_ping
 from harness.recorders.profile import load_profile
 
+# Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
+pytestmark = pytest.mark.integration
+
 
 def profile_file(tmp_path: Path, body: str, port: int = 0) -> Path:
     path = tmp_path / "p.toml"

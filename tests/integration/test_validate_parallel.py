@@ -1,0 +1,52 @@
+"""`arec validate`'s parallel pass: the RTP statistics run in a worker process and give the
+serial result (moved from tests/unit/validators/test_validate_cli.py: these start processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.validate_cli import validate_capture
+from tests.unit.validators.builders import rtp_stream, sip_flow, write_pcap
+from tests.unit.validators.test_validate_cli import MS_A, MS_B, REC_A, REC_B, _frames
+
+# Worker processes (fork / fork server): the integration tier.
+pytestmark = pytest.mark.integration
+
+
+def test_parallel_pass_gives_the_same_result(tmp_path: Path) -> None:
+    lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA) + \
+        rtp_stream(MS_B, REC_B, range(1, 50), ssrc=0xB)
+    pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
+    serial = validate_capture(pcap, parallel=False)
+    forked = validate_capture(pcap, parallel=True)
+    assert serial.findings and forked.findings == serial.findings
+    assert forked.rtp.table == serial.rtp.table and forked.exercised == serial.exercised
+
+
+def test_threaded_callers_never_fork(tmp_path: Path) -> None:
+    """A fork copies only the calling thread (locks other threads hold stay locked in the child):
+    with another thread alive the RTP child is started by a fork server, and the result is the
+    same as the serial one."""
+    import threading
+
+    from harness.validate_cli import _rtp_in_child, _start_method
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:
+        assert _start_method() == "forkserver"
+        lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA)
+        pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
+        forked = validate_capture(pcap, parallel=True)
+        child = _rtp_in_child(pcap, True)
+        assert child is not None
+        assert len(child.result(timeout=60).finish().streams) == 1  # the fork server's child did run
+    finally:
+        release.set()
+        other.join()
+    serial = validate_capture(pcap, parallel=False)
+    assert serial.findings and forked.findings == serial.findings
+    assert forked.rtp.table == serial.rtp.table
