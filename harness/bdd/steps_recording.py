@@ -54,10 +54,13 @@ def _one_stream(run: ScenarioRun, side: Side) -> tuple[str, list[Finding]]:
     if evidence.recording_dir is None or run.active is None:
         pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
     dn = run.active.stream(side).job.dn
-    expected = [e for e in run.expected_streams() if e.dn == dn]
+    every = run.expected_streams()
+    expected = [e for e in every if e.dn == dn]
     located = run.located_recording()
     target = located.target if located is not None else evidence.recording_dir
-    return dn, validate_recording(target, expected, require_metadata=isinstance(target, Path))
+    # The other stream's time-code is still looked for: this stream's file must not hold it.
+    return dn, validate_recording(target, expected, require_metadata=isinstance(target, Path),
+                                  other_streams=[e.stream for e in every if e.dn != dn])
 
 
 def _stream_end(run: ScenarioRun, dn: str) -> float | None:

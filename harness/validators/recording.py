@@ -125,8 +125,11 @@ def _finding(req_id: str, message: str, file: Path | None = None, offset: int | 
 
 
 def validate_recording(recording: Path | RecordingFiles, expected: Sequence[ExpectedStream], *,
-                       require_metadata: bool = True) -> list[Finding]:
-    """Check a recording directory (reference layout) or an explicit `RecordingFiles` layout."""
+                       require_metadata: bool = True, other_streams: Sequence[int] = ()) -> list[Finding]:
+    """Check a recording directory (reference layout) or an explicit `RecordingFiles` layout.
+
+    `other_streams`: time-code alphabets of the call's other streams, judged elsewhere, that must
+    not be found in these streams' files either (a file mixing both parties)."""
     findings: list[Finding] = []
     if isinstance(recording, Path):
         if not recording.is_dir():
@@ -140,7 +143,7 @@ def validate_recording(recording: Path | RecordingFiles, expected: Sequence[Expe
         files = recording
     if files.metadata is not None:
         _check_metadata(files.metadata, expected, findings)
-    streams_in_use = [e.stream for e in expected]
+    streams_in_use = [*(e.stream for e in expected), *other_streams]
     for exp in expected:
         mono = files.mono.get(exp.dn)
         if mono is not None:
