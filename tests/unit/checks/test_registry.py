@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks.registry import REGISTRY, _ENTRIES, judge_of, offline_requirements
+from harness.checks.registry import _ENTRIES, REGISTRY, judge_of, offline_requirements
 from harness.spec.catalogue import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[3]
