@@ -11,7 +11,7 @@ Feature: 06 - The recorder's answers to the Media Server's unusual requests
     When the Media Server side offers audio and video in one INVITE
     Then the recorder accepted the audio recvonly and refused the video with port 0
 
-  @SIP-NO-CODEC-488
+  @SIP-NO-CODEC-488 @SIP-NO-CODEC-488-PREFERRED
   Scenario: An offer with no codec the recorder can support is refused with 488
     When the Media Server side offers only a codec no recorder supports
     Then the recorder answered 488 Not Acceptable Here

@@ -55,7 +55,7 @@ from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sdp import parse_sdp
 from harness.report.tables import rtp_table_text
-from harness.spec.catalogue import load_catalogue, requirement
+from harness.spec.catalogue import load_catalogue
 from harness.spec.findings import Evidence, Finding, Severity
 from harness.validators import sip as sip_validator
 from harness.validators.delivery import DeliveryReport, compare_delivery
@@ -85,6 +85,8 @@ __all__ = [
 ]
 
 # Finding ids this module emits itself, besides those of the validators it runs.
+# Built by harness.validators.recording (timecode_absent, recording_not_found), the place that
+# judges these requirements (harness.checks.registry).
 EMITTED_REQUIREMENTS = ("REC-TIMECODE-ABSENT", "REC-FILES-PRESENT")
 
 NO_CALL = "(no call)"  # findings no SIP dialog or negotiated stream can be tied to
@@ -486,7 +488,7 @@ def _legs_of(directory: Path, meta: dict[str, Any], sip: SipReport) -> list[SipD
 
 def _validate_recordings(path: Path, root: Path, sip: SipReport,
                          resolver: _CallResolver) -> tuple[list[tuple[str, Finding]], list[str]]:
-    from harness.validators.recording import validate_recording
+    from harness.validators.recording import recording_not_found, timecode_absent, validate_recording
 
     dirs = _recording_dirs(root)
     plans: list[tuple[Path, str, list[tuple[Endpoint, str]]]] = []
@@ -517,11 +519,9 @@ def _validate_recordings(path: Path, root: Path, sip: SipReport,
             for part in parts:
                 exp = _expected_from_audio(part, dn) or exp
             if exp is None:
-                out.append((call, Finding(
-                    "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
-                    f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: "
-                    f"recorded audio of {directory.name} not compared with what was sent",
-                    Evidence(file=str(directory)), observed="no time-code", expected="time-code audio")))
+                out.append((call, timecode_absent(
+                    endpoint, dn, f"recorded audio of {directory.name} not compared with what was sent",
+                    where=directory)))
             else:
                 expected.append(exp)
         for finding in validate_recording(directory, expected):
@@ -534,11 +534,11 @@ def _validate_recordings(path: Path, root: Path, sip: SipReport,
             continue
         recorded_calls.add(call)
         inv = dialog.invite
-        out.append((call, Finding(
-            "REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity,
-            f"no recording of calluuid {dialog.target.calluuid} under {root}",
-            Evidence(inv.index if inv else None, inv.timestamp if inv else None, file=str(root)),
-            observed="no directory", expected=f"{root}/{dialog.target.calluuid}/<record_id>/")))
+        out.append((call, recording_not_found(
+            f"no recording of calluuid {dialog.target.calluuid} under {root}", where=root,
+            calluuid=dialog.target.calluuid, observed="no directory",
+            expected=f"{root}/{dialog.target.calluuid}/<record_id>/",
+            packet_index=inv.index if inv else None, timestamp=inv.timestamp if inv else None)))
     return out, [str(d) for d, _ in dirs]
 
 
@@ -560,7 +560,7 @@ def _validate_profile_recordings(path: Path, root: Path, layout: RecordingsSpec,
     Offline there is no call start time: `locate = "newest"` picks the newest files overall.
     """
     from harness.recorders.locate import CallKeys, RecordingLocator, StreamKey
-    from harness.validators.recording import validate_recording
+    from harness.validators.recording import recording_not_found, timecode_absent, validate_recording
 
     locator = RecordingLocator(layout, root)
     groups: dict[tuple[str, str], list[SipDialogSummary]] = {}
@@ -598,18 +598,14 @@ def _validate_profile_recordings(path: Path, root: Path, layout: RecordingsSpec,
             side = None if exp is None else ("customer", "agent")[exp.stream] if exp.stream in (0, 1) else None
             keys.append(StreamKey(dn, side, call_id, None if exp is None else exp.stream))
             if exp is None:
-                out.append((call, Finding(
-                    "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
-                    f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: "
-                    "recorded audio not compared with what was sent", Evidence(file=str(root)),
-                    observed="no time-code", expected="time-code audio")))
+                out.append((call, timecode_absent(endpoint, dn, "recorded audio not compared with what was sent",
+                                                  where=root, calluuid=calluuid)))
             else:
                 expected.append(exp)
         located = locator.locate(CallKeys(calluuid, record_id, record_dn, tuple(keys)), since=0.0)
         checked.extend(str(p) for p in located.found)
         if located.missing and not expected:
-            out.append((call, Finding("REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity,
-                                      located.missing[0], Evidence(file=str(root)), observed="missing")))
+            out.append((call, recording_not_found(located.missing[0], where=root, calluuid=calluuid)))
         for finding in validate_recording(located.target, expected, require_metadata=isinstance(located.target, Path)):
             out.append((call, finding))
     return out, checked

@@ -17,18 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness.conformance.run import ScenarioRun
-from harness.conformance.verdict import attach_evidence
-from harness.emulators.tlib_endpoint import TlibEndpoint
-from harness.recorders.base import (
-    REFERENCE_CAPABILITIES,
-    REFERENCE_COMMAND,
-    SIP_ONLY,
-    ManagedRecorder,
-    RecorderUnderTest,
-    parse_sip_target,
-)
+from pytest_bdd.parser import Step
 
 # Each module's __all__ is exactly its step fixtures (harness/bdd/stepdefs.py).
 from harness.bdd.steps_call import *  # noqa: F403
@@ -38,6 +27,17 @@ from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import attach_evidence, scenario_verdicts
+from harness.emulators.tlib_endpoint import TlibEndpoint
+from harness.recorders.base import (
+    REFERENCE_CAPABILITIES,
+    REFERENCE_COMMAND,
+    SIP_ONLY,
+    ManagedRecorder,
+    RecorderUnderTest,
+    parse_sip_target,
+)
 
 # -- the recorder under test and the scenario run ------------------------------------------------
 
@@ -106,9 +106,40 @@ def edge_calls() -> dict[str, str]:
     return {}
 
 
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: object, scenario: object) -> None:
+    scenario_verdicts(reset=True)
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: object, scenario: object, step: Step,
+                           step_func: object) -> None:
+    # A Then step's MUST failure is collected and the scenario goes on (the later Then steps
+    # still judge); Given and When steps fail at once (harness.conformance.verdict).
+    scenario_verdicts().start_step(step.type)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_bdd_after_step(request: pytest.FixtureRequest, feature: object, scenario: object, step: Step,
+                          step_func: object, step_func_args: object) -> None:
+    failure = scenario_verdicts().take_step_failure()
+    if failure is not None:
+        # The step failed although it did not raise: report it failed (the Allure listener stops
+        # the step with this exception; its own after_step then finds the step already stopped).
+        request.config.hook.pytest_bdd_step_error(request=request, feature=feature, scenario=scenario, step=step,
+                                                  step_func=step_func, step_func_args=step_func_args,
+                                                  exception=failure)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: object, scenario: object) -> None:
     if "run" in request.fixturenames:
         attach_evidence(request.getfixturevalue("run"))
+    verdicts = scenario_verdicts()
+    verdicts.deferring = False
+    error = verdicts.final_error()
+    if error is not None:
+        verdicts.failures.clear()
+        # One failure naming every failed id: the test (JUnit, Allure) fails with it.
+        raise error
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: object, scenario: object, step: object,

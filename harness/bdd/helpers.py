@@ -28,14 +28,6 @@ def targets_of_call(run: ScenarioRun) -> list[RecordingTarget]:
     return [d.target for d in sessions_of_call(run) if d.target is not None]
 
 
-def require_reference_layout(run: ScenarioRun, what: str) -> None:
-    """Steps that read the reference recorder's recording.json / directory layout."""
-    locator = run.recorder.locator
-    if locator is not None and locator.spec.layout != "reference":
-        pytest.skip(f"not applicable: {what} needs the reference layout's recording.json; "
-                    f"the profile's layout is {locator.spec.layout}")
-
-
 def recording_findings(run: ScenarioRun) -> list[Finding]:
     evidence = run.evidence()
     if evidence.recording_dir is None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
-from harness.conformance.run import ScenarioRun
-from harness.conformance.verdict import judge, violation
-from harness.emulators.sip_server import SessionMode, Side
-from harness.spec.findings import Finding
 from harness.bdd.helpers import not_applicable_unless
 from harness.bdd.stepdefs import step_fixtures
+from harness.checks import initiation
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge
+from harness.emulators.sip_server import SessionMode, Side
 
 SIDES = {"customer": Side.CUSTOMER, "agent": Side.AGENT}
 MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION}
@@ -97,22 +97,17 @@ def _options(run: ScenarioRun) -> None:
 
 @then(parsers.parse('SIP Server decided to record the call from the "{dn}" side'))
 def _decided(run: ScenarioRun, dn: str) -> None:
-    findings: list[Finding] = []
-    if run.job is None:
-        findings.append(violation("ARE-01-DN-ALWAYS-RECORD", "SIP Server did not record the call",
-                                  observed="no recording job", expected=f"recording initiated by DN {dn}"))
-    elif run.job.record_dn != dn:
-        findings.append(violation("ARE-01-DN-ALWAYS-RECORD", "recording initiated by the wrong DN",
-                                  observed=run.job.record_dn, expected=dn))
-    judge(findings, ["ARE-01-DN-ALWAYS-RECORD"], "recording decision")
+    judge(initiation.recording_decision(run.job.record_dn if run.job else None, dn,
+                                        calluuid=run.call.calluuid if run.call else None),
+          ["ARE-01-DN-ALWAYS-RECORD"], "recording decision")
 
 
 @then("SIP Server decided not to record the call")
 def _not_decided(run: ScenarioRun) -> None:
-    findings = [] if run.job is None else [violation(
-        "ARE-01-DN-ALWAYS-RECORD", "a call between DNs without record=true was recorded",
-        observed=run.job.trigger, expected="no recording")]
-    judge(findings, ["ARE-01-DN-ALWAYS-RECORD"], "no recording decision")
+    judge(initiation.recording_decision(run.job.record_dn if run.job else None, None,
+                                        trigger=run.job.trigger if run.job else None,
+                                        calluuid=run.call.calluuid if run.call else None),
+          ["ARE-01-DN-ALWAYS-RECORD"], "no recording decision")
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

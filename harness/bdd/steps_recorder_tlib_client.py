@@ -10,13 +10,14 @@ from collections.abc import Callable
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from harness.conformance.recorder_tlib_config import PauseTrigger, RecordingRule
-from harness.conformance.run import ScenarioRun
-from harness.conformance.verdict import judge, violation
-from harness.protocol.tlib import Event, EventACK, EventError, RecordOp, RequestPrivateService
-from harness.spec.findings import Finding
 from harness.bdd.helpers import expect_ack, not_applicable_unless
 from harness.bdd.stepdefs import step_fixtures
+from harness.checks import initiation
+from harness.checks import tlib as tlib_checks
+from harness.conformance.recorder_tlib_config import PauseTrigger, RecordingRule
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge
+from harness.protocol.tlib import Event, EventError, RecordOp, RequestPrivateService
 
 # -- the recorder as a T-Lib client (steps 2, 8, 9) ----------------------------------------------
 
@@ -47,11 +48,8 @@ def _register_recorder(run: ScenarioRun, dn: str) -> None:
         run.tlib_config.register.append(dn)
     run.write_recorder_tlib_config()
     registered = _wait_until(lambda: run.recorder_registered(dn), REGISTRATION_TIMEOUT_S)
-    findings = [] if registered else [violation(
-        "ARE-08-REGISTER-DNS", f"the recorder did not register DN {dn} with the T-Server within "
-        f"{REGISTRATION_TIMEOUT_S:.0f} s of being configured for it",
-        observed="no RequestRegisterAddress", expected=f"DN {dn} registered")]
-    judge(findings, ["ARE-08-REGISTER-DNS"], "recorder registers its DNs")
+    judge(tlib_checks.dn_registered(dn, registered, REGISTRATION_TIMEOUT_S), ["ARE-08-REGISTER-DNS"],
+          "recorder registers its DNs")
     run.note(f"the recorder registered DN {dn}")
 
 
@@ -75,6 +73,15 @@ def _attached_data_capability(run: ScenarioRun) -> None:
                           "the recorder does not keep attached data in its recording metadata")
 
 
+def _starts(run: ScenarioRun) -> list[initiation.RecorderStart]:
+    return [initiation.RecorderStart(r.this_dn, "no answer" if a is None else type(a).__name__)
+            for r, a in _recorder_starts(run)]
+
+
+def _calluuid(run: ScenarioRun) -> str | None:
+    return run.call.calluuid if run.call is not None else None
+
+
 def _recorder_starts(run: ScenarioRun) -> list[tuple[RequestPrivateService, Event | None]]:
     """The recorder's GSIP_RECORD_START requests for the scenario's call, with their answers."""
     assert run.call is not None
@@ -85,28 +92,17 @@ def _recorder_starts(run: ScenarioRun) -> list[tuple[RequestPrivateService, Even
 
 @then(parsers.parse('the recorder asked SIP Server to record the call on behalf of "{dn}"'))
 def _recorder_asked(run: ScenarioRun, dn: str) -> None:
-    starts = _recorder_starts(run)
-    accepted = [r for r, a in starts if isinstance(a, EventACK)]
-    findings = []
-    if not accepted:
-        findings.append(violation("ARE-02-RULE-START", "the recorder's rule matched the established call, but no "
-                                  "GSIP_RECORD_START of the recorder was accepted",
-                                  observed=", ".join(f"ThisDN={r.this_dn}: {type(a).__name__}" for r, a in starts)
-                                  or "no request", expected=f"GSIP_RECORD_START ThisDN={dn} ConnID={run.call and run.call.conn_id}"))
-    elif accepted[0].this_dn != dn:
-        findings.append(violation("ARE-02-RULE-START", "the recorder asked to record on behalf of another DN",
-                                  observed=accepted[0].this_dn, expected=dn))
+    starts = _starts(run)
     if len(starts) > 1:
         run.note(f"the recorder sent {len(starts)} GSIP_RECORD_START requests for the call")
-    judge(findings, ["ARE-02-RULE-START"], "the recorder's rule started recording")
+    judge(initiation.recorder_rule_started(starts, dn, conn_id=run.call.conn_id if run.call else None, calluuid=_calluuid(run)),
+          ["ARE-02-RULE-START"], "the recorder's rule started recording")
 
 
 @then("the recorder did not ask SIP Server to record the call")
 def _recorder_did_not_ask(run: ScenarioRun) -> None:
-    starts = _recorder_starts(run)
-    findings = [violation("ARE-02-RULE-NO-MATCH", "the recorder asked to record a call its rule does not select",
-                          observed=f"GSIP_RECORD_START ThisDN={r.this_dn}", expected="no request") for r, _ in starts]
-    judge(findings, ["ARE-02-RULE-NO-MATCH"], "no request for an unselected call")
+    judge(initiation.recorder_rule_no_match(_starts(run), calluuid=_calluuid(run)), ["ARE-02-RULE-NO-MATCH"],
+          "no request for an unselected call")
 
 
 @then("SIP Server recorded the call once")
@@ -114,25 +110,20 @@ def _recorded_once(run: ScenarioRun) -> None:
     assert run.call is not None
     conn_id = run.call.conn_id
     jobs = run.on_tserver(lambda: run.tserver.recordings(conn_id))
-    findings = [] if len(jobs) == 1 else [violation(
-        "ARE-02-START-REFUSED", "the call was not recorded exactly once",
-        observed=", ".join(j.trigger for j in jobs) or "no recording", expected="the DN option's recording only")]
-    judge(findings, ["ARE-02-START-REFUSED"], "recorded once")
+    judge(initiation.recorded_once([j.trigger for j in jobs], calluuid=_calluuid(run)), ["ARE-02-START-REFUSED"],
+          "recorded once")
 
 
 @then("the recorder's own start request was refused with EventError and it kept serving")
 def _recorder_start_refused(run: ScenarioRun) -> None:
-    starts = _recorder_starts(run)
+    starts = _starts(run)
     if not starts:
         # It saw the recording had started and did not ask: its EventError handling is not exercised.
         pytest.skip("not applicable: the recorder sent no start of its own for the already recorded call")
-    findings = [violation("ARE-02-START-REFUSED", "SIP Server did not refuse the recorder's start of an already "
-                          "recorded call", observed=type(a).__name__, expected="EventError")
-                for _, a in starts if not isinstance(a, EventError)]
-    if run.options_ping().exit_code != 0:
-        findings.append(violation("ARE-02-START-REFUSED", "after the EventError the recorder no longer answers "
-                                  "OPTIONS", observed=run.options_result.summary() if run.options_result else None))
-    judge(findings, ["ARE-02-START-REFUSED"], "the recorder handled EventError")
+    answers = run.options_ping().exit_code == 0
+    judge(initiation.start_refused(starts, answers, calluuid=_calluuid(run),
+                                   options_summary=run.options_result.summary() if run.options_result else None),
+          ["ARE-02-START-REFUSED"], "the recorder handled EventError")
 
 
 def _attached_data(run: ScenarioRun) -> dict[str, object]:
@@ -160,20 +151,14 @@ def _update(run: ScenarioRun, who: str, key: str, value: str) -> None:
 
 @then(parsers.parse("the recording's metadata holds the attached data \"{key}\"=\"{value}\""))
 def _metadata_has(run: ScenarioRun, key: str, value: str) -> None:
-    data = _attached_data(run)
-    findings = [] if str(data.get(key)) == value else [violation(
-        "ARE-08-ATTACHED-DATA", f"attached data {key} set before the recording started is not in its metadata",
-        observed=f"{key}={data.get(key)!r}", expected=f"{key}={value!r}")]
-    judge(findings, ["ARE-08-ATTACHED-DATA"], "attached data in metadata")
+    judge(tlib_checks.attached_data_kept(_attached_data(run), key, value, updated=False, calluuid=_calluuid(run)),
+          ["ARE-08-ATTACHED-DATA"], "attached data in metadata")
 
 
 @then(parsers.parse("the recording's metadata holds the updated attached data \"{key}\"=\"{value}\""))
 def _metadata_updated(run: ScenarioRun, key: str, value: str) -> None:
-    data = _attached_data(run)
-    findings = [] if str(data.get(key)) == value else [violation(
-        "ARE-08-ATTACHED-DATA-UPDATED", f"attached data {key} changed during the call is not up to date in the "
-        "recording's metadata", observed=f"{key}={data.get(key)!r}", expected=f"{key}={value!r}")]
-    judge(findings, ["ARE-08-ATTACHED-DATA-UPDATED"], "updated attached data in metadata")
+    judge(tlib_checks.attached_data_kept(_attached_data(run), key, value, updated=True, calluuid=_calluuid(run)),
+          ["ARE-08-ATTACHED-DATA-UPDATED"], "updated attached data in metadata")
 
 
 # Step 9 requesters: the recorder (its PCI trigger on the call's attached data), the agent desktop
@@ -202,15 +187,11 @@ def _recorder_controls(run: ScenarioRun, op: RecordOp) -> None:
         status = run.recording_status()
         return status is not None and status.paused is paused
 
-    findings: list[Finding] = []
-    if not _wait_until(reached, CONTROL_TIMEOUT_S):
-        requests = [f"{r.MESSAGE} {getattr(r, 'private_msg_id', '')}: {type(a).__name__}"
-                    for r, a in run.recorder_requests()]
-        findings.append(violation(
-            "ARE-09-PAUSE-BY-RECORDER", f"{PCI.key}={value} was attached to the call but the recorder "
-            f"did not {op.value} the recording within {CONTROL_TIMEOUT_S:.0f} s",
-            observed="; ".join(requests[-5:]) or "no request", expected=f"GSIP_RECORD_{op.value.upper()} from the recorder"))
-    judge(findings, ["ARE-09-PAUSE-BY-RECORDER"], f"the recorder {op.value}s")
+    reached_in_time = _wait_until(reached, CONTROL_TIMEOUT_S)
+    requests = [] if reached_in_time else [f"{r.MESSAGE} {getattr(r, 'private_msg_id', '')}: {type(a).__name__}"
+                                           for r, a in run.recorder_requests()]
+    judge(tlib_checks.recorder_controlled(op.value, reached_in_time, PCI.key, value, CONTROL_TIMEOUT_S, requests),
+          ["ARE-09-PAUSE-BY-RECORDER"], f"the recorder {op.value}s")
     run.note(f"the recorder {op.value}d the recording on {PCI.key}={value}")
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, then
 
-from harness.conformance.run import ScenarioRun
-from harness.conformance.verdict import judge, violation
-from harness.report.attach import attach_json
-from harness.spec.findings import Finding
-from harness.validators.replication import ReplicaPair, validate_replication
 from harness.bdd.stepdefs import step_fixtures
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge
+from harness.report.attach import attach_json
+from harness.validators.replication import (
+    PartyReplica,
+    ReplicaPair,
+    replicas_match_parties,
+    validate_replication,
+)
 
 
 @given("the call's original RTP legs are in the capture")
@@ -57,26 +61,15 @@ def _replica_equals_original(run: ScenarioRun) -> None:
                                   f"{sorted(originals - captured)}"
     report = validate_replication(evidence.datagrams, evidence.sip.negotiated)
     attach_json("replication fidelity (original -> replica)", [_row(p) for p in report.pairs])
-    findings: list[Finding] = list(report.findings)
-    by_replica = {(p.replica[0], p.replica[1]): p for p in report.pairs}
+    replicas = []
     for stream in run.active.streams:
         if stream.destination is None or not stream.packets_sent:
             continue
-        replica = ((run.recorder.local_address, stream.local_port), stream.destination)
         leg = call_legs.leg(stream.job.side)
-        pair = by_replica.get(replica)
-        if pair is None:
-            findings.append(violation(
-                "REP-PAYLOAD-FIDELITY", f"the {stream.job.side.value} replica {replica[0]} -> {replica[1]} "
-                "carries no payload of any original leg in the capture",
-                observed="no equal payload", expected="the payloads of the party's original stream"))
-        elif leg is None or (pair.original[0], pair.original[1]) != (leg.src, leg.dst):
-            # The replica equals another party's stream: the streams were crossed.
-            findings.append(violation(
-                "REP-PAYLOAD-FIDELITY", f"the {stream.job.side.value} replica {replica[0]} -> {replica[1]} "
-                f"carries the payload of {pair.original[0]} -> {pair.original[1]}",
-                observed=f"{pair.original[0]} -> {pair.original[1]}",
-                expected=f"{leg.src} -> {leg.dst}" if leg is not None else "the party's original stream"))
+        replicas.append(PartyReplica(stream.job.side.value, ((run.recorder.local_address, stream.local_port),
+                                                             stream.destination),
+                                     (leg.src, leg.dst) if leg is not None else None))
+    findings = [*report.findings, *replicas_match_parties(replicas, report.pairs)]
     run.note("replication fidelity: " + "; ".join(
         f"{r['replica']}: {r['equal']} equal, {r['lost']} lost, mean delay {r['mean_delay_ms']} ms"
         for r in map(_row, report.pairs)))

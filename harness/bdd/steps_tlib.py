@@ -9,12 +9,6 @@ from pathlib import Path
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from harness.conformance.run import ScenarioRun
-from harness.conformance.verdict import judge, violation
-from harness.emulators.runtime_control import PauseProfile
-from harness.protocol.tlib import Event, EventError, RecordOp
-from harness.spec.findings import Finding
-from harness.validators.recording import validate_recording
 from harness.bdd.helpers import (
     expect_ack,
     not_applicable_unless,
@@ -22,6 +16,14 @@ from harness.bdd.helpers import (
     targets_of_call,
 )
 from harness.bdd.stepdefs import step_fixtures
+from harness.checks import initiation
+from harness.checks import recording as recording_checks
+from harness.checks import tlib as tlib_checks
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge
+from harness.emulators.runtime_control import PauseProfile
+from harness.protocol.tlib import Event, EventError, RecordOp
+from harness.validators.recording import metadata_expected, recording_not_found, validate_recording
 
 # -- T-Lib paths (steps 3, 4, 9) -----------------------------------------------------------------
 
@@ -73,11 +75,10 @@ def _route_with_data(run: ScenarioRun, agent: str, key: str, value: str) -> None
 
 @then(parsers.parse('every recording INVITE Request-URI names "{dn}" as the initiating DN'))
 def _record_dn(run: ScenarioRun, dn: str) -> None:
-    findings = [violation(run.initiation_requirement, f"recording session for DN {t.dn} names recordDN "
-                          f"{t.record_dn}", observed=t.record_dn, expected=dn)
-                for t in targets_of_call(run) if t.record_dn != dn]
-    if not targets_of_call(run):
-        findings.append(violation(run.initiation_requirement, "no recording INVITE for the call in the capture"))
+    findings = [*run.evidence().sip.findings,
+                *initiation.initiating_dn(run.initiation_requirement,
+                                          [(t.dn, t.record_dn) for t in targets_of_call(run)], dn,
+                                          calluuid=run.call.calluuid if run.call else None)]
     judge(findings, [run.initiation_requirement, "ARE-06-RURI-PARAMS"], "initiating DN")
 
 
@@ -91,10 +92,8 @@ def _no_paused_audio(run: ScenarioRun) -> None:
 @then("the recording stays aligned with wall-clock time and holds every segment sent outside the pause")
 def _aligned_after_pause(run: ScenarioRun) -> None:
     findings = list(recording_findings(run))
-    gaps = [f for f in findings if f.requirement_id == "REC-AUDIO-COMPLETE"]
-    if gaps:
-        findings.append(violation("ARE-09-PAUSE-RESUME", f"after pause/resume ({run.pause_profile.value}) the "
-                                  f"recording is not complete and aligned: {gaps[0].message}"))
+    findings += recording_checks.pause_resume_timeline(findings, run.pause_profile.value,
+                                                       calluuid=run.call.calluuid if run.call else None)
     judge(findings, ["ARE-09-PAUSE-RESUME", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"],
           "aligned after pause")
 
@@ -109,20 +108,20 @@ def _stop_start(run: ScenarioRun) -> None:
     if evidence.recording_dir is None or run.control is None or run.call is None:
         pytest.skip("not applicable: the recorder's recordings are not visible to the harness")
     history = run.control.history
-    findings: list[Finding] = []
-    ids = [active.job.record_id for active in history]
-    if len(history) != 2 or len(set(ids)) != 2:
-        findings.append(violation("ARE-09-STOP-START", "stop then start did not give two recordings",
-                                  observed=",".join(ids), expected="two distinct record ids"))
+    calluuid = run.call.calluuid
+    findings = recording_checks.stop_start([active.job.record_id for active in history], calluuid=calluuid)
+    metadata = False
     for active in history:
         located = run.located_recording(active)
         if located is None:
-            findings.append(violation("REC-FILES-PRESENT", f"no files of recording {active.job.record_id}"))
+            findings.append(recording_not_found(f"no files of recording {active.job.record_id}", calluuid=calluuid))
             continue
+        metadata = metadata or metadata_expected(located.target)
         findings += validate_recording(located.target, run.expected_streams(active),
                                        require_metadata=isinstance(located.target, Path))
     judge(findings, ["ARE-09-STOP-START", "REC-FILES-PRESENT", "REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL",
-                     "ARE-10-FILES-FINALISED", "REC-METADATA"], "two recordings after stop/start")
+                     "ARE-10-FILES-FINALISED", "REC-METADATA"], "two recordings after stop/start",
+          not_applicable=[] if metadata else ["REC-METADATA"])
 
 
 # Run-time control requests SIP Server cannot perform (docs/tlib-emulation.md §7).
@@ -148,10 +147,8 @@ def _bad_request(run: ScenarioRun, who: str, request: str) -> None:
 @then(parsers.parse("SIP Server answered EventError {code:d}"))
 def _answered_error(run: ScenarioRun, code: int) -> None:
     answer = run.last_answer
-    findings = [] if isinstance(answer, EventError) and answer.error_code == code else [violation(
-        "ARE-09-CONTROL-ERRORS", "the control request was not refused with the expected EventError",
-        observed=str(answer), expected=f"EventError {code}")]
-    judge(findings, ["ARE-09-CONTROL-ERRORS"], "EventError answer")
+    error_code = answer.error_code if isinstance(answer, EventError) else None
+    judge(tlib_checks.control_error(str(answer), error_code, code), ["ARE-09-CONTROL-ERRORS"], "EventError answer")
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -1,17 +1,26 @@
 """From findings to a Then-step verdict, and the per-scenario evidence in the report.
 
-A Then step names the requirement ids it judges; the findings for those ids decide it:
-any MUST finding fails the step with the ids in the message, SHOULD findings are attached as
-warnings, INFO as observations (docs/architecture.md §4 Finding contract, §5 Gherkin is the spec).
+A Then step names the requirement ids it judges; the findings for those ids decide it: any MUST
+finding fails the step with the ids in the message, SHOULD findings are attached as warnings,
+INFO as observations (docs/architecture.md §4 Finding contract, §5 Gherkin is the spec). The findings come from the check functions (harness.checks and
+harness.validators, `harness.checks.registry` says which judges what); nothing here builds one.
+
+A failed Then step does not stop the scenario: the later Then steps still judge their
+requirements (a first failure must not hide the real defect two steps on), and the scenario
+fails once at its end with every failed id (`ScenarioVerdicts`, driven by the hooks in
+harness/bdd/conftest.py). Given and When steps fail at once: without their set-up the later
+steps have nothing to judge.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.checks._finding import CheckResult, violation
 from harness.conformance.run import Evidence, ScenarioRun
 from harness.protocol.sdp import STATIC_PAYLOAD_TYPES
 from harness.report.attach import (
@@ -25,7 +34,7 @@ from harness.report.attach import (
     attach_wav,
 )
 from harness.report.audio import playable_recordings_html
-from harness.report.compliance import REQUIREMENT_LABEL, Judgement, judgement_label
+from harness.report.compliance import REQUIREMENT_LABEL, Judgement, Unjudged, judgement_label
 from harness.report.ladder import (
     LadderMessage,
     Participant,
@@ -46,6 +55,9 @@ from harness.spec.findings import Finding, Severity
 from harness.validators.model import PayloadKind
 from harness.validators.recording import ExpectedStream
 
+__all__ = ["RequirementViolation", "ScenarioVerdicts", "attach_evidence", "judge", "judge_result",
+           "record_judgements", "scenario_verdicts", "violation"]
+
 _log = logging.getLogger(__name__)
 
 
@@ -53,46 +65,100 @@ class RequirementViolation(AssertionError):
     """A MUST requirement failed; the message starts with the requirement ids."""
 
 
-def judge(findings: Iterable[Finding], requirement_ids: Sequence[str], step: str) -> list[Finding]:
-    """Fail when a MUST finding for one of `requirement_ids` exists; return the relevant findings."""
+def _violation_error(failures: Sequence[Finding]) -> RequirementViolation:
+    ids = sorted({f.requirement_id for f in failures})
+    lines = "\n".join(f"  {f}" for f in failures[:20])
+    more = f"\n  ... {len(failures) - 20} more" if len(failures) > 20 else ""
+    return RequirementViolation(f"{', '.join(ids)} failed:\n{lines}{more}")
+
+
+@dataclass(slots=True)
+class ScenarioVerdicts:
+    """One scenario's deferred Then-step failures (see the module docstring)."""
+
+    deferring: bool = False  # True while a Then step runs
+    failures: list[Finding] = field(default_factory=list)
+    step_failure: RequirementViolation | None = None  # the running Then step's, for its report entry
+
+    def start_step(self, keyword: str) -> None:
+        self.deferring = keyword == "then"
+        self.step_failure = None
+
+    def take_step_failure(self) -> RequirementViolation | None:
+        failure, self.step_failure = self.step_failure, None
+        return failure
+
+    def final_error(self) -> RequirementViolation | None:
+        return _violation_error(self.failures) if self.failures else None
+
+
+_current: ScenarioVerdicts | None = None
+
+
+def scenario_verdicts(reset: bool = False) -> ScenarioVerdicts:
+    """The running scenario's collector (`reset`: a new scenario starts)."""
+    global _current
+    if reset or _current is None:
+        _current = ScenarioVerdicts()
+    return _current
+
+
+def judge(findings: Iterable[Finding], requirement_ids: Sequence[str], step: str, *,
+          not_exercised: Collection[str] = (), not_applicable: Collection[str] = ()) -> list[Finding]:
+    """Judge `requirement_ids` on `findings`: every finding for those ids counts (none is dropped);
+    a MUST one fails the step. `not_exercised`: ids the evidence could not exercise (no pass
+    without evidence); `not_applicable`: ids this recorder cannot be judged on here. Returns the
+    relevant findings."""
     catalogue = load_catalogue()
-    unknown = [r for r in requirement_ids if r not in catalogue]
+    unknown = [r for r in (*requirement_ids, *not_exercised, *not_applicable) if r not in catalogue]
     if unknown:
         raise ValueError(f"step {step!r} names unknown requirement ids {unknown}")
+    stray = [r for r in (*not_exercised, *not_applicable) if r not in requirement_ids]
+    if stray:
+        raise ValueError(f"step {step!r}: {stray} are not among the ids it judges")
     relevant = [f for f in findings if f.requirement_id in requirement_ids]
-    record_judgements(relevant, requirement_ids)
+    record_judgements(relevant, requirement_ids, not_exercised=not_exercised, not_applicable=not_applicable)
     if relevant:
         attach_findings(relevant, name=f"findings: {step}")
     failures = [f for f in relevant if f.severity is Severity.MUST]
     if failures:
-        ids = sorted({f.requirement_id for f in failures})
-        lines = "\n".join(f"  {f}" for f in failures[:20])
-        more = f"\n  ... {len(failures) - 20} more" if len(failures) > 20 else ""
-        raise RequirementViolation(f"{', '.join(ids)} failed:\n{lines}{more}")
+        error = _violation_error(failures)
+        verdicts = scenario_verdicts()
+        if not verdicts.deferring:
+            raise error
+        verdicts.failures.extend(failures)
+        verdicts.step_failure = error
     return relevant
 
 
-def record_judgements(relevant: Sequence[Finding], requirement_ids: Sequence[str]) -> None:
+def judge_result(result: CheckResult, requirement_ids: Sequence[str], step: str) -> list[Finding]:
+    """`judge` on a check's result: its findings and the ids it had no evidence for."""
+    return judge(result.findings, requirement_ids, step, not_exercised=result.not_exercised,
+                 not_applicable=result.not_applicable)
+
+
+def record_judgements(relevant: Sequence[Finding], requirement_ids: Sequence[str], *,
+                      not_exercised: Collection[str] = (), not_applicable: Collection[str] = ()) -> None:
     """One `arec.requirement` label per judged id on the scenario's result: the compliance
     matrix (harness.report.compliance) is built from these.
 
-    A requirement counts as *passed* only from a step that passed as a whole: when a MUST of
-    the step failed, the step's other ids without a finding of their own were not verified
-    (e.g. "audio complete" next to "no recording file", "no RTP loss" when no RTP was sent),
-    so they get no label here rather than a pass they did not earn."""
+    A requirement counts as *passed* only from a step that passed as a whole and only with
+    evidence: when a MUST of the step failed, the step's other ids without a finding of their own
+    were not verified (e.g. "audio complete" next to "no recording file"), so they get no label
+    here rather than a pass they did not earn; an id the evidence could not exercise is labelled
+    "not exercised", one that does not apply to this recorder "not applicable"."""
     step_failed = any(f.severity is Severity.MUST for f in relevant)
     for requirement_id in dict.fromkeys(requirement_ids):
         own = [f.severity for f in relevant if f.requirement_id == requirement_id]
+        if requirement_id in not_applicable and not own:
+            add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, Unjudged.NOT_APPLICABLE))
+            continue
+        if requirement_id in not_exercised and not own:
+            add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, Unjudged.NOT_EXERCISED))
+            continue
         if step_failed and not own:
             continue
         add_label(REQUIREMENT_LABEL, judgement_label(requirement_id, Judgement.of(own)))
-
-
-def violation(requirement_id: str, message: str, observed: str | None = None,
-              expected: str | None = None) -> Finding:
-    """A finding produced by a step itself (for facts only the scenario knows, e.g. the job)."""
-    return Finding(requirement_id, load_catalogue()[requirement_id].severity, message,
-                   observed=observed, expected=expected)
 
 
 def attach_evidence(run: ScenarioRun) -> None:

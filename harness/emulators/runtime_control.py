@@ -325,16 +325,18 @@ class RuntimeControl:
         end_sample = (max(slots) + 1) * spp if slots else 0
         last_segment = end_sample // SEGMENT_SAMPLES - 1
         paused: set[int] = set()
+        pauses: list[tuple[int, int]] = []
         for start, end in control.paused_slots:
             stop = end if end != -1 else (max(slots) + 1 if slots else start)
             if stop > start:
                 paused.update(range(start * spp // SEGMENT_SAMPLES, (stop * spp - 1) // SEGMENT_SAMPLES + 1))
+                pauses.append((start * spp, stop * spp))
         # Audible span: the last audible sample is the end of the last *time-code* packet.
         media_slots = [s for s in slots if s not in set(self.sent_while_paused(stream))]
         audible_end = (max(media_slots) + 1) * spp if media_slots else 0
         return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
                               last_segment=last_segment, paused_segments=frozenset(paused),
-                              expected_samples=audible_end)
+                              expected_samples=audible_end, pauses=tuple(pauses))
 
 
 _restarts = itertools.count(1)

@@ -7,12 +7,20 @@ harness.conformance.verdict writes ``"<ID>: passed|failed|warning"``). Reading t
 rather than a side channel keeps the matrix right under pytest-xdist and lets `arec report`
 rebuild it later from the same directory.
 
-Rules (issue 6), per requirement over all scenarios:
+Rules, per requirement over all scenarios:
   failed          a scenario judged it failed (a MUST finding)
   warning         otherwise, a scenario judged it with a SHOULD finding
-  passed          otherwise, judged at least once
-  not applicable  otherwise, tagged on scenarios skipped as "not applicable: ..." only
+  passed          otherwise, judged at least once (with evidence: a step whose evidence could not
+                  exercise it labels it "not exercised" instead)
+  not applicable  otherwise, labelled "not applicable" by a step, or tagged on scenarios skipped
+                  as "not applicable: ..."
+  offline only    otherwise, the live suite cannot exercise it (`harness.checks.registry`: only
+                  `arec validate` on a capture with such traffic can), so not a gap of the run
   not exercised   otherwise (no scenario judged it)
+
+Each row also says where the requirement can be judged: "live only" (it needs the scenario's own
+facts: the replication job, T-Lib events, the probes it sent) or "live and offline" (a capture
+plus recordings is evidence enough), from the same registry.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from harness.checks.registry import REGISTRY, Judge
 from harness.spec.catalogue import Requirement, load_catalogue
 from harness.spec.findings import Severity
 
@@ -37,6 +46,7 @@ __all__ = [
     "Outcome",
     "RequirementRow",
     "ScenarioOutcome",
+    "Unjudged",
     "build_matrix",
     "judgement_label",
     "matrix_html",
@@ -93,6 +103,13 @@ class Judgement(enum.Enum):
 _RANK: Final = {Judgement.PASSED: 0, Judgement.WARNING: 1, Judgement.FAILED: 2}
 
 
+class Unjudged(enum.Enum):
+    """A step's statement that it did *not* judge a requirement it names, and why."""
+
+    NOT_APPLICABLE = "not applicable"  # the recorder cannot be judged on it here (e.g. no metadata layout)
+    NOT_EXERCISED = "not exercised"  # the evidence had nothing to look at (e.g. never at capacity)
+
+
 def worst(judgements: Iterable[Judgement]) -> Judgement:
     return max(judgements, key=_RANK.__getitem__, default=Judgement.PASSED)
 
@@ -102,21 +119,23 @@ class Outcome(enum.Enum):
     WARNING = "warning"
     PASSED = "passed"
     NOT_APPLICABLE = "not applicable"
+    OFFLINE_ONLY = "offline only"
     NOT_EXERCISED = "not exercised"
 
 
-def judgement_label(requirement_id: str, judgement: Judgement) -> str:
+def judgement_label(requirement_id: str, judgement: Judgement | Unjudged) -> str:
     return f"{requirement_id}: {judgement.value}"
 
 
-def parse_judgement_label(value: str) -> tuple[str, Judgement]:
+def parse_judgement_label(value: str) -> tuple[str, Judgement | Unjudged]:
     requirement_id, sep, verdict = value.partition(":")
-    try:
-        if not sep:
-            raise ValueError(value)
-        return requirement_id.strip(), Judgement(verdict.strip())
-    except ValueError:
-        raise ComplianceError(f"malformed {REQUIREMENT_LABEL} label {value!r}") from None
+    if sep:
+        for kind in (Judgement, Unjudged):
+            try:
+                return requirement_id.strip(), kind(verdict.strip())
+            except ValueError:
+                continue
+    raise ComplianceError(f"malformed {REQUIREMENT_LABEL} label {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +148,7 @@ class ScenarioOutcome:
     tags: tuple[str, ...]
     judged: Mapping[str, Judgement] = field(default_factory=dict)
     skip_reason: str | None = None
+    unjudged: Mapping[str, Unjudged] = field(default_factory=dict)  # named by a step, not judged
     feature: str = ""
     test_id: str = ""  # Allure historyId: stable across runs
 
@@ -141,10 +161,14 @@ def _scenario_from_result(data: Mapping[str, Any]) -> ScenarioOutcome:
     labels: list[tuple[str, str]] = [(str(label.get("name")), str(label.get("value")))
                                      for label in data.get("labels", [])]
     judged: dict[str, list[Judgement]] = {}
+    unjudged: dict[str, Unjudged] = {}
     for name, value in labels:
         if name == REQUIREMENT_LABEL:
             requirement_id, judgement = parse_judgement_label(value)
-            judged.setdefault(requirement_id, []).append(judgement)
+            if isinstance(judgement, Judgement):
+                judged.setdefault(requirement_id, []).append(judgement)
+            elif unjudged.get(requirement_id) is not Unjudged.NOT_APPLICABLE:
+                unjudged[requirement_id] = judgement
     details = data.get("statusDetails") or {}
     message = str(details.get("message") or "").strip()
     name = str(data.get("name", "?"))
@@ -160,6 +184,7 @@ def _scenario_from_result(data: Mapping[str, Any]) -> ScenarioOutcome:
         skip_reason=message or None,
         feature=next((value for label_name, value in labels if label_name == "feature"), ""),
         test_id=str(data.get("historyId", "")),
+        unjudged={rid: u for rid, u in unjudged.items() if rid not in judged},
     )
 
 
@@ -185,16 +210,33 @@ class ScenarioEntry:
     test_id: str = ""
 
 
+LIVE_ONLY: Final = "live only"
+LIVE_AND_OFFLINE: Final = "live and offline"
+OFFLINE: Final = "offline only"
+
+
+def judged_where(requirement_id: str, registry: Mapping[str, Judge] = REGISTRY) -> str:
+    """Where a requirement can be judged (`harness.checks.registry`; an id it does not know, as in
+    a test's own catalogue, is taken as judged live only)."""
+    entry = registry.get(requirement_id)
+    if entry is None:
+        return LIVE_ONLY
+    if not entry.live:
+        return OFFLINE
+    return LIVE_AND_OFFLINE if entry.offline else LIVE_ONLY
+
+
 @dataclass(frozen=True, slots=True)
 class RequirementRow:
     requirement: Requirement
     outcome: Outcome
     scenarios: tuple[ScenarioEntry, ...]
+    judged: str = LIVE_ONLY  # live only / live and offline / offline only (judged_where)
 
     def to_json(self) -> dict[str, Any]:
         r = self.requirement
         return {"id": r.id, "step": r.step, "severity": r.severity.value, "statement": r.display_statement, "judged_on": r.judged_on,
-                "source": r.source, "outcome": self.outcome.value,
+                "source": r.source, "outcome": self.outcome.value, "judged": self.judged,
                 "scenarios": [{"name": e.scenario, "verdict": e.verdict, "test_id": e.test_id}
                               for e in self.scenarios]}
 
@@ -221,7 +263,8 @@ class Matrix:
     def verdict(self) -> str:
         if self.failed_must:
             return "NOT COMPLIANT"
-        # A partial run (-k, --features) must not read as a full compliance statement.
+        # A partial run (-k, --features) must not read as a full compliance statement. Offline-only
+        # requirements are not a gap of the run: the live suite cannot exercise them.
         unexercised = sum(1 for r in self.rows if r.outcome is Outcome.NOT_EXERCISED)
         verdict = f"PARTIAL: no MUST failed, {unexercised} not exercised" if unexercised else "COMPLIANT"
         return verdict + (" (with warnings)" if any(r.outcome is Outcome.WARNING for r in self.rows) else "")
@@ -243,7 +286,7 @@ def _check_known(scenarios: Sequence[ScenarioOutcome], catalogue: Mapping[str, R
 
 
 def build_matrix(scenarios: Sequence[ScenarioOutcome], catalogue: Mapping[str, Requirement] | None = None,
-                 metadata: Mapping[str, str] | None = None) -> Matrix:
+                 metadata: Mapping[str, str] | None = None, registry: Mapping[str, Judge] = REGISTRY) -> Matrix:
     """Apply the rules of the module docstring to every requirement of the catalogue."""
     catalogue = load_catalogue() if catalogue is None else catalogue
     _check_known(scenarios, catalogue)
@@ -257,6 +300,10 @@ def build_matrix(scenarios: Sequence[ScenarioOutcome], catalogue: Mapping[str, R
                 judgement = scenario.judged[requirement.id]
                 judged.append(judgement)
                 entries.append(ScenarioEntry(scenario.name, judgement.value, scenario.test_id))
+            elif requirement.id in scenario.unjudged:
+                unjudged = scenario.unjudged[requirement.id]
+                not_applicable = not_applicable or unjudged is Unjudged.NOT_APPLICABLE
+                entries.append(ScenarioEntry(scenario.name, unjudged.value, scenario.test_id))
             elif requirement.id in scenario.tags:
                 if scenario.not_applicable:
                     not_applicable = True
@@ -268,9 +315,11 @@ def build_matrix(scenarios: Sequence[ScenarioOutcome], catalogue: Mapping[str, R
             outcome = Outcome(worst(judged).value)
         elif not_applicable:
             outcome = Outcome.NOT_APPLICABLE
+        elif judged_where(requirement.id, registry) == OFFLINE:
+            outcome = Outcome.OFFLINE_ONLY
         else:
             outcome = Outcome.NOT_EXERCISED
-        rows.append(RequirementRow(requirement, outcome, tuple(entries)))
+        rows.append(RequirementRow(requirement, outcome, tuple(entries), judged_where(requirement.id, registry)))
     return Matrix(tuple(rows), len(scenarios), dict(metadata or {}))
 
 
@@ -297,7 +346,8 @@ def _md(text: str) -> str:
 
 
 _OUTCOME_MARK: Final = {Outcome.PASSED: "✅ passed", Outcome.FAILED: "❌ failed", Outcome.WARNING: "⚠️ warning",
-                        Outcome.NOT_APPLICABLE: "➖ not applicable", Outcome.NOT_EXERCISED: "⬜ not exercised"}
+                        Outcome.NOT_APPLICABLE: "➖ not applicable", Outcome.OFFLINE_ONLY: "🗂️ offline only",
+                        Outcome.NOT_EXERCISED: "⬜ not exercised"}
 
 
 def matrix_markdown(matrix: Matrix) -> str:
@@ -315,17 +365,20 @@ def matrix_markdown(matrix: Matrix) -> str:
         if not rows:
             lines.append("No requirement of this step is in the catalogue yet.")
             continue
-        lines += ["| Requirement | Severity | Outcome | Statement | Source | Scenarios |", "|---|---|---|---|---|---|"]
+        lines += ["| Requirement | Severity | Outcome | Judged | Statement | Source | Scenarios |",
+                  "|---|---|---|---|---|---|---|"]
         for row in rows:
             r = row.requirement
             scenarios = "<br>".join(f"{_md(e.scenario)}: {e.verdict}" for e in row.scenarios) or "-"
-            lines.append(f"| {r.id} | {r.severity.value} | {_OUTCOME_MARK[row.outcome]} | {_md(r.display_statement)} | "
+            lines.append(f"| {r.id} | {r.severity.value} | {_OUTCOME_MARK[row.outcome]} | {row.judged} | "
+                         f"{_md(r.display_statement)} | "
                          f"{_md(r.source)} | {scenarios} |")
     return "\n".join(lines) + "\n"
 
 
 _COLOURS: Final = {Outcome.PASSED: ("#e6f4ea", "#1e7e34"), Outcome.FAILED: ("#fdecea", "#b3261e"),
                    Outcome.WARNING: ("#fff4e5", "#a15c00"), Outcome.NOT_APPLICABLE: ("#eef1f5", "#55606e"),
+                   Outcome.OFFLINE_ONLY: ("#eef3fb", "#3b5b8c"),
                    Outcome.NOT_EXERCISED: ("#f5f5f5", "#777777")}
 
 
@@ -363,7 +416,8 @@ def matrix_svg(matrix: Matrix) -> str:
                 f'<text x="{cols[2] + 59}" y="{y + 15}" fill="{fg}" font-weight="bold" text-anchor="middle">'
                 f"{_esc(row.outcome.value)}</text>"
                 f'<text x="{cols[3]}" y="{y + 15}">{_esc(_clip(r.display_statement, 96))}'
-                f"<title>{_esc(r.display_statement)} ({_esc(r.source)}); judged in {judged} scenario(s)</title></text>")
+                f"<title>{_esc(r.display_statement)} ({_esc(r.source)}); judged in {judged} scenario(s), "
+                f"{_esc(row.judged)}</title></text>")
             y += row_h
         if not step_rows:
             rows.append(f'<text x="10" y="{y + 15}" fill="#777">No requirement of this step in the catalogue yet.</text>')
@@ -406,7 +460,8 @@ def matrix_html(matrix: Matrix) -> str:
             scenarios = "<br>".join(f"{_esc(e.scenario)}: <b>{_esc(e.verdict)}</b>" for e in row.scenarios) or "-"
             body.append(
                 f'<tr><td class="id">{_esc(r.id)}<div class="muted">{r.severity.value}</div></td>'
-                f'<td class="outcome" style="background:{bg};color:{fg}">{_esc(row.outcome.value)}</td>'
+                f'<td class="outcome" style="background:{bg};color:{fg}">{_esc(row.outcome.value)}'
+                f'<div class="muted">{_esc(row.judged)}</div></td>'
                 f"<td>{_esc(r.display_statement)}<div class=\"muted\">{_esc(r.source)}</div></td>"
                 f'<td class="scen">{scenarios}</td></tr>')
     failed = (f'<p class="failed">MUST requirements failed: {_esc(", ".join(matrix.failed_must))}</p>'

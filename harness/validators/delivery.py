@@ -65,6 +65,7 @@ __all__ = [
     "DeliveryReport",
     "StreamDelivery",
     "compare_delivery",
+    "streams_compared",
 ]
 
 EMITTED_REQUIREMENTS = (
@@ -379,3 +380,12 @@ def _drain(path: str | Path, sink: Callable[[int, float, Endpoint, Endpoint, byt
     for record in iter_capture(path, sink):
         if other is not None:
             other(record[1])
+
+
+def streams_compared(sent: int, judged: int) -> list[Finding]:
+    """Every stream the Media Server emulation sent is compared with what reached the recorder's
+    port: a sent stream the comparison could not match at all never reached it."""
+    if judged >= sent:
+        return []
+    return [_finding("REP-SENT-RECEIVED", f"{sent} stream(s) sent, {judged} judged against the recorder's port",
+                     Evidence(), observed=str(judged), expected=str(sent))]

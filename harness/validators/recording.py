@@ -25,6 +25,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +35,8 @@ from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SILENCE_RMS, SY
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
-__all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "validate_recording"]
+__all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "metadata_expected", "recording_not_found",
+           "timecode_absent", "validate_recording"]
 
 EMITTED_REQUIREMENTS = (
     "REC-FILES-PRESENT",
@@ -43,7 +45,17 @@ EMITTED_REQUIREMENTS = (
     "REC-PAUSE-NO-AUDIO",
     "REC-METADATA",
     "ARE-10-FILES-FINALISED",
+    "REC-TIMECODE-ABSENT",
 )
+
+# One 20 ms G.711 packet at 8 kHz: the tolerance at each pause edge.
+PACKET_SAMPLES: Final = SAMPLE_RATE // 50
+
+
+def _overlap(segment: int, start: int, end: int) -> int:
+    lo, hi = segment * SEGMENT_SAMPLES, (segment + 1) * SEGMENT_SAMPLES
+    return max(0, min(hi, end) - max(lo, start))
+
 
 _MONO_NAME = re.compile(r"^stream-(\d+)-(.+)\.wav$")
 _STEREO_NAME = "call-stereo.wav"
@@ -67,6 +79,20 @@ class ExpectedStream:
     last_segment: int
     paused_segments: frozenset[int] = frozenset()
     expected_samples: int | None = None
+    # The pauses as sample intervals [start, end) of the sent timeline. Given, a paused segment
+    # that overlaps a pause by at most one packet at its edge is not held against the recorder:
+    # its audio was (nearly all) sent outside the pause, and a recorder that does not pad the
+    # gap with silence moves that one packet's worth next to it (REC-PAUSE-NO-AUDIO is about
+    # audio sent *while* paused). Empty: every paused segment counts.
+    pauses: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def forbidden_segments(self) -> frozenset[int]:
+        """Paused segments whose audio must not be in the recording (REC-PAUSE-NO-AUDIO)."""
+        if not self.pauses:
+            return self.paused_segments
+        return frozenset(s for s in self.paused_segments
+                         if any(_overlap(s, start, end) > PACKET_SAMPLES for start, end in self.pauses))
 
     @property
     def wanted(self) -> list[int]:
@@ -93,14 +119,17 @@ class RecordingFiles:
 
 
 def _finding(req_id: str, message: str, file: Path | None = None, offset: int | None = None,
-             observed: str | None = None, expected: str | None = None) -> Finding:
+             observed: str | None = None, expected: str | None = None, *, stream: str | None = None) -> Finding:
     return Finding(req_id, requirement(req_id).severity, message,
-                   Evidence(file=str(file) if file else None, file_offset=offset), observed, expected)
+                   Evidence(file=str(file) if file else None, file_offset=offset), observed, expected, stream=stream)
 
 
 def validate_recording(recording: Path | RecordingFiles, expected: Sequence[ExpectedStream], *,
-                       require_metadata: bool = True) -> list[Finding]:
-    """Check a recording directory (reference layout) or an explicit `RecordingFiles` layout."""
+                       require_metadata: bool = True, other_streams: Sequence[int] = ()) -> list[Finding]:
+    """Check a recording directory (reference layout) or an explicit `RecordingFiles` layout.
+
+    `other_streams`: time-code alphabets of the call's other streams, judged elsewhere, that must
+    not be found in these streams' files either (a file mixing both parties)."""
     findings: list[Finding] = []
     if isinstance(recording, Path):
         if not recording.is_dir():
@@ -114,7 +143,7 @@ def validate_recording(recording: Path | RecordingFiles, expected: Sequence[Expe
         files = recording
     if files.metadata is not None:
         _check_metadata(files.metadata, expected, findings)
-    streams_in_use = [e.stream for e in expected]
+    streams_in_use = [*(e.stream for e in expected), *other_streams]
     for exp in expected:
         mono = files.mono.get(exp.dn)
         if mono is not None:
@@ -126,10 +155,11 @@ def validate_recording(recording: Path | RecordingFiles, expected: Sequence[Expe
             else:
                 findings.append(_finding(
                     "REC-FILES-PRESENT", f"no channel of {files.multichannel.name} is labelled DN {exp.dn}",
-                    files.multichannel, observed=",".join(files.channel_dns) or "no labels", expected=exp.dn))
+                    files.multichannel, observed=",".join(files.channel_dns) or "no labels", expected=exp.dn,
+                    stream=exp.dn))
         if mono is None and files.multichannel is None:
             findings.append(_finding("REC-FILES-PRESENT", f"no recording file for DN {exp.dn}",
-                                     observed="missing", expected=f"file for DN {exp.dn}"))
+                                     observed="missing", expected=f"file for DN {exp.dn}", stream=exp.dn))
     return _dedupe(findings)
 
 
@@ -194,7 +224,7 @@ def _check_metadata(metadata: Path, expected: Sequence[ExpectedStream], findings
         for exp in expected:
             if exp.dn not in dns:
                 findings.append(_finding("REC-METADATA", f"{metadata.name} names no channel for DN {exp.dn}",
-                                         metadata, observed=",".join(sorted(dns)), expected=exp.dn))
+                                         metadata, observed=",".join(sorted(dns)), expected=exp.dn, stream=exp.dn))
     if data.get("complete") is False:
         findings.append(_finding("ARE-10-FILES-FINALISED", f"{metadata.name} is not marked complete", metadata,
                                  observed="complete=false", expected="complete=true"))
@@ -232,26 +262,26 @@ def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use
     label = f"{path.name} channel {channel} (DN {exp.dn})" if expect_channels > 1 else f"{path.name} (DN {exp.dn})"
     layout = _wav_layout(path)
     if layout is None:
-        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} is not a readable RIFF/WAVE file", path, 0))
+        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} is not a readable RIFF/WAVE file", path, 0, stream=exp.dn))
         return
     if layout.available < layout.declared:
         findings.append(_finding(
             "ARE-10-FILES-FINALISED", f"{path.name} is truncated: data chunk declares {layout.declared} bytes, "
             f"{layout.available} present", path, layout.data_offset + layout.available,
-            observed=str(layout.available), expected=str(layout.declared)))
+            observed=str(layout.available), expected=str(layout.declared), stream=exp.dn))
     try:
         info = soundfile.info(str(path))
         audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
-        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} unreadable: {exc}", path, 0))
+        findings.append(_finding("ARE-10-FILES-FINALISED", f"{path.name} unreadable: {exc}", path, 0, stream=exp.dn))
         return
     if audio.shape[1] <= channel:
         findings.append(_finding("REC-FILES-PRESENT", f"{label}: file has only {audio.shape[1]} channel(s)", path,
-                                 observed=str(audio.shape[1]), expected=str(channel + 1)))
+                                 observed=str(audio.shape[1]), expected=str(channel + 1), stream=exp.dn))
         return
     if rate != SAMPLE_RATE:
         findings.append(_finding("REC-AUDIO-COMPLETE", f"{path.name}: header sample rate {rate} Hz", path, 24,
-                                 observed=f"{rate} Hz ({info.subtype})", expected=f"{SAMPLE_RATE} Hz"))
+                                 observed=f"{rate} Hz ({info.subtype})", expected=f"{SAMPLE_RATE} Hz", stream=exp.dn))
         return
     samples: npt.NDArray[np.int16] = np.ascontiguousarray(audio[:, channel])
     bytes_per_frame = max(1, layout.available // max(1, len(audio))) if len(audio) else 1
@@ -262,7 +292,7 @@ def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use
     track = decode_timecode(samples, SAMPLE_RATE, streams=sorted(set(streams_in_use)))
     if not track.segments and not track.undecodable and not track.partial:
         findings.append(_finding("REC-AUDIO-COMPLETE", f"{label} holds silence only", path, layout.data_offset,
-                                 observed="silence", expected=f"segments {exp.first_segment}..{exp.last_segment}"))
+                                 observed="silence", expected=f"segments {exp.first_segment}..{exp.last_segment}", stream=exp.dn))
         return
     others = [s for s in track.streams_present() if s != exp.stream]
     if others:
@@ -273,15 +303,16 @@ def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use
             f"{label} holds time-code of stream(s) {others}" + (" mixed with its own" if own else
                                                                   f" instead of stream {exp.stream}"),
             path, offset(first_other.start_sample), observed=f"streams {list(track.streams_present())}",
-            expected=f"stream {exp.stream} only"))
+            expected=f"stream {exp.stream} only", stream=exp.dn))
     counters = list(track.counters_of(exp.stream))
     own_segments = track.segments_of(exp.stream)
-    paused_found = [s for s in own_segments if s.segment in exp.paused_segments]
+    forbidden = exp.forbidden_segments
+    paused_found = [s for s in own_segments if s.segment in forbidden]
     if paused_found:
         findings.append(_finding(
             "REC-PAUSE-NO-AUDIO", f"{label}: {len(paused_found)} segment(s) sent while paused are recorded "
             f"(first: segment {paused_found[0].segment})", path, offset(paused_found[0].start_sample),
-            observed=" ".join(str(s.segment) for s in paused_found), expected="silence while paused"))
+            observed=" ".join(str(s.segment) for s in paused_found), expected="silence while paused", stream=exp.dn))
     if exp.stream not in track.streams_present() and others:
         return  # swapped channel: segment bookkeeping would only repeat the channel finding
     _check_sequence(label, path, exp, counters, [offset(s.start_sample) for s in own_segments], findings)
@@ -294,7 +325,7 @@ def _check_channel(path: Path, channel: int, exp: ExpectedStream, streams_in_use
         findings.append(_finding(
             "REC-AUDIO-COMPLETE", f"{label}: recorded audio duration {recorded / SAMPLE_RATE:.3f} s, the "
             f"{exp.samples / SAMPLE_RATE:.3f} s sent differ by more than one 20 ms packet", path,
-            offset(start), observed=f"{recorded} samples", expected=f"{exp.samples} ± {SYMBOL_SAMPLES} samples"))
+            offset(start), observed=f"{recorded} samples", expected=f"{exp.samples} ± {SYMBOL_SAMPLES} samples", stream=exp.dn))
 
 
 def _audible_span(samples: npt.NDArray[np.int16], block: int = 40) -> tuple[int, int]:
@@ -336,7 +367,7 @@ def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[
             "REC-AUDIO-COMPLETE", f"{label}: time-code segments " + "; ".join(problems), path, first_offset,
             observed=f"{len(counters)} segments", expected=f"segments {exp.first_segment}..{exp.last_segment} "
             f"once, in order" + (f", without paused {_ranges(sorted(exp.paused_segments))}"
-                                 if exp.paused_segments else "")))
+                                 if exp.paused_segments else ""), stream=exp.dn))
 
 
 def _ranges(values: list[int]) -> str:
@@ -348,3 +379,34 @@ def _ranges(values: list[int]) -> str:
         else:
             runs.append([v, v])
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+# -- evidence the caller gathered: a recording not found, audio without a time-code ------------
+
+
+def metadata_expected(recording: Path | RecordingFiles) -> bool:
+    """Whether REC-METADATA can be judged: the reference layout's directory carries recording.json;
+    a profile layout's own metadata (if any) is not the reference recorder's, so there is nothing
+    to hold against REC-METADATA (not applicable, never passed)."""
+    return isinstance(recording, Path) or recording.metadata is not None
+
+
+def recording_not_found(what: str, *, where: Path | None = None, calluuid: str | None = None,
+                        observed: str = "missing", expected: str | None = None,
+                        packet_index: int | None = None, timestamp: float | None = None) -> Finding:
+    """REC-FILES-PRESENT for a recording the harness looked for and did not find at all (a
+    recording id after stop/start, an answered call's directory offline)."""
+    return Finding("REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity, what,
+                   Evidence(packet_index, timestamp, file=str(where) if where else None),
+                   observed, expected, calluuid=calluuid)
+
+
+def timecode_absent(endpoint: tuple[str, int], dn: str, what: str, *, where: Path | None = None,
+                    calluuid: str | None = None) -> Finding:
+    """REC-TIMECODE-ABSENT (INFO): the RTP to the recorder carries no decodable audio time-code,
+    so the recorded audio cannot be compared with what was sent (offline validation of a capture
+    of some other sender's audio)."""
+    return Finding("REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
+                   f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: {what}",
+                   Evidence(file=str(where) if where else None), observed="no time-code", expected="time-code audio",
+                   calluuid=calluuid, stream=dn)

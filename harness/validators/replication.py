@@ -43,9 +43,11 @@ from harness.validators.model import Datagram, Endpoint, NegotiatedStream, Paylo
 __all__ = [
     "DEFAULT_WINDOW",
     "EMITTED_REQUIREMENTS",
+    "PartyReplica",
     "ReplicaPair",
     "ReplicationAnalyzer",
     "ReplicationReport",
+    "replicas_match_parties",
     "validate_replication",
 ]
 
@@ -290,3 +292,35 @@ def validate_replication(datagrams: Iterable[Datagram], negotiated: Sequence[Neg
     for d in datagrams:
         analyzer.feed_datagram(d)
     return analyzer.finish(negotiated)
+
+
+# -- checks that need the scenario's own facts (which original leg each replica copies) --------
+
+
+@dataclass(frozen=True, slots=True)
+class PartyReplica:
+    """One party's replica as the scenario sent it, and the original leg it must copy."""
+
+    side: str
+    replica: tuple[Endpoint, Endpoint]  # (Media Server's sending address, the recorder's port)
+    original: tuple[Endpoint, Endpoint] | None  # the party's original leg (src, dst); None: unknown
+
+
+def replicas_match_parties(replicas: Sequence[PartyReplica], pairs: Sequence[ReplicaPair]) -> list[Finding]:
+    """GVP-MSRec: each party's replica carries that party's own stream (not nothing, not the other
+    party's: crossed streams)."""
+    by_replica = {(p.replica[0], p.replica[1]): p for p in pairs}
+    findings: list[Finding] = []
+    for r in replicas:
+        pair = by_replica.get(r.replica)
+        label = f"the {r.side} replica {r.replica[0]} -> {r.replica[1]}"
+        if pair is None:
+            findings.append(_finding(f"{label} carries no payload of any original leg in the capture", Evidence(),
+                                     observed="no equal payload", expected="the payloads of the party's original stream"))
+        elif r.original is None or (pair.original[0], pair.original[1]) != r.original:
+            findings.append(_finding(f"{label} carries the payload of {pair.original[0]} -> {pair.original[1]}",
+                                     Evidence(pair.first_index, pair.first_timestamp),
+                                     observed=f"{pair.original[0]} -> {pair.original[1]}",
+                                     expected=f"{r.original[0]} -> {r.original[1]}" if r.original is not None
+                                     else "the party's original stream"))
+    return findings

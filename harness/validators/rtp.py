@@ -31,7 +31,8 @@ from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 
-__all__ = ["EMITTED_REQUIREMENTS", "RtpAnalyzer", "RtpReport", "RtpStreamResult", "StreamKey", "validate_rtp"]
+__all__ = ["EMITTED_REQUIREMENTS", "RtpAnalyzer", "RtpReport", "RtpStreamResult", "SentStream", "StreamKey",
+           "streams_received", "validate_rtp"]
 
 EMITTED_REQUIREMENTS = (
     "RTP-STREAM-RECEIVED",
@@ -77,8 +78,9 @@ class RtpReport:
 
 
 def _finding(req_id: str, message: str, evidence: Evidence, observed: str | None = None,
-             expected: str | None = None) -> Finding:
-    return Finding(req_id, requirement(req_id).severity, message, evidence, observed, expected)
+             expected: str | None = None, *, calluuid: str | None = None, stream: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message, evidence, observed, expected,
+                   calluuid=calluuid, stream=stream)
 
 
 class RtpAnalyzer:
@@ -302,3 +304,35 @@ def _row(key: StreamKey, s: RtpStreamSummary) -> dict[str, object]:
         "Max Jitter(ms)": s.max_jitter_ms,
         "Problems?": "X" if s.problem else "",
     }
+
+
+# -- checks that need the scenario's own facts (what was sent), judged here with the capture --
+
+
+@dataclass(frozen=True, slots=True)
+class SentStream:
+    """What the Media Server emulation sent for one stream, and what the capture shows arriving."""
+
+    side: str
+    destination: Endpoint | None  # the recorder's answered media address; None: none was given
+    sent: int
+    received: int  # packets of the stream seen arriving at `destination`
+
+
+def streams_received(streams: Sequence[SentStream] | None, *, calluuid: str | None = None) -> list[Finding]:
+    """GVP-MSRec: each replicated stream's RTP reaches the port the recorder answered, all of it.
+    `streams` None: no recording was set up, so nothing could be sent."""
+    if streams is None:
+        return [_finding("RTP-STREAM-RECEIVED", "no recording was set up, so no RTP reached the recorder",
+                         Evidence(), calluuid=calluuid)]
+    findings: list[Finding] = []
+    for s in streams:
+        if s.destination is None:
+            findings.append(_finding("RTP-STREAM-RECEIVED", f"{s.side} stream: no RTP could be sent (the recorder "
+                                     "gave no media address for it)", Evidence(), "no destination",
+                                     "RTP at the answered port", calluuid=calluuid, stream=s.side))
+        elif s.received != s.sent:
+            findings.append(_finding("RTP-STREAM-RECEIVED", f"{s.side} stream: {s.sent} packets sent, {s.received} "
+                                     f"seen arriving at the recorder's port {s.destination}", Evidence(),
+                                     str(s.received), str(s.sent), calluuid=calluuid, stream=s.side))
+    return findings

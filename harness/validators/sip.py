@@ -33,7 +33,7 @@ Checks, per Call-ID (one recording session each):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.protocol.errors import RemoteProtocolError
@@ -52,8 +52,10 @@ from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 
-__all__ = ["EMITTED_REQUIREMENTS", "ExpectedMode", "SipDialogSummary", "SipEvent", "SipReport",
-           "sip_events", "validate_sip"]
+__all__ = ["EMITTED_REQUIREMENTS", "ExpectedMode", "SipDialogSummary", "SipEvent", "SipReport", "byes_answered",
+           "call_has_sessions", "options_answer_statuses", "options_busy", "options_seen", "ruri_matches_job",
+           "sessions_answered_with_sdp", "sessions_established", "sip_events", "stream_continued_after_other_bye",
+           "stream_ended_at_bye", "validate_sip", "video_offer_accepted"]
 
 EMITTED_REQUIREMENTS = (
     "SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES", "SIP-DIALOG-ESTABLISHED", "SDP-MLINE-ORDER",
@@ -367,3 +369,135 @@ def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findin
                     "ARE-06-SINGLE-SESSION", f"call {calluuid}: {len(legs)} session(s), {len(good)} answered "
                     "with dn+otherDN and two accepted audio m-lines", first.index, first.timestamp,
                     _start_line(first.message), observed=f"{len(legs)} sessions", expected="1 session, 2 audio"))
+
+
+# -- checks that need the scenario's own facts (what it expected), judged here with the capture --
+# The capture shows what happened; these say what was missing from it. They judge the same
+# requirements as the validator above, so they live next to it (harness.checks.registry).
+
+
+def _session_finding(req_id: str, message: str, *, call_id: str | None = None, calluuid: str | None = None,
+                     observed: str | None = None, expected: str | None = None, stream: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message, Evidence(), observed, expected,
+                   calluuid=calluuid, call_id=call_id, stream=stream)
+
+
+def call_has_sessions(sessions: Sequence[SipDialogSummary], expected: int, *, calluuid: str | None = None) -> list[Finding]:
+    """GVP-MSRec: the call's recording sessions reach the recorder (one per party, or one with
+    two audio m-lines). The leg count of the sessions that *are* in the capture is judged by
+    `validate_sip`; this is the case it cannot see: none at all."""
+    if sessions or expected == 0:
+        return []
+    req_id = "ARE-06-SINGLE-SESSION" if expected == 1 else "ARE-06-TWO-INVITES-PER-CALL"
+    return [_session_finding(req_id, "no recording INVITE for the call in the capture", calluuid=calluuid,
+                             observed="0 sessions", expected=f"{expected} session(s)")]
+
+
+def sessions_established(sessions: Sequence[SipDialogSummary], *, calluuid: str | None = None) -> list[Finding]:
+    """RFC 3261 §13.3.1.4: a recording INVITE is answered 2xx (the validator judges To tag and ACK
+    of the answered ones); a refused or unanswered one is the failure."""
+    if not sessions:
+        return [_session_finding("SIP-DIALOG-ESTABLISHED", "no recording INVITE for the call in the capture",
+                                 calluuid=calluuid)]
+    return [_session_finding("SIP-DIALOG-ESTABLISHED", f"recording INVITE {d.call_id} answered "
+                             f"{d.final_status or 'nothing'}", call_id=d.call_id, calluuid=calluuid,
+                             observed=str(d.final_status or "no answer"), expected="2xx")
+            for d in sessions if d.final_status is None or not 200 <= d.final_status < 300]
+
+
+def sessions_answered_with_sdp(sessions: Sequence[SipDialogSummary], *,
+                               calluuid: str | None = None) -> list[Finding]:
+    """RFC 3264 §6: every recording session gets an SDP answer (recvonly to a sendonly offer)."""
+    if not sessions:
+        return [_session_finding("SDP-ANSWER-RECVONLY", "no recording session for the call in the capture",
+                                 calluuid=calluuid)]
+    return [_session_finding("SDP-ANSWER-RECVONLY", f"recording session {d.call_id} has no SDP answer "
+                             f"(final status {d.final_status or 'none'})", call_id=d.call_id, calluuid=calluuid,
+                             observed="no answer", expected="recvonly answer")
+            for d in sessions if not d.media]
+
+
+def ruri_matches_job(sessions: Sequence[SipDialogSummary], record_id: str, record_dn: str, *,
+                     calluuid: str | None = None) -> list[Finding]:
+    """GVP-MSRec: the recording Request-URI carries the job's record id and recordDN."""
+    if not sessions:
+        return [_session_finding("ARE-06-RURI-PARAMS", "no recording INVITE for the call in the capture",
+                                 calluuid=calluuid)]
+    return [_session_finding("ARE-06-RURI-PARAMS", "Request-URI context differs from the recording job",
+                             call_id=d.call_id, calluuid=calluuid, stream=d.target.dn,
+                             observed=f"record={d.target.record_id};recordDN={d.target.record_dn}",
+                             expected=f"record={record_id};recordDN={record_dn}")
+            for d in sessions if d.target is not None
+            and (d.target.record_id != record_id or d.target.record_dn != record_dn)]
+
+
+def options_answer_statuses(datagrams: Iterable[Datagram], recorder: Endpoint | None = None) -> list[int]:
+    """The final statuses the recorder gave to out-of-dialog OPTIONS (evidence of whether it was
+    ever busy when pinged: SIP-OPTIONS-BUSY-RETRY-AFTER is exercised only then)."""
+    return [e.message.status for e in sip_events(datagrams, [])
+            if isinstance(e.message, SipResponse) and e.message.cseq.method == "OPTIONS" and e.message.status >= 200
+            and (recorder is None or _involves(e, recorder))]
+
+
+def options_busy(statuses: Iterable[int]) -> bool:
+    """RFC 3261 §11.2: a busy UAS answers OPTIONS like an INVITE (503 at capacity, 486 busy)."""
+    return any(s in _BUSY_STATUSES for s in statuses)
+
+
+def options_seen(options: int) -> list[Finding]:
+    """The scenario pinged the recorder: the OPTIONS must be in the capture to be judged."""
+    if options:
+        return []
+    return [_session_finding("SIP-OPTIONS-200", "no OPTIONS ping to the recorder in the capture",
+                             observed="no OPTIONS", expected="OPTIONS answered")]
+
+
+def video_offer_accepted(dialog: SipDialogSummary | None, call_id: str) -> list[Finding]:
+    """RFC 3264 §6: an audio+video offer to an audio-only recorder is accepted (200) with the video
+    m-line refused by port 0; refusing the whole INVITE loses the audio recording."""
+    status = dialog.final_status if dialog is not None else None
+    if status == 200:
+        return []
+    return [_session_finding("SDP-VIDEO-REFUSED-PORT0", "the audio+video offer was not accepted (the audio m-line "
+                             "must be, video refused with port 0)", call_id=call_id, observed=str(status),
+                             expected="200 OK")]
+
+
+def byes_answered(sessions: Sequence[SipDialogSummary], *, calluuid: str | None = None) -> list[Finding]:
+    """Genesys ARE step 10: each stream's session is ended by its BYE, answered 200 (RFC 3261
+    §15.1.2). No BYE in any session of the call: the step was not reached."""
+    if not any(d.byes for d in sessions):
+        return [_session_finding("ARE-10-BYE-ENDS-STREAM", "no recording session of the call was established, so "
+                                 "no BYE ended one", calluuid=calluuid, observed="no BYE in a dialog",
+                                 expected="BYE answered 200")]
+    return [_session_finding("ARE-10-BYE-ENDS-STREAM", f"BYE on {d.call_id} answered {d.bye_status}",
+                             call_id=d.call_id, calluuid=calluuid, observed=str(d.bye_status), expected="200")
+            for d in sessions if d.byes and d.bye_status != 200]
+
+
+def stream_ended_at_bye(dn: str, ended_at: float | None, bye_at: float, *, tolerance_s: float = 0.5,
+                        other_bye_at: float | None = None, calluuid: str | None = None) -> list[Finding]:
+    """Genesys ARE step 10: a BYE ends *its* stream's session; "the other stream continues until
+    its own BYE". Evidence: the recording's end time of the stream (reference layout
+    recording.json `ended_at`, seconds after t0) against its own BYE (and the other stream's)."""
+    if ended_at is not None and abs(ended_at - bye_at) <= tolerance_s:
+        return []
+    early = ended_at is not None and other_bye_at is not None and abs(ended_at - other_bye_at) <= tolerance_s \
+        and bye_at - other_bye_at > tolerance_s
+    message = (f"the stream of DN {dn} was ended by the other stream's BYE, not its own" if early
+               else f"the stream of DN {dn} did not end at its BYE")
+    return [_session_finding("ARE-10-BYE-ENDS-STREAM", message, calluuid=calluuid, stream=dn,
+                             observed=f"ended_at={ended_at}", expected=f"~{bye_at:.2f} s after t0")]
+
+
+def stream_continued_after_other_bye(dn: str, incomplete: Sequence[Finding], *,
+                                     calluuid: str | None = None) -> list[Finding]:
+    """The same rule where the layout gives no end times: the stream that went on after the other
+    stream's BYE must be recorded completely up to its own BYE. `incomplete`: the recording
+    validator's REC-AUDIO-COMPLETE findings on this stream (segments missing, too short)."""
+    if not incomplete:
+        return []
+    return [_session_finding("ARE-10-BYE-ENDS-STREAM", f"the stream of DN {dn} was not recorded up to its own BYE "
+                             f"after the other stream's session ended: {incomplete[0].message}",
+                             calluuid=calluuid, stream=dn, observed=incomplete[0].observed,
+                             expected="recorded until its own BYE")]

@@ -14,6 +14,15 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   header were right, and answers it 200 (SIP-MALFORMED-400; linphonec 5.1 does)
   drop-at-capacity  at its --capacity, ignores a new INVITE (only the automatic 100 Trying)
                   instead of answering 503 (SIP-CAPACITY-503)
+  close-on-first-BYE  ends every stream of the recording on the first BYE of any of its
+                  sessions, although the other stream continues until its own BYE
+                  (ARE-10-BYE-ENDS-STREAM)
+  reject-stream-200  answers an offer with no codec in common 200 with every m-line rejected
+                  (port 0) instead of 488: allowed by RFC 3264 §6, a SIP-NO-CODEC-488-PREFERRED
+                  warning, not a failure
+  no-gap-fill     places each packet right after the previous one, ignoring the RTP timestamp:
+                  a gap in the RTP (the rtp-stops pause) is not kept as silence, the timeline
+                  after it is shifted (ARE-09-PAUSE-RESUME)
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ import sys
 from typing import Any
 
 from harness.cli import _build_parser
+from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from reference_recorder.core import RecorderCore
 from reference_recorder.server import run_from_cli
@@ -136,10 +147,60 @@ class DropAtCapacity(RecorderCore):
         super()._on_new_invite(event, now)
 
 
+class CloseOnFirstBye(RecorderCore):
+    """The first BYE of a call's recording sessions ends all of them (two-session mode)."""
+
+    def _handle(self, event: object, now: float) -> None:
+        super()._handle(event, now)
+        if isinstance(event, uas.DialogTerminated):
+            ended = self._sessions.get(event.dialog.id.call_id)
+            if ended is not None and ended.ending is not None:
+                for session in self._sessions.values():
+                    if session.recording is ended.recording and session.ending is None:
+                        session.ending = ended.ending
+
+
+class NoGapFill(RecorderCore):
+    """Rewrites each packet's RTP timestamp to follow the previous packet's samples (G.711: one
+    sample per payload byte), as a recorder that appends payloads would: gaps vanish."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_timestamp: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        timestamp = self._next_timestamp.get(port, packet.timestamp)
+        self._next_timestamp[port] = (timestamp + len(packet.payload)) & 0xFFFFFFFF
+        super().receive_rtp(port, data[:4] + timestamp.to_bytes(4, "big") + data[8:], source, now)
+
+
+class RejectStreamWith200(RecorderCore):
+    """Where the reference recorder answers 488 (nothing in common), answers 200 rejecting every
+    m-line with port 0 (RFC 3264 §6 allows it; 488 is what the Media Server expects)."""
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        try:
+            super()._on_new_invite(event, now)
+        except RemoteProtocolError as error:
+            if error.status != 488:
+                raise
+            host = self.config.media_address
+            lines = ["v=0", f"o=- 1 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0"]
+            lines += [f"m={m.media} 0 {m.proto} {' '.join(m.formats)}" for m in self._offer_of(event.request).media]
+            self._respond(event, now, 200, body=("\r\n".join(lines) + "\r\n").encode(),
+                          content_type="application/sdp")
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
     "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity,
+    "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
 }
 
 

@@ -7,6 +7,12 @@ recording is complete, writes it the way another vendor's recorder would:
                    channel 0 = the stream of the first recording INVITE (the customer's with
                    Media Server's default order), channel 1 = the other
   --shape mono     one µ-law WAV per stream, flat: <out>/<calluuid>_<dn>_<epoch ms>.wav
+  --shape mixed    a faulty one for the per-stream layout: both streams mixed into ONE µ-law
+                   WAV named after the last stream's DN (the agent's), no file for the other
+                   (REC-FILES-PRESENT, REC-STREAM-CHANNEL)
+
+None of the shapes writes metadata: it is also the recorder "with no metadata" (REC-METADATA is
+not applicable to it, never passed).
 
 Files are written under a temporary name and renamed, like a recorder that finalises on BYE.
 It prints the reference recorder's own output (so its "ready ..." line), stops on SIGTERM.
@@ -28,6 +34,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import numpy as np
 import soundfile
 
 
@@ -57,6 +64,20 @@ def export(recording: Path, doc: dict[str, object], out: Path, shape: str) -> No
                           lambda p: soundfile.write(str(p), data, rate, subtype="PCM_16", format="WAV"))
         return
     stamp = int(time.time() * 1000)
+    if shape == "mixed":
+        parts = [soundfile.read(str(p), dtype="int16")[0] for c in channels
+                 for p in [next(recording.glob(f"stream-*-{c['dn']}.wav"), None)] if p is not None]
+        if not parts or not channels:
+            return
+        length = max(len(p) for p in parts)
+        mixed = np.zeros(length, dtype=np.int32)
+        for part in parts:
+            mixed[:len(part)] += part
+        clipped = np.clip(mixed, -32768, 32767).astype(np.int16)
+        dn = str(channels[-1]["dn"])
+        _write_atomically(out / f"{calluuid}_{dn}_{stamp}.wav",
+                          lambda p: soundfile.write(str(p), clipped, 8000, subtype="ULAW", format="WAV"))
+        return
     for channel in channels:
         dn = str(channel["dn"])
         mono = next(recording.glob(f"stream-*-{dn}.wav"), None)
@@ -69,7 +90,7 @@ def export(recording: Path, doc: dict[str, object], out: Path, shape: str) -> No
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="profile_recorder")
-    parser.add_argument("--shape", choices=("stereo", "mono"), required=True)
+    parser.add_argument("--shape", choices=("stereo", "mono", "mixed"), required=True)
     parser.add_argument("--listen", required=True)
     parser.add_argument("--transport", default="udp")
     parser.add_argument("--recordings", required=True, type=Path)

@@ -47,7 +47,7 @@ def test_report_has_the_matrix_metadata_and_a_history_entry_per_generation(tmp_p
     data = json.loads(built.compliance_json.read_text(encoding="utf-8"))
     assert data["verdict"] == "NOT COMPLIANT" and data["failed_must"] == ["SDP-ANSWER-RECVONLY"]
     assert data["metadata"]["arec version"] == "9.9.9" and data["metadata"]["codecs"] == "-"
-    assert "| SIP-OPTIONS-200 | MUST | ✅ passed |" in built.compliance_md.read_text(encoding="utf-8")
+    assert "| SIP-OPTIONS-200 | MUST | ✅ passed | live and offline |" in built.compliance_md.read_text(encoding="utf-8")
     html = built.report.html.read_text(encoding="utf-8")
     assert external_urls(html) == []
     assert "googletagmanager" not in html

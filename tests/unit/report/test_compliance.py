@@ -9,12 +9,14 @@ from typing import Any
 import allure
 import pytest
 
-from harness.conformance.verdict import RequirementViolation, judge
+from harness.checks.registry import REGISTRY, Judge
+from harness.conformance.verdict import RequirementViolation, judge, scenario_verdicts
 from harness.report.compliance import (
     REQUIREMENT_LABEL,
     ComplianceError,
     Judgement,
     Outcome,
+    Unjudged,
     build_matrix,
     judgement_label,
     matrix_html,
@@ -123,11 +125,11 @@ def test_renderers_group_by_step_with_statement_source_and_scenarios(tmp_path: P
     assert [s["step"] for s in data["steps"]] == list(range(1, 11))
     step6 = data["steps"][5]["requirements"][0]
     assert step6 == {"id": "REQ-A-MUST", "step": 6, "severity": "MUST", "statement": "A must hold.",
-                     "judged_on": "recorder", "source": "RFC A", "outcome": "failed",
+                     "judged_on": "recorder", "source": "RFC A", "outcome": "failed", "judged": "live only",
                      "scenarios": [{"name": "pipe | name", "verdict": "failed", "test_id": "pipe | name"}]}
     assert data["failed_must"] == ["REQ-A-MUST"] and data["metadata"] == {"arec version": "0.1.0"}
     md = matrix_markdown(matrix)
-    assert "## Step 6:" in md and "pipe \\| name: failed" in md and "| REQ-A-MUST | MUST | ❌ failed |" in md
+    assert "## Step 6:" in md and "pipe \\| name: failed" in md and "| REQ-A-MUST | MUST | ❌ failed | live only |" in md
     html = matrix_html(matrix)
     assert "NOT COMPLIANT" in html and "REQ-A-MUST" in html and "<script" not in html
     svg = matrix_svg(matrix)
@@ -156,3 +158,107 @@ def test_judge_labels_before_failing_and_gives_no_unearned_pass(labels: list[tup
     with pytest.raises(RequirementViolation):
         judge([must], ["SDP-ANSWER-RECVONLY", "SDP-MLINE-ORDER"], "sdp")
     assert labels == [(REQUIREMENT_LABEL, "SDP-ANSWER-RECVONLY: failed")]
+
+
+# -- offline-only requirements, "not applicable" / "not exercised" labels, deferred failures ------
+
+_REGISTRY_D_OFFLINE = {**REGISTRY, "REQ-D-MUST": Judge("REQ-D-MUST", "m", ("f",), offline=True, live=False)}
+
+
+def test_a_requirement_only_offline_validation_can_exercise_is_offline_only_not_a_gap(tmp_path: Path) -> None:
+    """Before: REC-TIMECODE-ABSENT / RTP-SSRC-CHANGE were "not exercised" and the reference
+    recorder's run read PARTIAL. After: "offline only", and the verdict is COMPLIANT when every
+    requirement the live suite can exercise passed or was not applicable."""
+    _result(tmp_path, "all", "passed", [], {"REQ-A-MUST": "passed", "REQ-B-SHOULD": "passed",
+                                            "REQ-C-MUST": "passed", "REQ-E-MUST": "passed"})
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE, registry=_REGISTRY_D_OFFLINE)
+    rows = {r.requirement.id: r for r in matrix.rows}
+    assert rows["REQ-D-MUST"].outcome is Outcome.OFFLINE_ONLY and rows["REQ-D-MUST"].judged == "offline only"
+    assert matrix.verdict == "COMPLIANT"
+    assert "🗂️ offline only" in matrix_markdown(matrix)
+    # Without the registry entry the same requirement is a gap of the run.
+    assert build_matrix(read_scenarios(tmp_path), CATALOGUE).verdict.startswith("PARTIAL: no MUST failed, 1 not")
+
+
+def test_an_offline_only_requirement_that_a_scenario_judged_keeps_its_verdict(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "failed", [], {"REQ-D-MUST": "failed"})
+    matrix = build_matrix(read_scenarios(tmp_path), CATALOGUE, registry=_REGISTRY_D_OFFLINE)
+    assert {r.requirement.id: r.outcome for r in matrix.rows}["REQ-D-MUST"] is Outcome.FAILED
+
+
+def test_not_applicable_and_not_exercised_labels_are_never_a_pass(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", ["REQ-A-MUST", "REQ-C-MUST"],
+            {"REQ-A-MUST": "not applicable", "REQ-C-MUST": "not exercised", "REQ-E-MUST": "passed"})
+    outcomes = _matrix(tmp_path)
+    assert outcomes["REQ-A-MUST"] is Outcome.NOT_APPLICABLE
+    assert outcomes["REQ-C-MUST"] is Outcome.NOT_EXERCISED
+    assert outcomes["REQ-E-MUST"] is Outcome.PASSED
+    rows = {r.requirement.id: r for r in build_matrix(read_scenarios(tmp_path), CATALOGUE).rows}
+    assert [e.verdict for e in rows["REQ-C-MUST"].scenarios] == ["not exercised"]
+
+
+def test_a_judged_verdict_in_another_scenario_wins_over_not_exercised(tmp_path: Path) -> None:
+    _result(tmp_path, "one", "passed", [], {"REQ-C-MUST": "not exercised"})
+    _result(tmp_path, "two", "passed", [], {"REQ-C-MUST": "passed"})
+    assert _matrix(tmp_path)["REQ-C-MUST"] is Outcome.PASSED
+
+
+def test_unjudged_labels_round_trip() -> None:
+    assert parse_judgement_label(judgement_label("REQ-A-MUST", Unjudged.NOT_APPLICABLE)) == \
+        ("REQ-A-MUST", Unjudged.NOT_APPLICABLE)
+
+
+def test_judge_labels_ids_without_evidence_not_exercised_or_not_applicable(labels: list[tuple[str, str]]) -> None:
+    judge([], ["SIP-OPTIONS-200", "SIP-OPTIONS-BUSY-RETRY-AFTER"], "options",
+          not_exercised=["SIP-OPTIONS-BUSY-RETRY-AFTER"])
+    judge([], ["REC-METADATA"], "metadata", not_applicable=["REC-METADATA"])
+    assert labels == [(REQUIREMENT_LABEL, "SIP-OPTIONS-200: passed"),
+                      (REQUIREMENT_LABEL, "SIP-OPTIONS-BUSY-RETRY-AFTER: not exercised"),
+                      (REQUIREMENT_LABEL, "REC-METADATA: not applicable")]
+
+
+def test_a_finding_beats_a_not_exercised_marker(labels: list[tuple[str, str]]) -> None:
+    should = Finding("SIP-OPTIONS-BUSY-RETRY-AFTER", Severity.SHOULD, "503 without Retry-After")
+    judge([should], ["SIP-OPTIONS-BUSY-RETRY-AFTER"], "options", not_exercised=["SIP-OPTIONS-BUSY-RETRY-AFTER"])
+    assert labels == [(REQUIREMENT_LABEL, "SIP-OPTIONS-BUSY-RETRY-AFTER: warning")]
+
+
+def test_judge_refuses_markers_for_ids_the_step_does_not_judge() -> None:
+    with pytest.raises(ValueError, match="not among the ids"):
+        judge([], ["SIP-OPTIONS-200"], "options", not_exercised=["REC-METADATA"])
+
+
+def test_a_then_step_failure_is_deferred_and_the_scenario_fails_once_with_every_id(
+        labels: list[tuple[str, str]]) -> None:
+    """Before: the first failed Then step raised and the next Then step (e.g. the alignment step
+    of a pause scenario, ARE-09-PAUSE-RESUME) never judged. After: both judge, one failure names both."""
+    verdicts = scenario_verdicts(reset=True)
+    try:
+        verdicts.start_step("then")
+        judge([Finding("REC-PAUSE-NO-AUDIO", Severity.MUST, "leak")], ["REC-PAUSE-NO-AUDIO"], "first")
+        assert verdicts.take_step_failure() is not None
+        verdicts.start_step("then")
+        judge([Finding("ARE-09-PAUSE-RESUME", Severity.MUST, "timeline")], ["ARE-09-PAUSE-RESUME"], "second")
+        error = verdicts.final_error()
+        assert error is not None and str(error).startswith("ARE-09-PAUSE-RESUME, REC-PAUSE-NO-AUDIO failed:")
+        assert labels == [(REQUIREMENT_LABEL, "REC-PAUSE-NO-AUDIO: failed"),
+                          (REQUIREMENT_LABEL, "ARE-09-PAUSE-RESUME: failed")]
+        verdicts.start_step("when")  # Given/When steps still fail at once
+        with pytest.raises(RequirementViolation):
+            judge([Finding("ARE-09-PAUSE-BY-RECORDER", Severity.MUST, "x")], ["ARE-09-PAUSE-BY-RECORDER"], "when")
+    finally:
+        scenario_verdicts(reset=True)
+
+
+def test_with_the_real_catalogue_every_live_requirement_passed_is_compliant(tmp_path: Path) -> None:
+    """The reference recorder's out-of-the-box run: what only offline validation can exercise is
+    listed as such and does not make the verdict PARTIAL; anything else unexercised still does."""
+    live = sorted(j.requirement_id for j in REGISTRY.values() if j.live)
+    _result(tmp_path, "all", "passed", [], {rid: "passed" for rid in live})
+    matrix = build_matrix(read_scenarios(tmp_path))
+    assert matrix.verdict == "COMPLIANT"
+    offline_only = sorted(r.requirement.id for r in matrix.rows if r.outcome is Outcome.OFFLINE_ONLY)
+    assert offline_only == ["REC-TIMECODE-ABSENT", "RTP-SSRC-CHANGE", "SIP-OPTIONS-BUSY-RETRY-AFTER"]
+    (tmp_path / "all-result.json").unlink()
+    _result(tmp_path, "most", "passed", [], {rid: "passed" for rid in live[1:]})
+    assert build_matrix(read_scenarios(tmp_path)).verdict == "PARTIAL: no MUST failed, 1 not exercised"

@@ -140,3 +140,25 @@ def test_metadata_and_files(tmp_path: Path) -> None:
 def _mono(path: Path, audio: np.ndarray, subtype: str = "PCM_16") -> Path:
     soundfile.write(path, audio, 8000, subtype=subtype)
     return path
+
+
+def test_one_stream_judged_alone_still_sees_the_other_streams_time_code(tmp_path: Path) -> None:
+    """A per-stream file mixing both parties, judged for its own stream only (the steps after one
+    stream's BYE): before, the other stream's alphabet was not decoded, so the mix passed; with
+    `other_streams` it is REC-STREAM-CHANNEL."""
+    mixed = np.clip(_signal(0).astype(np.int32) + _signal(1), -32768, 32767).astype(np.int16)
+    files = RecordingFiles(mono={"7002": _mono(tmp_path / "7002.wav", mixed)})
+    assert "REC-STREAM-CHANNEL" not in _ids(validate_recording(files, EXPECTED[1:], require_metadata=False))
+    findings = validate_recording(files, EXPECTED[1:], require_metadata=False, other_streams=[0])
+    assert "REC-STREAM-CHANNEL" in _ids(findings)
+    assert {f.stream for f in findings if f.requirement_id == "REC-STREAM-CHANNEL"} == {"7002"}
+    good = RecordingFiles(mono={"7002": _mono(tmp_path / "good.wav", _signal(1))})
+    assert validate_recording(good, EXPECTED[1:], require_metadata=False, other_streams=[0]) == []
+
+
+def test_metadata_is_expected_from_the_reference_layout_only(tmp_path: Path) -> None:
+    from harness.validators.recording import metadata_expected
+
+    assert metadata_expected(tmp_path)
+    assert not metadata_expected(RecordingFiles(mono={"7001": tmp_path / "a.wav"}))
+    assert metadata_expected(RecordingFiles(metadata=tmp_path / "recording.json"))

@@ -1,0 +1,133 @@
+"""Which check judges which requirement: one place per catalogue requirement.
+
+For each requirement: the module that builds its findings and the function(s) there that judge
+it (the first is the main one; the others add what only the scenario's facts show, in the same
+module), whether a capture plus recordings is evidence enough (`offline`: `arec validate` can
+apply it) and whether the live suite can exercise it at all (`live`).
+
+`tests/unit/checks/test_registry.py` keeps this true: every catalogue id has exactly one entry,
+every function exists, and no id is built into findings in any other module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["REGISTRY", "Judge", "judge_of", "offline_requirements"]
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    requirement_id: str
+    module: str
+    functions: tuple[str, ...]
+    offline: bool  # judged from a capture (+ recordings) alone: arec validate applies it
+    live: bool = True  # the live suite can exercise it (False: only offline validation can)
+    why: str = ""  # why it is live only / offline only
+
+    @property
+    def place(self) -> str:
+        return f"{self.module}:{self.functions[0]}"
+
+    def resolve(self) -> list[Callable[..., Any]]:
+        module = importlib.import_module(self.module)
+        return [getattr(module, name) for name in self.functions]
+
+
+_SIP = "harness.validators.sip"
+_RTP = "harness.validators.rtp"
+_REC = "harness.validators.recording"
+_REP = "harness.validators.replication"
+_DEL = "harness.validators.delivery"
+_INIT = "harness.checks.initiation"
+_EDGE = "harness.checks.edge_cases"
+_TLIB = "harness.checks.tlib"
+_RUN = "harness.checks.recording"
+_MEDIA = "harness.checks.media_control"
+
+_JOB = "needs the scenario's recording job (SIP Server's decision)"
+_TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
+_PROBE = "needs to know which probe the scenario sent (SIPp edge case)"
+
+_ENTRIES: Final = (
+    Judge("ARE-01-DN-ALWAYS-RECORD", _INIT, ("recording_decision", "unexpected_sessions"), False, why=_JOB),
+    Judge("ARE-02-RULE-START", _INIT, ("recorder_rule_started", "initiated_sessions", "initiating_dn"), False,
+          why=_TLIB_EVENTS),
+    Judge("ARE-02-RULE-NO-MATCH", _INIT, ("recorder_rule_no_match", "unexpected_sessions"), False, why=_TLIB_EVENTS),
+    Judge("ARE-02-START-REFUSED", _INIT, ("start_refused", "recorded_once"), False, why=_TLIB_EVENTS),
+    Judge("ARE-03-THIRD-PARTY-START", _INIT, ("initiated_sessions", "initiating_dn"), False, why=_TLIB_EVENTS),
+    Judge("ARE-04-ROUTE-RECORD", _INIT, ("initiated_sessions", "initiating_dn"), False, why=_TLIB_EVENTS),
+    Judge("ARE-04-ROUTE-DISABLE", _INIT, ("unexpected_sessions", "initiated_sessions"), False, why=_TLIB_EVENTS),
+    Judge("ARE-05-MEDIA-CONTROL-PER-PARTY", _MEDIA, ("one_stream_per_party",), False, why=_JOB),
+    Judge("ARE-06-TWO-INVITES-PER-CALL", _SIP, ("validate_sip", "call_has_sessions"), True),
+    Judge("ARE-06-SINGLE-SESSION", _SIP, ("validate_sip", "call_has_sessions"), True),
+    Judge("ARE-06-RURI-PARAMS", _SIP, ("validate_sip", "ruri_matches_job"), True),
+    Judge("SDP-ANSWER-RECVONLY", _SIP, ("validate_sip", "sessions_answered_with_sdp"), True),
+    Judge("SDP-MLINE-ORDER", _SIP, ("validate_sip",), True),
+    Judge("SDP-VIDEO-REFUSED-PORT0", _SIP, ("validate_sip", "video_offer_accepted"), True),
+    Judge("SDP-CODEC-ACCEPTED", _SIP, ("validate_sip",), True),
+    Judge("SIP-DIALOG-ESTABLISHED", _SIP, ("validate_sip", "sessions_established"), True),
+    Judge("SIP-RESP-CODES", _SIP, ("validate_sip",), True),
+    Judge("SIP-MESSAGE-WELLFORMED", _SIP, ("validate_sip",), True),
+    Judge("SIP-OPTIONS-200", _SIP, ("validate_sip", "options_seen"), True),
+    Judge("SIP-OPTIONS-BUSY-RETRY-AFTER", _SIP, ("validate_sip", "options_busy"), True, live=False,
+          why="exercised only by an OPTIONS answered while the recorder is at capacity: the live suite "
+              "never pings a full recorder, a capture of one does"),
+    Judge("SIP-CAPACITY-503", _EDGE, ("beyond_capacity",), False, why=_PROBE),
+    Judge("SIP-NO-CODEC-488", _EDGE, ("no_common_codec",), False, why=_PROBE),
+    Judge("SIP-NO-CODEC-488-PREFERRED", _EDGE, ("no_common_codec",), False, why=_PROBE),
+    Judge("SIP-CANCEL-487", _EDGE, ("cancel_before_answer",), False, why=_PROBE),
+    Judge("SIP-MALFORMED-400", _EDGE, ("malformed_request",), False, why=_PROBE),
+    Judge("SIP-MALFORMED-ANSWERED-400", _EDGE, ("malformed_request",), False, why=_PROBE),
+    Judge("RTP-STREAM-RECEIVED", _RTP, ("RtpAnalyzer", "streams_received"), True),
+    Judge("RTP-NO-MEDIA-ON-RECVONLY", _RTP, ("RtpAnalyzer",), True),
+    Judge("RTP-SEQ-CONTINUITY", _RTP, ("RtpAnalyzer",), True),
+    Judge("RTP-PT-MATCHES-SDP", _RTP, ("RtpAnalyzer",), True),
+    Judge("RTP-SSRC-CHANGE", _RTP, ("RtpAnalyzer",), True, live=False,
+          why="INFO, observed when a sender changes SSRC: the Media Server emulation never does"),
+    Judge("REC-FILES-PRESENT", _REC, ("validate_recording", "recording_not_found"), True),
+    Judge("REC-STREAM-CHANNEL", _REC, ("validate_recording",), True),
+    Judge("REC-AUDIO-COMPLETE", _REC, ("validate_recording",), True),
+    Judge("REC-METADATA", _REC, ("validate_recording", "metadata_expected"), True),
+    Judge("REC-PAUSE-NO-AUDIO", _REC, ("validate_recording",), False,
+          why="needs the pause intervals of the run-time control (T-Lib), which a capture does not carry"),
+    Judge("REC-TIMECODE-ABSENT", _REC, ("timecode_absent",), True, live=False,
+          why="INFO, about a capture whose RTP carries no arec time-code: the live suite always sends one"),
+    Judge("ARE-10-BYE-ENDS-STREAM", _SIP, ("validate_sip", "byes_answered", "stream_ended_at_bye",
+                                          "stream_continued_after_other_bye"), True),
+    Judge("ARE-10-BYE-BEFORE-RTP", _RUN, ("bye_before_rtp",), False, why="needs to know no RTP was to be sent"),
+    Judge("ARE-10-FILES-FINALISED", _REC, ("validate_recording",), True),
+    Judge("REP-PAYLOAD-FIDELITY", _REP, ("validate_replication", "replicas_match_parties"), True),
+    Judge("REP-SENT-RECEIVED", _DEL, ("compare_delivery", "streams_compared"), True),
+    Judge("REP-SENT-UNALTERED", _DEL, ("compare_delivery",), True),
+    Judge("REP-SENT-NO-EXTRA", _DEL, ("compare_delivery",), True),
+    Judge("REP-SENT-NO-DUPLICATE", _DEL, ("compare_delivery",), True),
+    Judge("REP-SENT-IN-ORDER", _DEL, ("compare_delivery",), True),
+    Judge("REP-SENT-DELAY", _DEL, ("compare_delivery",), True),
+    Judge("ARE-08-REGISTER-DNS", _TLIB, ("dn_registered",), False, why=_TLIB_EVENTS),
+    Judge("ARE-08-ATTACHED-DATA", _TLIB, ("attached_data_kept",), False, why="needs the attached data the call carried"),
+    Judge("ARE-08-ATTACHED-DATA-UPDATED", _TLIB, ("attached_data_kept",), False,
+          why="needs the attached data the call carried"),
+    Judge("ARE-09-PAUSE-BY-RECORDER", _TLIB, ("recorder_controlled",), False, why=_TLIB_EVENTS),
+    Judge("ARE-09-CONTROL-ERRORS", _TLIB, ("control_error",), False, why=_TLIB_EVENTS),
+    Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
+          why="needs the pause intervals of the run-time control (T-Lib)"),
+    Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
+)
+
+REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}
+
+
+def judge_of(requirement_id: str) -> Judge:
+    try:
+        return REGISTRY[requirement_id]
+    except KeyError:
+        raise KeyError(f"{requirement_id} has no judging place in harness.checks.registry") from None
+
+
+def offline_requirements() -> list[Judge]:
+    """The requirements `arec validate` can judge from a capture plus recordings."""
+    return [j for j in _ENTRIES if j.offline]
