@@ -224,8 +224,11 @@ class ScenarioRun:
         if self.control is None:
             self.control = RuntimeControl(self.media_server, self.active, self.pause_profile)
         self.note(f"{op.value} recording {job.record_id} ({self.pause_profile.value})")
+        known = len(self.control.failures)
         {RecordOp.PAUSE: self.control.pause, RecordOp.RESUME: self.control.resume,
          RecordOp.STOP: self.control.stop}[op]()
+        for failure in self.control.failures[known:]:
+            self.note(failure)
 
     # -- T-Lib clients (agent desktop, supervisor, routing strategy) ---------------------------
     def tlib_client(self, name: str, dn: str) -> TlibClient:

@@ -14,6 +14,11 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   header were right, and answers it 200 (SIP-MALFORMED-400; linphonec 5.1 does)
   drop-at-capacity  at its --capacity, ignores a new INVITE (only the automatic 100 Trying)
                   instead of answering 503 (SIP-CAPACITY-503)
+  ignore-reinvite never answers a re-INVITE (only the automatic 100 Trying): the pause /
+                  resume re-INVITE times out (SIP-REINVITE-ANSWERED, RFC 3261 §14.1)
+  inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
+                  RFC 3264 §6.1)
+  new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
 """
 
 from __future__ import annotations
@@ -136,10 +141,59 @@ class DropAtCapacity(RecorderCore):
         super()._on_new_invite(event, now)
 
 
+class IgnoreReinvite(RecorderCore):
+    """Leaves every re-INVITE without a final response (a pause / resume that never lands)."""
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        return
+
+
+class _ReanswerEdit(RecorderCore):
+    """Rewrites the SDP body of the answer to a re-INVITE (and only that answer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_reinvite = False
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        self._in_reinvite = True
+        try:
+            super()._on_reinvite(event, now)
+        finally:
+            self._in_reinvite = False
+
+    def _respond(self, event: uas.RequestReceived, now: float, status: int, reason: str | None = None, *,
+                 headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+                 content_type: str | None = None) -> None:
+        if self._in_reinvite and body:
+            body = self.edit(body)
+        super()._respond(event, now, status, reason, headers=headers, body=body, content_type=content_type)
+
+    def edit(self, body: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class InactiveAnsweredRecvonly(_ReanswerEdit):
+    """Answers an a=inactive re-INVITE with a=recvonly (it keeps recording a paused stream)."""
+
+    def edit(self, body: bytes) -> bytes:
+        return body.replace(b"a=inactive", b"a=recvonly")
+
+
+class NewOriginOnReinvite(_ReanswerEdit):
+    """Answers a re-INVITE with a new o= sess-id, as the reference recorder once did."""
+
+    def edit(self, body: bytes) -> bytes:
+        return re.sub(rb"(?m)^o=(\S+) (\d+) ", lambda m: b"o=%s %d " % (m.group(1), int(m.group(2)) + 1000), body,
+                      count=1)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
     "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity,
+    "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
+    "new-origin-on-reinvite": NewOriginOnReinvite,
 }
 
 

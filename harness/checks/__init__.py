@@ -1,0 +1,1 @@
+"""Pure check functions: evidence in, findings tagged with catalogue requirement ids out."""
