@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from harness.checks.sdp_answers import AnswerContext, check_answer_direction, check_origin_kept
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
-from harness.protocol.sdp import Direction, SessionDescription, parse_sdp
+from harness.protocol.sdp import SessionDescription, parse_sdp
 from harness.protocol.sip.headers import Via
 from harness.protocol.sip.message import (
     SipMessage,
