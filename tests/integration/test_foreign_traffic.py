@@ -11,6 +11,7 @@ The flood is bounded: at most NOISE_PACKETS packets and NOISE_SECONDS seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import socket
@@ -68,10 +69,8 @@ class NoiseSender:
         while not self._stop.is_set() and self.sent < NOISE_PACKETS and time.monotonic() < deadline:
             n = self.sent
             payload = (_invite(n), _MALFORMED, _GARBAGE, _rtp(n), _rtp(n))[n % 5]
-            try:
+            with contextlib.suppress(OSError):
                 self.sender.sendto(payload, targets[n % len(targets)])
-            except OSError:
-                pass
             self.sent += 1
             for sink in self.sinks:  # drain, so the sinks' buffers never refuse
                 try:
