@@ -39,7 +39,8 @@ from harness.emulators.sip_server import RecordingJob
 from harness.media.pacer import SendRecord
 from harness.media.rtp_source import RtpStreamSource
 from harness.media.timecode import SEGMENT_SAMPLES
-from harness.sipp.twin import Direction, SippLegError
+from harness.protocol.sdp import Direction
+from harness.sipp.twin import SippLegError
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece"]
