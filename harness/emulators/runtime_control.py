@@ -40,7 +40,7 @@ from harness.media.pacer import SendRecord
 from harness.media.rtp_source import RtpStreamSource
 from harness.media.timecode import SEGMENT_SAMPLES
 from harness.protocol.sdp import Direction
-from harness.sipp.twin import SippLegError
+from harness.sipp.twin import LegState, SippLegError
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece"]
@@ -254,6 +254,12 @@ class RuntimeControl:
 
     def _reinvite(self, leg: RecordingLeg, direction: Direction) -> None:
         if leg.result is not None:
+            return
+        if leg.process.control.state is not LegState.IDLE:
+            # The dialog is over already (the recorder sent BYE, SIPp ended the call): there is
+            # nothing to re-INVITE; what the recorder did is judged from the capture.
+            self.failures.append(f"re-INVITE {direction.value} on {leg.process.leg.call_id} not sent: the leg is "
+                                 f"{leg.process.control.state.value}")
             return
         try:
             leg.process.control.reinvite(direction, timeout=self._reinvite_timeout)
