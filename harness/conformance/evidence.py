@@ -130,8 +130,10 @@ def gather_evidence(pcap: Path, method: str, *, recorder: Endpoint, mode: Expect
         # (The synthetic capture is SIPp's logs already.)
         leg_logs = [LegLog(local, _peer_in_capture(local, datagrams, recorder), messages) for local, messages in logs]
         datagrams, recovered = recover_sip(datagrams, leg_logs)
-    scope = Scope(call_ids=frozenset(cid for _, messages in logs for m in messages
-                                     if (cid := call_id_of(m.payload)) is not None),
+    # Every Call-ID any leg logged, also of a leg whose own address cannot be read (a probe
+    # that sends a malformed Via on purpose).
+    all_messages = [m for log in sorted(sipp_dir.rglob("messages.log")) for m in read_message_log(log)]
+    scope = Scope(call_ids=frozenset(cid for m in all_messages if (cid := call_id_of(m.payload)) is not None),
                   sip_endpoints=frozenset(local for local, _ in logs), recorder=recorder)
     foreign = ForeignTraffic()
     own = own_sip(datagrams, scope, foreign)

@@ -135,3 +135,23 @@ def test_transport_of_put_back_messages_is_udp(tmp_path: Path) -> None:
     assert recovered == [] and datagrams == []
     datagrams, _ = recover_sip([], [LegLog(MS_SIP, REC_SIP, [TracedMessage(1000.0, "udp", True, flow[0][2])])])
     assert datagrams[0].transport is Transport.UDP
+
+
+def test_gather_evidence_ignores_and_counts_foreign_sip(tmp_path: Path) -> None:
+    """Before scoping, another process's malformed INVITE on the recorder's host failed
+    SIP-MESSAGE-WELLFORMED in the scenario; now it is ignored and counted."""
+    flow = _leg_a()
+    noise = b"INVITE sip:user@example.com; lr SIP/2.0\r\nCall-ID: other@x\r\nContent-Length: 0\r\n\r\n"
+    frames = [(1000.0 + i * 0.01 - 0.001, ether(udp(s, d, m))) for i, (s, d, m) in enumerate(flow)]
+    frames.append((1000.2, ether(udp(("127.0.0.9", 5999), (REC_SIP[0], 5999), noise))))
+    pcap = write_pcap(tmp_path / "capture.pcap", frames)
+    assert [f.requirement_id for f in validate_sip(read_capture(pcap), recorder=(REC_SIP[0], 0)).findings] == \
+        ["SIP-MESSAGE-WELLFORMED"]
+    leg = tmp_path / "sipp" / "leg1"
+    leg.mkdir(parents=True)
+    (leg / "messages.log").write_bytes(_log(flow))
+    evidence = gather_evidence(pcap, "tcpdump", recorder=(REC_SIP[0], 0), mode=ExpectedMode.ANY,
+                               sipp_dir=tmp_path / "sipp", sent=[])
+    assert evidence.sip.findings == [] and evidence.recovered_sip == []
+    assert evidence.foreign.total == 1 and evidence.foreign.by_kind["SIP"] == 1
+    assert all(b"example.com" not in d.payload for d in evidence.datagrams)
