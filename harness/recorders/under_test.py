@@ -24,7 +24,7 @@ ALL_PAUSE_PROFILES = frozenset({"rtp-stops", "silence", "reinvite"})
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What the recorder under test can take part in (DESIGN.md §4): a scenario that needs
+    """What the recorder under test can take part in: a scenario that needs
     more is reported *not applicable*, never passed."""
 
     # Connects to the scenario's T-Server (T-Lib emulation), registers DNs, can request

@@ -74,7 +74,7 @@ def build_command(
         "-l", str(calls),
         "-nostdin",
         # Bounds every SIP wait (the 200 to INVITE/re-INVITE/BYE): without it an unanswered
-        # INVITE waits for timer B, 64*T1 = 32 s (RFC 3261 §17.1.1.2; TOOLING.md).
+        # INVITE waits for timer B, 64*T1 = 32 s (RFC 3261 §17.1.1.2).
         "-recv_timeout", str(leg.recv_timeout_ms),
         "-trace_msg", "-message_file", str(traces.message_log),
         "-trace_err", "-error_file", str(traces.error_log),

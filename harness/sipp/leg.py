@@ -26,7 +26,7 @@ class Scenario(StrEnum):
 
     LEG = "are_leg_uac"  # one stream per session (two-session mode)
     SINGLE = "are_single_uac"  # one session, two m=audio lines (single-session mode)
-    OPTIONS = "options_uac"  # OPTIONS ping, expects 200 (RM liveness check, DOMAIN.md §4.5)
+    OPTIONS = "options_uac"  # OPTIONS ping, expects 200 (Resource Manager liveness check, GVP-Scale)
 
     @property
     def path(self) -> Path:
@@ -54,7 +54,7 @@ class Transport(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Codec:
-    """One negotiated audio codec (DOMAIN.md §4.3: Media Server offers the codec the parties chose)."""
+    """One negotiated audio codec (Media Server offers the codec the parties chose, GVP-MSRec)."""
 
     name: str
     payload_type: int

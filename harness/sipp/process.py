@@ -193,7 +193,7 @@ class SippProcess:
 
 def run_options(leg: SippLeg, work_dir: Path, *, timeout: float = 10.0, sipp: str = "sipp",
                 scenario_path: Path | None = None, calls: int = 1) -> SippResult:
-    """OPTIONS ping of the recorder (RM keeps only live recorders, DOMAIN.md §4.5); with
+    """OPTIONS ping of the recorder (the Resource Manager keeps only live recorders, GVP-Scale); with
     `scenario_path`, another scenario without twin commands (e.g. the edge_*_uac.xml probes),
     `calls` times at once."""
     if leg.scenario is not Scenario.OPTIONS:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# SIPp exit codes (SIPp reference "Exit codes"; TOOLING.md measured 0, 1, 97, 254, 255).
+# SIPp exit codes (SIPp reference "Exit codes"; 0, 1, 97, 254 and 255 seen in practice).
 EXIT_CODES: dict[int, str] = {
     0: "all calls succeeded",
     1: "at least one call failed (see the error log)",
