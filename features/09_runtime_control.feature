@@ -13,6 +13,7 @@ Feature: 09 - Pause, resume, stop and start at any time
     And "agent desktop" is a T-Lib client that registered DN "7001"
 
   @ARE-09-PAUSE-RESUME @REC-PAUSE-NO-AUDIO @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL
+  @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ORIGIN-KEPT
   Scenario Outline: Pause and resume mid-call by the <requester> (<profile>)
     Given the pause profile is <profile>
     And "<requester>" can pause the recording
@@ -23,7 +24,8 @@ Feature: 09 - Pause, resume, stop and start at any time
     And "<requester>" resumes the recording
     And the call goes on for 1 seconds
     And the call is released
-    Then no audio sent while the recording was paused is in the recording
+    Then every re-INVITE of the recording sessions was answered as RFC 3264 asks
+    And no audio sent while the recording was paused is in the recording
     And the recording stays aligned with wall-clock time and holds every segment sent outside the pause
 
     # The recorder's own trigger: the agent desktop sets the call's PCI key, the recorder then

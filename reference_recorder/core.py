@@ -99,6 +99,10 @@ class RecordingSession:
     streams: list[MediaStream] = field(default_factory=list)
     confirmed: bool = False
     ending: tuple[float, float, str] | None = None  # (finalise at, ended at, reason)
+    # Our SDP's o= sess-id and sess-version: RFC 3264 §8, a later answer in the dialog keeps the
+    # origin line and increments only the version.
+    sdp_session_id: int = 0
+    sdp_version: int = 1
 
 
 class RecorderCore:
@@ -257,10 +261,11 @@ class RecorderCore:
             plans_ports[m_index] = port
             return port
 
+        session_id = next(self._session_ids)
         try:
             answer, plans = answer_offer(
                 offer, address=self.config.media_address, allocate_port=allocate,
-                supported_encodings=SUPPORTED_CODECS, session_id=next(self._session_ids),
+                supported_encodings=SUPPORTED_CODECS, session_id=session_id,
             )
             bad_clock = [p for p in plans if p.accepted and p.clock_rate != _G711_CLOCK]
             if bad_clock:
@@ -279,7 +284,7 @@ class RecorderCore:
                 self._ports.release(port)
             raise
         recording = self._recording_for(target, now)
-        session = RecordingSession(request.call_id, target, recording, plans=plans)
+        session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id)
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
@@ -319,11 +324,14 @@ class RecorderCore:
             # mid-session is refused with port 0: the recording's channel layout is fixed.
             return 0
 
+        # RFC 3264 §8: "the "o=" line of the new SDP MUST be identical to that in the previous
+        # SDP, except that the version in the origin field MUST increment by one".
         answer, plans = answer_offer(
             offer, address=self.config.media_address, allocate_port=refuse_new,
-            supported_encodings=SUPPORTED_CODECS, session_id=next(self._session_ids),
-            previous=session.plans,
+            supported_encodings=SUPPORTED_CODECS, session_id=session.sdp_session_id,
+            session_version=session.sdp_version + 1, previous=session.plans,
         )
+        session.sdp_version += 1
         session.plans = plans
         for plan in plans:
             stream = by_index.get(plan.index)

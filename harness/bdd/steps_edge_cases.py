@@ -25,11 +25,12 @@ from harness.validators.sip import SipEvent
 
 def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]]) -> bytes:
     """A sendonly offer, one m-line per (media, payload type, rtpmap) (Media Server only sends)."""
-    ip = run.recorder.local_address
-    lines = ["v=0", f"o=MCP 1 1 IN IP4 {ip}", "s=-", f"c=IN IP4 {ip}", "t=0 0"]
-    for i, (kind, pt, rtpmap) in enumerate(media):
-        lines += [f"m={kind} {40000 + 2 * i} RTP/AVP {pt}", f"a=rtpmap:{pt} {rtpmap}", "a=sendonly"]
-    return "\r\n".join(lines).encode("ascii")  # SIPp adds the last CRLF after the inserted file
+    from harness.protocol.sdp import OfferedCodec, OfferedMedia, build_offer
+
+    offered = [OfferedMedia(40000 + 2 * i, (OfferedCodec.from_rtpmap(int(pt), rtpmap),), media=kind)
+               for i, (kind, pt, rtpmap) in enumerate(media)]
+    offer = build_offer(run.recorder.local_address, offered, session_id=1, username="MCP").to_bytes()
+    return offer.removesuffix(b"\r\n")  # SIPp adds the last CRLF after the inserted file
 
 
 def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None = None) -> str:

@@ -13,6 +13,7 @@ from harness.bdd.helpers import (
     expect_ack,
     not_applicable_unless,
     recording_findings,
+    sessions_of_call,
     targets_of_call,
 )
 from harness.bdd.stepdefs import step_fixtures
@@ -80,6 +81,18 @@ def _record_dn(run: ScenarioRun, dn: str) -> None:
                                           [(t.dn, t.record_dn) for t in targets_of_call(run)], dn,
                                           calluuid=run.call.calluuid if run.call else None)]
     judge(findings, [run.initiation_requirement, "ARE-06-RURI-PARAMS"], "initiating DN")
+
+
+_REINVITE_IDS = ["SIP-REINVITE-ANSWERED", "SDP-ANSWER-RECVONLY", "SDP-ANSWER-INACTIVE", "SDP-ORIGIN-KEPT"]
+
+
+@then("every re-INVITE of the recording sessions was answered as RFC 3264 asks")
+def _reinvites_answered(run: ScenarioRun) -> None:
+    # Profiles without re-INVITEs (rtp-stops, silence) exercise none of these: nothing judged.
+    sessions = [d for d in sessions_of_call(run) if d.reinvites]
+    if sessions:
+        call_ids = {d.call_id for d in sessions}
+        judge([f for f in run.evidence().sip.findings if f.call_id in call_ids], _REINVITE_IDS, "re-INVITEs answered")
 
 
 @then("no audio sent while the recording was paused is in the recording")

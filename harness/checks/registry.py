@@ -47,6 +47,7 @@ _EDGE = "harness.checks.edge_cases"
 _TLIB = "harness.checks.tlib"
 _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
+_SDP = "harness.checks.sdp_answers"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -65,11 +66,14 @@ _ENTRIES: Final = (
     Judge("ARE-06-TWO-INVITES-PER-CALL", _SIP, ("validate_sip", "call_has_sessions"), True),
     Judge("ARE-06-SINGLE-SESSION", _SIP, ("validate_sip", "call_has_sessions"), True),
     Judge("ARE-06-RURI-PARAMS", _SIP, ("validate_sip", "ruri_matches_job"), True),
-    Judge("SDP-ANSWER-RECVONLY", _SIP, ("validate_sip", "sessions_answered_with_sdp"), True),
+    Judge("SDP-ANSWER-RECVONLY", _SDP, ("check_answer_direction", "sessions_answered_with_sdp"), True),
+    Judge("SDP-ANSWER-INACTIVE", _SDP, ("check_answer_direction",), True),
+    Judge("SDP-ORIGIN-KEPT", _SDP, ("check_origin_kept",), True),
     Judge("SDP-MLINE-ORDER", _SIP, ("validate_sip",), True),
     Judge("SDP-VIDEO-REFUSED-PORT0", _SIP, ("validate_sip", "video_offer_accepted"), True),
     Judge("SDP-CODEC-ACCEPTED", _SIP, ("validate_sip",), True),
     Judge("SIP-DIALOG-ESTABLISHED", _SIP, ("validate_sip", "sessions_established"), True),
+    Judge("SIP-REINVITE-ANSWERED", _SIP, ("validate_sip",), True),
     Judge("SIP-RESP-CODES", _SIP, ("validate_sip",), True),
     Judge("SIP-MESSAGE-WELLFORMED", _SIP, ("validate_sip",), True),
     Judge("SIP-OPTIONS-200", _SIP, ("validate_sip", "options_seen"), True),

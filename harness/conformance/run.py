@@ -10,27 +10,39 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available
+from harness.capture.pcap_capture import CaptureError, CaptureStats, LoopbackCapture, capture_available
 from harness.capture.synthetic import SyntheticCapture
+from harness.conformance.evidence import Evidence, fill_synthetic, gather_evidence
 from harness.conformance.recorder_tlib_config import RecorderTlibConfig
+from harness.conformance.recordings import (
+    expected_stream,
+    expected_streams,
+    locate_recording,
+    recording_dir,
+    wait_for_recordings,
+)
+from harness.conformance.sent_rtp import SentRtp, sent_rtp, write_sent_rtp
+from harness.conformance.tlib_clients import (
+    SCENARIO_CLIENT_FIRST_REFERENCE_ID,
+    TLIB_ANSWER_TIMEOUT_S,
+    TlibClient,
+    describe_answer,
+    request_summary,
+)
 from harness.emulators.call_legs import CallLegs
-from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, ReplicatedStream
+from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
 from harness.emulators.sip_tserver import RecordingStatus, SipTServer
 from harness.emulators.tlib_endpoint import Address, TlibEndpoint
 from harness.emulators.tlib_server import BlockingTlibClient
-from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
-from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.sip.message import parse_message
 from harness.protocol.tlib import (
     Event,
-    EventError,
     EventRegistered,
     KVValue,
     RecordOp,
@@ -38,47 +50,15 @@ from harness.protocol.tlib import (
     TlibClientCore,
 )
 from harness.recorders.base import RecorderUnderTest
-from harness.recorders.locate import (
-    REFERENCE_LAYOUT,
-    CallKeys,
-    Located,
-    RecordingLocator,
-    StreamKey,
-    snapshot,
-)
+from harness.recorders.locate import Located
 from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
-from harness.sipp.trace import TracedMessage, read_message_log
-from harness.spec.findings import Finding
-from harness.validators.model import Datagram
-from harness.validators.pcap import PcapReadError, read_capture
 from harness.validators.recording import ExpectedStream, validate_recording
-from harness.validators.rtp import RtpReport, validate_rtp
-from harness.validators.sip import ExpectedMode, SipReport, validate_sip
+from harness.validators.sip import ExpectedMode
+
+# Names bindings and tests import from here; they live in the modules of their own concern.
+__all__ = ["Evidence", "ScenarioRun", "SentRtp", "TlibClient", "expected_stream", "write_sent_rtp"]
 
 T = TypeVar("T")
-# One RTP packet as sent: (wall-clock send time, source, destination, RTP bytes).
-SentRtp = tuple[float, tuple[str, int], tuple[str, int], bytes]
-# A scenario client's request may make SIP Server set up recording sessions (SIPp legs) before
-# it answers: much longer than a T-Lib round trip.
-TLIB_ANSWER_TIMEOUT_S = 60.0
-SCENARIO_CLIENT_FIRST_REFERENCE_ID = 100_000_000
-
-
-@dataclass(slots=True)
-class Evidence:
-    """Everything the Then steps judge; computed once, after the call."""
-
-    pcap: Path
-    capture_method: str
-    datagrams: list[Datagram]
-    sip: SipReport
-    rtp: RtpReport
-    read_error: str | None = None
-    recording_findings: list[Finding] = field(default_factory=list)
-    recording_dir: Path | None = None
-    # With a real capture: the RTP the Media Server emulation sent, as a pcap (the sender side
-    # of `harness.validators.delivery`); None when the capture itself is rebuilt from it.
-    sent_pcap: Path | None = None
 
 
 @dataclass(slots=True)
@@ -224,8 +204,11 @@ class ScenarioRun:
         if self.control is None:
             self.control = RuntimeControl(self.media_server, self.active, self.pause_profile)
         self.note(f"{op.value} recording {job.record_id} ({self.pause_profile.value})")
+        known = len(self.control.failures)
         {RecordOp.PAUSE: self.control.pause, RecordOp.RESUME: self.control.resume,
          RecordOp.STOP: self.control.stop}[op]()
+        for failure in self.control.failures[known:]:
+            self.note(failure)
 
     # -- T-Lib clients (agent desktop, supervisor, routing strategy) ---------------------------
     def tlib_client(self, name: str, dn: str) -> TlibClient:
@@ -249,7 +232,7 @@ class ScenarioRun:
         assert self.call is not None, "no call to act on"
         client = self.tlib_clients[name]
         answer = client.private_service(op, conn_id or self.call.conn_id, extensions, this_dn=this_dn)
-        self.note(f"{name} ({this_dn or client.dn}) {op.value}: {_describe(answer)}")
+        self.note(f"{name} ({this_dn or client.dn}) {op.value}: {describe_answer(answer)}")
         return answer
 
     def route_call(self, name: str, agent_dn: str, record: str | None = None,
@@ -258,7 +241,7 @@ class ScenarioRun:
         extensions = {} if record is None else {"record": record}
         answer = self.tlib_clients[name].route_call(self.call.conn_id, agent_dn, extensions, user_data or {})
         self.note(f"routing strategy {name} routes to {agent_dn} with record={record}, UserData {dict(user_data or {})}: "
-                  f"{_describe(answer)}")
+                  f"{describe_answer(answer)}")
         return answer
 
     def attach_data(self, name: str, data: Mapping[str, KVValue], *, update: bool = False) -> Event:
@@ -266,7 +249,7 @@ class ScenarioRun:
         assert self.call is not None, "no call to attach data to"
         answer = self.tlib_clients[name].user_data(self.call.conn_id, data, update=update)
         verb = "updates" if update else "attaches"
-        self.note(f"{name} {verb} {dict(data)}: {_describe(answer)}")
+        self.note(f"{name} {verb} {dict(data)}: {describe_answer(answer)}")
         return answer
 
     def own_client_addresses(self) -> frozenset[Address]:
@@ -338,33 +321,34 @@ class ScenarioRun:
         if media_server is not None:
             self.on_tserver(media_server.close)  # any leg still up is torn down before judging
         for request, answer in self.recorder_requests():
-            self.note(f"recorder T-Lib: {request.MESSAGE} {_request_summary(request)} -> {_describe(answer)}")
+            self.note(f"recorder T-Lib: {request.MESSAGE} {request_summary(request)} -> {describe_answer(answer)}")
         self._wait_for_recordings()
         pcap = self.work_dir / "capture.pcap"
         method = self.capture_method
         sent_pcap: Path | None = None
+        stats: CaptureStats | None = None
+        recorder = (self.recorder.host, self.recorder.port)
         if self._capture is not None:
             if isinstance(self._capture, LoopbackCapture):
                 time.sleep(0.2)  # let the last datagrams (BYE's 200) reach the capture
-                self._capture.stop()
+                stats = self._capture.stop()
                 sent_pcap = self._write_sent_rtp()
             else:
-                self._fill_synthetic(self._capture)
+                fill_synthetic(self._capture, self.work_dir / "sipp", recorder, self.sent_rtp())
                 self._capture.close()
             self._capture = None
-        datagrams: list[Datagram] = []
-        read_error = None
-        try:
-            datagrams.extend(read_capture(pcap))
-        except PcapReadError as error:
-            read_error = str(error)
         mode = ExpectedMode.ANY
         if self.job is not None:
             mode = (ExpectedMode.SINGLE_SESSION if self.job.mode is SessionMode.SINGLE_SESSION
                     else ExpectedMode.TWO_SESSIONS)
-        sip = validate_sip(datagrams, recorder=(self.recorder.host, self.recorder.port), mode=mode)
-        rtp = validate_rtp(datagrams, sip.negotiated)
-        evidence = Evidence(pcap, method, datagrams, sip, rtp, read_error, sent_pcap=sent_pcap)
+        evidence = gather_evidence(pcap, method, recorder=recorder, mode=mode, sipp_dir=self.work_dir / "sipp",
+                                   sent=self.sent_rtp(), capture_stats=stats, sent_pcap=sent_pcap)
+        if stats is not None and stats.dropped_by_kernel:
+            self.note(f"the capture dropped {stats.dropped_by_kernel} packet(s) (tcpdump: dropped by kernel)")
+        for message in evidence.recovered_sip:
+            self.note(f"capture lost a SIP message: {message}")
+        if evidence.foreign.total:
+            self.note(str(evidence.foreign))
         located = self.located_recording()
         if located is not None:
             evidence.recording_dir = located.directory
@@ -374,40 +358,9 @@ class ScenarioRun:
                 located.target, self.expected_streams(), require_metadata=isinstance(located.target, Path))
         return evidence
 
-    def _fill_synthetic(self, capture: SyntheticCapture) -> None:
-        """Without CAP_NET_RAW: rebuild the traffic from what our own emulators logged.
-
-        SIP comes byte-exact from each SIPp leg's message log; RTP from the paced sender's log
-        (what was sent, when). What the recorder sent on its own (e.g. media on a recvonly
-        stream) cannot be seen this way: the report names the capture method for that reason.
-        """
-        recorder = (self.recorder.host, self.recorder.port)
-        records: list[tuple[float, tuple[str, int], tuple[str, int], bytes, str]] = []
-        for log in sorted((self.work_dir / "sipp").rglob("messages.log")):
-            messages = read_message_log(log)
-            local = _sent_by(messages)
-            if local is None:
-                continue
-            for m in messages:
-                src, dst = (local, recorder) if m.sent else (recorder, local)
-                records.append((m.time, src, dst, m.payload, m.transport))
-        records.extend((when, src, dst, packet, "udp") for when, src, dst, packet in self.sent_rtp())
-        for when, src, dst, payload, transport in sorted(records, key=lambda r: r[0]):
-            capture.record(src, dst, payload, when, transport)
-
     def sent_rtp(self) -> list[SentRtp]:
         """Every RTP packet the Media Server emulation really sent: (wall time, src, dst, bytes)."""
-        media_server = self._media_server
-        if media_server is None:
-            return []
-        offset = media_server.pacer.wall_offset
-        replicas = [(sent_at + offset, (self.recorder.local_address, stream.local_port), stream.destination, packet)
-                    for stream in (s for active in media_server.recordings for s in active.streams)
-                    if stream.destination is not None
-                    for sent_at, packet in self._rtp_sent(media_server, stream)]
-        # The call's original legs too (harness-owned endpoints, not sent to the recorder).
-        originals = media_server.call_legs.sent(media_server.pacer) if media_server.call_legs is not None else []
-        return replicas + originals
+        return sent_rtp(self._media_server, self.control)
 
     @property
     def call_legs(self) -> CallLegs:
@@ -423,106 +376,26 @@ class ScenarioRun:
             return None
         return write_sent_rtp(self.work_dir / "sent.pcap", sent)
 
-    def _rtp_sent(self, media_server: MediaServerEmulation, stream: ReplicatedStream) -> list[tuple[float, bytes]]:
-        """Every RTP packet a stream really sent, rebuilt byte for byte, with its send time.
-
-        A stream is a sequence of pacer streams (*pieces*): one while nothing was paused, more
-        after run-time control (harness/emulators/runtime_control.py). Each pacer log counts its
-        own packets from 0, so a packet is found from its piece: time-code slot = the piece's
-        first slot + the index in its log, sequence number = the one the pacer logged as sent;
-        silence pieces carry codec silence; the first packet of a time-code piece has the
-        marker (a new talkspurt after a gap, RFC 3551 §4.1), as `_piece_items` sends them.
-        """
-        pieces = self._pieces(stream)
-        out: list[tuple[float, bytes]] = []
-        source = stream.source
-        for pacer_id, first_slot, silence in pieces:
-            for k, sent in enumerate(media_server.pacer.log(pacer_id)):
-                if sent.error is not None:
-                    continue
-                slot = first_slot + sent.index
-                if silence:
-                    packet = source.silence_packet(slot, seq=sent.seq, marker=False)
-                else:
-                    packet = source.packet(slot, seq=sent.seq, marker=k == 0)
-                out.append((sent.sent_at, packet))
-        return out
-
-    def _pieces(self, stream: ReplicatedStream) -> list[tuple[int, int, bool]]:
-        """(pacer stream id, first slot, silence) of each piece of a stream, in order."""
-        if self.control is not None:
-            with_pieces = {id(s) for active in self.control.history for s in active.streams}
-            if id(stream) in with_pieces:
-                pieces = self.control.pieces(stream)
-                if pieces:
-                    return [(p.pacer_id, p.first_slot, p.silence) for p in pieces]
-        # Never controlled: the Media Server's own single pacer stream from slot 0.
-        pacer_id = stream.pacer_id
-        if pacer_id is None:
-            return []
-        return [(pacer_id, 0, False)]
-
     def _wait_for_recordings(self, timeout: float = 5.0) -> None:
-        """A recorder finalises its files after the last BYE; give it a moment, never forever."""
-        locator = self.recorder.locator
-        if locator is not None and locator.spec.layout != "reference":
-            # A third-party recorder's files may appear late and still grow after the last BYE:
-            # wait (at most the profile's settle_s) until all are there and unchanged 0.2 s apart.
-            deadline = time.monotonic() + locator.spec.settle_s
-            previous: tuple[tuple[str, int, float], ...] | None = None
-            while True:
-                located = self.located_recording()
-                if located is None:
-                    return
-                current = snapshot(located) if located.complete else None
-                if current is not None and current == previous or time.monotonic() >= deadline:
-                    return
-                previous = current
-                time.sleep(0.2)
-        directory = self.recording_dir()
-        if directory is None:
-            return
-        deadline = time.monotonic() + timeout
-        metadata = directory / "recording.json"
-        while time.monotonic() < deadline:
-            if metadata.exists() and b'"complete": true' in metadata.read_bytes():
-                return
-            time.sleep(0.05)
+        wait_for_recordings(self.recorder, self.located_recording, self.recording_dir, timeout)
 
     def recording_dir(self) -> Path | None:
-        """Reference layout: <root>/<calluuid>/<record_id>/ (docs/architecture.md §4); a profile's own
-        layout: the directory the call's files were found in (the recordings root if none)."""
-        if self.job is None or self.recorder.recordings is None:
-            return None
-        locator = self.recorder.locator
-        if locator is not None and locator.spec.layout != "reference":
-            located = self.located_recording()
-            return locator.root if located is None else located.directory
-        return self.recorder.recordings / self.job.call.calluuid / self.job.record_id
+        """Reference layout: <root>/<calluuid>/<record_id>/; a profile's own layout: the
+        directory the call's files were found in (the recordings root if none)."""
+        return recording_dir(self.recorder, self.job, self.located_recording)
 
     def located_recording(self, active: ActiveRecording | None = None) -> Located | None:
-        """A recording's files (default: the current one), found the profile's way
-        (`harness.recorders.locate`); `target` is what `validate_recording` takes. None:
+        """A recording's files (default: the current one), found the profile's way; None:
         recordings not visible / no recording."""
-        active = active or self.active
-        if self.job is None or self.recorder.recordings is None or active is None:
-            return None
-        locator = self.recorder.locator or RecordingLocator(REFERENCE_LAYOUT, self.recorder.recordings)
-        streams = tuple(StreamKey(s.job.dn, s.job.side.value, leg.process.leg.call_id, s.job.stream_index)
-                        for leg in active.legs for s in leg.streams)
-        job = active.job
-        keys = CallKeys(job.call.calluuid, job.record_id, job.record_dn, streams)
         # Files of this call are written after the scenario's first step (a little slack for
         # file systems with coarse mtimes).
         since = min((t for t, _ in self.notes), default=0.0) - 0.1
-        return locator.locate(keys, since)
+        return locate_recording(self.recorder, self.job, active or self.active, since)
 
     def expected_streams(self, active: ActiveRecording | None = None) -> list[ExpectedStream]:
         active = active or self.active
         assert active is not None
-        if self.control is not None:
-            return [self.control.expected_stream(s) for s in active.streams]
-        return [expected_stream(s) for s in active.streams]
+        return expected_streams(active, self.control)
 
     def close(self) -> None:
         media_server = self._media_server
@@ -542,85 +415,3 @@ class ScenarioRun:
             client.close()
         if self._own_endpoint:
             self._tlib.stop()
-
-
-@dataclass(slots=True)
-class TlibClient:
-    """A T-Lib client of the scenario (agent desktop, supervisor, routing strategy) over TCP:
-    the wire format of docs/tlib-emulation.md, on the same T-Server port as the recorder."""
-
-    name: str
-    dn: str
-    connection: BlockingTlibClient
-
-    @property
-    def address(self) -> Address:
-        host, port = self.connection.sock.getsockname()[:2]
-        return str(host), int(port)
-
-    def _exchange(self, request: Request) -> Event:
-        return self.connection.wait_answer(request)
-
-    def register(self) -> Event:
-        return self._exchange(self.connection.core.register_address(self.dn))
-
-    def private_service(self, op: RecordOp, conn_id: str, extensions: Mapping[str, KVValue],
-                        this_dn: str | None = None) -> Event:
-        core = self.connection.core
-        return self._exchange(core.private_service(this_dn or self.dn, conn_id, core.private_msgs.msg_id(op),
-                                                   extensions))
-
-    def route_call(self, conn_id: str, other_dn: str, extensions: Mapping[str, KVValue],
-                   user_data: Mapping[str, KVValue] | None = None) -> Event:
-        return self._exchange(self.connection.core.route_call(self.dn, conn_id, other_dn, extensions=extensions,
-                                                              user_data=user_data or {}))
-
-    def user_data(self, conn_id: str, data: Mapping[str, KVValue], *, update: bool = False) -> Event:
-        core = self.connection.core
-        build = core.update_user_data if update else core.attach_user_data
-        return self._exchange(build(self.dn, conn_id, data))
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-def _describe(answer: Event | None) -> str:
-    if answer is None:
-        return "no answer"
-    if isinstance(answer, EventError):
-        return f"EventError {answer.error_code} ({answer.error_message})"
-    return answer.MESSAGE
-
-
-def _request_summary(request: Request) -> str:
-    fields = {"ThisDN": request.this_dn, "ConnID": getattr(request, "conn_id", None),
-              "PrivateMsgID": getattr(request, "private_msg_id", None)}
-    return " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-
-
-def write_sent_rtp(path: Path, packets: Iterable[SentRtp]) -> Path:
-    """A pcap of sent RTP packets (any order; written in time order), as the sender saw them."""
-    with SyntheticCapture(path, "the Media Server emulation's sender log") as capture:
-        for when, src, dst, packet in sorted(packets, key=lambda r: r[0]):
-            capture.record(src, dst, packet, when, "udp")
-    return path
-
-
-def _sent_by(messages: list[TracedMessage]) -> tuple[str, int] | None:
-    """The leg's own address: the sent-by of the top Via of the first message it sent."""
-    for m in messages:
-        if m.sent:
-            try:
-                via = parse_message(m.payload).vias[0]
-            except (RemoteProtocolError, IndexError):
-                continue
-            return via.host, via.port or 5060
-    return None
-
-
-def expected_stream(stream: ReplicatedStream) -> ExpectedStream:
-    """What the recording must hold for a stream: the segments whose packets were all sent."""
-    packets = stream.packets_sent
-    whole_segments = packets * SYMBOL_SAMPLES // SEGMENT_SAMPLES
-    return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
-                          last_segment=whole_segments - 1, expected_samples=packets * SYMBOL_SAMPLES)

@@ -170,6 +170,9 @@ def attach_evidence(run: ScenarioRun) -> None:
     run.evidence_attached = True
     evidence = run.evidence()
     attach_text("capture method", f"{evidence.capture_method}\n{evidence.read_error or ''}".strip())
+    # What the capture lost (tcpdump's counters, SIP put back from SIPp's logs) and the other
+    # processes' traffic it held but the scenario did not judge.
+    attach_text("capture completeness", evidence.capture_loss_summary())
     attach_pcap(evidence.pcap, "capture.pcap")
     attach_svg("SIP ladder", ladder_svg(run, evidence))
     if evidence.rtp.table:

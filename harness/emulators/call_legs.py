@@ -38,7 +38,7 @@ __all__ = ["STAMP_BITS", "CallLegs", "OriginalLeg", "SentPacket", "StampedSource
 STAMP_BITS = 16
 _MAX_PACKETS = 50 * 3600  # open-ended, like the replica's schedule: the call ends when it is stopped
 
-# (wall-clock send time, source, destination, RTP bytes): as `harness.conformance.run.SentRtp`.
+# (wall-clock send time, source, destination, RTP bytes): as `harness.conformance.sent_rtp.SentRtp`.
 SentPacket = tuple[float, tuple[str, int], tuple[str, int], bytes]
 
 

@@ -72,6 +72,15 @@ def _refusal(process: SippProcess) -> str | None:
     return None
 
 
+def _invite_sent(process: SippProcess) -> bool:
+    """Did the leg's INVITE go out (SIPp's message log)? Then a missing answer is the recorder's."""
+    return any(m.sent and m.payload.startswith(b"INVITE ") for m in read_message_log(process.traces.message_log))
+
+
+# What `RecordingLeg.refused` says when the recorder never sent a final response to the INVITE.
+NO_FINAL_RESPONSE = "no final response"
+
+
 class MediaServerError(RuntimeError):
     """A recording session could not be set up (recorder silent, refused, SIPp failed)."""
 
@@ -235,8 +244,13 @@ class MediaServerEmulation:
                     # validators judge it (SIP-DIALOG-ESTABLISHED, ARE-06...), so it is a verdict,
                     # not a broken scenario. No dialog, no RTP; the other sessions still go out.
                     return
-                # No answer at all / SIPp failed: the session could not be tried (one line for
-                # the user: SIPp's first error may quote a whole message).
+                if _invite_sent(leg.process):
+                    # The INVITE went out and the recorder never answered it finally: a recorder
+                    # failure the capture shows (SIP-DIALOG-ESTABLISHED), not a broken scenario.
+                    leg.refused = NO_FINAL_RESPONSE
+                    return
+                # SIPp failed before the INVITE went out: the session could not be tried (one
+                # line for the user: SIPp's first error may quote a whole message).
                 raise MediaServerError(f"recording session {leg.name} ({leg.target.dn}) not answered: {error}; "
                                        f"SIPp: {leg.result.summary().splitlines()[0]}") from error
         assert leg.answer is not None

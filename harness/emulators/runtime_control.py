@@ -39,7 +39,8 @@ from harness.emulators.sip_server import RecordingJob
 from harness.media.pacer import SendRecord
 from harness.media.rtp_source import RtpStreamSource
 from harness.media.timecode import SEGMENT_SAMPLES
-from harness.sipp.twin import Direction
+from harness.protocol.sdp import Direction
+from harness.sipp.twin import LegState, SippLegError
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece"]
@@ -147,6 +148,8 @@ class RuntimeControl:
         self._lock = threading.Lock()
         self._state = _State.RECORDING
         self._streams: dict[int, _StreamControl] = {}
+        # Re-INVITEs the recorder did not answer (one line each, for the scenario timeline).
+        self.failures: list[str] = []
         self._adopt(active)
 
     # --- bookkeeping ----------------------------------------------------------------------
@@ -250,8 +253,39 @@ class RuntimeControl:
                 if c.paused_slots and c.paused_slots[-1][1] == -1 and c.stream.stopped_at is None]
 
     def _reinvite(self, leg: RecordingLeg, direction: Direction) -> None:
-        if leg.result is None:
+        if leg.result is not None:
+            return
+        if leg.process.control.state is not LegState.IDLE:
+            # The dialog is over already (the recorder sent BYE, SIPp ended the call): there is
+            # nothing to re-INVITE; what the recorder did is judged from the capture.
+            self.failures.append(f"re-INVITE {direction.value} on {leg.process.leg.call_id} not sent: the leg is "
+                                 f"{leg.process.control.state.value}")
+            return
+        try:
             leg.process.control.reinvite(direction, timeout=self._reinvite_timeout)
+        except (SippLegError, TimeoutError) as error:
+            # The recorder did not answer the re-INVITE (SIPp gave up on it: timer B /
+            # -recv_timeout). That is the recorder's failure, judged from the capture
+            # (SIP-REINVITE-ANSWERED); the emulation goes on without this leg instead of
+            # raising into the T-Server (which would close the T-Lib client and break the
+            # scenario). RFC 3261 §14.1: the dialog stays as it was; SIPp ends it.
+            self.failures.append(f"re-INVITE {direction.value} on {leg.process.leg.call_id} not answered: {error}")
+            leg.result = leg.process.terminate()
+            for stream in leg.streams:
+                self._abandon(stream)
+
+    def _abandon(self, stream: ReplicatedStream) -> None:
+        """A stream whose leg is gone: no more pieces, its log is what the ended pieces sent."""
+        control = self._streams.get(id(stream))
+        if control is not None and control.pieces and stream.pacer_id == control.pieces[-1].pacer_id \
+                and not control.pieces[-1].log:
+            self._end_piece(control)  # still running (re-INVITE before a new piece started)
+        stream.pacer_id = None
+        stream.stopped_at = time.time()
+        stream.log = stream.previous_logs
+        if control is not None and control.paused_slots and control.paused_slots[-1][1] == -1:
+            start, _ = control.paused_slots[-1]
+            control.paused_slots[-1] = (start, start)
 
     def stop(self) -> None:
         """BYE on every leg (stops the RTP first); a pause still open ends at the BYE."""

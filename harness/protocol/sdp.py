@@ -37,7 +37,10 @@ __all__ = [
     "StreamPlan",
     "Timing",
     "answer_direction",
+    "OfferedCodec",
+    "OfferedMedia",
     "answer_offer",
+    "build_offer",
     "parse_sdp",
 ]
 
@@ -750,3 +753,65 @@ def answer_offer(
         media=tuple(answer_media),
     )
     return answer, plans
+
+
+# --------------------------------------------------------------------------------------------
+# Offerer side (the Media Server emulation, edge-case probes)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedCodec:
+    """One payload format of an offered m-line: its rtpmap (RFC 4566 §6) and optional fmtp."""
+
+    payload_type: int
+    encoding: str
+    clock_rate: int = 8000
+    channels: int = 1
+    fmtp: str | None = None
+
+    @classmethod
+    def from_rtpmap(cls, payload_type: int, rtpmap: str) -> OfferedCodec:
+        """From an rtpmap value's `<encoding>/<clock rate>[/<channels>]` ("PCMU/8000")."""
+        parts = rtpmap.split("/")
+        if len(parts) < 2 or not parts[1].isdigit() or (len(parts) > 2 and not parts[2].isdigit()):
+            raise ValueError(f"not an rtpmap encoding/clock[/channels]: {rtpmap!r}")
+        return cls(payload_type, parts[0], int(parts[1]), int(parts[2]) if len(parts) > 2 else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedMedia:
+    """One offered m-line (RTP/AVP), its formats in preference order."""
+
+    port: int
+    codecs: tuple[OfferedCodec, ...]
+    media: str = "audio"
+    ptime_ms: int | None = None
+
+
+def build_offer(address: str, media: Sequence[OfferedMedia], *, session_id: int, version: int = 1,
+                username: str = "-", direction: Direction = Direction.SENDONLY) -> SessionDescription:
+    """An offer with one m-line per `media` (RFC 3264 §5), each with its rtpmap/fmtp lines, the
+    ptime and `direction` at media level. RFC 4566 §5.2: `version` must grow with every
+    modified offer of the session (re-INVITE), `session_id` stays."""
+    if version < 1:
+        raise ValueError("o= version starts at 1")
+    addr_type = "IP6" if ":" in address else "IP4"
+    sections = []
+    for m in media:
+        attrs: list[Attribute] = []
+        for c in m.codecs:
+            suffix = f"/{c.channels}" if c.channels != 1 else ""
+            attrs.append(("rtpmap", f"{c.payload_type} {c.encoding}/{c.clock_rate}{suffix}"))
+            if c.fmtp is not None:
+                attrs.append(("fmtp", f"{c.payload_type} {c.fmtp}"))
+        if m.ptime_ms is not None:
+            attrs.append(("ptime", str(m.ptime_ms)))
+        attrs.append((direction.value, None))
+        sections.append(MediaDescription(m.media, m.port, "RTP/AVP", tuple(str(c.payload_type) for c in m.codecs),
+                                         attributes=tuple(attrs)))
+    return SessionDescription(
+        origin=Origin(username, str(session_id), str(version), "IN", addr_type, address),
+        connection=Connection("IN", addr_type, address),
+        media=tuple(sections),
+    )

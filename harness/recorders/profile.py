@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.exitcodes import SetupError
-from harness.recorders.base import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, Capabilities
 from harness.recorders.locate import (
     CALL_PLACEHOLDERS,
     FORMATS,
@@ -29,6 +28,7 @@ from harness.recorders.locate import (
     RecordingsSpec,
     placeholders,
 )
+from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, Capabilities
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.

@@ -30,7 +30,6 @@ stops us from sending a command SIPp would reject); :class:`SippControl` is the 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import queue
 import socket
 import threading
@@ -40,19 +39,12 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
+from harness.protocol.sdp import Direction as Direction  # re-exported: callers import it from here
+from harness.protocol.sdp import SessionDescription, parse_sdp
 
 ESC = b"\x1b"
 EVENT_HEADER = "X-Arec-Event"
 ACTION_HEADER = "X-Arec-Action"
-
-
-class Direction(StrEnum):
-    """SDP media direction attributes (RFC 4566 §6, RFC 3264 §6.1)."""
-
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    SENDRECV = "sendrecv"
-    INACTIVE = "inactive"
 
 
 class TwinEvent(StrEnum):
@@ -192,77 +184,42 @@ class AnsweredLeg:
     connection_ip: str | None  # of the first audio stream
     audio_ports: tuple[int, ...]  # one per m=audio line, in offer order; 0 = rejected
     directions: tuple[str, ...]  # per m=audio line (default sendrecv, RFC 4566 §6)
-    parsed: object | None = None  # harness.protocol.sdp.parse_sdp() result when available
+    parsed: SessionDescription | None = None  # None: no body, or it does not parse (parse_error)
     parse_error: str | None = None
 
 
 def summarize_sdp(sdp: bytes) -> tuple[str | None, tuple[int, ...], tuple[str, ...]]:
-    """(connection address, audio ports, directions) of an SDP body, leniently.
+    """(connection address of the first audio stream, audio ports, directions) of an SDP body.
 
-    Only what the RTP sender needs; full validation is the SDP validator's job. A media-level
-    ``c=`` overrides the session one (RFC 4566 §5.7); so does a media-level direction (§6).
+    Only what the RTP sender needs, read with the one SDP parser (`harness.protocol.sdp`): a
+    media-level ``c=`` overrides the session one (RFC 4566 §5.7), so does a media-level
+    direction (§6). An answer that does not parse gives no ports: nothing is sent to it (the
+    SIP validator reports the body).
     """
-    session_c: str | None = None
-    session_dir: str | None = None
-    audio: list[dict[str, str | int | None]] = []
-    section = "session"  # then "audio" or "other" after each m= line
-    directions = {d.value for d in Direction}
-    for raw in sdp.decode("utf-8", "replace").splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            parts = line[2:].split()
-            section = "audio" if parts and parts[0] == "audio" else "other"
-            if section == "audio":
-                try:
-                    port = int(parts[1].split("/")[0])
-                except (IndexError, ValueError):
-                    port = 0
-                audio.append({"port": port, "c": None, "dir": None})
-        elif line.startswith("c="):
-            parts = line[2:].split()
-            addr = parts[2].split("/")[0] if len(parts) >= 3 else None
-            if section == "session":
-                session_c = addr
-            elif section == "audio":
-                audio[-1]["c"] = addr
-        elif line.startswith("a=") and line[2:] in directions:
-            if section == "session":
-                session_dir = line[2:]
-            elif section == "audio":
-                audio[-1]["dir"] = line[2:]
-    first_c: str | None = None
-    if audio:
-        c = audio[0]["c"]
-        first_c = c if isinstance(c, str) else session_c
-    ports = tuple(int(a["port"] or 0) for a in audio)
-    dirs = tuple(str(a["dir"] or session_dir or Direction.SENDRECV.value) for a in audio)
-    return first_c, ports, dirs
+    try:
+        parsed = parse_sdp(sdp)
+    except (RemoteProtocolError, ValueError):
+        return None, (), ()
+    return _summary(parsed)
 
 
-def _try_parse_sdp(sdp: bytes) -> tuple[object | None, str | None]:
-    """Use harness.protocol.sdp.parse_sdp when that module exists (written in parallel)."""
-    try:
-        module = importlib.import_module("harness.protocol.sdp")
-    except ImportError:
-        return None, None
-    parse = getattr(module, "parse_sdp", None)
-    if parse is None:
-        return None, None
-    try:
-        return parse(sdp), None
-    except TypeError:
-        try:
-            return parse(sdp.decode("utf-8", "replace")), None
-        except Exception as exc:  # a parse failure is evidence, not a crash of the runner
-            return None, f"{type(exc).__name__}: {exc}"
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+def _summary(parsed: SessionDescription) -> tuple[str | None, tuple[int, ...], tuple[str, ...]]:
+    audio = [i for i, m in enumerate(parsed.media) if m.media == "audio"]
+    first = parsed.media_connection(audio[0]) if audio else None
+    ports = tuple(parsed.media[i].port for i in audio)
+    directions = tuple(parsed.media[i].direction(parsed).value for i in audio)
+    return (first.host if first is not None else None), ports, directions
 
 
 def answered_leg(msg: TwinMessage) -> AnsweredLeg:
-    ip, ports, dirs = summarize_sdp(msg.body)
-    parsed, error = _try_parse_sdp(msg.body) if msg.body else (None, None)
-    return AnsweredLeg(msg.call_id, msg.body, ip, ports, dirs, parsed, error)
+    if not msg.body:
+        return AnsweredLeg(msg.call_id, msg.body, None, (), ())
+    try:
+        parsed = parse_sdp(msg.body)
+    except (RemoteProtocolError, ValueError) as exc:  # a parse failure is evidence, not a crash
+        return AnsweredLeg(msg.call_id, msg.body, None, (), (), None, f"{type(exc).__name__}: {exc}")
+    ip, ports, dirs = _summary(parsed)
+    return AnsweredLeg(msg.call_id, msg.body, ip, ports, dirs, parsed, None)
 
 
 class TwinSession:

@@ -13,9 +13,13 @@ Checks, per Call-ID (one recording session each):
   §12.1.1 "the UAS MUST add a tag to the To header field", §13.2.2.4 the UAC MUST ACK each 2xx);
 * SDP answer: same m-line count/order (SDP-MLINE-ORDER, RFC 3264 §6 "the answer MUST contain
   exactly the same number of m= lines as the offer"), recvonly/inactive for a sendonly offer
-  (SDP-ANSWER-RECVONLY, §6.1), video refused with port 0 by an audio-only recorder
+  (SDP-ANSWER-RECVONLY, §6.1), inactive for an inactive one (SDP-ANSWER-INACTIVE), video refused with port 0 by an audio-only recorder
   (SDP-VIDEO-REFUSED-PORT0), answered codecs among the offered (SDP-CODEC-ACCEPTED, §6.1);
 * BYE answered 2xx (ARE-10-BYE-ENDS-STREAM);
+* a re-INVITE (in-dialog: To tag) gets a final response (SIP-REINVITE-ANSWERED, RFC 3261 §14.1:
+  timer B ends an unanswered one), its 2xx answer is judged for direction like the first one
+  (`harness.checks.sdp_answers`), and keeps the origin line of the recorder's previous SDP with
+  sess-version + 1 (SDP-ORIGIN-KEPT, RFC 3264 §8);
 * an out-of-dialog OPTIONS (no To tag, RFC 3261 §11) to the recorder gets a final response
   before its transaction times out (SIP-OPTIONS-200, MUST: the Resource Manager's liveness
   ping; Timer F = 64*T1 = 32 s, §17.1.2.2). §11.2: "The response code chosen MUST be the same
@@ -34,11 +38,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from harness.checks.sdp_answers import EMITTED_REQUIREMENTS as SDP_ANSWER_REQUIREMENTS
+from harness.checks.sdp_answers import (
+    AnswerContext,
+    check_answer_direction,
+    check_origin_kept,
+    sessions_answered_with_sdp,
+)
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
-from harness.protocol.sdp import Direction, SessionDescription, parse_sdp
+from harness.protocol.sdp import SessionDescription, parse_sdp
 from harness.protocol.sip.headers import Via
 from harness.protocol.sip.message import (
     SipMessage,
@@ -59,12 +70,13 @@ __all__ = ["EMITTED_REQUIREMENTS", "ExpectedMode", "SipDialogSummary", "SipEvent
 
 EMITTED_REQUIREMENTS = (
     "SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES", "SIP-DIALOG-ESTABLISHED", "SDP-MLINE-ORDER",
-    "SDP-ANSWER-RECVONLY", "SDP-VIDEO-REFUSED-PORT0", "SDP-CODEC-ACCEPTED", "ARE-10-BYE-ENDS-STREAM",
+    "SDP-VIDEO-REFUSED-PORT0", "SDP-CODEC-ACCEPTED", "ARE-10-BYE-ENDS-STREAM",
     "ARE-06-RURI-PARAMS", "ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION", "SIP-OPTIONS-200",
-    "SIP-OPTIONS-BUSY-RETRY-AFTER",
+    "SIP-OPTIONS-BUSY-RETRY-AFTER", "SIP-REINVITE-ANSWERED", *SDP_ANSWER_REQUIREMENTS,
 )
 
-# RFC 3261 §17.1.2.2 Timer F (64*T1, T1 = 500 ms): the OPTIONS client transaction gives up.
+# RFC 3261 §17.1.2.2 Timer F (64*T1, T1 = 500 ms): the OPTIONS client transaction gives up;
+# §17.1.1.2 Timer B (also 64*T1) for an INVITE (re-INVITE) client transaction.
 OPTIONS_TIMEOUT_S = 32.0
 # §11.2: what an INVITE gets from a busy UAS (503: at capacity, §21.5.4; 486: busy, §21.4.24).
 _BUSY_STATUSES = frozenset({486, 503})
@@ -98,6 +110,11 @@ class SipDialogSummary:
     bye_status: int | None = None
     byes: int = 0
     media: list[NegotiatedStream] = field(default_factory=list)
+    reinvites: int = 0  # in-dialog INVITEs seen (pause / resume)
+    first_bye: SipEvent | None = None
+    # The recorder's last SDP in the dialog (RFC 3264 §8 compares the next one with it).
+    last_answer: SessionDescription | None = None
+    last_answer_body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +208,7 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
     requests: dict[tuple[str | None, int, str], SipEvent] = {}
     finals: dict[tuple[str | None, int, str], SipEvent] = {}
     options: set[tuple[str | None, int, str]] = set()  # out-of-dialog OPTIONS to the recorder
+    reinvites: set[tuple[str | None, int, str]] = set()  # in-dialog INVITEs
     for event in sip_events(datagrams, findings):
         if not _involves(event, recorder):
             continue
@@ -218,8 +236,12 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
             if msg.method == "INVITE" and dialog.invite is None and msg.to.tag is None:
                 dialog.invite = event
                 dialog.target = _check_ruri(event, msg, findings)
+            elif msg.method == "INVITE" and msg.to.tag is not None:
+                dialog.reinvites += 1
+                reinvites.add(key)
             elif msg.method == "BYE":
                 dialog.byes += 1
+                dialog.first_bye = dialog.first_bye or event
             elif msg.method == "OPTIONS" and msg.to.tag is None and _to_recorder(event, recorder):
                 options.add(key)
             continue
@@ -240,6 +262,9 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
             dialog.to_tag = msg.to.tag
             if 200 <= msg.status < 300:
                 _check_answer(dialog, request, event, findings, audio_only)
+        elif key in reinvites:
+            if 200 <= msg.status < 300:
+                _check_reanswer(dialog, request, event, findings)
         elif cseq.method == "BYE":
             dialog.bye_status = msg.status
             if not 200 <= msg.status < 300:
@@ -256,9 +281,15 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
                                                                                         "SIP-RESP-CODES")
         if key in options:
             req_id = "SIP-OPTIONS-200"
-        findings.append(_finding(req_id, f"{req_msg.method} on {req_msg.call_id} got no final response",
-                                 request.index, request.timestamp, _start_line(req_msg),
-                                 observed="no final response", expected="final response"))
+        elif key in reinvites:
+            req_id = "SIP-REINVITE-ANSWERED"
+        what = "re-INVITE" if key in reinvites else req_msg.method
+        findings.append(replace(_finding(req_id, f"{what} on {req_msg.call_id} got no final response",
+                                         request.index, request.timestamp, _start_line(req_msg),
+                                         observed="no final response", expected="final response"),
+                                call_id=req_msg.call_id))
+    for key in reinvites & finals.keys():
+        _check_reinvite_in_time(requests[key], finals[key], dialogs, findings)
     for dialog in dialogs.values():
         inv = dialog.invite
         if inv is None or dialog.final_status is None or not 200 <= dialog.final_status < 300:
@@ -307,6 +338,8 @@ def _check_answer(dialog: SipDialogSummary, invite: SipEvent, ok: SipEvent, find
     if offer is None or answer is None:
         return  # no offer in the INVITE (late offer) is outside the ARE flow; not judged here
     at = (ok.index, ok.timestamp)
+    context = AnswerContext(dialog.call_id, Evidence(ok.index, ok.timestamp, _start_line(ok.message)))
+    dialog.last_answer, dialog.last_answer_body = answer, ok.message.body or b""
     if [m.media for m in offer.media] != [m.media for m in answer.media]:
         findings.append(_finding(
             "SDP-MLINE-ORDER", f"answer m-lines differ from the offer on {dialog.call_id}", *at,
@@ -319,9 +352,7 @@ def _check_answer(dialog: SipDialogSummary, invite: SipEvent, ok: SipEvent, find
             findings.append(_finding("SDP-VIDEO-REFUSED-PORT0", f"video m-line {i} accepted on {dialog.call_id}",
                                      *at, f"m=video {am.port}", observed=str(am.port), expected="0"))
         if am.port != 0:
-            if o_dir is Direction.SENDONLY and a_dir not in (Direction.RECVONLY, Direction.INACTIVE):
-                findings.append(_finding("SDP-ANSWER-RECVONLY", f"m-line {i} answered {a_dir} to a sendonly offer",
-                                         *at, f"a={a_dir}", observed=str(a_dir), expected="recvonly or inactive"))
+            findings += check_answer_direction(o_dir, a_dir, i, context)
             extra = [pt for pt in am.payload_types if pt not in om.payload_types]
             if extra or not am.payload_types:
                 findings.append(_finding("SDP-CODEC-ACCEPTED", f"m-line {i} answers formats not offered",
@@ -341,6 +372,45 @@ def _check_answer(dialog: SipDialogSummary, invite: SipEvent, ok: SipEvent, find
             payload_types=frozenset(am.payload_types), clock_rate=audio_clock,
             telephone_event_pts=frozenset(pt for pt, r in rtpmap.items() if r.encoding.lower() == "telephone-event"),
             answer_index=ok.index, answer_timestamp=ok.timestamp))
+
+
+def _check_reinvite_in_time(request: SipEvent, final: SipEvent, dialogs: dict[str, SipDialogSummary],
+                            findings: list[Finding]) -> None:
+    """SIP-REINVITE-ANSWERED for a re-INVITE that did get a final response: the response must
+    answer the re-INVITE, not be forced by the dialog's end. A final response sent only after
+    the Media Server gave up and sent BYE (the 487 of RFC 3261 §15.1.2) or after timer B
+    (§17.1.1.2, 64*T1 = 32 s) left the pause / resume unanswered while it mattered."""
+    msg = final.message
+    assert isinstance(msg, SipResponse)
+    dialog = dialogs.get(msg.call_id)
+    bye = dialog.first_bye if dialog is not None else None
+    late = final.timestamp - request.timestamp
+    why = None
+    if bye is not None and request.index < bye.index < final.index:
+        why = f"only after the dialog's BYE ({msg.status} {msg.reason})"
+    elif late > OPTIONS_TIMEOUT_S:
+        why = f"{msg.status} after {late:.1f} s (timer B had fired)"
+    if why is not None:
+        findings.append(replace(_finding("SIP-REINVITE-ANSWERED", f"re-INVITE on {msg.call_id} answered {why}",
+                                         final.index, final.timestamp, _start_line(msg), observed=why,
+                                         expected="a final response before BYE / timer B"),
+                                call_id=msg.call_id))
+
+
+def _check_reanswer(dialog: SipDialogSummary, reinvite: SipEvent, ok: SipEvent, findings: list[Finding]) -> None:
+    """The 2xx to a re-INVITE: each accepted m-line's direction (RFC 3264 §6.1) and the origin
+    line against the recorder's previous SDP in the dialog (§8)."""
+    offer, answer = _sdp(reinvite, findings), _sdp(ok, findings)
+    if offer is None or answer is None:
+        return
+    context = AnswerContext(dialog.call_id, Evidence(ok.index, ok.timestamp, _start_line(ok.message)), reinvite=True)
+    for i, (om, am) in enumerate(zip(offer.media, answer.media, strict=False)):
+        if am.port != 0:
+            findings += check_answer_direction(om.direction(offer), am.direction(answer), i, context)
+    body = ok.message.body or b""
+    if dialog.last_answer is not None:
+        findings += check_origin_kept(dialog.last_answer, dialog.last_answer_body, answer, body, context)
+    dialog.last_answer, dialog.last_answer_body = answer, body
 
 
 def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findings: list[Finding]) -> None:
@@ -403,18 +473,6 @@ def sessions_established(sessions: Sequence[SipDialogSummary], *, calluuid: str 
                              f"{d.final_status or 'nothing'}", call_id=d.call_id, calluuid=calluuid,
                              observed=str(d.final_status or "no answer"), expected="2xx")
             for d in sessions if d.final_status is None or not 200 <= d.final_status < 300]
-
-
-def sessions_answered_with_sdp(sessions: Sequence[SipDialogSummary], *,
-                               calluuid: str | None = None) -> list[Finding]:
-    """RFC 3264 §6: every recording session gets an SDP answer (recvonly to a sendonly offer)."""
-    if not sessions:
-        return [_session_finding("SDP-ANSWER-RECVONLY", "no recording session for the call in the capture",
-                                 calluuid=calluuid)]
-    return [_session_finding("SDP-ANSWER-RECVONLY", f"recording session {d.call_id} has no SDP answer "
-                             f"(final status {d.final_status or 'none'})", call_id=d.call_id, calluuid=calluuid,
-                             observed="no answer", expected="recvonly answer")
-            for d in sessions if not d.media]
 
 
 def ruri_matches_job(sessions: Sequence[SipDialogSummary], record_id: str, record_dn: str, *,

@@ -23,6 +23,11 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   no-gap-fill     places each packet right after the previous one, ignoring the RTP timestamp:
                   a gap in the RTP (the rtp-stops pause) is not kept as silence, the timeline
                   after it is shifted (ARE-09-PAUSE-RESUME)
+  ignore-reinvite never answers a re-INVITE (only the automatic 100 Trying): the pause /
+                  resume re-INVITE times out (SIP-REINVITE-ANSWERED, RFC 3261 §14.1)
+  inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
+                  RFC 3264 §6.1)
+  new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
 """
 
 from __future__ import annotations
@@ -194,6 +199,51 @@ class RejectStreamWith200(RecorderCore):
             lines += [f"m={m.media} 0 {m.proto} {' '.join(m.formats)}" for m in self._offer_of(event.request).media]
             self._respond(event, now, 200, body=("\r\n".join(lines) + "\r\n").encode(),
                           content_type="application/sdp")
+class IgnoreReinvite(RecorderCore):
+    """Leaves every re-INVITE without a final response (a pause / resume that never lands)."""
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        return
+
+
+class _ReanswerEdit(RecorderCore):
+    """Rewrites the SDP body of the answer to a re-INVITE (and only that answer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_reinvite = False
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        self._in_reinvite = True
+        try:
+            super()._on_reinvite(event, now)
+        finally:
+            self._in_reinvite = False
+
+    def _respond(self, event: uas.RequestReceived, now: float, status: int, reason: str | None = None, *,
+                 headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+                 content_type: str | None = None) -> None:
+        if self._in_reinvite and body:
+            body = self.edit(body)
+        super()._respond(event, now, status, reason, headers=headers, body=body, content_type=content_type)
+
+    def edit(self, body: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class InactiveAnsweredRecvonly(_ReanswerEdit):
+    """Answers an a=inactive re-INVITE with a=recvonly (it keeps recording a paused stream)."""
+
+    def edit(self, body: bytes) -> bytes:
+        return body.replace(b"a=inactive", b"a=recvonly")
+
+
+class NewOriginOnReinvite(_ReanswerEdit):
+    """Answers a re-INVITE with a new o= sess-id, as the reference recorder once did."""
+
+    def edit(self, body: bytes) -> bytes:
+        return re.sub(rb"(?m)^o=(\S+) (\d+) ", lambda m: b"o=%s %d " % (m.group(1), int(m.group(2)) + 1000), body,
+                      count=1)
 
 
 FAULTS: dict[str, type[RecorderCore]] = {
@@ -201,6 +251,8 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
     "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity,
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
+    "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
+    "new-origin-on-reinvite": NewOriginOnReinvite,
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness.media.pacer import PacedSender
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.netutil import free_port
 from harness.recorders.base import watch_output
 from harness.recorders.netns import NamespaceHandle
 from harness.sipp.runner import SippLeg, SippProcess
@@ -43,9 +44,7 @@ def stop_endpoint(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
 
 
 def free_udp_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    return free_port(host, kind=socket.SOCK_DGRAM)
 
 
 def record_one_leg(ns: NamespaceHandle, leg: SippLeg, work: Path, packets: int) -> AnsweredLeg:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.netutil import free_port
 from harness.protocol.sdp import parse_sdp
 from harness.protocol.sip.message import SipResponse, parse_message
 from harness.recorders.base import stop_process
@@ -27,9 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port(kind=socket.SOCK_DGRAM)
 
 
 class StderrDrain:

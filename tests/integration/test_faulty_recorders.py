@@ -99,3 +99,25 @@ def test_a_cancel_that_wins_the_race_is_judged_and_passes(tmp_path: Path) -> Non
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "1 passed" in output and "skipped" not in output, output[-3000:]
+
+
+# Mid-call re-INVITEs (features/09_runtime_control.feature, pause profile reinvite): each fault
+# fails the pause scenario with its requirement id, as a finding, never as a broken scenario
+# (an emulator error that closes the T-Lib client: "the T-Server closed the connection").
+@pytest.mark.parametrize(
+    ("fault", "requirement"),
+    [
+        ("ignore-reinvite", "SIP-REINVITE-ANSWERED"),
+        ("inactive-answered-recvonly", "SDP-ANSWER-INACTIVE"),
+        ("new-origin-on-reinvite", "SDP-ORIGIN-KEPT"),
+    ],
+)
+def test_reinvite_fault_fails_the_pause_scenario_not_the_emulation(tmp_path: Path, fault: str,
+                                                                    requirement: str) -> None:
+    result = _run_suite(fault, "pause_and_resume and desktop-reinvite", tmp_path)
+    output = result.stdout + result.stderr
+    assert "closed the connection" not in output and "SippLegError" not in output, output[-3000:]
+    assert " error" not in output.splitlines()[-1], output[-3000:]
+    assert result.returncode == 1 and "1 failed" in output, output[-3000:]
+    assert re.search(rf"RequirementViolation: [A-Z0-9, -]*\b{re.escape(requirement)}\b[A-Z0-9, -]* failed:", output), \
+        output[-3000:]

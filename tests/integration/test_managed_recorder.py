@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.exitcodes import SetupError
+from harness.netutil import free_port
 from harness.profile_check import check_profile
-from harness.recorders.base import free_port
 from harness.recorders.managed import ProfileRecorder, sip_ping
 from harness.recorders.profile import load_profile
 
@@ -26,7 +26,7 @@ def profile_file(tmp_path: Path, body: str, port: int = 0) -> Path:
 
 def test_options_to_a_port_nobody_listens_on_is_no_answer() -> None:
     assert sip_ping("127.0.0.1", free_port(), "udp", timeout_s=0.5) is None
-    assert sip_ping("127.0.0.1", free_port(socket.SOCK_STREAM), "tcp", timeout_s=0.5) is None
+    assert sip_ping("127.0.0.1", free_port(kind=socket.SOCK_STREAM), "tcp", timeout_s=0.5) is None
 
 
 def test_profile_check_says_the_recorder_is_not_reachable(tmp_path: Path) -> None:

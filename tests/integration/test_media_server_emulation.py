@@ -106,3 +106,23 @@ def test_no_refusal_when_the_recorder_never_answered(tmp_path: Path) -> None:
         assert _refusal(leg.process) is None
     finally:
         media.close()
+
+
+def test_an_invite_the_recorder_never_answered_is_a_verdict_not_a_broken_scenario(tmp_path: Path) -> None:
+    """SIPp's message log shows the INVITE went out: the missing answer is the recorder's failure
+    (judged from the capture, SIP-DIALOG-ESTABLISHED); no log line of a sent INVITE: SIPp itself
+    failed, the scenario cannot be played."""
+    from harness.emulators.media_server import _invite_sent
+
+    media = MediaServerEmulation(("127.0.0.1", 5060), tmp_path)
+    try:
+        leg = _legs_not_started(media).legs[0]
+        log = leg.process.traces.message_log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        assert not _invite_sent(leg.process)
+        invite = b"INVITE sip:record=1@127.0.0.1:5060 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+        log.write_bytes(b"----------------------------------------------- 2026-12-03 10:00:00.000000\n"
+                        b"UDP message sent (%d bytes):\n\n" % len(invite) + invite)
+        assert _invite_sent(leg.process)
+    finally:
+        media.close()

@@ -19,6 +19,7 @@ from harness.sipp.runner import (
     free_port,
     run_options,
     sipp_available,
+    sipp_media_port,
 )
 from harness.sipp.twin import Direction, LegState, SippLegError, TwinEvent
 
@@ -62,7 +63,7 @@ class FakeRecorder:
         self.messages = work / "messages.log"
         self.proc = subprocess.Popen(
             ["sipp", "-sf", str(FIX / xml), "-t", transport.sipp_mode, "-i", "127.0.0.1", "-ci", "127.0.0.1",
-             "-mi", "127.0.0.1", "-mp", str(free_port()), "-p", str(self.port), "-m", "1", "-nostdin",
+             "-mi", "127.0.0.1", "-mp", str(sipp_media_port()), "-p", str(self.port), "-m", "1", "-nostdin",
              "-trace_msg", "-message_file", str(self.messages), "-trace_err", "-error_file", str(work / "errors.log")],
             cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=(work / "stderr.log").open("wb"))
         deadline = time.monotonic() + 5

@@ -67,8 +67,8 @@ def test_leg_command_udp() -> None:
     assert opt(cmd, "-stf") == "/w/stats.csv"
     assert {"-trace_msg", "-trace_err", "-trace_stat", "-trace_screen"} <= set(cmd)
     assert "-cid_str" not in cmd
-    assert keys(cmd) == {"record_id": "0A1B2C3D4E5F", "rec_host": "127.0.0.1:5060", "calluuid": CALLUUID,
-                         "dn": "7001", "record_dn": "7001"}
+    assert keys(cmd) == {"record_id": "0A1B2C3D4E5F", "rec_host": "127.0.0.1:5060",
+                         "ruri": f"sip:record=0A1B2C3D4E5F@127.0.0.1:5060;calluuid={CALLUUID};dn=7001;recordDN=7001"}
 
 
 def test_leg_command_tcp_call_id_timeout_and_uri_host() -> None:
@@ -86,7 +86,7 @@ def test_leg_command_tcp_call_id_timeout_and_uri_host() -> None:
 def test_single_session_command() -> None:
     cmd = build_command(single(), TRACES, local_port=5070, media_port=30000, twin=("127.0.0.1", 4000))
     assert opt(cmd, "-sf").endswith("scenarios/are_single_uac.xml")
-    assert keys(cmd)["other_dn"] == "7002"
+    assert ";dn=7001;otherDN=7002;recordDN=7001" in keys(cmd)["ruri"]
 
 
 def test_options_command_has_no_twin() -> None:

@@ -164,9 +164,13 @@ def test_summarize_sdp_media_level_overrides_and_two_streams() -> None:
 
 
 def test_summarize_sdp_defaults() -> None:
-    assert summarize_sdp(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n") == ("1.2.3.4", (0,), ("sendrecv",))
+    sdp = b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
+    assert summarize_sdp(sdp) == ("1.2.3.4", (0,), ("sendrecv",))
+    # Read with the one SDP parser: an answer that does not parse (no o=/s=/t=) gives nowhere to
+    # send RTP (the SIP validator reports the body).
+    assert summarize_sdp(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n") == (None, (), ())
     assert summarize_sdp(b"") == (None, (), ())
-    assert summarize_sdp(b"m=audio x RTP/AVP 0\n") == (None, (0,), ("sendrecv",))
+    assert summarize_sdp(b"m=audio x RTP/AVP 0\n") == (None, (), ())
 
 
 def test_sipp_abort_command_fails_the_leg() -> None:
