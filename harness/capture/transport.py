@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
@@ -320,10 +321,15 @@ _MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when
 _RTP_FIXED_HEADER = 12
 
 
+# One flow's collected RTP: fixed headers back to back, arrival times, frame numbers.
+FlowPackets = tuple[bytearray, array, array]
+
+
 class RtpBatches:
-    """RTP over UDP collected per flow for batch analysis: (arrival time, frame number, the
-    12-byte fixed header) per packet, in capture order, handed to `flush` every `limit`
-    packets and at the end (so memory stays bounded whatever the capture size).
+    """RTP over UDP collected per flow for batch analysis: per packet the 12-byte fixed header
+    (appended to one bytearray), the arrival time and the frame number (typed arrays), in
+    capture order, handed to `flush` every `limit` frames and at the end (memory stays
+    bounded whatever the capture size: 28 bytes a packet between flushes).
 
     The fixed header carries everything the receive statistics need (RFC 3550 §5.1: M, PT,
     sequence number, timestamp, SSRC); V/P/X/CC were checked when the packet was classified.
@@ -331,31 +337,45 @@ class RtpBatches:
 
     __slots__ = ("count", "flows", "flush", "limit", "pairs")
 
-    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 65536) -> None:
-        self.flows: dict[object, list[tuple[float, int, bytes]]] = {}
+    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 131072) -> None:
+        self.flows: dict[object, FlowPackets] = {}
         self.pairs: dict[object, tuple[Endpoint, Endpoint]] = {}
         self.flush = flush
         self.limit = limit
         self.count = 0
 
-    def take(self) -> list[tuple[Endpoint, Endpoint, list[tuple[float, int, bytes]]]]:
+    def open(self, key: object, pair: tuple[Endpoint, Endpoint]) -> FlowPackets:
+        packets = self.flows[key] = (bytearray(), array("d"), array("q"))
+        self.pairs[key] = pair
+        return packets
+
+    def take(self) -> list[tuple[Endpoint, Endpoint, FlowPackets]]:
         """The collected packets per (src, dst) in first-packet order; empties the collection.
 
         One flow may have been collected under two keys (raw bytes on the fast path, endpoint
-        tuples on the general one): its lists are merged back into capture order."""
-        merged: dict[tuple[Endpoint, Endpoint], list[tuple[float, int, bytes]]] = {}
+        tuples on the general one): its packets are merged back into capture order."""
+        merged: dict[tuple[Endpoint, Endpoint], FlowPackets] = {}
         for key, packets in self.flows.items():
             pair = self.pairs[key]
             seen = merged.get(pair)
             if seen is None:
                 merged[pair] = packets
-            else:
-                seen.extend(packets)
-                seen.sort(key=lambda p: p[1])
+                continue
+            rows = sorted(zip(*_rows(seen), strict=True), key=lambda r: r[2])
+            rows += zip(*_rows(packets), strict=True)
+            rows.sort(key=lambda r: r[2])
+            merged[pair] = (bytearray(b"".join(r[0] for r in rows)), array("d", (r[1] for r in rows)),
+                            array("q", (r[2] for r in rows)))
         self.flows = {}
         self.pairs = {}
         self.count = 0
         return [(src, dst, packets) for (src, dst), packets in merged.items()]
+
+
+def _rows(packets: FlowPackets) -> tuple[list[bytes], array, array]:
+    headers, times, indices = packets
+    return [bytes(headers[i:i + _RTP_FIXED_HEADER]) for i in range(0, len(headers), _RTP_FIXED_HEADER)], \
+        times, indices
 
 
 def iter_transport(path: str | Path, kind_of: KindOf | None = None,
@@ -382,14 +402,13 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
     other, rtp_kind = PayloadKind.OTHER, PayloadKind.RTP
     unpack_udp = struct.Struct("!HHH").unpack_from
     batch_flows = rtp_batches.flows if rtp_batches is not None else None
-    batch_pairs = rtp_batches.pairs if rtp_batches is not None else None
     index = 0
     for batch in _batches(path, rtp_batches):
         if rtp_batches is not None:
             rtp_batches.count += len(batch)
             if rtp_batches.count >= rtp_batches.limit:
                 rtp_batches.flush(rtp_batches)
-                batch_flows, batch_pairs = rtp_batches.flows, rtp_batches.pairs
+                batch_flows = rtp_batches.flows
         for timestamp, linktype, data in batch:
             index += 1
             # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
@@ -418,9 +437,11 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                     if batch_flows is not None:
                         packets = batch_flows.get(key)
                         if packets is None:
-                            packets = batch_flows[key] = []
-                            batch_pairs[key] = pair  # type: ignore[index]
-                        packets.append((timestamp, index, data[42:54]))
+                            packets = rtp_batches.open(key, pair)  # type: ignore[union-attr]
+                        headers, times, indices = packets
+                        headers += data[42:54]
+                        times.append(timestamp)
+                        indices.append(index)
                     if rtp_sink is not None:
                         rtp_sink(index, timestamp, pair[0], pair[1], data[42:stop])
                     if batch_flows is not None or rtp_sink is not None:
@@ -434,7 +455,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                         if src in rtp_endpoints or dst in rtp_endpoints:
                             sdp_flows.add(key)
                         if batch_flows is not None or rtp_sink is not None:
-                            _divert(key, pair, timestamp, index, payload, batch_flows, batch_pairs, rtp_sink)
+                            _divert(key, pair, timestamp, index, payload, rtp_batches, rtp_sink)
                             continue
                     yield (index, timestamp, src, dst, udp_proto, payload, kind, False)
                     continue
@@ -460,7 +481,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                 src, dst, payload = (src_ip, sport), (dst_ip, dport), segment[8:end]
                 kind = kind_of(src, dst, udp_proto, payload) if kind_of is not None else other
                 if kind is rtp_kind and (batch_flows is not None or rtp_sink is not None):
-                    _divert((src, dst), (src, dst), timestamp, index, payload, batch_flows, batch_pairs, rtp_sink)
+                    _divert((src, dst), (src, dst), timestamp, index, payload, rtp_batches, rtp_sink)
                     continue
                 yield (index, timestamp, src, dst, udp_proto, payload, kind, False)
             elif proto == _IPPROTO_TCP:
@@ -490,15 +511,15 @@ def _batches(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[list[
 
 
 def _divert(key: object, pair: tuple[Endpoint, Endpoint], timestamp: float, index: int, payload: bytes,
-            batch_flows: dict[object, list[tuple[float, int, bytes]]] | None,
-            batch_pairs: dict[object, tuple[Endpoint, Endpoint]] | None, rtp_sink: RtpSink | None) -> None:
+            rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> None:
     """An RTP packet off the fast path: to the batches (fixed header) and/or the sink."""
-    if batch_flows is not None and batch_pairs is not None:
-        packets = batch_flows.get(key)
+    if rtp_batches is not None:
+        packets = rtp_batches.flows.get(key)
         if packets is None:
-            packets = batch_flows[key] = []
-            batch_pairs[key] = pair
-        packets.append((timestamp, index, payload[:_RTP_FIXED_HEADER]))
+            packets = rtp_batches.open(key, pair)
+        packets[0].extend(payload[:_RTP_FIXED_HEADER])
+        packets[1].append(timestamp)
+        packets[2].append(index)
     if rtp_sink is not None:
         rtp_sink(index, timestamp, pair[0], pair[1], payload)
 

@@ -233,6 +233,16 @@ class ReplicationAnalyzer:
         while self._fifo:
             self._settle(*self._fifo.popleft())
         recorder = {s.answer_endpoint for s in negotiated if s.answer_endpoint is not None and s.answer_endpoint[1]}
+        # The call a stream belongs to, by the negotiated address it goes to or comes from.
+        endpoint_call: dict[Endpoint, str] = {}
+        for stream in negotiated:
+            for ep in (stream.answer_endpoint, stream.offer_endpoint):
+                if ep is not None and ep[1] != 0:
+                    endpoint_call[ep] = stream.call_id
+
+        def call_of(key: StreamKey) -> str | None:
+            return endpoint_call.get(key[1]) or endpoint_call.get(key[0])
+
         # For each later stream keep its best partner (most matches): a replica has one original.
         best: dict[StreamKey, tuple[StreamKey, _PairStats, bool]] = {}
         for (a, b), stats in self._pairs.items():
@@ -259,7 +269,8 @@ class ReplicationAnalyzer:
                     f"replica {_label(replica)} of {_label(original)}: {pair.lost} original payload(s) missing, "
                     f"{pair.mismatched} replica payload(s) differing, {pair.matched} equal",
                     Evidence(pair.first_index, pair.first_timestamp),
-                    observed=f"lost={pair.lost} mismatched={pair.mismatched}", expected="lost=0 mismatched=0"))
+                    observed=f"lost={pair.lost} mismatched={pair.mismatched}", expected="lost=0 mismatched=0",
+                    call_id=call_of(replica) or call_of(original), stream=_label(replica)))
         if pairs and recorder:
             # Original legs are in the capture: a stream to the recorder matching none is wrong.
             paired = {p.replica for p in pairs} | {p.original for p in pairs}
@@ -268,7 +279,8 @@ class ReplicationAnalyzer:
                     findings.append(_finding(
                         f"replica {_label(stream)}: none of its {count} payload(s) equals an original "
                         "payload in the capture", Evidence(None, None),
-                        observed=f"0 of {count} equal", expected="payloads equal to the original stream"))
+                        observed=f"0 of {count} equal", expected="payloads equal to the original stream",
+                        call_id=call_of(stream), stream=_label(stream)))
         pairs.sort(key=lambda p: p.first_index)
         return ReplicationReport(pairs, findings)
 
@@ -278,9 +290,10 @@ def _label(key: StreamKey) -> str:
     return f"{s_ip}:{s_port} -> {d_ip}:{d_port} SSRC 0x{ssrc:08X}"
 
 
-def _finding(message: str, evidence: Evidence, observed: str, expected: str) -> Finding:
+def _finding(message: str, evidence: Evidence, observed: str, expected: str, *, call_id: str | None,
+             stream: str) -> Finding:
     req = requirement("REP-PAYLOAD-FIDELITY")
-    return Finding(req.id, req.severity, message, evidence, observed, expected)
+    return Finding(req.id, req.severity, message, evidence, observed, expected, call_id=call_id, stream=stream)
 
 
 def validate_replication(datagrams: Iterable[Datagram], negotiated: Sequence[NegotiatedStream] = (), *,

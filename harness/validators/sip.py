@@ -33,8 +33,9 @@ Checks, per Call-ID (one recording session each):
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
@@ -110,8 +111,38 @@ class SipReport:
 
 
 def _finding(req_id: str, message: str, index: int | None, ts: float | None, line: str | None,
-             observed: str | None = None, expected: str | None = None) -> Finding:
-    return Finding(req_id, requirement(req_id).severity, message, Evidence(index, ts, line), observed, expected)
+             observed: str | None = None, expected: str | None = None, *, call_id: str | None = None,
+             calluuid: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message, Evidence(index, ts, line), observed, expected,
+                   calluuid=calluuid, call_id=call_id)
+
+
+# The Call-ID header of a message that does not parse (RFC 3261 §20.8, compact form "i").
+_CALL_ID_HEADER = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
+
+
+def _raw_call_id(payload: bytes) -> str | None:
+    match = _CALL_ID_HEADER.search(payload)
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+def _tag_calls(findings: list[Finding], call_of_packet: dict[int, str],
+               dialogs: dict[str, SipDialogSummary]) -> list[Finding]:
+    """Fill each finding's Call-ID (from the packet it points at) and CallUUID (from its dialog's
+    recording Request-URI, GVP-MSRec), so grouping never reads message text."""
+    out = []
+    for f in findings:
+        call_id = f.call_id
+        if call_id is None and f.evidence.packet_index is not None:
+            call_id = call_of_packet.get(f.evidence.packet_index)
+        calluuid = f.calluuid
+        if calluuid is None and call_id is not None:
+            dialog = dialogs.get(call_id)
+            if dialog is not None and dialog.target is not None:
+                calluuid = dialog.target.calluuid
+        out.append(f if (call_id, calluuid) == (f.call_id, f.calluuid)
+                   else replace(f, call_id=call_id, calluuid=calluuid))
+    return out
 
 
 def _check_options_answer(request: SipEvent, event: SipEvent, msg: SipResponse, findings: list[Finding]) -> None:
@@ -164,7 +195,7 @@ def sip_events(datagrams: Iterable[Datagram], findings: list[Finding]) -> Iterab
             first = d.payload.split(b"\r\n", 1)[0][:120].decode("utf-8", "replace")
             findings.append(_finding("SIP-MESSAGE-WELLFORMED", f"SIP message does not parse: {exc}", d.index,
                                      d.timestamp, first, observed=str(getattr(exc, "status", 400)),
-                                     expected="a well-formed SIP message"))
+                                     expected="a well-formed SIP message", call_id=_raw_call_id(d.payload)))
 
 
 def _involves(event: SipEvent, recorder: Endpoint | None) -> bool:
@@ -189,10 +220,14 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
     requests: dict[tuple[str | None, int, str], SipEvent] = {}
     finals: dict[tuple[str | None, int, str], SipEvent] = {}
     options: set[tuple[str | None, int, str]] = set()  # out-of-dialog OPTIONS to the recorder
+    call_of_packet: dict[int, str] = {}
     for event in sip_events(datagrams, findings):
         if not _involves(event, recorder):
             continue
         msg = event.message
+        raw_call_id = msg.headers.get("Call-ID")
+        if raw_call_id is not None:
+            call_of_packet[event.index] = raw_call_id
         try:
             # Only the top Via's branch is used (RFC 3261 §17.1.3 matching); the parser has
             # already checked that every Via parses (`_check_core_headers`).
@@ -269,7 +304,7 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
                                      inv.index, inv.timestamp, _start_line(inv.message),
                                      observed="no ACK", expected="ACK"))
     _check_legs(dialogs, mode, findings)
-    return SipReport(findings, dialogs, len(options))
+    return SipReport(_tag_calls(findings, call_of_packet, dialogs), dialogs, len(options))
 
 
 def _check_ruri(event: SipEvent, msg: SipRequest, findings: list[Finding]) -> RecordingTarget | None:
@@ -357,7 +392,7 @@ def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findin
                 findings.append(_finding(
                     "ARE-06-TWO-INVITES-PER-CALL", f"call {calluuid}: {len(dns)} answered recording session(s) "
                     f"with distinct dn, expected 2", first.index, first.timestamp, _start_line(first.message),
-                    observed=",".join(dns) or "none", expected="2 sessions (one per party)"))
+                    observed=",".join(dns) or "none", expected="2 sessions (one per party)", calluuid=calluuid))
         else:
             good = [leg for leg in answered if leg.target and leg.target.other_dn is not None
                     and sum(1 for m in leg.media if m.kind == "audio" and m.answer_endpoint
@@ -366,4 +401,5 @@ def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findin
                 findings.append(_finding(
                     "ARE-06-SINGLE-SESSION", f"call {calluuid}: {len(legs)} session(s), {len(good)} answered "
                     "with dn+otherDN and two accepted audio m-lines", first.index, first.timestamp,
-                    _start_line(first.message), observed=f"{len(legs)} sessions", expected="1 session, 2 audio"))
+                    _start_line(first.message), observed=f"{len(legs)} sessions", expected="1 session, 2 audio",
+                    calluuid=calluuid))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "SEQ_MOD",
     "TS_MOD",
@@ -22,8 +25,10 @@ __all__ = [
     "seq_add",
     "seq_distance",
     "seq_newer",
+    "seq_distance_array",
     "ts_add",
     "ts_distance",
+    "ts_distance_array",
     "ts_newer",
 ]
 
@@ -56,6 +61,16 @@ def seq_add(seq: int, n: int) -> int:
 def ts_distance(a: int, b: int) -> int:
     """Signed 32-bit distance `b - a`: positive when `b` comes after `a` (2**32-1 -> 0 is +1)."""
     return ((b - a + _TS_HALF) & 0xFFFFFFFF) - _TS_HALF
+
+
+def ts_distance_array(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`ts_distance` element by element (int64 arrays of 32-bit timestamps)."""
+    return ((b - a + _TS_HALF) & 0xFFFFFFFF) - _TS_HALF
+
+
+def seq_distance_array(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`seq_distance` element by element (int64 arrays of 16-bit sequence numbers)."""
+    return ((b - a + _SEQ_HALF) & 0xFFFF) - _SEQ_HALF
 
 
 def ts_newer(a: int, b: int) -> bool:

@@ -29,7 +29,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from harness.protocol.rtp.seqnum import SEQ_MOD, seq_add
+import numpy as np
+import numpy.typing as npt
+
+from harness.protocol.rtp.seqnum import SEQ_MOD, seq_add, ts_distance_array
 
 __all__ = [
     "MAX_DROPOUT",
@@ -65,6 +68,11 @@ _F_PT_CN: Final = 0x010
 _F_FOLLOW_PT_CN: Final = 0x020
 _F_WRONG_TIMESTAMP: Final = 0x080
 _IRREGULAR: Final = _F_FIRST | _F_MARKER | _F_PT_CN | _F_WRONG_TIMESTAMP | _F_FOLLOW_PT_CN
+
+_RUN_WINDOW: Final = 8192  # packets examined at once by `update_batch` (bounds the temporaries)
+_MAX_BACKOFF: Final = 64  # packets taken one by one after a batch step found none it could take
+
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,6 +513,175 @@ class RtpStreamStats:
                 rfc.transit = transit
                 return
         self._update_general(sequence, timestamp, arrival_time, payload_type, marker, ssrc)
+
+    def update_batch(
+        self,
+        sequence: IntArray,
+        timestamp: IntArray,
+        arrival_time: npt.NDArray[np.float64],
+        payload_type: IntArray,
+        marker: npt.NDArray[np.bool_],
+        ssrc: IntArray,
+    ) -> None:
+        """`update` for many packets (arrays in arrival order): the same numbers, bit for bit.
+
+        Runs of packets that `update`'s fast path would take (same SSRC and regular payload
+        type, sequence numbers moving forward by less than MAX_DROPOUT, timestamps not going
+        back, in Wireshark's time sequence) are computed with numpy; the RFC 3550 A.8 and
+        Wireshark jitter estimates and Wireshark's running means are first-order recurrences,
+        evaluated in one tight loop with the very operations `update` does, so the floats are
+        identical. Every other packet (first packets, probation, SSRC or payload type change,
+        late or duplicate packets, timestamp jumps) goes through `update` itself.
+        """
+        n = len(sequence)
+        if n and (int(sequence.min()) < 0 or int(sequence.max()) > 0xFFFF
+                  or int(timestamp.min()) < 0 or int(timestamp.max()) > 0xFFFFFFFF):
+            raise ValueError("sequence / timestamp out of range")
+        i = 0
+        backoff = 1
+        while i < n:
+            taken = self._run(sequence, timestamp, arrival_time, payload_type, marker, ssrc, i)
+            if taken:
+                i += taken
+                backoff = 1
+                continue
+            stop = min(n, i + backoff)
+            for j in range(i, stop):
+                self.update(int(sequence[j]), int(timestamp[j]), float(arrival_time[j]), int(payload_type[j]),
+                            bool(marker[j]), int(ssrc[j]))
+            i = stop
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _run(
+        self,
+        sequence: IntArray,
+        timestamp: IntArray,
+        arrival_time: npt.NDArray[np.float64],
+        payload_type: IntArray,
+        marker: npt.NDArray[np.bool_],
+        ssrc: IntArray,
+        start: int,
+    ) -> int:
+        """Account the longest run from `start` that `update`'s fast path would take; its length."""
+        seg, rfc, origin = self._seg, self._rfc, self._origin
+        if (seg is None or rfc is None or origin is None or rfc.probation or rfc.transit is None
+                or rfc.ts_highest is None or self._fast_pt < 0):
+            return 0
+        end = min(len(sequence), start + _RUN_WINDOW)
+        seq = sequence[start:end]
+        ts = timestamp[start:end]
+        # Previous packet's sequence number as Wireshark (seq_num) and RFC 3550 (max_seq) hold
+        # it, valid as long as every packet of the run advances both (checked below).
+        prev = np.empty_like(seq)
+        prev[1:] = seq[:-1]
+        prev[0] = seg.seq_num
+        nominal_ticks = (ts - seg.first_timestamp) & 0xFFFFFFFF  # guint32_wraparound_diff
+        wrapped = (prev == 65535) & (seq == 0)
+        forward = (prev + 1 < seq) | (prev - seq > 0xFF00)  # Wireshark "lost packets" branch
+        ok = (ssrc[start:end] == self._ssrc) & (payload_type[start:end] == self._fast_pt)
+        ok &= nominal_ticks < 0x80000000  # in time sequence
+        ok &= (seq == prev + 1) | wrapped | forward
+        rfc_prev = prev.copy()
+        rfc_prev[0] = rfc.max_seq
+        ok &= ((seq - rfc_prev) & 0xFFFF) < MAX_DROPOUT  # RFC 3550 A.1 "in order, with permissible gap"
+        ts_prev = np.empty_like(ts)
+        ts_prev[1:] = ts[:-1]
+        ts_prev[0] = rfc.ts_highest & 0xFFFFFFFF
+        ts_step = ts_distance_array(ts_prev, ts)
+        ok &= ts_step >= 0  # the extended timestamp keeps rising (else the highest stays put)
+        k = len(seq) if bool(ok.all()) else int(np.argmin(ok))
+        if k == 0:
+            return 0
+        seq, ts_step, nominal_ticks = seq[:k], ts_step[:k], nominal_ticks[:k]
+        arrival = arrival_time[start:start + k]
+        mark = marker[start:start + k]
+        lost_branch = forward[:k] & ~(seq == prev[:k] + 1) & ~wrapped[:k]
+
+        # Wireshark rtppacket_analyse on the run (see `_WiresharkSegment.analyse`).
+        now_ms = (arrival - origin) * 1000.0
+        nominaltime = nominal_ticks / self._fast_div
+        last_time = np.empty_like(now_ms)
+        last_time[1:] = now_ms[:-1]
+        last_time[0] = seg.time
+        last_nominal = np.empty_like(nominaltime)
+        last_nominal[1:] = nominaltime[:-1]
+        last_nominal[0] = seg.lastnominaltime
+        current_diff = np.abs(now_ms - (last_time + (nominaltime - last_nominal)))
+        delta = now_ms - last_time
+        skew = nominaltime - (now_ms - seg.start_time)
+        worst = int(np.argmax(np.abs(skew)))
+        if abs(skew[worst]) > abs(seg.max_skew):
+            seg.max_skew = float(skew[worst])
+        # "another cycle running": a packet below the start sequence number (or 0 after 65535)
+        # sets `under` and counts a cycle if it was clear; one above the start clears it.
+        stop_prev = prev[:k].copy()
+        stop_prev[0] = seg.stop_seq_nr
+        below = (seq < seg.start_seq_nr) | ((seq == 0) & (stop_prev == 65535))
+        above = (seq > seg.start_seq_nr) & ~below
+        events = np.where(below, 1, np.where(above, -1, 0))
+        events = events[events != 0]
+        if events.size:
+            before = np.empty_like(events)
+            before[1:] = events[:-1]
+            before[0] = 1 if seg.under else -1
+            seg.seq_cycles += int(np.count_nonzero((events == 1) & (before == -1)))
+            seg.under = bool(events[-1] == 1)
+        regular = ~mark
+        if regular.any():
+            reg_delta = delta[regular]
+            top = float(reg_delta.max())
+            if top > seg.max_delta:
+                seg.max_delta = top
+            low = float(reg_delta.min())
+            if seg.min_delta == -1 or low < seg.min_delta:
+                seg.min_delta = low
+        jitter, mean_delta, mean_jitter = seg.jitter, seg.mean_delta, seg.mean_jitter
+        max_jitter, min_jitter = seg.max_jitter, seg.min_jitter
+        total_nr = seg.total_nr
+        for diff, d, is_regular in zip(current_diff.tolist(), delta.tolist(), regular.tolist(), strict=True):
+            jitter = (15.0 * jitter + diff) / 16.0
+            if is_regular:
+                mean_delta = (mean_delta * (total_nr - 1) + d) / total_nr
+                if jitter > max_jitter:
+                    max_jitter = jitter
+                mean_jitter = (mean_jitter * (total_nr - 1) + jitter) / total_nr
+                if min_jitter == -1 or jitter < min_jitter:
+                    min_jitter = jitter
+            total_nr += 1
+        seg.jitter, seg.mean_delta, seg.mean_jitter = jitter, mean_delta, mean_jitter
+        seg.max_jitter, seg.min_jitter = max_jitter, min_jitter
+        seg.total_nr = total_nr
+        last_seq = int(seq[-1])
+        seg.seq_num = seg.stop_seq_nr = last_seq
+        seg.time = float(now_ms[-1])
+        seg.lastnominaltime = float(nominaltime[-1])
+        seg.delta = float(delta[-1])
+        errors = int(np.count_nonzero(lost_branch))
+        if errors:
+            seg.sequence += errors
+            seg.problem = True
+
+        # RFC 3550 A.1 update_seq ("in order, with permissible gap") and A.8 jitter.
+        rfc_prev = rfc_prev[:k]
+        rfc.cycles += SEQ_MOD * int(np.count_nonzero(seq < rfc_prev))
+        rfc.max_seq = last_seq
+        rfc.received += k
+        extended = rfc.ts_highest + np.cumsum(ts_step)
+        transit = arrival * self.clock_rate - extended
+        prev_transit = np.empty_like(transit)
+        prev_transit[1:] = transit[:-1]
+        prev_transit[0] = rfc.transit
+        rfc_jitter = rfc.jitter
+        for d in np.abs(transit - prev_transit).tolist():
+            rfc_jitter += (d - rfc_jitter) / 16.0
+        rfc.jitter = rfc_jitter
+        rfc.ts_highest = int(extended[-1])
+        rfc.transit = float(transit[-1])
+
+        self._last_arrival = float(arrival[-1])
+        self._last_seq = last_seq
+        self._marker_count += int(np.count_nonzero(mark))
+        return k
 
     def _update_general(
         self, sequence: int, timestamp: int, arrival_time: float, payload_type: int, marker: bool, ssrc: int
