@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, cast
 
 import dpkt
 
-__all__ = ["MAX_RECORD_LEN", "Frame", "PcapReadError", "iter_frames"]
+__all__ = ["MAX_RECORD_LEN", "Frame", "FrameChunk", "PcapReadError", "iter_frame_chunks", "iter_frames"]
 
 MAX_RECORD_LEN = 256 * 1024 * 1024  # a record claiming more than this is corruption, not data
 
@@ -44,6 +45,8 @@ _PCAP_RECORD_HEADER = 16
 
 # (timestamp in seconds, link type, frame bytes)
 Frame = tuple[float, int, bytes]
+# (link type, timestamps, frame bytes) of consecutive records
+FrameChunk = tuple[int, tuple[float, ...], tuple[bytes, ...]]
 
 
 class PcapReadError(Exception):
@@ -64,6 +67,11 @@ class _CorruptRecord(Exception):
         self.caplen = caplen
 
 
+class _ShortHeader(Exception):
+    def __init__(self, got: int) -> None:
+        self.got = got
+
+
 def _record_header_class(endian: str, max_caplen: int) -> type:
     """A record-header class for dpkt's `pcap.Reader` (same attributes as its `PktHdr`)."""
     unpack = struct.Struct(endian + "IIII").unpack
@@ -73,7 +81,8 @@ def _record_header_class(endian: str, max_caplen: int) -> type:
         __slots__ = ("caplen", "len", "tv_sec", "tv_usec")
 
         def __init__(self, buf: bytes) -> None:
-            # A short buffer (fewer than 16 bytes left) raises struct.error: a truncated header.
+            if len(buf) < _PCAP_RECORD_HEADER:
+                raise _ShortHeader(len(buf))
             self.tv_sec, self.tv_usec, self.caplen, self.len = unpack(buf)
             if self.caplen > max_caplen:
                 raise _CorruptRecord(self.caplen)
@@ -81,7 +90,19 @@ def _record_header_class(endian: str, max_caplen: int) -> type:
     return RecordHeader
 
 
-def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[list[Frame]]:
+_CHUNK = 16384  # frames handed on at a time (bounded memory, few generator round trips)
+
+
+def _guarded(records: Iterator[tuple[float, bytes]], errors: list[BaseException]) -> Iterator[tuple[float, bytes]]:
+    """dpkt's records until it stops; an exception is kept in `errors` instead of raised (so
+    the frames before it are not lost in a half-built chunk)."""
+    try:
+        yield from records
+    except (_CorruptRecord, _ShortHeader, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError) as exc:
+        errors.append(exc)
+
+
+def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[FrameChunk]:
     endian, nano = _PCAP_MAGICS[magic]
     try:
         reader = dpkt.pcap.Reader(f)
@@ -93,35 +114,39 @@ def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[list
     reader._divisor = 1e9 if nano else 1e6
     if hasattr(reader, "_Reader__ph"):
         reader._Reader__ph = _record_header_class(endian, max_caplen)
-    consumed = _PCAP_FILE_HEADER
-    batch: list[Frame] = []
-    append = batch.append
+    errors: list[BaseException] = []
+    records = _guarded(iter(reader), errors)
+    held: tuple[float, bytes] | None = None  # the last frame, until the file is known to hold it whole
+    while True:
+        chunk = list(islice(records, _CHUNK))
+        if not chunk:
+            break
+        if held is not None:
+            chunk.insert(0, held)
+        held = chunk.pop()
+        if chunk:
+            times, frames = zip(*chunk, strict=True)
+            yield linktype, times, frames
     error: PcapReadError | None = None
-    try:
-        for ts, buf in reader:
-            consumed += _PCAP_RECORD_HEADER + len(buf)
-            append((ts, linktype, buf))
-            if len(batch) >= 4096:
-                tail = batch.pop()  # the last frame is held back until the file is known to hold it whole
-                yield batch
-                batch = [tail]
-                append = batch.append
-    except _CorruptRecord as exc:
-        error = PcapReadError(name, consumed, f"corrupt record header (captured length {exc.caplen})")
-    except (struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError):
-        error = PcapReadError(name, consumed, f"truncated record header ({size - consumed} of 16 bytes)")
-    if error is None and batch:
+    if errors:
+        exc = errors[0]
+        if isinstance(exc, _CorruptRecord):
+            error = PcapReadError(name, f.tell() - _PCAP_RECORD_HEADER,
+                                  f"corrupt record header (captured length {exc.caplen})")
+        else:
+            got = exc.got if isinstance(exc, _ShortHeader) else 0
+            error = PcapReadError(name, size - got, f"truncated record header ({got} of 16 bytes)")
+    elif held is not None:
         # dpkt returns a last record cut short by the end of the file as it is: compare its
         # length with what its record header announced (read again: no cost per record).
-        _ts, _lt, last = batch[-1]
-        start = consumed - _PCAP_RECORD_HEADER - len(last)
+        start = size - _PCAP_RECORD_HEADER - len(held[1])
         f.seek(start)
         caplen = struct.unpack(endian + "IIII", f.read(_PCAP_RECORD_HEADER))[2]
-        if caplen > len(last):
-            batch.pop()
-            error = PcapReadError(name, start, f"truncated record ({len(last)} of {caplen} bytes)")
-    if batch:
-        yield batch
+        if caplen > len(held[1]):
+            error = PcapReadError(name, start, f"truncated record ({len(held[1])} of {caplen} bytes)")
+            held = None
+    if held is not None:
+        yield linktype, (held[0],), (held[1],)
     if error is not None:
         raise error
 
@@ -146,23 +171,25 @@ class _CountingFile:
         return data
 
 
-def _iter_pcapng(f: BinaryIO, name: str, size: int) -> Iterator[list[Frame]]:
+def _iter_pcapng(f: BinaryIO, name: str, size: int) -> Iterator[FrameChunk]:
     counting = _CountingFile(f)
     try:
         reader = dpkt.pcapng.Reader(cast(BinaryIO, counting))
     except (ValueError, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError) as exc:
         raise PcapReadError(name, counting.block_start, f"corrupt pcapng header ({exc})") from None
     linktype = reader.datalink()
-    batch: list[Frame] = []
+    times: list[float] = []
+    frames: list[bytes] = []
     error: PcapReadError | None = None
     try:
         for ts, buf in reader:
             if counting.short is not None:
                 break
-            batch.append((float(ts), linktype, bytes(buf)))
-            if len(batch) >= 1024:
-                yield batch
-                batch = []
+            times.append(float(ts))
+            frames.append(bytes(buf))
+            if len(frames) >= 1024:
+                yield linktype, tuple(times), tuple(frames)
+                times, frames = [], []
     except (ValueError, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError):
         if counting.short is None:
             error = PcapReadError(name, counting.block_start, "corrupt block")
@@ -172,14 +199,14 @@ def _iter_pcapng(f: BinaryIO, name: str, size: int) -> Iterator[list[Frame]]:
         error = PcapReadError(name, start, f"truncated {what} ({got} of {wanted} bytes)")
     elif error is None and counting.position != size:
         error = PcapReadError(name, counting.position, "unreadable data after the last block")
-    if batch:
-        yield batch
+    if frames:
+        yield linktype, tuple(times), tuple(frames)
     if error is not None:
         raise error
 
 
-def iter_frame_batches(path: str | Path) -> Iterator[list[Frame]]:
-    """The frames of a capture in file order, in batches (one generator round trip per batch).
+def iter_frame_chunks(path: str | Path) -> Iterator[FrameChunk]:
+    """The frames of a capture in file order, in chunks (link type, timestamps, frame bytes).
 
     Yields every frame read, then raises `PcapReadError` for a missing, unknown, truncated or
     corrupt file (one line: file + byte offset)."""
@@ -205,6 +232,7 @@ def iter_frame_batches(path: str | Path) -> Iterator[list[Frame]]:
 
 
 def iter_frames(path: str | Path) -> Iterator[Frame]:
-    """(timestamp, link type, frame bytes) of every record, in file order (see `iter_frame_batches`)."""
-    for batch in iter_frame_batches(path):
-        yield from batch
+    """(timestamp, link type, frame bytes) of every record, in file order (see `iter_frame_chunks`)."""
+    for linktype, times, frames in iter_frame_chunks(path):
+        for ts, data in zip(times, frames, strict=True):
+            yield ts, linktype, data

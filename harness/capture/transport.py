@@ -19,11 +19,15 @@ import ipaddress
 import struct
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
-from harness.capture.reader import Frame, PcapReadError, iter_frame_batches
+import numpy as np
+import numpy.typing as npt
+
+from harness.capture.reader import FrameChunk, PcapReadError, iter_frame_chunks
 from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 
 __all__ = [
@@ -379,38 +383,55 @@ def _rows(packets: FlowPackets) -> tuple[list[bytes], array, array]:
 
 
 def iter_transport(path: str | Path, kind_of: KindOf | None = None,
-                   rtp_endpoints: Container[Endpoint] = (), rtp_sink: RtpSink | None = None,
+                   rtp_endpoints: Collection[Endpoint] = (), rtp_sink: RtpSink | None = None,
                    rtp_batches: RtpBatches | None = None) -> Iterator[CaptureRecord]:
     """Every UDP datagram and in-order TCP payload of a capture, classified by `kind_of`
     (everything OTHER without one), as tuples; `PcapReadError` after the last readable frame.
 
-    RTP over UDP goes to `rtp_batches` (fast path for the statistics) and/or `rtp_sink`, in
-    capture order, instead of being yielded (a capture is mostly RTP: this saves a generator
-    round trip and a tuple per packet). `rtp_endpoints` is the classifier's set of SDP-named
-    media endpoints (it only grows).
+    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order,
+    instead of being yielded (a capture is mostly RTP: this saves a generator round trip and a
+    tuple per packet). `rtp_endpoints` is the classifier's insertion-ordered collection of
+    SDP-named media endpoints (it only grows, new ones at the end).
 
-    Fast path: untagged Ethernet, IPv4 without options or fragments, UDP. The endpoint pair of
-    a flow is built once and looked up by its raw address+port bytes, and a flow whose address
-    an SDP named is remembered, so a media packet costs a few slices and two lookups instead of
-    an object and a classifier call. Everything else takes the general path.
+    With `rtp_batches`, Ethernet chunks are first sorted with numpy: IPv4 (no options, not a
+    fragment) + UDP frames whose payload starts like a fixed-header RTP packet (RFC 3550 §5.1
+    V=2, no P/X/CC; not an RTCP type, RFC 5761 §4) are classified as a whole, by the rule
+    `kind_of` applies to them (an SDP-named endpoint, learnt from a frame before this one, or
+    the header heuristic), and their headers are collected per flow without a per-packet
+    Python step; every other frame takes the per-frame path below, in capture order. Frames
+    of that shape that are not RTP are yielded after the chunk's other records.
+
+    Per-frame fast path: untagged Ethernet, IPv4 without options or fragments, UDP. The
+    endpoint pair of a flow is built once and looked up by its raw address+port bytes, and a
+    flow whose address an SDP named is remembered. Everything else takes the general path.
     """
     ip_frags = _Reassembler()
     tcp = _TcpReassembler()
     flows: dict[bytes, tuple[Endpoint, Endpoint]] = {}
     sdp_flows: set[bytes] = set()  # flows with an SDP-named endpoint (rtp_endpoints only grows)
     udp_proto = Transport.UDP
-    other, rtp_kind = PayloadKind.OTHER, PayloadKind.RTP
+    other, rtp_kind, sip_kind = PayloadKind.OTHER, PayloadKind.RTP, PayloadKind.SIP
     unpack_udp = struct.Struct("!HHH").unpack_from
     batch_flows = rtp_batches.flows if rtp_batches is not None else None
+    # When each SDP-named endpoint was learnt (frame number of the SIP message): the vector
+    # path classifies a frame as RTP by that rule only if its endpoint was known before it.
+    learnt: dict[Endpoint, int] = dict.fromkeys(rtp_endpoints, 0)
+    vector = rtp_batches is not None and kind_of is not None
     index = 0
-    for batch in _batches(path, rtp_batches):
+    for linktype, times, frames in _chunks(path, rtp_batches):
         if rtp_batches is not None:
-            rtp_batches.count += len(batch)
+            rtp_batches.count += len(frames)
             if rtp_batches.count >= rtp_batches.limit:
                 rtp_batches.flush(rtp_batches)
                 batch_flows = rtp_batches.flows
-        for timestamp, linktype, data in batch:
-            index += 1
+        base = index
+        index += len(frames)
+        candidates = _rtp_candidates(frames) if vector and linktype == 1 and len(frames) >= 32 else None
+        positions: Iterable[int] = range(len(frames)) if candidates is None \
+            else np.flatnonzero(~candidates.mask).tolist()
+        for pos in positions:
+            timestamp, data = times[pos], frames[pos]
+            index_here = base + pos + 1
             # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
             if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 42 and data[14] == 0x45 \
                     and data[23] == _IPPROTO_UDP and not (data[20] & 0x3F or data[21]):
@@ -434,32 +455,26 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                     kind = other
                 elif stop - 42 >= 12 and data[42] == 0x80 and not 192 <= data[43] <= 223 and key in sdp_flows:
                     # What kind_of decides for a fixed-header RTP packet to/from an SDP-named address.
-                    if batch_flows is not None:
-                        packets = batch_flows.get(key)
-                        if packets is None:
-                            packets = rtp_batches.open(key, pair)  # type: ignore[union-attr]
-                        headers, times, indices = packets
-                        headers += data[42:54]
-                        times.append(timestamp)
-                        indices.append(index)
-                    if rtp_sink is not None:
-                        rtp_sink(index, timestamp, pair[0], pair[1], data[42:stop])
                     if batch_flows is not None or rtp_sink is not None:
+                        _divert(key, pair, timestamp, index_here, data[42:stop], rtp_batches, rtp_sink)
                         continue
                     kind = rtp_kind
                 else:
                     src, dst = pair
                     payload = data[42:stop]
+                    known = len(rtp_endpoints)
                     kind = kind_of(src, dst, udp_proto, payload)
+                    if kind is sip_kind and len(rtp_endpoints) != known:
+                        _note_learnt(rtp_endpoints, learnt, index_here)
                     if kind is rtp_kind:
                         if src in rtp_endpoints or dst in rtp_endpoints:
                             sdp_flows.add(key)
                         if batch_flows is not None or rtp_sink is not None:
-                            _divert(key, pair, timestamp, index, payload, rtp_batches, rtp_sink)
+                            _divert(key, pair, timestamp, index_here, payload, rtp_batches, rtp_sink)
                             continue
-                    yield (index, timestamp, src, dst, udp_proto, payload, kind, False)
+                    yield (index_here, timestamp, src, dst, udp_proto, payload, kind, False)
                     continue
-                yield (index, timestamp, pair[0], pair[1], udp_proto, data[42:stop], kind, False)
+                yield (index_here, timestamp, pair[0], pair[1], udp_proto, data[42:stop], kind, False)
                 continue
             # ---- general path
             located = _network_payload(linktype, data)
@@ -479,11 +494,14 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                 sport, dport, ulen = unpack_udp(segment, 0)
                 end = ulen if 8 <= ulen <= len(segment) else len(segment)
                 src, dst, payload = (src_ip, sport), (dst_ip, dport), segment[8:end]
+                known = len(rtp_endpoints)
                 kind = kind_of(src, dst, udp_proto, payload) if kind_of is not None else other
+                if kind is sip_kind and len(rtp_endpoints) != known:
+                    _note_learnt(rtp_endpoints, learnt, index_here)
                 if kind is rtp_kind and (batch_flows is not None or rtp_sink is not None):
-                    _divert((src, dst), (src, dst), timestamp, index, payload, rtp_batches, rtp_sink)
+                    _divert((src, dst), (src, dst), timestamp, index_here, payload, rtp_batches, rtp_sink)
                     continue
-                yield (index, timestamp, src, dst, udp_proto, payload, kind, False)
+                yield (index_here, timestamp, src, dst, udp_proto, payload, kind, False)
             elif proto == _IPPROTO_TCP:
                 if len(segment) < 20:
                     continue
@@ -492,18 +510,133 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                 flags = segment[13]
                 if header_len < 20 or header_len > len(segment):
                     continue
-                for d in tcp.add((src_ip, sport), (dst_ip, dport), seq, flags, segment[header_len:], index, timestamp):
+                for d in tcp.add((src_ip, sport), (dst_ip, dport), seq, flags, segment[header_len:],
+                                 index_here, timestamp):
+                    known = len(rtp_endpoints)
                     kind = kind_of(d.src, d.dst, d.transport, d.payload) if kind_of is not None else other
+                    if kind is sip_kind and len(rtp_endpoints) != known:
+                        _note_learnt(rtp_endpoints, learnt, index_here)
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
+        if candidates is not None:
+            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
 
 
-def _batches(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[list[Frame]]:
-    """The file's frame batches; on a read error, the RTP collected so far is flushed before the
+def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int], index: int) -> None:
+    """Stamp the endpoints learnt since the last call (those after the first len(learnt) of an
+    insertion-ordered collection) with the frame number that taught them."""
+    for ep in islice(rtp_endpoints, len(learnt), None):
+        learnt.setdefault(ep, index)
+
+
+@dataclass(slots=True)
+class _Candidates:
+    """Frames of a chunk shaped like Ethernet + IPv4 + UDP + fixed-header RTP (see `iter_transport`)."""
+
+    mask: npt.NDArray[np.bool_]  # per frame of the chunk
+    positions: npt.NDArray[np.int64]  # their positions in the chunk
+    offsets: npt.NDArray[np.int64]  # their offsets in `blob`
+    stops: npt.NDArray[np.int64]  # end of their UDP payload, relative to the frame
+    blob: npt.NDArray[np.uint8]  # the chunk's frames back to back
+
+
+_HEURISTIC_PT_TABLE = np.zeros(128, dtype=bool)
+_HEURISTIC_PT_TABLE[[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, *range(96, 128)]] = True
+_KEY_BYTES = np.arange(26, 38)  # source address, destination address, ports
+_PORT_BYTES = np.arange(34, 38)
+_HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
+
+
+def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
+    n = len(frames)
+    lengths = np.fromiter(map(len, frames), dtype=np.int64, count=n)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    blob = np.frombuffer(b"".join(frames), dtype=np.uint8)
+    long_enough = np.flatnonzero(lengths >= 54)
+    o = starts[long_enough]
+    ln = lengths[long_enough]
+    # Ethernet II, IPv4 with a 20-byte header, UDP, not a fragment (MF clear, offset 0).
+    ok = (blob[o + 12] == 0x08) & (blob[o + 13] == 0x00) & (blob[o + 14] == 0x45) & (blob[o + 23] == _IPPROTO_UDP)
+    ok &= ((blob[o + 20] & 0x3F) == 0) & (blob[o + 21] == 0)
+    total_len = (blob[o + 16].astype(np.int64) << 8) | blob[o + 17]
+    end = np.where((total_len >= 20) & (14 + total_len <= ln), 14 + total_len, ln)
+    ulen = (blob[o + 38].astype(np.int64) << 8) | blob[o + 39]
+    stop = np.where((ulen >= 8) & (ulen <= end - 34), 34 + ulen, end)
+    # RTP version 2 with no padding, extension or CSRC, a whole fixed header, not RTCP (RFC 5761 §4).
+    second = blob[o + 43]
+    ok &= (stop - 42 >= 12) & (blob[o + 42] == 0x80) & ((second < 192) | (second > 223))
+    chosen = np.flatnonzero(ok)
+    if not chosen.size:
+        return None
+    mask = np.zeros(n, dtype=bool)
+    positions = long_enough[chosen]
+    mask[positions] = True
+    return _Candidates(mask, positions, o[chosen], stop[chosen], blob)
+
+
+def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
+                flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
+                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> Iterator[CaptureRecord]:
+    """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
+    blob, offsets = c.blob, c.offsets
+    keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
+    unique_keys, flow_of = np.unique(keys, return_inverse=True)
+    flow_of = flow_of.ravel()
+    frame_numbers = c.positions + (base + 1)
+    # When the flow's endpoints became SDP-named (a later frame is RTP by the SDP rule).
+    never = np.iinfo(np.int64).max
+    known_since = np.empty(len(unique_keys), dtype=np.int64)
+    pairs: list[tuple[Endpoint, Endpoint]] = []
+    raw_keys: list[bytes] = []
+    for i, value in enumerate(unique_keys):
+        raw = value.tobytes()
+        pair = flows.get(raw)
+        if pair is None:
+            sport, dport = struct.unpack_from("!HH", raw, 8)
+            pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
+            flows[raw] = pair
+        raw_keys.append(raw)
+        pairs.append(pair)
+        known_since[i] = min(learnt.get(pair[0], never), learnt.get(pair[1], never))
+    ports = blob[offsets[:, None] + _PORT_BYTES].astype(np.int64)
+    heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
+    heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
+    is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
+    rtp_at = np.flatnonzero(is_rtp)
+    if rtp_batches is not None and rtp_at.size:
+        arrival = np.asarray(times, dtype=np.float64)[c.positions]
+        headers = np.ascontiguousarray(blob[offsets[:, None] + _HEADER_BYTES])
+        order = rtp_at[np.argsort(flow_of[rtp_at], kind="stable")]
+        cuts = np.flatnonzero(np.diff(flow_of[order])) + 1
+        for group in np.split(order, cuts):
+            flow = int(flow_of[group[0]])
+            packets = rtp_batches.flows.get(raw_keys[flow])
+            if packets is None:
+                packets = rtp_batches.open(raw_keys[flow], pairs[flow])
+            packets[0].extend(headers[group].tobytes())
+            packets[1].frombytes(arrival[group].tobytes())
+            packets[2].frombytes(frame_numbers[group].astype(np.int64).tobytes())
+    if rtp_sink is not None:
+        positions, stops = c.positions.tolist(), c.stops.tolist()
+        flow_list = flow_of.tolist()
+        for j in rtp_at.tolist():
+            pos = positions[j]
+            pair = pairs[flow_list[j]]
+            rtp_sink(base + pos + 1, times[pos], pair[0], pair[1], frames[pos][42:stops[j]])
+    for j in np.flatnonzero(~is_rtp).tolist():
+        pos = int(c.positions[j])
+        pair = pairs[int(flow_of[j])]
+        yield (base + pos + 1, times[pos], pair[0], pair[1], Transport.UDP,
+               frames[pos][42:int(c.stops[j])], PayloadKind.OTHER, False)
+
+
+def _chunks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameChunk]:
+    """The file's frame chunks; on a read error, the RTP collected so far is flushed before the
     error propagates (every record read is judged, then the bad one is reported)."""
     try:
-        yield from iter_frame_batches(path)
+        yield from iter_frame_chunks(path)
     except PcapReadError:
         if rtp_batches is not None:
             rtp_batches.flush(rtp_batches)

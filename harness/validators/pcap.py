@@ -110,7 +110,8 @@ class PayloadClassifier:
     """Stateful classifier: SDP bodies seen in SIP teach it which endpoints carry RTP/RTCP."""
 
     def __init__(self) -> None:
-        self.rtp_endpoints: set[Endpoint] = set()
+        # An insertion-ordered dict used as a set: the reader reads the newly learnt ones by position.
+        self.rtp_endpoints: dict[Endpoint, None] = {}
         self.rtcp_endpoints: set[Endpoint] = set()
         self.sdp_seen = False
         self._sip_tcp: dict[tuple[Endpoint, Endpoint], bool] = {}
@@ -170,7 +171,7 @@ class PayloadClassifier:
             if port == 0:
                 continue  # refused stream (RFC 3264 §6)
             host = _normalise_ip(conn)
-            self.rtp_endpoints.add((host, port))
+            self.rtp_endpoints[(host, port)] = None
             rtcp = _SDP_RTCP.search(section)
             if rtcp is not None:
                 rtcp_host = _normalise_ip(rtcp.group(2)) if rtcp.group(2) else host

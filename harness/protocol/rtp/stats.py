@@ -73,6 +73,40 @@ _RUN_WINDOW: Final = 8192  # packets examined at once by `update_batch` (bounds 
 _MAX_BACKOFF: Final = 64  # packets taken one by one after a batch step found none it could take
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+# The jitter estimates are the first-order recurrence y[n] = 15/16 y[n-1] + x[n] (RFC 3550 A.8,
+# Wireshark's (15 * jitter + diff) / 16). Solved in closed form a block at a time:
+# y[n] = a^n (y[0] + sum_k a^-k x[k]); every term is >= 0, so the cumulative sum keeps full
+# relative precision (about 1e-14 for a block of 256, where a^-256 is 1.5e7).
+_DECAY: Final = 15.0 / 16.0
+_BLOCK: Final = 256
+_POWERS: Final = _DECAY ** np.arange(1, _BLOCK + 1)
+_INVERSE_POWERS: Final = 1.0 / _POWERS
+
+
+def _first_order(y0: float, x: FloatArray) -> FloatArray:
+    """y[n] = 15/16 y[n-1] + x[n] for every n, from y[-1] = y0 (inputs >= 0)."""
+    out = np.empty_like(x)
+    y = y0
+    for start in range(0, len(x), _BLOCK):
+        block = x[start:start + _BLOCK]
+        m = len(block)
+        values = _POWERS[:m] * (y + np.cumsum(block * _INVERSE_POWERS[:m]))
+        out[start:start + m] = values
+        y = float(values[-1])
+    return out
+
+
+def _running_mean(mean: float, values: FloatArray, totals: IntArray) -> float:
+    """Wireshark's mean = (mean * (total - 1) + value) / total over `values` (taken at packet
+    counts `totals`), in closed form: with P = mean * total, P[j] = P[j-1] (t[j] - 1) / t[j-1]
+    + v[j] (the factor is 1 between consecutive packets)."""
+    factors = np.ones(len(values))
+    factors[1:] = (totals[1:] - 1) / totals[:-1]
+    cumulative = np.cumprod(factors)
+    scaled = cumulative[-1] * (mean * (totals[0] - 1) + float(np.sum(values / cumulative)))
+    return float(scaled / totals[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,22 +669,24 @@ class RtpStreamStats:
             low = float(reg_delta.min())
             if seg.min_delta == -1 or low < seg.min_delta:
                 seg.min_delta = low
-        jitter, mean_delta, mean_jitter = seg.jitter, seg.mean_delta, seg.mean_jitter
-        max_jitter, min_jitter = seg.max_jitter, seg.min_jitter
-        total_nr = seg.total_nr
-        for diff, d, is_regular in zip(current_diff.tolist(), delta.tolist(), regular.tolist(), strict=True):
-            jitter = (15.0 * jitter + diff) / 16.0
-            if is_regular:
-                mean_delta = (mean_delta * (total_nr - 1) + d) / total_nr
-                if jitter > max_jitter:
-                    max_jitter = jitter
-                mean_jitter = (mean_jitter * (total_nr - 1) + jitter) / total_nr
-                if min_jitter == -1 or jitter < min_jitter:
-                    min_jitter = jitter
-            total_nr += 1
-        seg.jitter, seg.mean_delta, seg.mean_jitter = jitter, mean_delta, mean_jitter
-        seg.max_jitter, seg.min_jitter = max_jitter, min_jitter
-        seg.total_nr = total_nr
+        # Wireshark: jitter = (15 * jitter + diff) / 16 on every packet of the run; min/mean/max
+        # jitter and mean delta over the regular ones, the means as Wireshark's running means
+        # over total_nr ("the number of deltas").
+        jitters = _first_order(seg.jitter, current_diff / 16.0)
+        totals = seg.total_nr + np.arange(k)
+        if regular.any():
+            reg_jitter = jitters[regular]
+            reg_totals = totals[regular]
+            seg.mean_delta = _running_mean(seg.mean_delta, delta[regular], reg_totals)
+            seg.mean_jitter = _running_mean(seg.mean_jitter, reg_jitter, reg_totals)
+            top = float(reg_jitter.max())
+            if top > seg.max_jitter:
+                seg.max_jitter = top
+            low = float(reg_jitter.min())
+            if seg.min_jitter == -1 or low < seg.min_jitter:
+                seg.min_jitter = low
+        seg.jitter = float(jitters[-1])
+        seg.total_nr += k
         last_seq = int(seq[-1])
         seg.seq_num = seg.stop_seq_nr = last_seq
         seg.time = float(now_ms[-1])
@@ -671,10 +707,8 @@ class RtpStreamStats:
         prev_transit = np.empty_like(transit)
         prev_transit[1:] = transit[:-1]
         prev_transit[0] = rfc.transit
-        rfc_jitter = rfc.jitter
-        for d in np.abs(transit - prev_transit).tolist():
-            rfc_jitter += (d - rfc_jitter) / 16.0
-        rfc.jitter = rfc_jitter
+        # A.8: J += (|D| - J) / 16, i.e. J = 15/16 J + |D|/16.
+        rfc.jitter = float(_first_order(rfc.jitter, np.abs(transit - prev_transit) / 16.0)[-1])
         rfc.ts_highest = int(extended[-1])
         rfc.transit = float(transit[-1])
 
