@@ -36,6 +36,7 @@ from harness.capture.transport import (
     iter_transport,
     read_datagrams,
 )
+from harness.protocol.rtp.packet import RtpParseError, parse_header_fields
 from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 
 __all__ = [
@@ -82,16 +83,11 @@ def looks_like_sip(payload: bytes) -> bool:
 
 def rtp_header_ok(payload: bytes) -> bool:
     """Version 2, and CSRC list + extension + padding fit in the packet (RFC 3550 §5.1, A.1)."""
-    if len(payload) < 12 or payload[0] >> 6 != 2:
+    try:
+        parse_header_fields(payload)
+    except RtpParseError:
         return False
-    header = 12 + 4 * (payload[0] & 0x0F)
-    if payload[0] & 0x10:
-        if len(payload) < header + 4:
-            return False
-        header += 4 + 4 * struct.unpack_from("!H", payload, header + 2)[0]
-    if header > len(payload):
-        return False
-    return not (payload[0] & 0x20 and (payload[-1] == 0 or header + payload[-1] > len(payload)))
+    return True
 
 
 def is_rtcp(payload: bytes) -> bool:

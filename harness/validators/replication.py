@@ -31,11 +31,11 @@ payload, not the bytes); per stream and per pair a few counters.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from harness.protocol.rtp.packet import RTP_HEADER_LEN, RtpParseError, fixed_header, parse_header_fields
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
@@ -55,8 +55,7 @@ DEFAULT_WINDOW = 2.0  # seconds: the longest replication delay looked for
 MIN_PAYLOAD = 8  # octets: shorter payloads (RFC 4733 events, CN) identify nothing
 
 StreamKey = tuple[Endpoint, Endpoint, int]  # (src, dst, ssrc), as in harness.validators.rtp
-_SSRC = struct.Struct("!I").unpack_from
-_HEADER = 12  # RTP fixed header (RFC 3550 §5.1); CSRC/extension handled below
+_HEADER = RTP_HEADER_LEN  # RTP fixed header (RFC 3550 §5.1); CSRC/extension: `_payload_of`
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +121,11 @@ class _PairStats:
 
 def _payload_of(payload: bytes) -> bytes | None:
     """The RTP payload (after CSRCs and extension, before padding), or None if malformed."""
-    if len(payload) < _HEADER or payload[0] >> 6 != 2:
+    try:
+        fields = parse_header_fields(payload)
+    except RtpParseError:
         return None
-    b0 = payload[0]
-    if b0 == 0x80:
-        return payload[_HEADER:]
-    start = _HEADER + 4 * (b0 & 0x0F)
-    if b0 & 0x10:
-        if len(payload) < start + 4:
-            return None
-        start += 4 + 4 * int.from_bytes(payload[start + 2:start + 4], "big")
-    end = len(payload)
-    if b0 & 0x20:
-        end -= payload[-1]
-    return payload[start:end] if start <= end else None
+    return payload[fields[8]:fields[9]]
 
 
 class ReplicationAnalyzer:
@@ -176,7 +166,7 @@ class ReplicationAnalyzer:
         entry = entries.get(digest)
         if entry is not None and entry.stream is None:
             return  # ambiguous payload (silence): the common case of a quiet capture, kept cheap
-        key = (src, dst, _SSRC(payload, 8)[0])
+        key = (src, dst, fixed_header(payload)[4])
         if entry is None:
             entry = entries[digest] = _Entry(digest, key, timestamp, index)
             fifo.append((timestamp, entry, key, None))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.protocol.rtp.packet import RtpParseError, fixed_header, header_view, parse_header_fields
-from harness.protocol.rtp.seqnum import seq_add
+from harness.protocol.rtp.seqnum import seq_add, seq_forward_array
 from harness.protocol.rtp.stats import RtpStreamStats, RtpStreamSummary
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
@@ -232,7 +232,7 @@ class RtpAnalyzer:
             offset = 0
         if state.first_seq_error is None and follows.size:
             # The exact modular successor is the only in-order value: 65535 -> 0 passes.
-            bad = np.flatnonzero(follows != (prev_seq + 1) & 0xFFFF)
+            bad = np.flatnonzero(seq_forward_array(prev_seq, follows) != 1)
             if bad.size:
                 j = int(bad[0]) + offset
                 state.first_seq_error = (int(frames[j]), float(arrival[j]), int(seq[j - 1]) if j else state.last_seq,

@@ -40,6 +40,7 @@ __all__ = [
     "header_view",
     "looks_like_rtcp",
     "parse_header_fields",
+    "patch_fixed_header",
 ]
 
 RTP_HEADER_LEN: Final = 12
@@ -105,6 +106,15 @@ def fixed_header(data: bytes | bytearray | memoryview) -> tuple[bool, int, int, 
     version 2 with at least the 12-byte fixed header (no bounds walk: see `parse_header_fields`)."""
     b1, seq, ts, ssrc = _FIXED_TAIL.unpack_from(data, 1)
     return b1 > 0x7F, b1 & 0x7F, seq, ts, ssrc
+
+
+_MARKER_SEQ_TS: Final = struct.Struct("!BHI")
+
+
+def patch_fixed_header(buf: bytearray, *, marker: bool, sequence: int, timestamp: int) -> None:
+    """Set M, the sequence number and the timestamp of a fixed header in place (a sender's
+    per-packet work on a header template; PT and the other bits of octet 1 are kept)."""
+    _MARKER_SEQ_TS.pack_into(buf, 1, (buf[1] & 0x7F) | (0x80 if marker else 0), sequence, timestamp)
 
 
 #: The 12-byte fixed header as a numpy record (network byte order).

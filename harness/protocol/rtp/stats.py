@@ -32,7 +32,18 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from harness.protocol.rtp.seqnum import SEQ_MOD, seq_add, ts_distance_array
+from harness.protocol.rtp.seqnum import (
+    SEQ_MOD,
+    TS_HALF,
+    TS_MOD,
+    seq_add,
+    seq_forward,
+    seq_forward_array,
+    ts_distance_array,
+    ts_forward,
+    ts_forward_array,
+    ts_unwrap,
+)
 
 __all__ = [
     "MAX_DROPOUT",
@@ -194,7 +205,7 @@ class _Rfc3550Source:
 
     def update_seq(self, seq: int) -> bool:
         """RFC 3550 A.1 `update_seq`, line for line; True when the packet counts as received."""
-        udelta = (seq - self.max_seq) & 0xFFFF
+        udelta = seq_forward(self.max_seq, seq)
         if self.probation:
             # "Source is not valid until MIN_SEQUENTIAL packets with sequential sequence
             # numbers have been received."
@@ -238,7 +249,7 @@ class _Rfc3550Source:
             extended = self.ts_highest = timestamp
         else:
             # Serial arithmetic (seqnum.ExtendedTimestamp): nearest position to the highest.
-            extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+            extended = ts_unwrap(highest, timestamp)
             if extended > highest:
                 self.ts_highest = extended
         transit = arrival * clock_rate - extended
@@ -298,9 +309,9 @@ class _WiresharkSegment:
         # "Check if time sequence of packets is in order. We check whether timestamp difference
         # is below 1/2 of timestamp range" -- relative to the FIRST packet's timestamp (4.0).
         first = self.first_timestamp
-        if (first <= ts and ts - first < 0x80000000) or (
-            first > ts and (0xFFFFFFFF - first) + ts < 0x80000000
-        ):
+        # (For first > ts, Wireshark's (0xFFFFFFFF - first) + ts is the forward distance - 1.)
+        forward = ts_forward(first, ts)
+        if (first <= ts and forward < TS_HALF) or (first > ts and forward - 1 < TS_HALF):
             in_time_sequence = True
         else:
             in_time_sequence = False
@@ -345,7 +356,7 @@ class _WiresharkSegment:
         # "diff/jitter/skew calculations are done just for in sequence packets"
         if in_time_sequence:
             arrivaltime = now_ms - self.start_time
-            nominal_ticks = (ts - first) & 0xFFFFFFFF  # guint32_wraparound_diff(ts, first_timestamp)
+            nominal_ticks = forward  # guint32_wraparound_diff(ts, first_timestamp)
             if clock_rate != 0:
                 # "Convert from sampling clock to ms": nominaltime / (clock_rate/1000) -- an
                 # INTEGER division of the guint32 clock rate (44100 -> 44), kept as in Wireshark.
@@ -465,7 +476,7 @@ class RtpStreamStats:
         ssrc: int,
     ) -> None:
         """Account one packet. `arrival_time` is its capture/receive time in seconds."""
-        if not 0 <= sequence <= 0xFFFF or not 0 <= timestamp <= 0xFFFFFFFF:
+        if not 0 <= sequence < SEQ_MOD or not 0 <= timestamp < TS_MOD:
             raise ValueError(f"sequence {sequence} / timestamp {timestamp} out of range")
         seg = self._seg
         rfc = self._rfc
@@ -489,10 +500,10 @@ class RtpStreamStats:
             and rfc.ts_highest is not None
         ):
             first = seg.first_timestamp
-            nominal_ticks = (timestamp - first) & 0xFFFFFFFF
-            udelta = (sequence - rfc.max_seq) & 0xFFFF
+            nominal_ticks = ts_forward(first, timestamp)
+            udelta = seq_forward(rfc.max_seq, sequence)
             origin = self._origin
-            if nominal_ticks < 0x80000000 and udelta < MAX_DROPOUT and origin is not None:
+            if nominal_ticks < TS_HALF and udelta < MAX_DROPOUT and origin is not None:
                 self._last_arrival = arrival_time
                 self._last_seq = sequence
                 now_ms = (arrival_time - origin) * 1000.0
@@ -538,7 +549,7 @@ class RtpStreamStats:
                 rfc.received += 1
                 # RFC 3550 A.8 jitter (see `_Rfc3550Source.update_jitter`).
                 highest = rfc.ts_highest
-                extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+                extended = ts_unwrap(highest, timestamp)
                 if extended > highest:
                     rfc.ts_highest = extended
                 transit = arrival_time * self.clock_rate - extended
@@ -568,8 +579,8 @@ class RtpStreamStats:
         late or duplicate packets, timestamp jumps) goes through `update` itself.
         """
         n = len(sequence)
-        if n and (int(sequence.min()) < 0 or int(sequence.max()) > 0xFFFF
-                  or int(timestamp.min()) < 0 or int(timestamp.max()) > 0xFFFFFFFF):
+        if n and (int(sequence.min()) < 0 or int(sequence.max()) >= SEQ_MOD
+                  or int(timestamp.min()) < 0 or int(timestamp.max()) >= TS_MOD):
             raise ValueError("sequence / timestamp out of range")
         i = 0
         backoff = 1
@@ -609,18 +620,18 @@ class RtpStreamStats:
         prev = np.empty_like(seq)
         prev[1:] = seq[:-1]
         prev[0] = seg.seq_num
-        nominal_ticks = (ts - seg.first_timestamp) & 0xFFFFFFFF  # guint32_wraparound_diff
+        nominal_ticks = ts_forward_array(seg.first_timestamp, ts)  # guint32_wraparound_diff
         wrapped = (prev == 65535) & (seq == 0)
         forward = (prev + 1 < seq) | (prev - seq > 0xFF00)  # Wireshark "lost packets" branch
         ok = (ssrc[start:end] == self._ssrc) & (payload_type[start:end] == self._fast_pt)
-        ok &= nominal_ticks < 0x80000000  # in time sequence
+        ok &= nominal_ticks < TS_HALF  # in time sequence
         ok &= (seq == prev + 1) | wrapped | forward
         rfc_prev = prev.copy()
         rfc_prev[0] = rfc.max_seq
-        ok &= ((seq - rfc_prev) & 0xFFFF) < MAX_DROPOUT  # RFC 3550 A.1 "in order, with permissible gap"
+        ok &= seq_forward_array(rfc_prev, seq) < MAX_DROPOUT  # RFC 3550 A.1 "in order, with permissible gap"
         ts_prev = np.empty_like(ts)
         ts_prev[1:] = ts[:-1]
-        ts_prev[0] = rfc.ts_highest & 0xFFFFFFFF
+        ts_prev[0] = rfc.ts_highest % TS_MOD
         ts_step = ts_distance_array(ts_prev, ts)
         ok &= ts_step >= 0  # the extended timestamp keeps rising (else the highest stays put)
         k = len(seq) if bool(ok.all()) else int(np.argmin(ok))
@@ -775,7 +786,7 @@ class RtpStreamStats:
             fraction_lost=min(fraction, 255),
             # §6.4.1: cumulative lost is a signed 24-bit field; A.3 clamps it.
             cumulative_lost=max(-0x800000, min(0x7FFFFF, lost)),
-            extended_highest_seq=s.extended_max & 0xFFFFFFFF,
+            extended_highest_seq=s.extended_max % TS_MOD,  # the 32-bit RR field (§6.4.1)
             jitter=int(s.jitter),
         )
 
