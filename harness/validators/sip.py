@@ -225,9 +225,6 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
         if not _involves(event, recorder):
             continue
         msg = event.message
-        raw_call_id = msg.headers.get("Call-ID")
-        if raw_call_id is not None:
-            call_of_packet[event.index] = raw_call_id
         try:
             # Only the top Via's branch is used (RFC 3261 §17.1.3 matching); the parser has
             # already checked that every Via parses (`_check_core_headers`).
@@ -235,8 +232,9 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
             branch = Via.parse(via_values[0]).branch if via_values else None
         except (RemoteProtocolError, ValueError) as exc:
             findings.append(_finding("SIP-MESSAGE-WELLFORMED", f"bad mandatory header: {exc}", event.index,
-                                     event.timestamp, _start_line(msg)))
+                                     event.timestamp, _start_line(msg), call_id=_raw_call_id(msg.raw or b"")))
             continue
+        call_of_packet[event.index] = call_id
         key = (branch, cseq.number, cseq.method)
         dialog = dialogs.setdefault(call_id, SipDialogSummary(call_id))
         if isinstance(msg, SipRequest):
