@@ -326,7 +326,7 @@ _RTP_FIXED_HEADER = 12
 
 
 # One flow's collected RTP: fixed headers back to back, arrival times, frame numbers.
-FlowPackets = tuple[bytearray, array, array]
+FlowPackets = tuple[bytearray, "array[float]", "array[int]"]
 
 
 class RtpBatches:
@@ -376,7 +376,7 @@ class RtpBatches:
         return [(src, dst, packets) for (src, dst), packets in merged.items()]
 
 
-def _rows(packets: FlowPackets) -> tuple[list[bytes], array, array]:
+def _rows(packets: FlowPackets) -> tuple[list[bytes], array[float], array[int]]:
     headers, times, indices = packets
     return [bytes(headers[i:i + _RTP_FIXED_HEADER]) for i in range(0, len(headers), _RTP_FIXED_HEADER)], \
         times, indices

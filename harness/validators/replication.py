@@ -225,10 +225,10 @@ class ReplicationAnalyzer:
         recorder = {s.answer_endpoint for s in negotiated if s.answer_endpoint is not None and s.answer_endpoint[1]}
         # The call a stream belongs to, by the negotiated address it goes to or comes from.
         endpoint_call: dict[Endpoint, str] = {}
-        for stream in negotiated:
-            for ep in (stream.answer_endpoint, stream.offer_endpoint):
+        for neg in negotiated:
+            for ep in (neg.answer_endpoint, neg.offer_endpoint):
                 if ep is not None and ep[1] != 0:
-                    endpoint_call[ep] = stream.call_id
+                    endpoint_call[ep] = neg.call_id
 
         def call_of(key: StreamKey) -> str | None:
             return endpoint_call.get(key[1]) or endpoint_call.get(key[0])

@@ -194,8 +194,8 @@ class RtpAnalyzer:
         self._streams[key] = state
         return state
 
-    def feed_batch(self, src: Endpoint, dst: Endpoint, headers: bytes | bytearray, times: array,
-                   indices: array) -> None:
+    def feed_batch(self, src: Endpoint, dst: Endpoint, headers: bytes | bytearray, times: array[float],
+                   indices: array[int]) -> None:
         """Account a flow's RTP packets at once: their 12-byte fixed headers back to back (RTP
         version 2, already checked), arrival times and frame numbers, in capture order.
 
