@@ -11,6 +11,7 @@ INVITE without `otherDN`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from harness.offline.result import NO_CALL, CallFindings
 from harness.spec.catalogue import load_catalogue
@@ -65,6 +66,16 @@ class CallResolver:
         if finding.calluuid is not None:
             return finding.calluuid
         return self.call_key(finding.call_id)
+
+    def tag(self, finding: Finding) -> tuple[str, Finding]:
+        """(call, finding), the finding's `calluuid` filled from its Call-ID's dialog."""
+        call = self.resolve(finding)
+        if finding.calluuid is None and finding.call_id is not None:
+            dialog = self._dialogs.get(finding.call_id)
+            uuid = calluuid_of(dialog) if dialog is not None else None
+            if uuid is not None:
+                finding = replace(finding, calluuid=uuid)
+        return call, finding
 
 
 def group_by_call(findings: Sequence[tuple[str, Finding]]) -> list[CallFindings]:

@@ -52,7 +52,7 @@ def judge(evidence: OfflineEvidence) -> ValidationResult:
     sip, rtp, rep = evidence.sip, evidence.rtp, evidence.replication
     leg_findings, modes = check_legs_per_call(sip)
     resolver = CallResolver(sip)
-    tagged = [(resolver.resolve(f), f) for f in [*sip.findings, *leg_findings, *rtp.findings, *rep.findings]]
+    tagged = [resolver.tag(f) for f in [*sip.findings, *leg_findings, *rtp.findings, *rep.findings]]
     checked: list[str] = []
     recordings_judged = evidence.recordings is not None and evidence.read_error is None
     if recordings_judged:
@@ -68,7 +68,7 @@ def judge(evidence: OfflineEvidence) -> ValidationResult:
     if evidence.delivery is not None:
         from harness.validators.delivery import EMITTED_REQUIREMENTS as delivery_ids
 
-        tagged.extend((resolver.resolve(f), f) for f in evidence.delivery.findings)
+        tagged.extend(resolver.tag(f) for f in evidence.delivery.findings)
         exercised += [r for r in delivery_ids if r not in exercised]
     return ValidationResult(str(evidence.capture), group_by_call(tagged), rtp, sip, exercised, evidence.read_error,
                             checked, rep, evidence.delivery)

@@ -167,7 +167,8 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
                     "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
                     f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: "
                     f"recorded audio of {directory.name} not compared with what was sent",
-                    Evidence(file=str(directory)), observed="no time-code", expected="time-code audio")))
+                    Evidence(file=str(directory)), observed="no time-code", expected="time-code audio",
+                    calluuid=directory.parent.name, stream=dn)))
             else:
                 expected.append(exp)
         for finding in validate_recording(directory, expected):
@@ -184,7 +185,8 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
             "REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity,
             f"no recording of calluuid {dialog.target.calluuid} under {root}",
             Evidence(inv.index if inv else None, inv.timestamp if inv else None, file=str(root)),
-            observed="no directory", expected=f"{root}/{dialog.target.calluuid}/<record_id>/")))
+            observed="no directory", expected=f"{root}/{dialog.target.calluuid}/<record_id>/",
+            calluuid=dialog.target.calluuid, call_id=call_id)))
     return out, [str(d) for d, _ in dirs]
 
 
@@ -248,14 +250,16 @@ def validate_profile_recordings(path: Path, root: Path, layout: RecordingsSpec, 
                     "REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
                     f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: "
                     "recorded audio not compared with what was sent", Evidence(file=str(root)),
-                    observed="no time-code", expected="time-code audio")))
+                    observed="no time-code", expected="time-code audio", calluuid=calluuid, call_id=call_id,
+                    stream=dn)))
             else:
                 expected.append(exp)
         located = locator.locate(CallKeys(calluuid, record_id, record_dn, tuple(keys)), since=0.0)
         checked.extend(str(p) for p in located.found)
         if located.missing and not expected:
             out.append((call, Finding("REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity,
-                                      located.missing[0], Evidence(file=str(root)), observed="missing")))
+                                      located.missing[0], Evidence(file=str(root)), observed="missing",
+                                      calluuid=calluuid)))
         for finding in validate_recording(located.target, expected, require_metadata=isinstance(located.target, Path)):
             out.append((call, finding))
     return out, checked

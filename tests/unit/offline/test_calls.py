@@ -15,8 +15,9 @@ from tests.unit.validators.builders import ether, sip_flow, udp, write_pcap
 CALLUUID = "4BOKLLA3VH66JF112M1CC9VHKS14F0KP"
 
 
-def _sip(tmp_path: Path, legs: tuple[str, ...] = ("leg_a", "leg_b")) -> SipReport:
-    frames = [(1000.0 + i * 0.01, ether(udp(s, d, m))) for i, (s, d, m) in enumerate(sip_flow(legs))]
+def _sip(tmp_path: Path, legs: tuple[str, ...] = ("leg_a", "leg_b"),
+         parts: tuple[str, ...] = ("invite", "ok", "ack", "bye", "bye_ok")) -> SipReport:
+    frames = [(1000.0 + i * 0.01, ether(udp(s, d, m))) for i, (s, d, m) in enumerate(sip_flow(legs, parts))]
     return validate_sip(read_capture(write_pcap(tmp_path / "sip.pcap", frames)), mode=ExpectedMode.ANY)
 
 
@@ -41,11 +42,26 @@ def test_message_text_is_not_parsed(tmp_path: Path) -> None:
 
 
 def test_sip_findings_carry_call_id_and_calluuid(tmp_path: Path) -> None:
-    sip = _sip(tmp_path, ("leg_a",))  # a lone leg: its INVITE is never answered with a BYE etc.
+    sip = _sip(tmp_path, ("leg_a",), ("invite", "ok"))  # the 2xx is never ACKed
     findings, modes = check_legs_per_call(sip)
     assert modes == set() and findings == []  # a lone leg without otherDN: leg count not judged
-    tagged = [f for f in sip.findings if f.call_id is not None]
-    assert all(f.calluuid == CALLUUID for f in tagged)
+    (never_acked,) = [f for f in sip.findings if f.requirement_id == "SIP-DIALOG-ESTABLISHED"]
+    assert never_acked.call_id == next(iter(sip.dialogs)) and never_acked.calluuid == CALLUUID
+
+
+def test_rtp_findings_carry_call_and_stream(tmp_path: Path) -> None:
+    from harness.offline import validate_capture
+    from tests.unit.validators.builders import rtp_stream
+
+    sip_frames = [(1000.0 + i * 0.01, ether(udp(s, d, m)))
+                  for i, (s, d, m) in enumerate(sip_flow(("leg_a", "leg_b"), ("invite", "ok", "ack")))]
+    lossy = rtp_stream(("127.0.0.1", 20000), ("127.0.0.2", 30000), [*range(1, 20), *range(22, 60)], ssrc=0xA)
+    result = validate_capture(write_pcap(tmp_path / "lossy.pcap", sorted(sip_frames + lossy, key=lambda f: f[0])))
+    (seq,) = [f for f in result.findings if f.requirement_id == "RTP-SEQ-CONTINUITY"]
+    assert seq.stream == "127.0.0.1:20000 -> 127.0.0.2:30000 SSRC 0x0000000A"
+    assert seq.call_id in result.sip.dialogs and seq.calluuid == CALLUUID
+    (call,) = [c for c in result.calls if "RTP-SEQ-CONTINUITY" in c.by_requirement]
+    assert call.call == CALLUUID
 
 
 def test_two_legs_give_two_session_mode(tmp_path: Path) -> None:
