@@ -90,7 +90,7 @@ def _record_header_class(endian: str, max_caplen: int) -> type:
     return RecordHeader
 
 
-_CHUNK = 16384  # frames handed on at a time (bounded memory, few generator round trips)
+_CHUNK = 4096  # frames handed on at a time (bounded memory, few generator round trips)
 
 
 def _guarded(records: Iterator[tuple[float, bytes]], errors: list[BaseException]) -> Iterator[tuple[float, bytes]]:

@@ -341,7 +341,7 @@ class RtpBatches:
 
     __slots__ = ("count", "flows", "flush", "limit", "pairs")
 
-    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 131072) -> None:
+    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 65536) -> None:
         self.flows: dict[object, FlowPackets] = {}
         self.pairs: dict[object, tuple[Endpoint, Endpoint]] = {}
         self.flush = flush
