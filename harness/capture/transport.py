@@ -327,59 +327,91 @@ _RTP_FIXED_HEADER = 12
 
 # One flow's collected RTP: fixed headers back to back, arrival times, frame numbers.
 FlowPackets = tuple[bytearray, "array[float]", "array[int]"]
+# A flow's RTP as handed to `flush`: headers (bytes, 12 a packet), arrival times, frame numbers.
+FlowArrays = tuple[bytes, npt.NDArray[np.float64], npt.NDArray[np.int64]]
 
 
 class RtpBatches:
-    """RTP over UDP collected per flow for batch analysis: per packet the 12-byte fixed header
-    (appended to one bytearray), the arrival time and the frame number (typed arrays), in
-    capture order, handed to `flush` every `limit` frames and at the end (memory stays
-    bounded whatever the capture size: 28 bytes a packet between flushes).
+    """RTP over UDP collected for batch analysis: per packet the 12-byte fixed header, the
+    arrival time and the frame number, handed to `flush` per flow, in capture order, every
+    `limit` frames and at the end (memory stays bounded whatever the capture size: about 28
+    bytes a packet between flushes).
+
+    Two collections: per flow (bytearray + typed arrays) for packets of the per-frame path, and
+    per chunk (numpy arrays tagged with a flow number) for the vector path, so a chunk costs a
+    few numpy calls and no Python step per flow. `take` merges them into capture order.
 
     The fixed header carries everything the receive statistics need (RFC 3550 §5.1: M, PT,
     sequence number, timestamp, SSRC); V/P/X/CC were checked when the packet was classified.
     """
 
-    __slots__ = ("count", "flows", "flush", "limit", "pairs")
+    __slots__ = ("_flow_number", "_flow_pairs", "_parts", "count", "flows", "flush", "limit", "pairs")
 
-    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 65536) -> None:
+    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 262144) -> None:
         self.flows: dict[object, FlowPackets] = {}
         self.pairs: dict[object, tuple[Endpoint, Endpoint]] = {}
         self.flush = flush
         self.limit = limit
         self.count = 0
+        self._flow_number: dict[bytes, int] = {}  # raw address+port key → flow number
+        self._flow_pairs: list[tuple[Endpoint, Endpoint]] = []
+        self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float64],
+                                npt.NDArray[np.int64]]] = []
 
     def open(self, key: object, pair: tuple[Endpoint, Endpoint]) -> FlowPackets:
         packets = self.flows[key] = (bytearray(), array("d"), array("q"))
         self.pairs[key] = pair
         return packets
 
-    def take(self) -> list[tuple[Endpoint, Endpoint, FlowPackets]]:
+    def flow_number(self, raw: bytes, pair: tuple[Endpoint, Endpoint]) -> int:
+        number = self._flow_number.get(raw)
+        if number is None:
+            number = self._flow_number[raw] = len(self._flow_pairs)
+            self._flow_pairs.append(pair)
+        return number
+
+    def add_chunk(self, flows: npt.NDArray[np.int64], headers: npt.NDArray[np.uint8],
+                  arrival: npt.NDArray[np.float64], frames: npt.NDArray[np.int64]) -> None:
+        """Packets of the vector path: flow number, (n, 12) headers, arrival, frame number."""
+        self._parts.append((flows, headers, arrival, frames))
+
+    def take(self) -> list[tuple[Endpoint, Endpoint, FlowArrays]]:
         """The collected packets per (src, dst) in first-packet order; empties the collection.
 
-        One flow may have been collected under two keys (raw bytes on the fast path, endpoint
-        tuples on the general one): its packets are merged back into capture order."""
-        merged: dict[tuple[Endpoint, Endpoint], FlowPackets] = {}
-        for key, packets in self.flows.items():
-            pair = self.pairs[key]
-            seen = merged.get(pair)
-            if seen is None:
-                merged[pair] = packets
-                continue
-            rows = sorted(zip(*_rows(seen), strict=True), key=lambda r: r[2])
-            rows += zip(*_rows(packets), strict=True)
-            rows.sort(key=lambda r: r[2])
-            merged[pair] = (bytearray(b"".join(r[0] for r in rows)), array("d", (r[1] for r in rows)),
-                            array("q", (r[2] for r in rows)))
+        One flow may have been collected under several keys (raw bytes on the fast path,
+        endpoint tuples on the general one, flow numbers on the vector path): its packets are
+        merged back into capture order."""
+        pieces: dict[tuple[Endpoint, Endpoint], list[FlowArrays]] = {}
+        for key, (headers, times, indices) in self.flows.items():
+            pieces.setdefault(self.pairs[key], []).append(
+                (bytes(headers), np.frombuffer(times, dtype=np.float64), np.frombuffer(indices, dtype=np.int64)))
+        if self._parts:
+            flows = np.concatenate([p[0] for p in self._parts])
+            headers = np.concatenate([p[1] for p in self._parts])
+            arrival = np.concatenate([p[2] for p in self._parts])
+            frames = np.concatenate([p[3] for p in self._parts])
+            order = np.argsort(flows, kind="stable")
+            cuts = np.flatnonzero(np.diff(flows[order])) + 1
+            for group in np.split(order, cuts):
+                pair = self._flow_pairs[int(flows[group[0]])]
+                pieces.setdefault(pair, []).append((headers[group].tobytes(), arrival[group], frames[group]))
+        out: list[tuple[int, tuple[Endpoint, Endpoint], FlowArrays]] = []
+        for pair, parts in pieces.items():
+            if len(parts) == 1:
+                merged = parts[0]
+            else:
+                all_frames = np.concatenate([p[2] for p in parts])
+                order = np.argsort(all_frames, kind="stable")
+                all_headers = np.frombuffer(b"".join(p[0] for p in parts), dtype=np.uint8).reshape(-1, 12)
+                merged = (all_headers[order].tobytes(), np.concatenate([p[1] for p in parts])[order],
+                          all_frames[order])
+            out.append((int(merged[2][0]), pair, merged))
+        out.sort(key=lambda item: item[0])
         self.flows = {}
         self.pairs = {}
+        self._parts = []
         self.count = 0
-        return [(src, dst, packets) for (src, dst), packets in merged.items()]
-
-
-def _rows(packets: FlowPackets) -> tuple[list[bytes], array[float], array[int]]:
-    headers, times, indices = packets
-    return [bytes(headers[i:i + _RTP_FIXED_HEADER]) for i in range(0, len(headers), _RTP_FIXED_HEADER)], \
-        times, indices
+        return [(src, dst, arrays) for _first, (src, dst), arrays in out]
 
 
 def iter_transport(path: str | Path, kind_of: KindOf | None = None,
@@ -606,18 +638,12 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
     is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
     rtp_at = np.flatnonzero(is_rtp)
     if rtp_batches is not None and rtp_at.size:
-        arrival = np.asarray(times, dtype=np.float64)[c.positions]
-        headers = np.ascontiguousarray(blob[offsets[:, None] + _HEADER_BYTES])
-        order = rtp_at[np.argsort(flow_of[rtp_at], kind="stable")]
-        cuts = np.flatnonzero(np.diff(flow_of[order])) + 1
-        for group in np.split(order, cuts):
-            flow = int(flow_of[group[0]])
-            packets = rtp_batches.flows.get(raw_keys[flow])
-            if packets is None:
-                packets = rtp_batches.open(raw_keys[flow], pairs[flow])
-            packets[0].extend(headers[group].tobytes())
-            packets[1].frombytes(arrival[group].tobytes())
-            packets[2].frombytes(frame_numbers[group].astype(np.int64).tobytes())
+        numbers = np.fromiter((rtp_batches.flow_number(raw, pair) for raw, pair in zip(raw_keys, pairs, strict=True)),
+                              dtype=np.int64, count=len(raw_keys))
+        rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
+                              np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
+                              np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
+                              frame_numbers[rtp_at].astype(np.int64))
     if rtp_sink is not None:
         positions, stops = c.positions.tolist(), c.stops.tolist()
         flow_list = flow_of.tolist()

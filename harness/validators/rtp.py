@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.protocol.rtp.packet import RtpParseError, fixed_header, header_view, parse_header_fields
 from harness.protocol.rtp.seqnum import seq_add, seq_forward_array
@@ -194,13 +195,13 @@ class RtpAnalyzer:
         self._streams[key] = state
         return state
 
-    def feed_batch(self, src: Endpoint, dst: Endpoint, headers: bytes | bytearray, times: array[float],
-                   indices: array[int]) -> None:
+    def feed_batch(self, src: Endpoint, dst: Endpoint, headers: bytes | bytearray,
+                   times: array[float] | npt.NDArray[np.float64], indices: array[int] | npt.NDArray[np.int64]) -> None:
         """Account a flow's RTP packets at once: their 12-byte fixed headers back to back (RTP
         version 2, already checked), arrival times and frame numbers, in capture order.
 
         Same result as `feed` packet by packet (each SSRC is its own stream, in order)."""
-        if not indices:
+        if not len(indices):
             return
         view = header_view(headers)
         arrival = np.frombuffer(times, dtype=np.float64)
