@@ -167,17 +167,18 @@ os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(",")})
 t0 = time.perf_counter()
 p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-sys.stdout.write(f"{wall} {rss} {p.returncode} {len(p.stdout)}\\n")
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stdout.write(f"{wall} {usage.ru_maxrss} {p.returncode} {len(p.stdout)} {usage.ru_utime + usage.ru_stime}\\n")
 """
 
 
-def _measure(cmd: list[str], cpus: list[int]) -> tuple[float, int, int, int]:
-    """Wall time (s), peak RSS (KiB), exit code, stdout bytes of `cmd` on `cpus`, from a fresh parent."""
+def _measure(cmd: list[str], cpus: list[int]) -> tuple[float, int, int, int, float]:
+    """Wall time (s), peak RSS (KiB), exit code, stdout bytes, CPU time (user + system, s) of
+    `cmd` on `cpus`, from a fresh parent."""
     out = subprocess.run([sys.executable, "-c", _CHILD, ",".join(map(str, cpus)), *cmd], capture_output=True,
                          text=True, check=True)
-    wall, rss, rc, size = out.stdout.split()
-    return float(wall), int(rss), int(rc), int(size)
+    wall, rss, rc, size, cpu = out.stdout.split()
+    return float(wall), int(rss), int(rc), int(size), float(cpu)
 
 
 def main() -> dict[str, object]:
@@ -197,7 +198,7 @@ def main() -> dict[str, object]:
         cpu_sets = {"one_cpu": available[:1], "two_cpus": available[:2]}
         if len(available) < 2:
             del cpu_sets["two_cpus"]
-        runs: dict[str, dict[str, list[tuple[float, int, int, int]]]] = {
+        runs: dict[str, dict[str, list[tuple[float, int, int, int, float]]]] = {
             name: {"arec": [], "tshark": []} for name in cpu_sets}
         for _ in range(args.repeat):
             for name, cpus in cpu_sets.items():
@@ -219,17 +220,22 @@ def main() -> dict[str, object]:
         best = {tool: min(r[0] for r in rs) for tool, rs in per_tool.items()}
         median = {tool: statistics.median(r[0] for r in rs) for tool, rs in per_tool.items()}
         peak = {tool: max(r[1] for r in rs) for tool, rs in per_tool.items()}
+        cpu = {tool: min(r[4] for r in rs) for tool, rs in per_tool.items()}
         result[name] = {
             "cpus": cpu_sets[name],
             "arec_best_s": round(best["arec"], 3), "arec_median_s": round(median["arec"], 3),
             "tshark_best_s": round(best["tshark"], 3), "tshark_median_s": round(median["tshark"], 3),
             "tshark_over_arec_best": round(best["tshark"] / best["arec"], 2),
             "tshark_over_arec_median": round(median["tshark"] / median["arec"], 2),
+            # CPU time (user + system, best run): less sensitive than wall time to other load.
+            "arec_cpu_s": round(cpu["arec"], 3), "tshark_cpu_s": round(cpu["tshark"], 3),
+            "tshark_over_arec_cpu": round(cpu["tshark"] / cpu["arec"], 2),
             "arec_peak_rss_mib": round(peak["arec"] / 1024, 1),
             "tshark_peak_rss_mib": round(peak["tshark"] / 1024, 1),
             "arec_over_tshark_rss": round(peak["arec"] / peak["tshark"], 2),
             "arec_exit_codes": sorted({r[2] for r in per_tool["arec"]}),
-            "runs": {tool: [{"wall_s": round(r[0], 3), "peak_rss_kib": r[1], "exit": r[2], "stdout_bytes": r[3]}
+            "runs": {tool: [{"wall_s": round(r[0], 3), "cpu_s": round(r[4], 3), "peak_rss_kib": r[1], "exit": r[2],
+                             "stdout_bytes": r[3]}
                             for r in rs] for tool, rs in per_tool.items()},
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +246,8 @@ def main() -> dict[str, object]:
         assert isinstance(row, dict)
         print(f"{name}: arec {row['arec_best_s']} s (median {row['arec_median_s']}) vs tshark {row['tshark_best_s']} s "
               f"(median {row['tshark_median_s']}): tshark/arec = {row['tshark_over_arec_best']} best, "
-              f"{row['tshark_over_arec_median']} median; RSS arec/tshark = {row['arec_over_tshark_rss']}")
+              f"{row['tshark_over_arec_median']} median, {row['tshark_over_arec_cpu']} by CPU time; "
+              f"RSS arec/tshark = {row['arec_over_tshark_rss']}")
     return result
 
 
