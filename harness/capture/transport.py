@@ -645,12 +645,10 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
                               np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
                               frame_numbers[rtp_at].astype(np.int64))
     if rtp_sink is not None:
-        positions, stops = c.positions.tolist(), c.stops.tolist()
-        flow_list = flow_of.tolist()
-        for j in rtp_at.tolist():
-            pos = positions[j]
-            pair = pairs[flow_list[j]]
-            rtp_sink(base + pos + 1, times[pos], pair[0], pair[1], frames[pos][42:stops[j]])
+        for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
+                                           flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
+            src, dst = pairs[flow]
+            rtp_sink(number, times[pos], src, dst, frames[pos][42:stop])
     for j in np.flatnonzero(~is_rtp).tolist():
         pos = int(c.positions[j])
         pair = pairs[int(flow_of[j])]
