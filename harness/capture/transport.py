@@ -387,14 +387,14 @@ class RtpBatches:
                 (bytes(headers), np.frombuffer(times, dtype=np.float64), np.frombuffer(indices, dtype=np.int64)))
         if self._parts:
             flows = np.concatenate([p[0] for p in self._parts])
-            headers = np.concatenate([p[1] for p in self._parts])
+            all_headers = np.concatenate([p[1] for p in self._parts])
             arrival = np.concatenate([p[2] for p in self._parts])
             frames = np.concatenate([p[3] for p in self._parts])
             order = np.argsort(flows, kind="stable")
             cuts = np.flatnonzero(np.diff(flows[order])) + 1
             for group in np.split(order, cuts):
                 pair = self._flow_pairs[int(flows[group[0]])]
-                pieces.setdefault(pair, []).append((headers[group].tobytes(), arrival[group], frames[group]))
+                pieces.setdefault(pair, []).append((all_headers[group].tobytes(), arrival[group], frames[group]))
         out: list[tuple[int, tuple[Endpoint, Endpoint], FlowArrays]] = []
         for pair, parts in pieces.items():
             if len(parts) == 1:
@@ -402,8 +402,8 @@ class RtpBatches:
             else:
                 all_frames = np.concatenate([p[2] for p in parts])
                 order = np.argsort(all_frames, kind="stable")
-                all_headers = np.frombuffer(b"".join(p[0] for p in parts), dtype=np.uint8).reshape(-1, 12)
-                merged = (all_headers[order].tobytes(), np.concatenate([p[1] for p in parts])[order],
+                joined = np.frombuffer(b"".join(p[0] for p in parts), dtype=np.uint8).reshape(-1, 12)
+                merged = (joined[order].tobytes(), np.concatenate([p[1] for p in parts])[order],
                           all_frames[order])
             out.append((int(merged[2][0]), pair, merged))
         out.sort(key=lambda item: item[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,19 @@ from tests.unit.validators.builders import MS_SIP, REC_SIP, ether, fixture, rtp,
 MS_RTP, REC_RTP = ("127.0.0.1", 20000), ("127.0.0.2", 30000)  # named by the fixtures' SDP
 
 
+def _with_csrc(seq: int, ts: int, ssrc: int = 0xA) -> bytes:
+    """An RTP packet with one CSRC (CC=1): not fixed-header-shaped, so it takes the per-frame path."""
+    return bytes([0x81, 0]) + struct.pack("!HII", seq, ts, ssrc) + struct.pack("!I", 0x77) + b"\xff" * 160
+
+
 def _capture(tmp_path: Path) -> Path:
     frames = [
         *rtp_stream(MS_RTP, REC_RTP, range(100, 140), ssrc=0xA, t0=999.0),  # before its SDP: heuristic
         (1000.0, ether(udp(MS_SIP, REC_SIP, fixture("leg_a_invite.sip")))),
         (1000.1, ether(udp(REC_SIP, MS_SIP, fixture("leg_a_ok.sip")))),
         *rtp_stream(MS_RTP, REC_RTP, [*range(140, 180), 185, 181, *range(186, 230)], ssrc=0xA, t0=1000.2),
+        # the same stream goes on with CSRC-carrying packets, interleaved with another flow's
+        *[(1002.0 + i * 0.02, ether(udp(MS_RTP, REC_RTP, _with_csrc(230 + i, 160 * (130 + i))))) for i in range(5)],
         *rtp_stream(("127.0.0.1", 20100), ("127.0.0.2", 30100), range(1, 60), ssrc=0xB, t0=1000.3, pt=8),
         # RTP-shaped but to a privileged port and no SDP: not RTP (OTHER)
         *[(1000.4 + i * 0.02, ether(udp(("127.0.0.1", 999), ("127.0.0.2", 53), rtp(i, 0)))) for i in range(40)],
@@ -63,4 +71,4 @@ def test_batch_path_yields_non_rtp_and_collects_rtp_per_flow(tmp_path: Path) -> 
     per_flow: dict[tuple[object, object], int] = {}
     for src, dst, n in collected:
         per_flow[(src, dst)] = per_flow.get((src, dst), 0) + n
-    assert per_flow == {(MS_RTP, REC_RTP): 40 + 86, (("127.0.0.1", 20100), ("127.0.0.2", 30100)): 59}
+    assert per_flow == {(MS_RTP, REC_RTP): 40 + 86 + 5, (("127.0.0.1", 20100), ("127.0.0.2", 30100)): 59}
