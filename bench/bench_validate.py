@@ -5,13 +5,16 @@ two-session ARE recording calls over Ethernet/IPv4/UDP: INVITE / 200 OK / ACK pe
 (sendonly offer, recvonly answer), G.711 µ-law RTP at 50 packets/s with a little loss, reorder
 and jitter, then BYE / 200 OK. Calls overlap in time, as on a busy recorder.
 
-Then runs each tool in a subprocess (wall time, best and median of `--repeat`), records the peak RSS of
-each child (`resource.getrusage(RUSAGE_CHILDREN)` after each run, in a fresh child process per
-tool so the maximum is that tool's own), writes bench/results/validate.json and prints the
-ratio tshark / arec (> 1: arec is faster).
+Then runs each tool in a subprocess, pinned to one CPU and to two (the child's CPU affinity, as
+`taskset -c 0` / `taskset -c 0,1` would), the two tools alternating so that both see the same
+load: wall time (best and median of `--repeat`) and peak RSS of each run
+(`resource.getrusage(RUSAGE_CHILDREN)` in a fresh parent per run, so the maximum is that tool's
+own). Writes bench/results/bench_validate.json with, per CPU set, the ratio tshark / arec
+(> 1: arec is faster) and arec / tshark peak memory, and prints them.
 
 Run: .venv/bin/python bench/bench_validate.py [--calls 400] [--seconds 11] [--repeat 3]
-Not a test: numbers are for trend-watching only.
+Not a test: the ratio of two tools measured in the same run is the number to read (the machine
+may be shared); absolute seconds are for trend-watching only.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "validate.json"
+RESULTS = ROOT / "bench" / "results" / "bench_validate.json"
 TSHARK = "/usr/bin/tshark"
 
 MS_IP, REC_IP = "10.0.0.1", "10.0.0.2"
@@ -159,20 +162,23 @@ def write_capture(path: Path, calls: int, seconds: float, seed: int = 1) -> int:
 # ----------------------------------------------------------------------------- timing
 
 _CHILD = """
-import resource, subprocess, sys, time
+import os, resource, subprocess, sys, time
+os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(",")})
 t0 = time.perf_counter()
-p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+p = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-sys.stdout.write(f"{wall} {rss} {p.returncode} {len(p.stdout)}\\n")
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stdout.write(f"{wall} {usage.ru_maxrss} {p.returncode} {len(p.stdout)} {usage.ru_utime + usage.ru_stime}\\n")
 """
 
 
-def _measure(cmd: list[str]) -> tuple[float, int, int, int]:
-    """Wall time (s), peak RSS (KiB), exit code, stdout bytes of `cmd`, from a fresh parent."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, *cmd], capture_output=True, text=True, check=True)
-    wall, rss, rc, size = out.stdout.split()
-    return float(wall), int(rss), int(rc), int(size)
+def _measure(cmd: list[str], cpus: list[int]) -> tuple[float, int, int, int, float]:
+    """Wall time (s), peak RSS (KiB), exit code, stdout bytes, CPU time (user + system, s) of
+    `cmd` on `cpus`, from a fresh parent."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, ",".join(map(str, cpus)), *cmd], capture_output=True,
+                         text=True, check=True)
+    wall, rss, rc, size, cpu = out.stdout.split()
+    return float(wall), int(rss), int(rc), int(size), float(cpu)
 
 
 def main() -> dict[str, object]:
@@ -188,37 +194,60 @@ def main() -> dict[str, object]:
         gen_s = time.perf_counter() - t0
         arec_cmd = [sys.executable, "-m", "harness.cli", "validate", str(capture), "--format", "json"]
         tshark_cmd = [TSHARK, "-q", "-z", "rtp,streams", "-r", str(capture)]
-        runs: dict[str, list[tuple[float, int, int, int]]] = {"arec": [], "tshark": []}
+        available = sorted(os.sched_getaffinity(0))
+        cpu_sets = {"one_cpu": available[:1], "two_cpus": available[:2]}
+        if len(available) < 2:
+            del cpu_sets["two_cpus"]
+        runs: dict[str, dict[str, list[tuple[float, int, int, int, float]]]] = {
+            name: {"arec": [], "tshark": []} for name in cpu_sets}
         for _ in range(args.repeat):
-            runs["arec"].append(_measure(arec_cmd))
-            runs["tshark"].append(_measure(tshark_cmd))
-    best = {name: min(r[0] for r in rs) for name, rs in runs.items()}
-    peak = {name: max(r[1] for r in rs) for name, rs in runs.items()}
+            for name, cpus in cpu_sets.items():
+                runs[name]["arec"].append(_measure(arec_cmd, cpus))
+                runs[name]["tshark"].append(_measure(tshark_cmd, cpus))
     result: dict[str, object] = {
-        "benchmark": "validate",
+        "benchmark": "bench_validate",
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus_available": len(available),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "capture": {"calls": args.calls, "seconds_per_call": args.seconds, "bytes": size,
                     "generate_s": round(gen_s, 2)},
         "commands": {"arec": " ".join(arec_cmd[1:]).replace(str(capture), "CAPTURE"),
                      "tshark": " ".join(tshark_cmd).replace(str(capture), "CAPTURE")},
-        "arec_s": round(best["arec"], 3),
-        "tshark_s": round(best["tshark"], 3),
-        "arec_median_s": round(statistics.median(r[0] for r in runs["arec"]), 3),
-        "tshark_median_s": round(statistics.median(r[0] for r in runs["tshark"]), 3),
-        "arec_cpus": os.cpu_count(),  # arec reads big captures with two processes when it has 2 CPUs
-        "arec_peak_rss_mib": round(peak["arec"] / 1024, 1),
-        "tshark_peak_rss_mib": round(peak["tshark"] / 1024, 1),
-        "arec_exit_codes": sorted({r[2] for r in runs["arec"]}),
-        "tshark_over_arec": round(best["tshark"] / best["arec"], 2),
-        "runs": {name: [{"wall_s": round(r[0], 3), "peak_rss_kib": r[1], "exit": r[2], "stdout_bytes": r[3]}
-                        for r in rs] for name, rs in runs.items()},
+        "repeat": args.repeat,
     }
+    for name, per_tool in runs.items():
+        best = {tool: min(r[0] for r in rs) for tool, rs in per_tool.items()}
+        median = {tool: statistics.median(r[0] for r in rs) for tool, rs in per_tool.items()}
+        peak = {tool: max(r[1] for r in rs) for tool, rs in per_tool.items()}
+        cpu = {tool: min(r[4] for r in rs) for tool, rs in per_tool.items()}
+        result[name] = {
+            "cpus": cpu_sets[name],
+            "arec_best_s": round(best["arec"], 3), "arec_median_s": round(median["arec"], 3),
+            "tshark_best_s": round(best["tshark"], 3), "tshark_median_s": round(median["tshark"], 3),
+            "tshark_over_arec_best": round(best["tshark"] / best["arec"], 2),
+            "tshark_over_arec_median": round(median["tshark"] / median["arec"], 2),
+            # CPU time (user + system, best run): less sensitive than wall time to other load.
+            "arec_cpu_s": round(cpu["arec"], 3), "tshark_cpu_s": round(cpu["tshark"], 3),
+            "tshark_over_arec_cpu": round(cpu["tshark"] / cpu["arec"], 2),
+            "arec_peak_rss_mib": round(peak["arec"] / 1024, 1),
+            "tshark_peak_rss_mib": round(peak["tshark"] / 1024, 1),
+            "arec_over_tshark_rss": round(peak["arec"] / peak["tshark"], 2),
+            "arec_exit_codes": sorted({r[2] for r in per_tool["arec"]}),
+            "runs": {tool: [{"wall_s": round(r[0], 3), "cpu_s": round(r[4], 3), "peak_rss_kib": r[1], "exit": r[2],
+                             "stdout_bytes": r[3]}
+                            for r in rs] for tool, rs in per_tool.items()},
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    print(f"arec validate {result['arec_s']} s vs tshark {result['tshark_s']} s: "
-          f"tshark/arec = {result['tshark_over_arec']}")
+    for name in runs:
+        row = result[name]
+        assert isinstance(row, dict)
+        print(f"{name}: arec {row['arec_best_s']} s (median {row['arec_median_s']}) vs tshark {row['tshark_best_s']} s "
+              f"(median {row['tshark_median_s']}): tshark/arec = {row['tshark_over_arec_best']} best, "
+              f"{row['tshark_over_arec_median']} median, {row['tshark_over_arec_cpu']} by CPU time; "
+              f"RSS arec/tshark = {row['arec_over_tshark_rss']}")
     return result
 
 

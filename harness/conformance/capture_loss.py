@@ -22,12 +22,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.headers import Via
 from harness.protocol.sip.message import SipMessage, SipParseError, parse_message
 from harness.sipp.trace import TracedMessage
 from harness.spec.findings import Finding, Severity
-from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
 
 __all__ = ["LegLog", "RecoveredMessage", "excuse_capture_loss", "recover_sip"]
 

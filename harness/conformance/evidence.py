@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.capture.model import Datagram, Endpoint
 from harness.capture.pcap_capture import CaptureStats
 from harness.capture.synthetic import SyntheticCapture
 from harness.conformance.capture_loss import LegLog, RecoveredMessage, excuse_capture_loss, recover_sip
@@ -20,7 +21,6 @@ from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import parse_message
 from harness.sipp.trace import TracedMessage, read_message_log
 from harness.spec.findings import Finding
-from harness.validators.model import Datagram, Endpoint
 from harness.validators.pcap import PcapReadError, read_capture
 from harness.validators.rtp import RtpReport, validate_rtp
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip

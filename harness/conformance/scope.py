@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from harness.validators.model import Datagram, Endpoint, PayloadKind, Transport
+from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
 
 __all__ = ["ForeignTraffic", "Scope", "call_id_of", "own_rtp", "own_sip"]
 

@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.capture.model import PayloadKind
 from harness.checks._finding import CheckResult, violation
 from harness.conformance.run import Evidence, ScenarioRun
 from harness.protocol.sdp import STATIC_PAYLOAD_TYPES
@@ -52,7 +53,6 @@ from harness.report.recording_picture import (
 from harness.report.tables import rtp_table_html
 from harness.spec.catalogue import load_catalogue
 from harness.spec.findings import Finding, Severity
-from harness.validators.model import PayloadKind
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["RequirementViolation", "ScenarioVerdicts", "attach_evidence", "judge", "judge_result",

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from harness.protocol.rtp.packet import RTP_HEADER_LEN, fixed_header
+
 __all__ = ["DestinationNotAllowed", "PacedSender", "SendRecord"]
 
 SPIN_SECONDS: Final = 0.0015
@@ -55,8 +57,8 @@ class SendRecord:
 
 
 def _rtp_seq(data: bytes) -> int | None:
-    if len(data) >= 12 and data[0] >> 6 == 2:
-        return int.from_bytes(data[2:4], "big")
+    if len(data) >= RTP_HEADER_LEN and data[0] >> 6 == 2:
+        return fixed_header(data)[2]
     return None
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import enum
 import random
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -30,13 +29,13 @@ from scapy.layers.rtp import RTP
 
 from harness.media.timecode import MAX_STREAMS, SAMPLE_RATE, timecode_samples
 from harness.protocol.rtp import g711
+from harness.protocol.rtp.packet import patch_fixed_header
+from harness.protocol.rtp.seqnum import SEQ_MOD, TS_MOD, seq_add, ts_add
 
 __all__ = ["PacketKind", "RtpPacket", "RtpStreamSource", "Run"]
 
 # RFC 3551 §6 table 4: static payload types of the two G.711 laws.
 _STATIC_PT: Final[dict[str, int]] = {"PCMU": 0, "PCMA": 8}
-_SEQ_MOD: Final = 1 << 16
-_TS_MOD: Final = 1 << 32
 
 
 class PacketKind(enum.Enum):
@@ -90,11 +89,11 @@ class RtpStreamSource:
             raise ValueError(f"codec must be one of {sorted(_STATIC_PT)}, got {self.codec!r}")
         if not 0 <= self.payload_type <= 127:
             raise ValueError(f"payload type is 7 bits (RFC 3550 §5.1), got {self.payload_type}")
-        if not 0 <= self.ssrc < _TS_MOD:
+        if not 0 <= self.ssrc < TS_MOD:
             raise ValueError(f"SSRC is 32 bits, got {self.ssrc}")
-        if not 0 <= self.initial_seq < _SEQ_MOD:
+        if not 0 <= self.initial_seq < SEQ_MOD:
             raise ValueError(f"sequence number is 16 bits, got {self.initial_seq}")
-        if not 0 <= self.initial_timestamp < _TS_MOD:
+        if not 0 <= self.initial_timestamp < TS_MOD:
             raise ValueError(f"timestamp is 32 bits, got {self.initial_timestamp}")
         if not isinstance(self.ptime_ms, int) or self.ptime_ms <= 0 or (self.ptime_ms * SAMPLE_RATE) % 1000:
             raise ValueError(
@@ -151,18 +150,17 @@ class RtpStreamSource:
 
     def timestamp_of(self, n: int) -> int:
         """RTP timestamp of slot n (wraps modulo 2**32)."""
-        return (self.initial_timestamp + n * self.samples_per_packet) % _TS_MOD
+        return ts_add(self.initial_timestamp, n * self.samples_per_packet)
 
     def _build(self, n: int, seq: int | None, marker: bool | None, payload: bytes) -> bytes:
         if n < 0:
             raise ValueError(f"packet slot must be >= 0, got {n}")
-        seq_value = (self.initial_seq + n if seq is None else seq) % _SEQ_MOD
+        seq_value = seq_add(self.initial_seq, n) if seq is None else seq_add(seq, 0)
         # RFC 3551 §4.1: for audio the marker flags the first packet of a talkspurt; the
         # first packet of the stream is one.
         mark = (n == 0) if marker is None else marker
         buf = bytearray(self._header)
-        buf[1] = (buf[1] & 0x7F) | (0x80 if mark else 0)
-        struct.pack_into("!HI", buf, 2, seq_value, self.timestamp_of(n))
+        patch_fixed_header(buf, marker=mark, sequence=seq_value, timestamp=self.timestamp_of(n))
         return bytes(buf) + payload
 
     def payload(self, n: int) -> bytes:
@@ -196,7 +194,7 @@ class RtpStreamSource:
                     after_gap = True
                     n += 1
                     continue
-                seq = (self.initial_seq + sent) % _SEQ_MOD
+                seq = (self.initial_seq + sent) % SEQ_MOD
                 if run.kind is PacketKind.MEDIA:
                     data = self.packet(n, seq=seq, marker=after_gap)
                 else:

@@ -49,13 +49,14 @@ streamed).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.capture.model import Endpoint
+from harness.protocol.rtp.packet import RTP_HEADER_LEN, fixed_header
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
-from harness.validators.model import Endpoint
 from harness.validators.pcap import iter_capture
 
 __all__ = [
@@ -156,10 +157,10 @@ class _Received:
 
 def _header(payload: bytes) -> tuple[int, int, int] | None:
     """(seq, timestamp, SSRC) of an RTP packet (RFC 3550 §5.1), None if it is not one."""
-    if len(payload) < 12 or payload[0] >> 6 != 2:
+    if len(payload) < RTP_HEADER_LEN or payload[0] >> 6 != 2:
         return None
-    return (int.from_bytes(payload[2:4], "big"), int.from_bytes(payload[4:8], "big"),
-            int.from_bytes(payload[8:12], "big"))
+    _marker, _pt, seq, ts, ssrc = fixed_header(payload)
+    return seq, ts, ssrc
 
 
 def _label(src: Endpoint, dst: Endpoint, ssrc: int) -> str:
@@ -181,6 +182,7 @@ class DeliveryComparer:
         self._received_hosts: set[str] = set()
         self._span: tuple[float, float] | None = None  # received capture: first, last frame time
         self._sent_dsts: set[Endpoint] = set()
+        self._calls: dict[Endpoint, str] = {}  # recorder address → Call-ID (set by `finish`)
 
     # -- sent side ---------------------------------------------------------------------------
 
@@ -284,8 +286,11 @@ class DeliveryComparer:
 
     # -- verdict -----------------------------------------------------------------------------
 
-    def finish(self, recorder_endpoints: Iterable[Endpoint] = ()) -> DeliveryReport:
+    def finish(self, recorder_endpoints: Iterable[Endpoint] = (), *,
+               calls: Mapping[Endpoint, str] | None = None) -> DeliveryReport:
+        """`calls`: the SIP Call-ID of each recorder address (tags the findings with their call)."""
         recorder = {ep for ep in recorder_endpoints if ep[1] != 0}
+        self._calls = dict(calls or {})
         matched = {r.sent_key: r for r in self._received.values() if r is not None}
         d_min = min((r.delay_min for r in matched.values() if r.delays), default=0.0)
         d_max = max((r.delay_max for r in matched.values() if r.delays), default=0.0)
@@ -325,12 +330,14 @@ class DeliveryComparer:
                 "REP-SENT-NO-EXTRA",
                 f"{count} RTP packet(s) {_label(src, dst, ssrc)} reached a port the sender sends to, "
                 "from an SSRC the sender never sent", Evidence(index, ts),
-                observed=f"{count} extra", expected="only the sent streams"))
+                observed=f"{count} extra", expected="only the sent streams",
+                call_id=self._calls.get(dst), stream=_label(src, dst, ssrc)))
         return DeliveryReport(streams, findings, ignored_sent, len(self._ignored_received))
 
     def _stream_findings(self, row: StreamDelivery, rec: _Received | None,
                          first_missing: tuple[int, float] | None) -> list[Finding]:
-        label = _label(row.src, row.dst, row.ssrc)
+        label = stream = _label(row.src, row.dst, row.ssrc)
+        call_id = self._calls.get(row.dst) or (self._calls.get(row.received_dst) if row.received_dst else None)
         if row.received_dst is not None and row.received_dst != row.dst:
             label += f" (received at {row.received_dst[0]}:{row.received_dst[1]})"
         out: list[Finding] = []
@@ -341,7 +348,7 @@ class DeliveryComparer:
                 f"stream {label}: {row.missing} of {row.missing + row.received} sent packet(s) never reached "
                 "the recorder's port", Evidence(first_missing[0], first_missing[1], "first missing, sent capture",
                                                 file=self._sent_file),
-                observed=f"missing={row.missing}", expected="missing=0"))
+                observed=f"missing={row.missing}", expected="missing=0", call_id=call_id, stream=stream))
         if rec is None:
             return out
         counts = {"REP-SENT-UNALTERED": ("altered", row.altered), "REP-SENT-NO-EXTRA": ("extra", row.extra),
@@ -351,28 +358,34 @@ class DeliveryComparer:
             if count:
                 index, ts, what = rec.first[req_id]
                 out.append(_finding(req_id, f"stream {label}: {count} packet(s) {name} ({what} first)",
-                                    Evidence(index, ts), observed=f"{name}={count}", expected=f"{name}=0"))
+                                    Evidence(index, ts), observed=f"{name}={count}", expected=f"{name}=0",
+                                    call_id=call_id, stream=stream))
         if row.max_delay_ms is not None and row.max_delay_ms > self._max_delay_ms:
             index, ts, what = rec.first["max_delay"]
             skew = " (negative minimum: the two capture clocks disagree)" if (row.min_delay_ms or 0) < 0 else ""
             out.append(_finding(
                 "REP-SENT-DELAY",
                 f"stream {label}: one-way delay up to {row.max_delay_ms:.1f} ms ({what}){skew}", Evidence(index, ts),
-                observed=f"max {row.max_delay_ms:.1f} ms", expected=f"<= {self._max_delay_ms:.0f} ms"))
+                observed=f"max {row.max_delay_ms:.1f} ms", expected=f"<= {self._max_delay_ms:.0f} ms",
+                call_id=call_id, stream=stream))
         return out
 
 
-def _finding(req_id: str, message: str, evidence: Evidence, observed: str, expected: str) -> Finding:
-    return Finding(req_id, requirement(req_id).severity, message, evidence, observed, expected)
+def _finding(req_id: str, message: str, evidence: Evidence, observed: str, expected: str, *,
+             call_id: str | None = None, stream: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message, evidence, observed, expected,
+                   call_id=call_id, stream=stream)
 
 
 def compare_delivery(sent: str | Path, received: str | Path, recorder_endpoints: Iterable[Endpoint] = (), *,
-                     max_delay_ms: float = DEFAULT_MAX_DELAY_MS) -> DeliveryReport:
-    """Read both captures (RTP over UDP only) and compare them; `PcapReadError` propagates."""
+                     max_delay_ms: float = DEFAULT_MAX_DELAY_MS,
+                     calls: Mapping[Endpoint, str] | None = None) -> DeliveryReport:
+    """Read both captures (RTP over UDP only) and compare them; `PcapReadError` propagates.
+    `calls`: the SIP Call-ID of each recorder address, to tag the findings with their call."""
     comparer = DeliveryComparer(max_delay_ms=max_delay_ms, sent_file=str(sent))
     _drain(sent, comparer.add_sent, None)
     _drain(received, comparer.add_received, comparer.see_frame)
-    return comparer.finish(recorder_endpoints)
+    return comparer.finish(recorder_endpoints, calls=calls)
 
 
 def _drain(path: str | Path, sink: Callable[[int, float, Endpoint, Endpoint, bytes], None],

@@ -393,20 +393,21 @@ def metadata_expected(recording: Path | RecordingFiles) -> bool:
 
 def recording_not_found(what: str, *, where: Path | None = None, calluuid: str | None = None,
                         observed: str = "missing", expected: str | None = None,
-                        packet_index: int | None = None, timestamp: float | None = None) -> Finding:
+                        packet_index: int | None = None, timestamp: float | None = None,
+                        call_id: str | None = None) -> Finding:
     """REC-FILES-PRESENT for a recording the harness looked for and did not find at all (a
     recording id after stop/start, an answered call's directory offline)."""
     return Finding("REC-FILES-PRESENT", requirement("REC-FILES-PRESENT").severity, what,
                    Evidence(packet_index, timestamp, file=str(where) if where else None),
-                   observed, expected, calluuid=calluuid)
+                   observed, expected, calluuid=calluuid, call_id=call_id)
 
 
 def timecode_absent(endpoint: tuple[str, int], dn: str, what: str, *, where: Path | None = None,
-                    calluuid: str | None = None) -> Finding:
+                    calluuid: str | None = None, call_id: str | None = None) -> Finding:
     """REC-TIMECODE-ABSENT (INFO): the RTP to the recorder carries no decodable audio time-code,
     so the recorded audio cannot be compared with what was sent (offline validation of a capture
     of some other sender's audio)."""
     return Finding("REC-TIMECODE-ABSENT", requirement("REC-TIMECODE-ABSENT").severity,
                    f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: {what}",
                    Evidence(file=str(where) if where else None), observed="no time-code", expected="time-code audio",
-                   calluuid=calluuid, stream=dn)
+                   calluuid=calluuid, call_id=call_id, stream=dn)

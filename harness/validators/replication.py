@@ -31,14 +31,14 @@ payload, not the bytes); per stream and per pair a few counters.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from harness.capture.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
+from harness.protocol.rtp.packet import RTP_HEADER_LEN, RtpParseError, fixed_header, parse_header_fields
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
-from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -57,8 +57,7 @@ DEFAULT_WINDOW = 2.0  # seconds: the longest replication delay looked for
 MIN_PAYLOAD = 8  # octets: shorter payloads (RFC 4733 events, CN) identify nothing
 
 StreamKey = tuple[Endpoint, Endpoint, int]  # (src, dst, ssrc), as in harness.validators.rtp
-_SSRC = struct.Struct("!I").unpack_from
-_HEADER = 12  # RTP fixed header (RFC 3550 §5.1); CSRC/extension handled below
+_HEADER = RTP_HEADER_LEN  # RTP fixed header (RFC 3550 §5.1); CSRC/extension: `_payload_of`
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,20 +123,11 @@ class _PairStats:
 
 def _payload_of(payload: bytes) -> bytes | None:
     """The RTP payload (after CSRCs and extension, before padding), or None if malformed."""
-    if len(payload) < _HEADER or payload[0] >> 6 != 2:
+    try:
+        fields = parse_header_fields(payload)
+    except RtpParseError:
         return None
-    b0 = payload[0]
-    if b0 == 0x80:
-        return payload[_HEADER:]
-    start = _HEADER + 4 * (b0 & 0x0F)
-    if b0 & 0x10:
-        if len(payload) < start + 4:
-            return None
-        start += 4 + 4 * int.from_bytes(payload[start + 2:start + 4], "big")
-    end = len(payload)
-    if b0 & 0x20:
-        end -= payload[-1]
-    return payload[start:end] if start <= end else None
+    return payload[fields[8]:fields[9]]
 
 
 class ReplicationAnalyzer:
@@ -178,7 +168,7 @@ class ReplicationAnalyzer:
         entry = entries.get(digest)
         if entry is not None and entry.stream is None:
             return  # ambiguous payload (silence): the common case of a quiet capture, kept cheap
-        key = (src, dst, _SSRC(payload, 8)[0])
+        key = (src, dst, fixed_header(payload)[4])
         if entry is None:
             entry = entries[digest] = _Entry(digest, key, timestamp, index)
             fifo.append((timestamp, entry, key, None))
@@ -235,6 +225,16 @@ class ReplicationAnalyzer:
         while self._fifo:
             self._settle(*self._fifo.popleft())
         recorder = {s.answer_endpoint for s in negotiated if s.answer_endpoint is not None and s.answer_endpoint[1]}
+        # The call a stream belongs to, by the negotiated address it goes to or comes from.
+        endpoint_call: dict[Endpoint, str] = {}
+        for neg in negotiated:
+            for ep in (neg.answer_endpoint, neg.offer_endpoint):
+                if ep is not None and ep[1] != 0:
+                    endpoint_call[ep] = neg.call_id
+
+        def call_of(key: StreamKey) -> str | None:
+            return endpoint_call.get(key[1]) or endpoint_call.get(key[0])
+
         # For each later stream keep its best partner (most matches): a replica has one original.
         best: dict[StreamKey, tuple[StreamKey, _PairStats, bool]] = {}
         for (a, b), stats in self._pairs.items():
@@ -261,7 +261,8 @@ class ReplicationAnalyzer:
                     f"replica {_label(replica)} of {_label(original)}: {pair.lost} original payload(s) missing, "
                     f"{pair.mismatched} replica payload(s) differing, {pair.matched} equal",
                     Evidence(pair.first_index, pair.first_timestamp),
-                    observed=f"lost={pair.lost} mismatched={pair.mismatched}", expected="lost=0 mismatched=0"))
+                    observed=f"lost={pair.lost} mismatched={pair.mismatched}", expected="lost=0 mismatched=0",
+                    call_id=call_of(replica) or call_of(original), stream=_label(replica)))
         if pairs and recorder:
             # Original legs are in the capture: a stream to the recorder matching none is wrong.
             paired = {p.replica for p in pairs} | {p.original for p in pairs}
@@ -270,7 +271,8 @@ class ReplicationAnalyzer:
                     findings.append(_finding(
                         f"replica {_label(stream)}: none of its {count} payload(s) equals an original "
                         "payload in the capture", Evidence(None, None),
-                        observed=f"0 of {count} equal", expected="payloads equal to the original stream"))
+                        observed=f"0 of {count} equal", expected="payloads equal to the original stream",
+                        call_id=call_of(stream), stream=_label(stream)))
         pairs.sort(key=lambda p: p.first_index)
         return ReplicationReport(pairs, findings)
 
@@ -280,9 +282,10 @@ def _label(key: StreamKey) -> str:
     return f"{s_ip}:{s_port} -> {d_ip}:{d_port} SSRC 0x{ssrc:08X}"
 
 
-def _finding(message: str, evidence: Evidence, observed: str, expected: str) -> Finding:
+def _finding(message: str, evidence: Evidence, observed: str, expected: str, *, call_id: str | None,
+             stream: str) -> Finding:
     req = requirement("REP-PAYLOAD-FIDELITY")
-    return Finding(req.id, req.severity, message, evidence, observed, expected)
+    return Finding(req.id, req.severity, message, evidence, observed, expected, call_id=call_id, stream=stream)
 
 
 def validate_replication(datagrams: Iterable[Datagram], negotiated: Sequence[NegotiatedStream] = (), *,
@@ -316,11 +319,12 @@ def replicas_match_parties(replicas: Sequence[PartyReplica], pairs: Sequence[Rep
         label = f"the {r.side} replica {r.replica[0]} -> {r.replica[1]}"
         if pair is None:
             findings.append(_finding(f"{label} carries no payload of any original leg in the capture", Evidence(),
-                                     observed="no equal payload", expected="the payloads of the party's original stream"))
+                                     observed="no equal payload", expected="the payloads of the party's original stream",
+                                     call_id=None, stream=r.side))
         elif r.original is None or (pair.original[0], pair.original[1]) != r.original:
             findings.append(_finding(f"{label} carries the payload of {pair.original[0]} -> {pair.original[1]}",
                                      Evidence(pair.first_index, pair.first_timestamp),
                                      observed=f"{pair.original[0]} -> {pair.original[1]}",
                                      expected=f"{r.original[0]} -> {r.original[1]}" if r.original is not None
-                                     else "the party's original stream"))
+                                     else "the party's original stream", call_id=None, stream=r.side))
     return findings

@@ -37,9 +37,11 @@ Checks, per Call-ID (one recording session each):
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+from harness.capture.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 from harness.checks.sdp_answers import EMITTED_REQUIREMENTS as SDP_ANSWER_REQUIREMENTS
 from harness.checks.sdp_answers import (
     AnswerContext,
@@ -61,7 +63,6 @@ from harness.protocol.sip.message import (
 )
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
-from harness.validators.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
 
 __all__ = ["EMITTED_REQUIREMENTS", "ExpectedMode", "SipDialogSummary", "SipEvent", "SipReport", "byes_answered",
            "call_has_sessions", "options_answer_statuses", "options_busy", "options_seen", "ruri_matches_job",
@@ -129,8 +130,38 @@ class SipReport:
 
 
 def _finding(req_id: str, message: str, index: int | None, ts: float | None, line: str | None,
-             observed: str | None = None, expected: str | None = None) -> Finding:
-    return Finding(req_id, requirement(req_id).severity, message, Evidence(index, ts, line), observed, expected)
+             observed: str | None = None, expected: str | None = None, *, call_id: str | None = None,
+             calluuid: str | None = None) -> Finding:
+    return Finding(req_id, requirement(req_id).severity, message, Evidence(index, ts, line), observed, expected,
+                   calluuid=calluuid, call_id=call_id)
+
+
+# The Call-ID header of a message that does not parse (RFC 3261 §20.8, compact form "i").
+_CALL_ID_HEADER = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$")
+
+
+def _raw_call_id(payload: bytes) -> str | None:
+    match = _CALL_ID_HEADER.search(payload)
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+def _tag_calls(findings: list[Finding], call_of_packet: dict[int, str],
+               dialogs: dict[str, SipDialogSummary]) -> list[Finding]:
+    """Fill each finding's Call-ID (from the packet it points at) and CallUUID (from its dialog's
+    recording Request-URI, GVP-MSRec), so grouping never reads message text."""
+    out = []
+    for f in findings:
+        call_id = f.call_id
+        if call_id is None and f.evidence.packet_index is not None:
+            call_id = call_of_packet.get(f.evidence.packet_index)
+        calluuid = f.calluuid
+        if calluuid is None and call_id is not None:
+            dialog = dialogs.get(call_id)
+            if dialog is not None and dialog.target is not None:
+                calluuid = dialog.target.calluuid
+        out.append(f if (call_id, calluuid) == (f.call_id, f.calluuid)
+                   else replace(f, call_id=call_id, calluuid=calluuid))
+    return out
 
 
 def _check_options_answer(request: SipEvent, event: SipEvent, msg: SipResponse, findings: list[Finding]) -> None:
@@ -183,7 +214,7 @@ def sip_events(datagrams: Iterable[Datagram], findings: list[Finding]) -> Iterab
             first = d.payload.split(b"\r\n", 1)[0][:120].decode("utf-8", "replace")
             findings.append(_finding("SIP-MESSAGE-WELLFORMED", f"SIP message does not parse: {exc}", d.index,
                                      d.timestamp, first, observed=str(getattr(exc, "status", 400)),
-                                     expected="a well-formed SIP message"))
+                                     expected="a well-formed SIP message", call_id=_raw_call_id(d.payload)))
 
 
 def _involves(event: SipEvent, recorder: Endpoint | None) -> bool:
@@ -209,6 +240,7 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
     finals: dict[tuple[str | None, int, str], SipEvent] = {}
     options: set[tuple[str | None, int, str]] = set()  # out-of-dialog OPTIONS to the recorder
     reinvites: set[tuple[str | None, int, str]] = set()  # in-dialog INVITEs
+    call_of_packet: dict[int, str] = {}
     for event in sip_events(datagrams, findings):
         if not _involves(event, recorder):
             continue
@@ -220,8 +252,9 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
             branch = Via.parse(via_values[0]).branch if via_values else None
         except (RemoteProtocolError, ValueError) as exc:
             findings.append(_finding("SIP-MESSAGE-WELLFORMED", f"bad mandatory header: {exc}", event.index,
-                                     event.timestamp, _start_line(msg)))
+                                     event.timestamp, _start_line(msg), call_id=_raw_call_id(msg.raw or b"")))
             continue
+        call_of_packet[event.index] = call_id
         key = (branch, cseq.number, cseq.method)
         dialog = dialogs.setdefault(call_id, SipDialogSummary(call_id))
         if isinstance(msg, SipRequest):
@@ -302,7 +335,7 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
                                      inv.index, inv.timestamp, _start_line(inv.message),
                                      observed="no ACK", expected="ACK"))
     _check_legs(dialogs, mode, findings)
-    return SipReport(findings, dialogs, len(options))
+    return SipReport(_tag_calls(findings, call_of_packet, dialogs), dialogs, len(options))
 
 
 def _check_ruri(event: SipEvent, msg: SipRequest, findings: list[Finding]) -> RecordingTarget | None:
@@ -429,7 +462,7 @@ def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findin
                 findings.append(_finding(
                     "ARE-06-TWO-INVITES-PER-CALL", f"call {calluuid}: {len(dns)} answered recording session(s) "
                     f"with distinct dn, expected 2", first.index, first.timestamp, _start_line(first.message),
-                    observed=",".join(dns) or "none", expected="2 sessions (one per party)"))
+                    observed=",".join(dns) or "none", expected="2 sessions (one per party)", calluuid=calluuid))
         else:
             good = [leg for leg in answered if leg.target and leg.target.other_dn is not None
                     and sum(1 for m in leg.media if m.kind == "audio" and m.answer_endpoint
@@ -438,7 +471,8 @@ def _check_legs(dialogs: dict[str, SipDialogSummary], mode: ExpectedMode, findin
                 findings.append(_finding(
                     "ARE-06-SINGLE-SESSION", f"call {calluuid}: {len(legs)} session(s), {len(good)} answered "
                     "with dn+otherDN and two accepted audio m-lines", first.index, first.timestamp,
-                    _start_line(first.message), observed=f"{len(legs)} sessions", expected="1 session, 2 audio"))
+                    _start_line(first.message), observed=f"{len(legs)} sessions", expected="1 session, 2 audio",
+                    calluuid=calluuid))
 
 
 # -- checks that need the scenario's own facts (what it expected), judged here with the capture --

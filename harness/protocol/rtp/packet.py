@@ -14,24 +14,33 @@
 
 `RtpPacket.parse` builds a validated object (for SIP-side code and tests); validators that read
 100 MB captures use `parse_header_fields`, which slices with one `struct.unpack_from` and builds
-no object.
+no object, or `header_view`, a numpy view of many fixed headers laid back to back (one array
+per field, no per-packet work at all). This module is the project's one RTP header codec.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from harness.protocol.errors import LocalProtocolError
 
 __all__ = [
+    "FIXED_HEADER_DTYPE",
     "RTP_HEADER_LEN",
+    "FixedHeaders",
     "HeaderFields",
     "RtpPacket",
     "RtpParseError",
+    "fixed_header",
+    "header_view",
     "looks_like_rtcp",
     "parse_header_fields",
+    "patch_fixed_header",
 ]
 
 RTP_HEADER_LEN: Final = 12
@@ -87,6 +96,52 @@ def parse_header_fields(data: bytes | bytearray | memoryview) -> HeaderFields:
         raise RtpParseError(f"RTP version {b0 >> 6} != 2")
     start, end = _payload_bounds(data, b0)
     return (2, bool(b0 & 0x20), bool(b0 & 0x10), bool(b1 & 0x80), b1 & 0x7F, seq, ts, ssrc, start, end)
+
+
+_FIXED_TAIL: Final = struct.Struct("!BHII")
+
+
+def fixed_header(data: bytes | bytearray | memoryview) -> tuple[bool, int, int, int, int]:
+    """(marker, payload type, sequence, timestamp, SSRC) of a packet already known to be RTP
+    version 2 with at least the 12-byte fixed header (no bounds walk: see `parse_header_fields`)."""
+    b1, seq, ts, ssrc = _FIXED_TAIL.unpack_from(data, 1)
+    return b1 > 0x7F, b1 & 0x7F, seq, ts, ssrc
+
+
+_MARKER_SEQ_TS: Final = struct.Struct("!BHI")
+
+
+def patch_fixed_header(buf: bytearray, *, marker: bool, sequence: int, timestamp: int) -> None:
+    """Set M, the sequence number and the timestamp of a fixed header in place (a sender's
+    per-packet work on a header template; PT and the other bits of octet 1 are kept)."""
+    _MARKER_SEQ_TS.pack_into(buf, 1, (buf[1] & 0x7F) | (0x80 if marker else 0), sequence, timestamp)
+
+
+#: The 12-byte fixed header as a numpy record (network byte order).
+FIXED_HEADER_DTYPE: Final = np.dtype([("b0", "u1"), ("b1", "u1"), ("seq", ">u2"), ("ts", ">u4"), ("ssrc", ">u4")])
+
+
+class FixedHeaders(NamedTuple):
+    """Fields of many fixed headers, one int64 / bool array per field."""
+
+    marker: npt.NDArray[np.bool_]
+    payload_type: npt.NDArray[np.int64]
+    sequence: npt.NDArray[np.int64]
+    timestamp: npt.NDArray[np.int64]
+    ssrc: npt.NDArray[np.int64]
+
+
+def header_view(headers: bytes | bytearray | memoryview) -> FixedHeaders:
+    """Decode fixed headers laid back to back (12 bytes each, RFC 3550 §5.1) in one go.
+
+    The packets must already be known to be RTP version 2 (the capture classifier checks V,
+    CSRC count, extension and padding): only M, PT, sequence, timestamp and SSRC are read."""
+    if len(headers) % RTP_HEADER_LEN:
+        raise RtpParseError(f"{len(headers)} bytes is not a whole number of {RTP_HEADER_LEN}-byte headers")
+    rec = np.frombuffer(headers, dtype=FIXED_HEADER_DTYPE)
+    b1 = rec["b1"]
+    return FixedHeaders(b1 >= 0x80, (b1 & 0x7F).astype(np.int64), rec["seq"].astype(np.int64),
+                        rec["ts"].astype(np.int64), rec["ssrc"].astype(np.int64))
 
 
 def looks_like_rtcp(data: bytes | bytearray | memoryview) -> bool:

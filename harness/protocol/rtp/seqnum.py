@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "SEQ_MOD",
     "TS_MOD",
@@ -22,13 +25,21 @@ __all__ = [
     "seq_add",
     "seq_distance",
     "seq_newer",
+    "seq_distance_array",
+    "seq_forward",
+    "seq_forward_array",
     "ts_add",
     "ts_distance",
+    "ts_distance_array",
+    "ts_forward",
+    "ts_forward_array",
+    "ts_unwrap",
     "ts_newer",
 ]
 
 SEQ_MOD: Final = 1 << 16
 TS_MOD: Final = 1 << 32
+TS_HALF: Final = 1 << 31  # half the timestamp circle: "below 1/2 of timestamp range" (in time sequence)
 _SEQ_HALF: Final = SEQ_MOD >> 1
 _TS_HALF: Final = TS_MOD >> 1
 
@@ -56,6 +67,42 @@ def seq_add(seq: int, n: int) -> int:
 def ts_distance(a: int, b: int) -> int:
     """Signed 32-bit distance `b - a`: positive when `b` comes after `a` (2**32-1 -> 0 is +1)."""
     return ((b - a + _TS_HALF) & 0xFFFFFFFF) - _TS_HALF
+
+
+def seq_forward(a: int, b: int) -> int:
+    """Unsigned 16-bit distance from `a` forward to `b` (RFC 3550 A.1 `udelta = seq - max_seq`)."""
+    return (b - a) & 0xFFFF
+
+
+def ts_forward(a: int, b: int) -> int:
+    """Unsigned 32-bit distance from `a` forward to `b` (Wireshark's guint32_wraparound_diff)."""
+    return (b - a) & 0xFFFFFFFF
+
+
+def ts_unwrap(highest: int, ts: int) -> int:
+    """The extended timestamp of 32-bit `ts` nearest to the extended value `highest` (the
+    `ExtendedTimestamp` rule, as one function for hot loops)."""
+    return highest + ts_distance(highest & 0xFFFFFFFF, ts)
+
+
+def seq_forward_array(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`seq_forward` element by element."""
+    return (b - a) & 0xFFFF
+
+
+def ts_forward_array(a: npt.NDArray[np.int64] | int, b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`ts_forward` element by element."""
+    return (b - a) & 0xFFFFFFFF
+
+
+def ts_distance_array(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`ts_distance` element by element (int64 arrays of 32-bit timestamps)."""
+    return ((b - a + _TS_HALF) & 0xFFFFFFFF) - _TS_HALF
+
+
+def seq_distance_array(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`seq_distance` element by element (int64 arrays of 16-bit sequence numbers)."""
+    return ((b - a + _SEQ_HALF) & 0xFFFF) - _SEQ_HALF
 
 
 def ts_newer(a: int, b: int) -> bool:

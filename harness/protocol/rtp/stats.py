@@ -29,7 +29,21 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 
-from harness.protocol.rtp.seqnum import SEQ_MOD, seq_add
+import numpy as np
+import numpy.typing as npt
+
+from harness.protocol.rtp.seqnum import (
+    SEQ_MOD,
+    TS_HALF,
+    TS_MOD,
+    seq_add,
+    seq_forward,
+    seq_forward_array,
+    ts_distance_array,
+    ts_forward,
+    ts_forward_array,
+    ts_unwrap,
+)
 
 __all__ = [
     "MAX_DROPOUT",
@@ -65,6 +79,45 @@ _F_PT_CN: Final = 0x010
 _F_FOLLOW_PT_CN: Final = 0x020
 _F_WRONG_TIMESTAMP: Final = 0x080
 _IRREGULAR: Final = _F_FIRST | _F_MARKER | _F_PT_CN | _F_WRONG_TIMESTAMP | _F_FOLLOW_PT_CN
+
+_RUN_WINDOW: Final = 8192  # packets examined at once by `update_batch` (bounds the temporaries)
+_MAX_BACKOFF: Final = 64  # packets taken one by one after a batch step found none it could take
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+# The jitter estimates are the first-order recurrence y[n] = 15/16 y[n-1] + x[n] (RFC 3550 A.8,
+# Wireshark's (15 * jitter + diff) / 16). Solved in closed form a block at a time:
+# y[n] = a^n (y[0] + sum_k a^-k x[k]); every term is >= 0, so the cumulative sum keeps full
+# relative precision (about 1e-14 for a block of 256, where a^-256 is 1.5e7).
+_DECAY: Final = 15.0 / 16.0
+_BLOCK: Final = 256
+_POWERS: Final = _DECAY ** np.arange(1, _BLOCK + 1)
+_INVERSE_POWERS: Final = 1.0 / _POWERS
+
+
+def _first_order(y0: float, x: FloatArray) -> FloatArray:
+    """y[n] = 15/16 y[n-1] + x[n] for every n, from y[-1] = y0 (inputs >= 0)."""
+    out = np.empty_like(x)
+    y = y0
+    for start in range(0, len(x), _BLOCK):
+        block = x[start:start + _BLOCK]
+        m = len(block)
+        values = _POWERS[:m] * (y + np.cumsum(block * _INVERSE_POWERS[:m]))
+        out[start:start + m] = values
+        y = float(values[-1])
+    return out
+
+
+def _running_mean(mean: float, values: FloatArray, totals: IntArray) -> float:
+    """Wireshark's mean = (mean * (total - 1) + value) / total over `values` (taken at packet
+    counts `totals`), in closed form: with P = mean * total, P[j] = P[j-1] (t[j] - 1) / t[j-1]
+    + v[j] (the factor is 1 between consecutive packets)."""
+    factors = np.ones(len(values))
+    factors[1:] = (totals[1:] - 1) / totals[:-1]
+    cumulative = np.cumprod(factors)
+    scaled = cumulative[-1] * (mean * (totals[0] - 1) + float(np.sum(values / cumulative)))
+    return float(scaled / totals[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +205,7 @@ class _Rfc3550Source:
 
     def update_seq(self, seq: int) -> bool:
         """RFC 3550 A.1 `update_seq`, line for line; True when the packet counts as received."""
-        udelta = (seq - self.max_seq) & 0xFFFF
+        udelta = seq_forward(self.max_seq, seq)
         if self.probation:
             # "Source is not valid until MIN_SEQUENTIAL packets with sequential sequence
             # numbers have been received."
@@ -196,7 +249,7 @@ class _Rfc3550Source:
             extended = self.ts_highest = timestamp
         else:
             # Serial arithmetic (seqnum.ExtendedTimestamp): nearest position to the highest.
-            extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+            extended = ts_unwrap(highest, timestamp)
             if extended > highest:
                 self.ts_highest = extended
         transit = arrival * clock_rate - extended
@@ -256,9 +309,9 @@ class _WiresharkSegment:
         # "Check if time sequence of packets is in order. We check whether timestamp difference
         # is below 1/2 of timestamp range" -- relative to the FIRST packet's timestamp (4.0).
         first = self.first_timestamp
-        if (first <= ts and ts - first < 0x80000000) or (
-            first > ts and (0xFFFFFFFF - first) + ts < 0x80000000
-        ):
+        # (For first > ts, Wireshark's (0xFFFFFFFF - first) + ts is the forward distance - 1.)
+        forward = ts_forward(first, ts)
+        if (first <= ts and forward < TS_HALF) or (first > ts and forward - 1 < TS_HALF):
             in_time_sequence = True
         else:
             in_time_sequence = False
@@ -303,7 +356,7 @@ class _WiresharkSegment:
         # "diff/jitter/skew calculations are done just for in sequence packets"
         if in_time_sequence:
             arrivaltime = now_ms - self.start_time
-            nominal_ticks = (ts - first) & 0xFFFFFFFF  # guint32_wraparound_diff(ts, first_timestamp)
+            nominal_ticks = forward  # guint32_wraparound_diff(ts, first_timestamp)
             if clock_rate != 0:
                 # "Convert from sampling clock to ms": nominaltime / (clock_rate/1000) -- an
                 # INTEGER division of the guint32 clock rate (44100 -> 44), kept as in Wireshark.
@@ -423,7 +476,7 @@ class RtpStreamStats:
         ssrc: int,
     ) -> None:
         """Account one packet. `arrival_time` is its capture/receive time in seconds."""
-        if not 0 <= sequence <= 0xFFFF or not 0 <= timestamp <= 0xFFFFFFFF:
+        if not 0 <= sequence < SEQ_MOD or not 0 <= timestamp < TS_MOD:
             raise ValueError(f"sequence {sequence} / timestamp {timestamp} out of range")
         seg = self._seg
         rfc = self._rfc
@@ -447,10 +500,10 @@ class RtpStreamStats:
             and rfc.ts_highest is not None
         ):
             first = seg.first_timestamp
-            nominal_ticks = (timestamp - first) & 0xFFFFFFFF
-            udelta = (sequence - rfc.max_seq) & 0xFFFF
+            nominal_ticks = ts_forward(first, timestamp)
+            udelta = seq_forward(rfc.max_seq, sequence)
             origin = self._origin
-            if nominal_ticks < 0x80000000 and udelta < MAX_DROPOUT and origin is not None:
+            if nominal_ticks < TS_HALF and udelta < MAX_DROPOUT and origin is not None:
                 self._last_arrival = arrival_time
                 self._last_seq = sequence
                 now_ms = (arrival_time - origin) * 1000.0
@@ -496,7 +549,7 @@ class RtpStreamStats:
                 rfc.received += 1
                 # RFC 3550 A.8 jitter (see `_Rfc3550Source.update_jitter`).
                 highest = rfc.ts_highest
-                extended = highest + (((timestamp - (highest & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+                extended = ts_unwrap(highest, timestamp)
                 if extended > highest:
                     rfc.ts_highest = extended
                 transit = arrival_time * self.clock_rate - extended
@@ -505,6 +558,175 @@ class RtpStreamStats:
                 rfc.transit = transit
                 return
         self._update_general(sequence, timestamp, arrival_time, payload_type, marker, ssrc)
+
+    def update_batch(
+        self,
+        sequence: IntArray,
+        timestamp: IntArray,
+        arrival_time: npt.NDArray[np.float64],
+        payload_type: IntArray,
+        marker: npt.NDArray[np.bool_],
+        ssrc: IntArray,
+    ) -> None:
+        """`update` for many packets (arrays in arrival order): the same numbers, bit for bit.
+
+        Runs of packets that `update`'s fast path would take (same SSRC and regular payload
+        type, sequence numbers moving forward by less than MAX_DROPOUT, timestamps not going
+        back, in Wireshark's time sequence) are computed with numpy; the RFC 3550 A.8 and
+        Wireshark jitter estimates and Wireshark's running means are first-order recurrences,
+        evaluated in one tight loop with the very operations `update` does, so the floats are
+        identical. Every other packet (first packets, probation, SSRC or payload type change,
+        late or duplicate packets, timestamp jumps) goes through `update` itself.
+        """
+        n = len(sequence)
+        if n and (int(sequence.min()) < 0 or int(sequence.max()) >= SEQ_MOD
+                  or int(timestamp.min()) < 0 or int(timestamp.max()) >= TS_MOD):
+            raise ValueError("sequence / timestamp out of range")
+        i = 0
+        backoff = 1
+        while i < n:
+            taken = self._run(sequence, timestamp, arrival_time, payload_type, marker, ssrc, i)
+            if taken:
+                i += taken
+                backoff = 1
+                continue
+            stop = min(n, i + backoff)
+            for j in range(i, stop):
+                self.update(int(sequence[j]), int(timestamp[j]), float(arrival_time[j]), int(payload_type[j]),
+                            bool(marker[j]), int(ssrc[j]))
+            i = stop
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _run(
+        self,
+        sequence: IntArray,
+        timestamp: IntArray,
+        arrival_time: npt.NDArray[np.float64],
+        payload_type: IntArray,
+        marker: npt.NDArray[np.bool_],
+        ssrc: IntArray,
+        start: int,
+    ) -> int:
+        """Account the longest run from `start` that `update`'s fast path would take; its length."""
+        seg, rfc, origin = self._seg, self._rfc, self._origin
+        if (seg is None or rfc is None or origin is None or rfc.probation or rfc.transit is None
+                or rfc.ts_highest is None or self._fast_pt < 0):
+            return 0
+        end = min(len(sequence), start + _RUN_WINDOW)
+        seq = sequence[start:end]
+        ts = timestamp[start:end]
+        # Previous packet's sequence number as Wireshark (seq_num) and RFC 3550 (max_seq) hold
+        # it, valid as long as every packet of the run advances both (checked below).
+        prev = np.empty_like(seq)
+        prev[1:] = seq[:-1]
+        prev[0] = seg.seq_num
+        nominal_ticks = ts_forward_array(seg.first_timestamp, ts)  # guint32_wraparound_diff
+        wrapped = (prev == 65535) & (seq == 0)
+        forward = (prev + 1 < seq) | (prev - seq > 0xFF00)  # Wireshark "lost packets" branch
+        ok = (ssrc[start:end] == self._ssrc) & (payload_type[start:end] == self._fast_pt)
+        ok &= nominal_ticks < TS_HALF  # in time sequence
+        ok &= (seq == prev + 1) | wrapped | forward
+        rfc_prev = prev.copy()
+        rfc_prev[0] = rfc.max_seq
+        ok &= seq_forward_array(rfc_prev, seq) < MAX_DROPOUT  # RFC 3550 A.1 "in order, with permissible gap"
+        ts_prev = np.empty_like(ts)
+        ts_prev[1:] = ts[:-1]
+        ts_prev[0] = rfc.ts_highest % TS_MOD
+        ts_step = ts_distance_array(ts_prev, ts)
+        ok &= ts_step >= 0  # the extended timestamp keeps rising (else the highest stays put)
+        k = len(seq) if bool(ok.all()) else int(np.argmin(ok))
+        if k == 0:
+            return 0
+        seq, ts_step, nominal_ticks = seq[:k], ts_step[:k], nominal_ticks[:k]
+        arrival = arrival_time[start:start + k]
+        mark = marker[start:start + k]
+        lost_branch = forward[:k] & ~(seq == prev[:k] + 1) & ~wrapped[:k]
+
+        # Wireshark rtppacket_analyse on the run (see `_WiresharkSegment.analyse`).
+        now_ms = (arrival - origin) * 1000.0
+        nominaltime = nominal_ticks / self._fast_div
+        last_time = np.empty_like(now_ms)
+        last_time[1:] = now_ms[:-1]
+        last_time[0] = seg.time
+        last_nominal = np.empty_like(nominaltime)
+        last_nominal[1:] = nominaltime[:-1]
+        last_nominal[0] = seg.lastnominaltime
+        current_diff = np.abs(now_ms - (last_time + (nominaltime - last_nominal)))
+        delta = now_ms - last_time
+        skew = nominaltime - (now_ms - seg.start_time)
+        worst = int(np.argmax(np.abs(skew)))
+        if abs(skew[worst]) > abs(seg.max_skew):
+            seg.max_skew = float(skew[worst])
+        # "another cycle running": a packet below the start sequence number (or 0 after 65535)
+        # sets `under` and counts a cycle if it was clear; one above the start clears it.
+        stop_prev = prev[:k].copy()
+        stop_prev[0] = seg.stop_seq_nr
+        below = (seq < seg.start_seq_nr) | ((seq == 0) & (stop_prev == 65535))
+        above = (seq > seg.start_seq_nr) & ~below
+        events = np.where(below, 1, np.where(above, -1, 0))
+        events = events[events != 0]
+        if events.size:
+            before = np.empty_like(events)
+            before[1:] = events[:-1]
+            before[0] = 1 if seg.under else -1
+            seg.seq_cycles += int(np.count_nonzero((events == 1) & (before == -1)))
+            seg.under = bool(events[-1] == 1)
+        regular = ~mark
+        if regular.any():
+            reg_delta = delta[regular]
+            top = float(reg_delta.max())
+            if top > seg.max_delta:
+                seg.max_delta = top
+            low = float(reg_delta.min())
+            if seg.min_delta == -1 or low < seg.min_delta:
+                seg.min_delta = low
+        # Wireshark: jitter = (15 * jitter + diff) / 16 on every packet of the run; min/mean/max
+        # jitter and mean delta over the regular ones, the means as Wireshark's running means
+        # over total_nr ("the number of deltas").
+        jitters = _first_order(seg.jitter, current_diff / 16.0)
+        totals = seg.total_nr + np.arange(k)
+        if regular.any():
+            reg_jitter = jitters[regular]
+            reg_totals = totals[regular]
+            seg.mean_delta = _running_mean(seg.mean_delta, delta[regular], reg_totals)
+            seg.mean_jitter = _running_mean(seg.mean_jitter, reg_jitter, reg_totals)
+            top = float(reg_jitter.max())
+            if top > seg.max_jitter:
+                seg.max_jitter = top
+            low = float(reg_jitter.min())
+            if seg.min_jitter == -1 or low < seg.min_jitter:
+                seg.min_jitter = low
+        seg.jitter = float(jitters[-1])
+        seg.total_nr += k
+        last_seq = int(seq[-1])
+        seg.seq_num = seg.stop_seq_nr = last_seq
+        seg.time = float(now_ms[-1])
+        seg.lastnominaltime = float(nominaltime[-1])
+        seg.delta = float(delta[-1])
+        errors = int(np.count_nonzero(lost_branch))
+        if errors:
+            seg.sequence += errors
+            seg.problem = True
+
+        # RFC 3550 A.1 update_seq ("in order, with permissible gap") and A.8 jitter.
+        rfc_prev = rfc_prev[:k]
+        rfc.cycles += SEQ_MOD * int(np.count_nonzero(seq < rfc_prev))
+        rfc.max_seq = last_seq
+        rfc.received += k
+        extended = rfc.ts_highest + np.cumsum(ts_step)
+        transit = arrival * self.clock_rate - extended
+        prev_transit = np.empty_like(transit)
+        prev_transit[1:] = transit[:-1]
+        prev_transit[0] = rfc.transit
+        # A.8: J += (|D| - J) / 16, i.e. J = 15/16 J + |D|/16.
+        rfc.jitter = float(_first_order(rfc.jitter, np.abs(transit - prev_transit) / 16.0)[-1])
+        rfc.ts_highest = int(extended[-1])
+        rfc.transit = float(transit[-1])
+
+        self._last_arrival = float(arrival[-1])
+        self._last_seq = last_seq
+        self._marker_count += int(np.count_nonzero(mark))
+        return k
 
     def _update_general(
         self, sequence: int, timestamp: int, arrival_time: float, payload_type: int, marker: bool, ssrc: int
@@ -564,7 +786,7 @@ class RtpStreamStats:
             fraction_lost=min(fraction, 255),
             # §6.4.1: cumulative lost is a signed 24-bit field; A.3 clamps it.
             cumulative_lost=max(-0x800000, min(0x7FFFFF, lost)),
-            extended_highest_seq=s.extended_max & 0xFFFFFFFF,
+            extended_highest_seq=s.extended_max % TS_MOD,  # the 32-bit RR field (§6.4.1)
             jitter=int(s.jitter),
         )
 

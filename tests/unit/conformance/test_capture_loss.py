@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from harness.capture.model import Datagram, PayloadKind, Transport
 from harness.capture.pcap_capture import parse_tcpdump_stats
 from harness.conformance.capture_loss import NOT_IN_CAPTURE, LegLog, excuse_capture_loss, recover_sip
 from harness.conformance.evidence import gather_evidence
 from harness.sipp.trace import TracedMessage, parse_message_log
 from harness.spec.findings import Finding, Severity
-from harness.validators.model import Datagram, PayloadKind, Transport
 from harness.validators.pcap import read_capture
 from harness.validators.sip import ExpectedMode, validate_sip
 from tests.unit.validators.builders import MS_SIP, REC_SIP, ether, fixture, sip_flow, udp, write_pcap

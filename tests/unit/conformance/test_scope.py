@@ -3,8 +3,8 @@ ignored and counted (harness.conformance.scope)."""
 
 from __future__ import annotations
 
+from harness.capture.model import Datagram, PayloadKind, Transport
 from harness.conformance.scope import ForeignTraffic, Scope, call_id_of, own_rtp, own_sip
-from harness.validators.model import Datagram, PayloadKind, Transport
 
 REC = ("127.0.0.2", 5060)
 LEG = ("127.0.0.1", 5070)

@@ -5,7 +5,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from harness.validators.model import PayloadKind, Transport
+from harness.capture.model import PayloadKind, Transport
 from harness.validators.pcap import PcapReadError, read_capture, read_datagrams
 from tests.unit.validators.builders import (
     MS_SIP,
@@ -116,7 +116,7 @@ def test_tcp_in_order_reordered_retransmitted_and_gap(tmp_path: Path) -> None:
 
 
 def test_tcp_unfilled_gap_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.validators.pcap as pcap_mod
+    import harness.capture.transport as pcap_mod
 
     monkeypatch.setattr(pcap_mod, "MAX_TCP_PENDING_BYTES", 10)
     a, b = ("127.0.0.1", 40000), ("127.0.0.2", 5060)

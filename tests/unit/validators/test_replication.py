@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.validators.model import NegotiatedStream
+from harness.capture.model import NegotiatedStream
 from harness.validators.pcap import read_capture
 from harness.validators.replication import ReplicationReport, validate_replication
 from tests.unit.validators.builders import Frame, ether, rtp, udp, write_pcap

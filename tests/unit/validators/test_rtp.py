@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.validators.model import NegotiatedStream
+from harness.capture.model import NegotiatedStream
 from harness.validators.pcap import read_capture
 from harness.validators.rtp import validate_rtp
 from tests.unit.validators.builders import Frame, ether, rtp, rtp_stream, udp, write_pcap

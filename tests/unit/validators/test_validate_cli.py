@@ -342,3 +342,44 @@ def test_replication_fidelity_in_validate_output(tmp_path: Path, capsys: pytest.
 def test_only_replicated_legs_compare_nothing(tmp_path: Path) -> None:
     result = validate_capture(write_pcap(tmp_path / "good.pcap", _frames(sip_flow(), _good_rtp())))
     assert result.replication.pairs == [] and "REP-PAYLOAD-FIDELITY" not in result.exercised
+
+
+def test_parallel_flag_is_accepted_and_changes_nothing(tmp_path: Path) -> None:
+    lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA) + \
+        rtp_stream(MS_B, REC_B, range(1, 50), ssrc=0xB)
+    pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
+    serial = validate_capture(pcap, parallel=False)
+    forked = validate_capture(pcap, parallel=True)
+    assert serial.findings and forked.findings == serial.findings
+    assert forked.rtp.table == serial.rtp.table and forked.exercised == serial.exercised
+
+
+@pytest.mark.parametrize("garbage", [b"\x00" * 5, b"\xde\xad\xbe\xef" * 16])
+def test_garbage_after_valid_records_judges_them_then_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              garbage: bytes) -> None:
+    """Issue 14 item 7: every record read is judged, the corrupt tail is the one-line error."""
+    lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA) + \
+        rtp_stream(MS_B, REC_B, range(1, 50), ssrc=0xB)
+    pcap = write_pcap(tmp_path / "tail.pcap", _frames(sip_flow(), lossy))
+    size = pcap.stat().st_size
+    clean = validate_capture(pcap)
+    pcap.write_bytes(pcap.read_bytes() + garbage)
+    code, out, err = _run(capsys, str(pcap), "--format", "json")
+    assert code == 2
+    assert err.count("\n") == 1 and str(pcap) in err and f"byte offset {size}" in err
+    doc = json.loads(out)
+    assert doc["summary"]["complete"] is False and doc["summary"]["rtp_streams"] == 2
+    assert doc["summary"]["findings"] == len(clean.findings) > 0  # the same findings as without the tail
+    code, out, _err = _run(capsys, str(pcap), "--format", "text")
+    assert code == 2 and "RTP-SEQ-CONTINUITY" in out and "INCOMPLETE" in out
+    assert "finding(s):" not in out  # no summary line that reads like a clean verdict
+
+
+def test_unreadable_capture_without_findings_is_not_reported_clean(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pcap = write_pcap(tmp_path / "good.pcap", _frames(sip_flow(), _good_rtp()))
+    pcap.write_bytes(pcap.read_bytes() + b"\x01\x02\x03")
+    code, out, err = _run(capsys, str(pcap), "--format", "text")
+    assert code == 2 and err.count("\n") == 1
+    assert "0 finding(s)" not in out and "No findings." not in out
+    assert "No findings in the records read." in out and "INCOMPLETE" in out

@@ -1,0 +1,238 @@
+"""Capture file framing through dpkt: pcap / pcapng → (timestamp, link type, frame bytes).
+
+dpkt's `pcap.Reader` and `pcapng.Reader` frame the file; this module adds what a validator
+needs on top of them:
+
+* the format is chosen by the magic (dpkt's pcap.Reader rejects pcapng): classic libpcap
+  (a1b2c3d4 µs / a1b23c4d ns, either byte order) or pcapng (Section Header Block 0a0d0d0a);
+* a truncated or corrupt record is *reported*: dpkt stops silently on a short read, so the
+  bytes consumed are tracked and compared with what each record header announced and with the
+  file size. Every frame read before the bad record is yielded, then `PcapReadError` is raised,
+  whose `str()` is one line naming the file and the byte offset of the bad record (libpcap file
+  format: 24-byte file header, 16-byte record headers; draft-ietf-opsawg-pcapng §3.1 blocks).
+
+Classic pcap is the format of multi-gigabyte captures, so its record header is decoded by a
+`struct` class handed to dpkt's reader instead of dpkt's `PktHdr` (a `dpkt.Packet`, several
+times slower per record); dpkt still reads the file header, the records and the timestamps.
+
+pcapng limits (dpkt's reader): the link type and timestamp resolution (`if_tsresol`) are those
+of the first Interface Description Block; Simple Packet Blocks are not returned.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import dpkt
+
+__all__ = ["MAX_RECORD_LEN", "Frame", "FrameChunk", "PcapReadError", "iter_frame_chunks", "iter_frames"]
+
+MAX_RECORD_LEN = 256 * 1024 * 1024  # a record claiming more than this is corruption, not data
+
+_PCAP_MAGICS = {  # magic → (record header byte order, nanosecond timestamps)
+    b"\xa1\xb2\xc3\xd4": (">", False),
+    b"\xd4\xc3\xb2\xa1": ("<", False),
+    b"\xa1\xb2\x3c\x4d": (">", True),
+    b"\x4d\x3c\xb2\xa1": ("<", True),
+}
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_PCAP_FILE_HEADER = 24
+_PCAP_RECORD_HEADER = 16
+
+# (timestamp in seconds, link type, frame bytes)
+Frame = tuple[float, int, bytes]
+# (link type, timestamps, frame bytes) of consecutive records
+FrameChunk = tuple[int, tuple[float, ...], tuple[bytes, ...]]
+
+
+class PcapReadError(Exception):
+    """A capture file is unreadable, truncated or corrupt at `offset`.
+
+    `str()` is a single line: "<file>: <what> at byte offset <n>", fit for stderr (exit code 2).
+    """
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"{path}: {reason} at byte offset {offset}")
+
+
+class _CorruptRecord(Exception):
+    def __init__(self, caplen: int) -> None:
+        self.caplen = caplen
+
+
+class _ShortHeader(Exception):
+    def __init__(self, got: int) -> None:
+        self.got = got
+
+
+def _record_header_class(endian: str, max_caplen: int) -> type:
+    """A record-header class for dpkt's `pcap.Reader` (same attributes as its `PktHdr`)."""
+    unpack = struct.Struct(endian + "IIII").unpack
+
+    class RecordHeader:
+        __hdr_len__ = _PCAP_RECORD_HEADER
+        __slots__ = ("caplen", "len", "tv_sec", "tv_usec")
+
+        def __init__(self, buf: bytes) -> None:
+            if len(buf) < _PCAP_RECORD_HEADER:
+                raise _ShortHeader(len(buf))
+            self.tv_sec, self.tv_usec, self.caplen, self.len = unpack(buf)
+            if self.caplen > max_caplen:
+                raise _CorruptRecord(self.caplen)
+
+    return RecordHeader
+
+
+_CHUNK = 4096  # frames handed on at a time (bounded memory, few generator round trips)
+
+
+def _guarded(records: Iterator[tuple[float, bytes]], errors: list[BaseException]) -> Iterator[tuple[float, bytes]]:
+    """dpkt's records until it stops; an exception is kept in `errors` instead of raised (so
+    the frames before it are not lost in a half-built chunk)."""
+    try:
+        yield from records
+    except (_CorruptRecord, _ShortHeader, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError) as exc:
+        errors.append(exc)
+
+
+def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[FrameChunk]:
+    endian, nano = _PCAP_MAGICS[magic]
+    try:
+        reader = dpkt.pcap.Reader(f)
+    except (ValueError, dpkt.dpkt.UnpackError):
+        raise PcapReadError(name, 0, "truncated pcap file header") from None
+    linktype = reader.datalink() & 0x0FFFFFFF  # upper bits carry FCS info (pcap-linktype(7))
+    max_caplen = min(max(reader.snaplen, 262144), MAX_RECORD_LEN)
+    # dpkt divides nanoseconds by a Decimal: a float divisor keeps timestamps floats.
+    reader._divisor = 1e9 if nano else 1e6
+    if hasattr(reader, "_Reader__ph"):
+        reader._Reader__ph = _record_header_class(endian, max_caplen)
+    errors: list[BaseException] = []
+    records = _guarded(iter(reader), errors)
+    held: tuple[float, bytes] | None = None  # the last frame, until the file is known to hold it whole
+    while True:
+        chunk = list(islice(records, _CHUNK))
+        if not chunk:
+            break
+        if held is not None:
+            chunk.insert(0, held)
+        held = chunk.pop()
+        if chunk:
+            times, frames = zip(*chunk, strict=True)
+            yield linktype, times, frames
+    error: PcapReadError | None = None
+    if errors:
+        exc = errors[0]
+        if isinstance(exc, _CorruptRecord):
+            error = PcapReadError(name, f.tell() - _PCAP_RECORD_HEADER,
+                                  f"corrupt record header (captured length {exc.caplen})")
+        else:
+            got = exc.got if isinstance(exc, _ShortHeader) else 0
+            error = PcapReadError(name, size - got, f"truncated record header ({got} of 16 bytes)")
+    elif held is not None:
+        # dpkt returns a last record cut short by the end of the file as it is: compare its
+        # length with what its record header announced (read again: no cost per record).
+        start = size - _PCAP_RECORD_HEADER - len(held[1])
+        f.seek(start)
+        caplen = struct.unpack(endian + "IIII", f.read(_PCAP_RECORD_HEADER))[2]
+        if caplen > len(held[1]):
+            error = PcapReadError(name, start, f"truncated record ({len(held[1])} of {caplen} bytes)")
+            held = None
+    if held is not None:
+        yield linktype, (held[0],), (held[1],)
+    if error is not None:
+        raise error
+
+
+class _CountingFile:
+    """File wrapper for dpkt's pcapng reader: where each block starts, and short reads."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.position = 0
+        self.block_start = 0
+        self.short: tuple[int, int, int] | None = None  # (block start, wanted, got)
+        self.name = getattr(f, "name", "<file>")
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 8:  # dpkt reads every block's type + length with one 8-byte read
+            self.block_start = self.position
+        data = self._f.read(n)
+        self.position += len(data)
+        if 0 <= n != len(data) and self.short is None and (data or self.position != self.block_start):
+            self.short = (self.block_start, n, len(data))
+        return data
+
+
+def _iter_pcapng(f: BinaryIO, name: str, size: int) -> Iterator[FrameChunk]:
+    counting = _CountingFile(f)
+    try:
+        reader = dpkt.pcapng.Reader(cast(BinaryIO, counting))
+    except (ValueError, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError) as exc:
+        raise PcapReadError(name, counting.block_start, f"corrupt pcapng header ({exc})") from None
+    linktype = reader.datalink()
+    times: list[float] = []
+    frames: list[bytes] = []
+    error: PcapReadError | None = None
+    try:
+        for ts, buf in reader:
+            if counting.short is not None:
+                break
+            times.append(float(ts))
+            frames.append(bytes(buf))
+            if len(frames) >= 1024:
+                yield linktype, tuple(times), tuple(frames)
+                times, frames = [], []
+    except (ValueError, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError):
+        if counting.short is None:
+            error = PcapReadError(name, counting.block_start, "corrupt block")
+    if counting.short is not None:
+        start, wanted, got = counting.short
+        what = "block header" if wanted == 8 else "block"
+        error = PcapReadError(name, start, f"truncated {what} ({got} of {wanted} bytes)")
+    elif error is None and counting.position != size:
+        error = PcapReadError(name, counting.position, "unreadable data after the last block")
+    if frames:
+        yield linktype, tuple(times), tuple(frames)
+    if error is not None:
+        raise error
+
+
+def iter_frame_chunks(path: str | Path) -> Iterator[FrameChunk]:
+    """The frames of a capture in file order, in chunks (link type, timestamps, frame bytes).
+
+    Yields every frame read, then raises `PcapReadError` for a missing, unknown, truncated or
+    corrupt file (one line: file + byte offset)."""
+    name = str(path)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed in the finally below, generator-scoped
+    except OSError as exc:
+        raise PcapReadError(name, 0, f"cannot open ({exc.strerror})") from None
+    try:
+        size = Path(path).stat().st_size
+        magic = f.read(4)
+        f.seek(0)
+        if magic in _PCAP_MAGICS:
+            if size < _PCAP_FILE_HEADER:
+                raise PcapReadError(name, size, "truncated pcap file header")
+            yield from _iter_pcap(f, name, magic, size)
+        elif magic == _PCAPNG_SHB:
+            yield from _iter_pcapng(f, name, size)
+        else:
+            raise PcapReadError(name, 0, f"not a pcap or pcapng file (magic {magic.hex() or 'empty'})")
+    finally:
+        f.close()
+
+
+def iter_frames(path: str | Path) -> Iterator[Frame]:
+    """(timestamp, link type, frame bytes) of every record, in file order (see `iter_frame_chunks`)."""
+    for linktype, times, frames in iter_frame_chunks(path):
+        for ts, data in zip(times, frames, strict=True):
+            yield ts, linktype, data

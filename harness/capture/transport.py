@@ -1,0 +1,690 @@
+"""Frames → transport payloads: link layer, IP (fragments reassembled), UDP and TCP.
+
+Link types (tcpdump.org LINKTYPE_*): 0 NULL and 108 LOOP (BSD loopback family word),
+1 Ethernet (with 802.1Q / QinQ tags), 113 Linux SLL, 276 Linux SLL2 (`tcpdump -i any`),
+101 / 12 / 14 raw IP. Network: IPv4 (RFC 791, fragments reassembled, §3.2 "reassembly") and
+IPv6 (RFC 8200, extension headers skipped, Fragment header reassembled). Transport: UDP
+(RFC 768) and TCP (RFC 9293: per-direction in-order delivery, see `_TcpDirection`). Headers are
+sliced with `struct`, never parsed into per-packet objects (this runs once per frame).
+
+The TCP reassembler keeps its own 32-bit sequence comparison (`_seq_lt`, RFC 9293 §3.4): TCP
+sequence space, not RTP's (RTP wrap arithmetic lives in `harness.protocol.rtp.seqnum`).
+
+Memory does not grow with the file: fragment and TCP buffers are bounded and evicted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
+from harness.capture.reader import FrameChunk, PcapReadError, iter_frame_chunks
+
+__all__ = [
+    "FRAGMENT_TIMEOUT",
+    "MAX_FRAGMENT_SETS",
+    "MAX_TCP_FLOWS",
+    "MAX_TCP_PENDING_BYTES",
+    "CaptureRecord",
+    "KindOf",
+    "RtpBatches",
+    "RtpSink",
+    "iter_transport",
+    "read_datagrams",
+]
+
+# Bounds that keep memory flat whatever the file size.
+MAX_FRAGMENT_SETS = 256  # IP datagrams being reassembled at once
+FRAGMENT_TIMEOUT = 30.0  # seconds of capture time (RFC 791 suggests 15 s; Linux uses 30 s)
+MAX_TCP_FLOWS = 4096  # TCP directions tracked at once (least recently used evicted)
+MAX_TCP_PENDING_BYTES = 256 * 1024  # out-of-order bytes held per direction before giving up
+
+_ETHERTYPE_IPV4 = 0x0800
+_ETHERTYPE_IPV6 = 0x86DD
+_ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)
+# BSD loopback address-family values for IPv6 differ per OS (NetBSD/OpenBSD 24, FreeBSD 28,
+# Darwin 30); Linux AF_INET6 is 10. AF_INET is 2 everywhere.
+_AF_INET = 2
+_AF_INET6 = (10, 24, 28, 30)
+
+_IPPROTO_TCP = 6
+_IPPROTO_UDP = 17
+_IPV6_EXT_HEADERS = (0, 43, 60, 51)  # hop-by-hop, routing, destination options, AH
+_IPV6_FRAGMENT = 44
+
+
+# --------------------------------------------------------------------------------------------
+# Link layer → network layer
+
+
+def _network_payload(linktype: int, data: bytes) -> tuple[int, int] | None:
+    """Return (IP version, offset of the IP header) or None for non-IP frames."""
+    if linktype == 1:  # Ethernet II, possibly VLAN-tagged
+        pos = 12
+        while pos + 2 <= len(data):
+            (etype,) = struct.unpack_from("!H", data, pos)
+            if etype in _ETHERTYPE_VLAN:
+                pos += 4
+                continue
+            return _by_ethertype(etype, pos + 2)
+        return None
+    if linktype == 113:  # Linux cooked v1: 16-byte header, protocol at 14
+        if len(data) < 16:
+            return None
+        return _by_ethertype(struct.unpack_from("!H", data, 14)[0], 16)
+    if linktype == 276:  # Linux cooked v2: 20-byte header, protocol at 0
+        if len(data) < 20:
+            return None
+        return _by_ethertype(struct.unpack_from("!H", data, 0)[0], 20)
+    if linktype in (0, 108):  # BSD loopback: 4-byte family, host order (NULL) / network (LOOP)
+        if len(data) < 4:
+            return None
+        family = struct.unpack_from("!I", data, 0)[0] if linktype == 108 else struct.unpack_from("<I", data, 0)[0]
+        if family > 0xFFFF:  # NULL written on a big-endian host
+            family = struct.unpack_from(">I", data, 0)[0]
+        if family == _AF_INET:
+            return (4, 4)
+        if family in _AF_INET6:
+            return (6, 4)
+        return None
+    if linktype in (101, 12, 14):  # raw IP: the version nibble decides
+        if not data:
+            return None
+        version = data[0] >> 4
+        return (version, 0) if version in (4, 6) else None
+    return None
+
+
+def _by_ethertype(etype: int, offset: int) -> tuple[int, int] | None:
+    if etype == _ETHERTYPE_IPV4:
+        return (4, offset)
+    if etype == _ETHERTYPE_IPV6:
+        return (6, offset)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# IP fragment reassembly (RFC 791 §3.2; RFC 8200 §4.5), bounded
+
+
+@dataclass(slots=True)
+class _FragmentSet:
+    first_seen: float
+    pieces: dict[int, bytes] = field(default_factory=dict)  # offset → bytes
+    total: int | None = None  # known once the last fragment (MF=0) arrived
+
+
+class _Reassembler:
+    def __init__(self) -> None:
+        self._sets: OrderedDict[tuple[object, ...], _FragmentSet] = OrderedDict()
+
+    def add(self, key: tuple[object, ...], offset: int, more: bool, data: bytes, now: float) -> bytes | None:
+        self._expire(now)
+        frag = self._sets.get(key)
+        if frag is None:
+            frag = _FragmentSet(first_seen=now)
+            self._sets[key] = frag
+            while len(self._sets) > MAX_FRAGMENT_SETS:
+                self._sets.popitem(last=False)
+        if offset + len(data) > 65535:  # larger than any IP datagram: drop the whole set
+            del self._sets[key]
+            return None
+        frag.pieces[offset] = data
+        if not more:
+            frag.total = offset + len(data)
+        if frag.total is None:
+            return None
+        # Complete when the pieces cover [0, total) without a hole (overlaps: first copy wins).
+        buf = bytearray()
+        for start in sorted(frag.pieces):
+            piece = frag.pieces[start]
+            if start > len(buf):
+                return None
+            buf += piece[len(buf) - start:]
+        if len(buf) < frag.total:
+            return None
+        del self._sets[key]
+        return bytes(buf[:frag.total])
+
+    def _expire(self, now: float) -> None:
+        while self._sets:
+            key, oldest = next(iter(self._sets.items()))
+            if now - oldest.first_seen <= FRAGMENT_TIMEOUT:
+                return
+            del self._sets[key]
+
+
+# --------------------------------------------------------------------------------------------
+# TCP: per-direction in-order delivery
+
+
+@dataclass(slots=True)
+class _TcpDirection:
+    """Next expected sequence number and a bounded store of early (out-of-order) segments.
+
+    Gaps: a segment beyond `next_seq` is held until the hole is filled by a retransmission.
+    If more than MAX_TCP_PENDING_BYTES pile up (the capture missed the segment for good), the
+    reader skips to the earliest held segment and marks that datagram `stream_gap=True`.
+    Retransmitted bytes (before `next_seq`) are dropped; a partial overlap is trimmed.
+    """
+
+    next_seq: int | None = None
+    pending: dict[int, tuple[int, float, bytes]] = field(default_factory=dict)  # seq → (index, ts, data)
+    pending_bytes: int = 0
+
+
+def _seq_lt(a: int, b: int) -> bool:
+    """Sequence comparison modulo 2^32 (RFC 9293 §3.4)."""
+    return a != b and ((b - a) & 0xFFFFFFFF) < 0x80000000
+
+
+class _TcpReassembler:
+    def __init__(self) -> None:
+        self._flows: OrderedDict[tuple[Endpoint, Endpoint], _TcpDirection] = OrderedDict()
+
+    def add(self, src: Endpoint, dst: Endpoint, seq: int, flags: int, payload: bytes,
+            index: int, ts: float) -> Iterator[Datagram]:
+        key = (src, dst)
+        state = self._flows.get(key)
+        if state is None:
+            state = _TcpDirection()
+            self._flows[key] = state
+            while len(self._flows) > MAX_TCP_FLOWS:
+                self._flows.popitem(last=False)
+        else:
+            self._flows.move_to_end(key)
+        syn = bool(flags & 0x02)
+        if syn:
+            state.next_seq = (seq + 1) & 0xFFFFFFFF  # SYN consumes one sequence number
+            state.pending.clear()
+            state.pending_bytes = 0
+            return
+        if not payload:
+            return
+        if state.next_seq is None:  # capture started mid-connection: trust the first segment
+            state.next_seq = seq
+        if _seq_lt(seq, state.next_seq):
+            skip = (state.next_seq - seq) & 0xFFFFFFFF
+            if skip >= len(payload):
+                return  # pure retransmission
+            payload = payload[skip:]
+            seq = state.next_seq
+        if seq != state.next_seq:
+            if seq not in state.pending:
+                state.pending[seq] = (index, ts, payload)
+                state.pending_bytes += len(payload)
+            if state.pending_bytes <= MAX_TCP_PENDING_BYTES:
+                return
+            # Give up on the hole: continue from the earliest held segment.
+            base = state.next_seq
+            earliest = min(state.pending, key=lambda s: (s - base) & 0xFFFFFFFF)
+            p_index, p_ts, p_data = state.pending.pop(earliest)
+            state.pending_bytes -= len(p_data)
+            state.next_seq = (earliest + len(p_data)) & 0xFFFFFFFF
+            yield Datagram(p_index, p_ts, src, dst, Transport.TCP, p_data, stream_gap=True)
+        else:
+            state.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+            yield Datagram(index, ts, src, dst, Transport.TCP, payload)
+        # Deliver held segments that have become in order (index/time of the completing packet).
+        while state.pending:
+            nxt = state.next_seq
+            hit = None
+            for p_seq in state.pending:
+                if not _seq_lt(nxt, p_seq):  # p_seq <= nxt
+                    hit = p_seq
+                    break
+            if hit is None:
+                return
+            p_index, p_ts, p_data = state.pending.pop(hit)
+            state.pending_bytes -= len(p_data)
+            skip = (nxt - hit) & 0xFFFFFFFF
+            if skip < len(p_data):
+                state.next_seq = (hit + len(p_data)) & 0xFFFFFFFF
+                yield Datagram(index, ts, src, dst, Transport.TCP, p_data[skip:])
+
+
+def _ipv4(data: bytes, off: int, frags: _Reassembler, now: float) -> tuple[str, str, int, bytes] | None:
+    if len(data) < off + 20 or data[off] >> 4 != 4:
+        return None
+    ihl = (data[off] & 0x0F) * 4
+    total_len, ident, frag_field = struct.unpack_from("!HHH", data, off + 2)
+    proto = data[off + 9]
+    src = _ip4_text(data[off + 12:off + 16])
+    dst = _ip4_text(data[off + 16:off + 20])
+    # Ethernet pads short frames: trust the IP total length, not the frame length.
+    end = off + total_len if ihl <= total_len and off + total_len <= len(data) else len(data)
+    payload = data[off + ihl:end]
+    more = bool(frag_field & 0x2000)
+    frag_offset = (frag_field & 0x1FFF) * 8
+    if more or frag_offset:
+        whole = frags.add((4, src, dst, ident, proto), frag_offset, more, payload, now)
+        if whole is None:
+            return None
+        payload = whole
+    return src, dst, proto, payload
+
+
+def _ipv6(data: bytes, off: int, frags: _Reassembler, now: float) -> tuple[str, str, int, bytes] | None:
+    if len(data) < off + 40 or data[off] >> 4 != 6:
+        return None
+    (payload_len,) = struct.unpack_from("!H", data, off + 4)
+    nh = data[off + 6]
+    src = str(ipaddress.IPv6Address(data[off + 8:off + 24]))
+    dst = str(ipaddress.IPv6Address(data[off + 24:off + 40]))
+    end = off + 40 + payload_len if payload_len and off + 40 + payload_len <= len(data) else len(data)
+    payload = data[off + 40:end]
+    while True:
+        if nh in _IPV6_EXT_HEADERS:
+            if len(payload) < 2:
+                return None
+            # AH counts its length in 4-octet units minus 2, the others in 8-octet units minus 1.
+            ext_len = (payload[1] + 2) * 4 if nh == 51 else (payload[1] + 1) * 8
+            nh, payload = payload[0], payload[ext_len:]
+        elif nh == _IPV6_FRAGMENT:
+            if len(payload) < 8:
+                return None
+            nxt = payload[0]
+            (frag_field, ident) = struct.unpack_from("!HI", payload, 2)
+            whole = frags.add((6, src, dst, ident), frag_field & 0xFFF8, bool(frag_field & 1), payload[8:], now)
+            if whole is None:
+                return None
+            nh, payload = nxt, whole
+        else:
+            return src, dst, nh, payload
+
+
+def _ip4_text(raw: bytes) -> str:
+    return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+
+
+# --------------------------------------------------------------------------------------------
+# Frames → transport payloads
+
+
+# A transport payload, in `Datagram` field order:
+# (index, timestamp, src, dst, transport, payload, kind, stream_gap).
+CaptureRecord = tuple[int, float, Endpoint, Endpoint, Transport, bytes, PayloadKind, bool]
+
+# Decides what a payload is: (src, dst, transport, payload) → kind (`validators.pcap.PayloadClassifier`).
+KindOf = Callable[[Endpoint, Endpoint, Transport, bytes], PayloadKind]
+
+# Receives RTP-over-UDP payloads instead of their being yielded: (index, timestamp, src, dst, payload).
+RtpSink = Callable[[int, float, Endpoint, Endpoint, bytes], None]
+
+_MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
+_RTP_FIXED_HEADER = 12
+
+
+# One flow's collected RTP: fixed headers back to back, arrival times, frame numbers.
+FlowPackets = tuple[bytearray, "array[float]", "array[int]"]
+# A flow's RTP as handed to `flush`: headers (bytes, 12 a packet), arrival times, frame numbers.
+FlowArrays = tuple[bytes, npt.NDArray[np.float64], npt.NDArray[np.int64]]
+
+
+class RtpBatches:
+    """RTP over UDP collected for batch analysis: per packet the 12-byte fixed header, the
+    arrival time and the frame number, handed to `flush` per flow, in capture order, every
+    `limit` frames and at the end (memory stays bounded whatever the capture size: about 28
+    bytes a packet between flushes).
+
+    Two collections: per flow (bytearray + typed arrays) for packets of the per-frame path, and
+    per chunk (numpy arrays tagged with a flow number) for the vector path, so a chunk costs a
+    few numpy calls and no Python step per flow. `take` merges them into capture order.
+
+    The fixed header carries everything the receive statistics need (RFC 3550 §5.1: M, PT,
+    sequence number, timestamp, SSRC); V/P/X/CC were checked when the packet was classified.
+    """
+
+    __slots__ = ("_flow_number", "_flow_pairs", "_parts", "count", "flows", "flush", "limit", "pairs")
+
+    def __init__(self, flush: Callable[[RtpBatches], None], limit: int = 262144) -> None:
+        self.flows: dict[object, FlowPackets] = {}
+        self.pairs: dict[object, tuple[Endpoint, Endpoint]] = {}
+        self.flush = flush
+        self.limit = limit
+        self.count = 0
+        self._flow_number: dict[bytes, int] = {}  # raw address+port key → flow number
+        self._flow_pairs: list[tuple[Endpoint, Endpoint]] = []
+        self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float64],
+                                npt.NDArray[np.int64]]] = []
+
+    def open(self, key: object, pair: tuple[Endpoint, Endpoint]) -> FlowPackets:
+        packets = self.flows[key] = (bytearray(), array("d"), array("q"))
+        self.pairs[key] = pair
+        return packets
+
+    def flow_number(self, raw: bytes, pair: tuple[Endpoint, Endpoint]) -> int:
+        number = self._flow_number.get(raw)
+        if number is None:
+            number = self._flow_number[raw] = len(self._flow_pairs)
+            self._flow_pairs.append(pair)
+        return number
+
+    def add_chunk(self, flows: npt.NDArray[np.int64], headers: npt.NDArray[np.uint8],
+                  arrival: npt.NDArray[np.float64], frames: npt.NDArray[np.int64]) -> None:
+        """Packets of the vector path: flow number, (n, 12) headers, arrival, frame number."""
+        self._parts.append((flows, headers, arrival, frames))
+
+    def take(self) -> list[tuple[Endpoint, Endpoint, FlowArrays]]:
+        """The collected packets per (src, dst) in first-packet order; empties the collection.
+
+        One flow may have been collected under several keys (raw bytes on the fast path,
+        endpoint tuples on the general one, flow numbers on the vector path): its packets are
+        merged back into capture order."""
+        pieces: dict[tuple[Endpoint, Endpoint], list[FlowArrays]] = {}
+        for key, (headers, times, indices) in self.flows.items():
+            pieces.setdefault(self.pairs[key], []).append(
+                (bytes(headers), np.frombuffer(times, dtype=np.float64), np.frombuffer(indices, dtype=np.int64)))
+        if self._parts:
+            flows = np.concatenate([p[0] for p in self._parts])
+            all_headers = np.concatenate([p[1] for p in self._parts])
+            arrival = np.concatenate([p[2] for p in self._parts])
+            frames = np.concatenate([p[3] for p in self._parts])
+            order = np.argsort(flows, kind="stable")
+            cuts = np.flatnonzero(np.diff(flows[order])) + 1
+            for group in np.split(order, cuts):
+                pair = self._flow_pairs[int(flows[group[0]])]
+                pieces.setdefault(pair, []).append((all_headers[group].tobytes(), arrival[group], frames[group]))
+        out: list[tuple[int, tuple[Endpoint, Endpoint], FlowArrays]] = []
+        for pair, parts in pieces.items():
+            if len(parts) == 1:
+                merged = parts[0]
+            else:
+                all_frames = np.concatenate([p[2] for p in parts])
+                order = np.argsort(all_frames, kind="stable")
+                joined = np.frombuffer(b"".join(p[0] for p in parts), dtype=np.uint8).reshape(-1, 12)
+                merged = (joined[order].tobytes(), np.concatenate([p[1] for p in parts])[order],
+                          all_frames[order])
+            out.append((int(merged[2][0]), pair, merged))
+        out.sort(key=lambda item: item[0])
+        self.flows = {}
+        self.pairs = {}
+        self._parts = []
+        self.count = 0
+        return [(src, dst, arrays) for _first, (src, dst), arrays in out]
+
+
+def iter_transport(path: str | Path, kind_of: KindOf | None = None,
+                   rtp_endpoints: Collection[Endpoint] = (), rtp_sink: RtpSink | None = None,
+                   rtp_batches: RtpBatches | None = None) -> Iterator[CaptureRecord]:
+    """Every UDP datagram and in-order TCP payload of a capture, classified by `kind_of`
+    (everything OTHER without one), as tuples; `PcapReadError` after the last readable frame.
+
+    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order,
+    instead of being yielded (a capture is mostly RTP: this saves a generator round trip and a
+    tuple per packet). `rtp_endpoints` is the classifier's insertion-ordered collection of
+    SDP-named media endpoints (it only grows, new ones at the end).
+
+    With `rtp_batches`, Ethernet chunks are first sorted with numpy: IPv4 (no options, not a
+    fragment) + UDP frames whose payload starts like a fixed-header RTP packet (RFC 3550 §5.1
+    V=2, no P/X/CC; not an RTCP type, RFC 5761 §4) are classified as a whole, by the rule
+    `kind_of` applies to them (an SDP-named endpoint, learnt from a frame before this one, or
+    the header heuristic), and their headers are collected per flow without a per-packet
+    Python step; every other frame takes the per-frame path below, in capture order. Frames
+    of that shape that are not RTP are yielded after the chunk's other records.
+
+    Per-frame fast path: untagged Ethernet, IPv4 without options or fragments, UDP. The
+    endpoint pair of a flow is built once and looked up by its raw address+port bytes, and a
+    flow whose address an SDP named is remembered. Everything else takes the general path.
+    """
+    ip_frags = _Reassembler()
+    tcp = _TcpReassembler()
+    flows: dict[bytes, tuple[Endpoint, Endpoint]] = {}
+    sdp_flows: set[bytes] = set()  # flows with an SDP-named endpoint (rtp_endpoints only grows)
+    udp_proto = Transport.UDP
+    other, rtp_kind, sip_kind = PayloadKind.OTHER, PayloadKind.RTP, PayloadKind.SIP
+    unpack_udp = struct.Struct("!HHH").unpack_from
+    batch_flows = rtp_batches.flows if rtp_batches is not None else None
+    # When each SDP-named endpoint was learnt (frame number of the SIP message): the vector
+    # path classifies a frame as RTP by that rule only if its endpoint was known before it.
+    learnt: dict[Endpoint, int] = dict.fromkeys(rtp_endpoints, 0)
+    vector = rtp_batches is not None and kind_of is not None
+    index = 0
+    for linktype, times, frames in _chunks(path, rtp_batches):
+        if rtp_batches is not None:
+            rtp_batches.count += len(frames)
+            if rtp_batches.count >= rtp_batches.limit:
+                rtp_batches.flush(rtp_batches)
+                batch_flows = rtp_batches.flows
+        base = index
+        index += len(frames)
+        candidates = _rtp_candidates(frames) if vector and linktype == 1 and len(frames) >= 32 else None
+        positions: Iterable[int] = range(len(frames)) if candidates is None \
+            else np.flatnonzero(~candidates.mask).tolist()
+        for pos in positions:
+            timestamp, data = times[pos], frames[pos]
+            index_here = base + pos + 1
+            # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
+            if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 42 and data[14] == 0x45 \
+                    and data[23] == _IPPROTO_UDP and not (data[20] & 0x3F or data[21]):
+                total_len = (data[16] << 8) | data[17]
+                end = 14 + total_len if total_len >= 20 and 14 + total_len <= len(data) else len(data)
+                if end < 42:
+                    continue  # no room for a UDP header: the general path drops it too
+                key = data[26:38]  # source address, destination address, source port, destination port
+                pair = flows.get(key)
+                if pair is None:
+                    if len(flows) >= _MAX_FLOW_CACHE:
+                        flows.clear()
+                        sdp_flows.clear()
+                    sport, dport, _ulen = unpack_udp(data, 34)
+                    pair = ((_ip4_text(data[26:30]), sport), (_ip4_text(data[30:34]), dport))
+                    flows[key] = pair
+                ulen = (data[38] << 8) | data[39]
+                seg_len = end - 34
+                stop = 34 + ulen if 8 <= ulen <= seg_len else end
+                if kind_of is None:
+                    kind = other
+                elif stop - 42 >= 12 and data[42] == 0x80 and not 192 <= data[43] <= 223 and key in sdp_flows:
+                    # What kind_of decides for a fixed-header RTP packet to/from an SDP-named address.
+                    if batch_flows is not None or rtp_sink is not None:
+                        _divert(key, pair, timestamp, index_here, data[42:stop], rtp_batches, rtp_sink)
+                        continue
+                    kind = rtp_kind
+                else:
+                    src, dst = pair
+                    payload = data[42:stop]
+                    known = len(rtp_endpoints)
+                    kind = kind_of(src, dst, udp_proto, payload)
+                    if kind is sip_kind and len(rtp_endpoints) != known:
+                        _note_learnt(rtp_endpoints, learnt, index_here)
+                    if kind is rtp_kind:
+                        if src in rtp_endpoints or dst in rtp_endpoints:
+                            sdp_flows.add(key)
+                        if batch_flows is not None or rtp_sink is not None:
+                            _divert(key, pair, timestamp, index_here, payload, rtp_batches, rtp_sink)
+                            continue
+                    yield (index_here, timestamp, src, dst, udp_proto, payload, kind, False)
+                    continue
+                yield (index_here, timestamp, pair[0], pair[1], udp_proto, data[42:stop], kind, False)
+                continue
+            # ---- general path
+            located = _network_payload(linktype, data)
+            if located is None:
+                continue
+            version, off = located
+            if version == 4:
+                parsed = _ipv4(data, off, ip_frags, timestamp)
+            else:
+                parsed = _ipv6(data, off, ip_frags, timestamp)
+            if parsed is None:
+                continue
+            src_ip, dst_ip, proto, segment = parsed
+            if proto == _IPPROTO_UDP:
+                if len(segment) < 8:
+                    continue
+                sport, dport, ulen = unpack_udp(segment, 0)
+                end = ulen if 8 <= ulen <= len(segment) else len(segment)
+                src, dst, payload = (src_ip, sport), (dst_ip, dport), segment[8:end]
+                known = len(rtp_endpoints)
+                kind = kind_of(src, dst, udp_proto, payload) if kind_of is not None else other
+                if kind is sip_kind and len(rtp_endpoints) != known:
+                    _note_learnt(rtp_endpoints, learnt, index_here)
+                if kind is rtp_kind and (batch_flows is not None or rtp_sink is not None):
+                    _divert((src, dst), (src, dst), timestamp, index_here, payload, rtp_batches, rtp_sink)
+                    continue
+                yield (index_here, timestamp, src, dst, udp_proto, payload, kind, False)
+            elif proto == _IPPROTO_TCP:
+                if len(segment) < 20:
+                    continue
+                sport, dport, seq = struct.unpack_from("!HHI", segment, 0)
+                header_len = (segment[12] >> 4) * 4
+                flags = segment[13]
+                if header_len < 20 or header_len > len(segment):
+                    continue
+                for d in tcp.add((src_ip, sport), (dst_ip, dport), seq, flags, segment[header_len:],
+                                 index_here, timestamp):
+                    known = len(rtp_endpoints)
+                    kind = kind_of(d.src, d.dst, d.transport, d.payload) if kind_of is not None else other
+                    if kind is sip_kind and len(rtp_endpoints) != known:
+                        _note_learnt(rtp_endpoints, learnt, index_here)
+                    yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
+        if candidates is not None:
+            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink)
+    if rtp_batches is not None:
+        rtp_batches.flush(rtp_batches)
+
+
+def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int], index: int) -> None:
+    """Stamp the endpoints learnt since the last call (those after the first len(learnt) of an
+    insertion-ordered collection) with the frame number that taught them."""
+    for ep in islice(rtp_endpoints, len(learnt), None):
+        learnt.setdefault(ep, index)
+
+
+@dataclass(slots=True)
+class _Candidates:
+    """Frames of a chunk shaped like Ethernet + IPv4 + UDP + fixed-header RTP (see `iter_transport`)."""
+
+    mask: npt.NDArray[np.bool_]  # per frame of the chunk
+    positions: npt.NDArray[np.int64]  # their positions in the chunk
+    offsets: npt.NDArray[np.int64]  # their offsets in `blob`
+    stops: npt.NDArray[np.int64]  # end of their UDP payload, relative to the frame
+    blob: npt.NDArray[np.uint8]  # the chunk's frames back to back
+
+
+_HEURISTIC_PT_TABLE = np.zeros(128, dtype=bool)
+_HEURISTIC_PT_TABLE[[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, *range(96, 128)]] = True
+_KEY_BYTES = np.arange(26, 38)  # source address, destination address, ports
+_PORT_BYTES = np.arange(34, 38)
+_HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
+
+
+def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
+    n = len(frames)
+    lengths = np.fromiter(map(len, frames), dtype=np.int64, count=n)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    blob = np.frombuffer(b"".join(frames), dtype=np.uint8)
+    long_enough = np.flatnonzero(lengths >= 54)
+    o = starts[long_enough]
+    ln = lengths[long_enough]
+    # Ethernet II, IPv4 with a 20-byte header, UDP, not a fragment (MF clear, offset 0).
+    ok = (blob[o + 12] == 0x08) & (blob[o + 13] == 0x00) & (blob[o + 14] == 0x45) & (blob[o + 23] == _IPPROTO_UDP)
+    ok &= ((blob[o + 20] & 0x3F) == 0) & (blob[o + 21] == 0)
+    total_len = (blob[o + 16].astype(np.int64) << 8) | blob[o + 17]
+    end = np.where((total_len >= 20) & (14 + total_len <= ln), 14 + total_len, ln)
+    ulen = (blob[o + 38].astype(np.int64) << 8) | blob[o + 39]
+    stop = np.where((ulen >= 8) & (ulen <= end - 34), 34 + ulen, end)
+    # RTP version 2 with no padding, extension or CSRC, a whole fixed header, not RTCP (RFC 5761 §4).
+    second = blob[o + 43]
+    ok &= (stop - 42 >= 12) & (blob[o + 42] == 0x80) & ((second < 192) | (second > 223))
+    chosen = np.flatnonzero(ok)
+    if not chosen.size:
+        return None
+    mask = np.zeros(n, dtype=bool)
+    positions = long_enough[chosen]
+    mask[positions] = True
+    return _Candidates(mask, positions, o[chosen], stop[chosen], blob)
+
+
+def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
+                flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
+                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> Iterator[CaptureRecord]:
+    """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
+    blob, offsets = c.blob, c.offsets
+    keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
+    unique_keys, flow_of = np.unique(keys, return_inverse=True)
+    flow_of = flow_of.ravel()
+    frame_numbers = c.positions + (base + 1)
+    # When the flow's endpoints became SDP-named (a later frame is RTP by the SDP rule).
+    never = np.iinfo(np.int64).max
+    known_since = np.empty(len(unique_keys), dtype=np.int64)
+    pairs: list[tuple[Endpoint, Endpoint]] = []
+    raw_keys: list[bytes] = []
+    for i, value in enumerate(unique_keys):
+        raw = value.tobytes()
+        pair = flows.get(raw)
+        if pair is None:
+            sport, dport = struct.unpack_from("!HH", raw, 8)
+            pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
+            flows[raw] = pair
+        raw_keys.append(raw)
+        pairs.append(pair)
+        known_since[i] = min(learnt.get(pair[0], never), learnt.get(pair[1], never))
+    ports = blob[offsets[:, None] + _PORT_BYTES].astype(np.int64)
+    heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
+    heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
+    is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
+    rtp_at = np.flatnonzero(is_rtp)
+    if rtp_batches is not None and rtp_at.size:
+        numbers = np.fromiter((rtp_batches.flow_number(raw, pair) for raw, pair in zip(raw_keys, pairs, strict=True)),
+                              dtype=np.int64, count=len(raw_keys))
+        rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
+                              np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
+                              np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
+                              frame_numbers[rtp_at].astype(np.int64))
+    if rtp_sink is not None:
+        for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
+                                           flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
+            src, dst = pairs[flow]
+            rtp_sink(number, times[pos], src, dst, frames[pos][42:stop])
+    for j in np.flatnonzero(~is_rtp).tolist():
+        pos = int(c.positions[j])
+        pair = pairs[int(flow_of[j])]
+        yield (base + pos + 1, times[pos], pair[0], pair[1], Transport.UDP,
+               frames[pos][42:int(c.stops[j])], PayloadKind.OTHER, False)
+
+
+def _chunks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameChunk]:
+    """The file's frame chunks; on a read error, the RTP collected so far is flushed before the
+    error propagates (every record read is judged, then the bad one is reported)."""
+    try:
+        yield from iter_frame_chunks(path)
+    except PcapReadError:
+        if rtp_batches is not None:
+            rtp_batches.flush(rtp_batches)
+        raise
+
+
+def _divert(key: object, pair: tuple[Endpoint, Endpoint], timestamp: float, index: int, payload: bytes,
+            rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> None:
+    """An RTP packet off the fast path: to the batches (fixed header) and/or the sink."""
+    if rtp_batches is not None:
+        packets = rtp_batches.flows.get(key)
+        if packets is None:
+            packets = rtp_batches.open(key, pair)
+        packets[0].extend(payload[:_RTP_FIXED_HEADER])
+        packets[1].append(timestamp)
+        packets[2].append(index)
+    if rtp_sink is not None:
+        rtp_sink(index, timestamp, pair[0], pair[1], payload)
+
+
+def read_datagrams(path: str | Path) -> Iterator[Datagram]:
+    """Yield every UDP datagram and in-order TCP payload of a capture, unclassified.
+
+    Raises `PcapReadError` after the last readable datagram if the file is truncated/corrupt.
+    """
+    for record in iter_transport(path):
+        yield Datagram(*record)
