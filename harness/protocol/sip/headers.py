@@ -415,7 +415,7 @@ class NameAddr:
         # LAQUOT = SWS "<" and RAQUOT = ">" SWS: no whitespace *inside* the brackets.
         if not inner or inner != inner.strip(" \t"):
             raise _bad(f"whitespace or nothing inside <...> in {text!r}")
-        uri = SipUri.parse(inner)
+        uri = SipUri.parse(inner, foreign=True)
         return cls(display, uri, parse_generic_params(rest[gt + 1 :]))
 
     @classmethod
@@ -424,7 +424,7 @@ class NameAddr:
         uri_text = (s if semi < 0 else s[:semi]).rstrip(_WS)
         if any(c in uri_text for c in ",? \t\""):
             raise _bad(f"URI with ',', '?' or spaces must be in <...>: {text!r}")
-        uri = SipUri.parse(uri_text)
+        uri = SipUri.parse(uri_text, foreign=True)
         return cls(None, uri, parse_generic_params("" if semi < 0 else s[semi:]))
 
     def __str__(self) -> str:

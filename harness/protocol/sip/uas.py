@@ -55,6 +55,7 @@ from harness.protocol.sip.transaction import (
     Transport,
     TxState,
 )
+from harness.protocol.sip.uri import ForeignUri
 
 __all__ = [
     "DEFAULT_ALLOW",
@@ -296,14 +297,16 @@ class UserAgentServer:
     def receive_datagram(self, data: bytes, source: Address, now: float) -> list[Event]:
         """One UDP datagram from `source` (§18.3: one datagram carries one message)."""
         try:
-            message = parse_message(data)
+            message = parse_message(data, lenient_request_uri=True)
         except SipParseError as e:
             return [self._bad_message(e, e.partial, source, "udp")]
         return self._dispatch(message, source, "udp", now)
 
     def receive_stream_bytes(self, connection: Address, data: bytes, now: float) -> list[Event]:
         """Bytes read from the TCP connection whose peer address is `connection`."""
-        framer = self._framers.setdefault(connection, StreamFramer())
+        framer = self._framers.get(connection)
+        if framer is None:
+            framer = self._framers[connection] = StreamFramer(lenient_request_uri=True)
         events: list[Event] = []
         while True:
             try:
@@ -494,10 +497,15 @@ class UserAgentServer:
             # a 481 (Call/Transaction Does Not Exist) response".
             return self._reject(stx, 481, "Call/Transaction Does Not Exist", (), now)
         if method == "INVITE":
-            if not request.contacts:
+            contacts = request.contacts
+            if not contacts:
                 # §8.1.1.8: "The Contact header field MUST be present ... in any request that can
                 # result in the establishment of a dialog" -- we would have no remote target.
                 return self._reject(stx, 400, "Missing Contact", (), now)
+            if len(contacts) != 1 or isinstance(contacts[0].uri, ForeignUri):
+                # §8.1.1.8: "... and contain exactly one SIP or SIPS URI". Not 416: that code is
+                # for the Request-URI's scheme only (§21.4.17).
+                return self._reject(stx, 400, "Bad Contact", (), now)
             stx.initial_invite = True
             self._trying(stx, now)
         self._tx.by_handle[stx.handle.id] = stx
@@ -706,11 +714,13 @@ class UserAgentServer:
         if partial is None or partial.method == "ACK":  # an ACK is never answered (§17.1.1.3)
             return BadMessage(error, False, source)
         try:
-            vias = partial.vias
-            if not vias:
-                return BadMessage(error, False, source)
-            reply_request, destination = _route_response(partial, vias[0], source, transport)
-            tag = None if partial.to.tag else self._tag()
+            top = partial.top_via
+            reply_request, destination = _route_response(partial, top, source, transport)
+            try:
+                has_tag = partial.to.tag is not None
+            except RemoteProtocolError:
+                has_tag = True  # an unparseable To is copied as it is (build_response)
+            tag = None if has_tag else self._tag()
             response = build_response(
                 reply_request, error.status, error.reason, to_tag=tag, headers=error.extra_headers
             )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.protocol.sdp import parse_sdp
-from harness.protocol.sip.message import SipResponse, parse_message
+from harness.protocol.sip.message import SipParseError, SipResponse, parse_message
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.storage import RecordingStore
 
@@ -108,6 +108,7 @@ class Driver:
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
         store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
         self.core = RecorderCore(config, self.ports, store=store)
+        self.unparsed: list[bytes] = []  # responses echoing a malformed From/To (see responses)
 
     # -- SIP ---------------------------------------------------------------------------------
     def send(self, data: bytes, source: tuple[str, int] = MS) -> list[SipResponse]:
@@ -118,7 +119,15 @@ class Driver:
     def responses(self) -> list[SipResponse]:
         out: list[SipResponse] = []
         for outgoing in self.core.data_to_send():
-            message = parse_message(outgoing.data)
+            try:
+                message = parse_message(outgoing.data)
+            except SipParseError as err:
+                # A 400 to a request whose From/To was malformed carries them verbatim (RFC 3261
+                # §8.2.6.2 "MUST equal"): the one kind of response that may not parse back.
+                assert outgoing.data.startswith(b"SIP/2.0 400 Malformed ") and err.reason in (
+                    "Malformed From", "Malformed To"), (err, outgoing.data)
+                self.unparsed.append(outgoing.data)
+                continue
             assert isinstance(message, SipResponse), outgoing.data
             out.append(message)
         return out
