@@ -28,6 +28,7 @@ from typing import Protocol
 
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
+from harness.protocol.printable import printable
 from harness.protocol.rtp import g711
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
@@ -215,7 +216,8 @@ class RecorderCore:
                 session.ending = (now + self.config.bye_grace_s, now, reason)
         elif isinstance(event, uas.BadMessage):
             self.counters["bad_sip"] += 1
-            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): {event.error}")
+            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
+                      f"{printable(event.error)}")
 
     def _on_request(self, event: uas.RequestReceived, now: float) -> None:
         request = event.request
@@ -232,7 +234,7 @@ class RecorderCore:
             else:
                 self._respond(event, now, 405, headers=[("Allow", ALLOW)])
         except RemoteProtocolError as error:
-            self._log(f"{method} {request.call_id}: {error.status} {error}")
+            self._log(f"{method} {printable(request.call_id)}: {error.status} {printable(error)}")
             self._respond(event, now, error.status, error.reason, headers=list(error.extra_headers))
 
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
@@ -249,6 +251,7 @@ class RecorderCore:
             raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
                                       "Loop Detected")
         target = parse_recording_uri(request.uri)
+        _check_identifiers(target)
         offer = self._offer_of(request)
         plans_ports: dict[int, int] = {}
 
@@ -278,7 +281,14 @@ class RecorderCore:
             for port in plans_ports.values():
                 self._ports.release(port)
             raise
-        recording = self._recording_for(target, now)
+        try:
+            recording = self._recording_for(target, now)
+        except (OSError, ValueError) as error:
+            # The store could not open the recording (disk full, permissions, ...): every
+            # INVITE still gets a final response, and Resource Manager may try another recorder.
+            for port in plans_ports.values():
+                self._ports.release(port)
+            raise RemoteProtocolError(f"cannot store the recording: {error}", 500, "Server Internal Error") from None
         session = RecordingSession(request.call_id, target, recording, plans=plans)
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
@@ -301,8 +311,8 @@ class RecorderCore:
                 self._ports.release(port)  # allocated for an m-line the answer then refused
         self._sessions[request.call_id] = session
         self._schedule_tick(now)
-        self._log(f"recording session {request.call_id}: calluuid={target.calluuid} "
-                  f"record={target.record_id} dn={target.dn} streams={len(session.streams)}")
+        self._log(f"recording session {printable(request.call_id)}: calluuid={printable(target.calluuid)} "
+                  f"record={printable(target.record_id)} dn={printable(target.dn)} streams={len(session.streams)}")
         self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
 
     def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
@@ -381,7 +391,7 @@ class RecorderCore:
         if not any(s.recording is session.recording for s in self._sessions.values()):
             # ARE step 10: the last stream's BYE ends the recording; finalise the files now.
             session.recording.close(now)
-        self._log(f"session {session.call_id} ended: {reason}")
+        self._log(f"session {printable(session.call_id)} ended: {reason}")
 
     @staticmethod
     def _stream_report(stream: MediaStream) -> dict[str, object]:
@@ -407,6 +417,31 @@ class RecorderCore:
                 session.recording.set_stats(stream.key, self._stream_report(stream))
         self._store.tick(now)
         self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
+
+
+# Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a
+# 32-character CallUUID, short DNs); refusing them bounds what one INVITE can make us store.
+_MAX_IDENTIFIER = 256
+
+
+def _check_identifiers(target: RecordingTarget) -> None:
+    """400 for identifiers that cannot be stored faithfully; anything else is stored.
+
+    File names are sanitised whatever the value (`storage.paths.safe_component`), and every
+    log line escapes it (`printable`), so raw UTF-8, backslashes, commas or `..` are accepted.
+    A control character (a decoded `%00`, `%0A`) or an oversized value is no identifier a
+    Media Server sends: refusing it with a reason beats storing a value no tool can show.
+    """
+    for name, value in (("record id", target.record_id), ("calluuid", target.calluuid), ("dn", target.dn),
+                        ("recordDN", target.record_dn), ("otherDN", target.other_dn)):
+        if value is None:
+            continue
+        if len(value) > _MAX_IDENTIFIER:
+            raise RemoteProtocolError(f"{name} longer than {_MAX_IDENTIFIER} characters", 400, f"Invalid {name}")
+        if not value.isprintable():
+            # The value goes into the message raw: every log line escapes once, at the sink.
+            raise RemoteProtocolError(f"{name} {value} contains control characters", 400,
+                                      f"Invalid {name}")
 
 
 def _uri_host(host: str) -> str:

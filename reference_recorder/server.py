@@ -17,11 +17,24 @@ import sys
 import time
 from pathlib import Path
 
+from harness.protocol.printable import printable
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.rules import TlibRecorderConfig, load_config
 from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
+
+
+class EscapeUntrusted(logging.Filter):
+    """Last line of defence against log forging (CWE-117): a message that still holds a line
+    break or other control character (a peer value logged without `printable`) is escaped
+    as a whole, so one record is always one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = printable(message, limit=4000), ()
+        return True
 
 
 class PortPool:
@@ -233,6 +246,8 @@ async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: async
 def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = RecorderCore) -> int:
     """`arec recorder ...`; set-up problems are one line on stderr and exit code 2 (DESIGN §4)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(EscapeUntrusted())
     host, port = parse_host_port(args.listen, 5060)
     low, _, high = args.rtp_ports.partition("-")
     root = Path(args.recordings)

@@ -23,10 +23,9 @@ import re
 import sys
 from typing import Any
 
-from harness.cli import _build_parser
 from harness.protocol.sip import uas
+from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
-from reference_recorder.server import run_from_cli
 
 
 class SendrecvAnswer(RecorderCore):
@@ -147,8 +146,7 @@ def main(argv: list[str]) -> int:
     fault_parser = argparse.ArgumentParser(add_help=False)
     fault_parser.add_argument("--fault", choices=sorted(FAULTS), required=True)
     known, rest = fault_parser.parse_known_args(argv)
-    args = _build_parser().parse_args(["recorder", *rest])
-    return run_from_cli(args, core_factory=FAULTS[known.fault])
+    return recorder_main(rest, core_factory=FAULTS[known.fault])
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class Driver:
     """A `RecorderCore` plus a manual clock, fake ports and a temporary recordings root."""
 
     def __init__(self, root: Path, *, capacity: int = 100, ports: FakePorts | None = None) -> None:
+        self.log_lines: list[str] = []  # what the core logged
         self.now = T0
         self.ports = ports or FakePorts()
         self.root = root
@@ -107,7 +108,7 @@ class Driver:
                                 media_address="127.0.0.1", capacity=capacity)
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
         store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
-        self.core = RecorderCore(config, self.ports, store=store)
+        self.core = RecorderCore(config, self.ports, store=store, log=self.log_lines.append)
         self.unparsed: list[bytes] = []  # responses echoing a malformed From/To (see responses)
 
     # -- SIP ---------------------------------------------------------------------------------
