@@ -35,7 +35,7 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
-from reference_recorder.storage import CallRecording, RecordingStore
+from reference_recorder.storage import CallRecording, RecordingStore, StorageTick
 
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
@@ -124,6 +124,7 @@ class RecorderCore:
         self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
         self._session_ids = itertools.count(1)
         self._next_tick: float | None = None
+        self._storage_work: list[StorageTick] = []
         self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
 
     # -- input ---------------------------------------------------------------------------
@@ -166,7 +167,8 @@ class RecorderCore:
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
-        session.recording.add_audio(stream.key, packet.timestamp, pcm, now)
+        # Queued, not written: the store places it when the adapter next runs its storage work.
+        session.recording.queue_audio(stream.key, packet.timestamp, pcm, now)
 
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -185,6 +187,12 @@ class RecorderCore:
 
     def data_to_send(self) -> list[uas.Outgoing]:
         return self._ua.data_to_send()
+
+    def storage_work(self) -> list[StorageTick]:
+        """Disk work due since the last call (the adapter runs it with `store.run`, off the
+        event loop): the core's timer path only decides, it never writes or fsyncs."""
+        work, self._storage_work = self._storage_work, []
+        return work
 
     def close(self, now: float) -> None:
         for session in list(self._sessions.values()):
@@ -412,10 +420,9 @@ class RecorderCore:
             self._next_tick = now + self.config.tick_interval_s
 
     def _tick(self, now: float) -> None:
-        for session in self._sessions.values():
-            for stream in session.streams:
-                session.recording.set_stats(stream.key, self._stream_report(stream))
-        self._store.tick(now)
+        stats = tuple((session.recording, stream.key, self._stream_report(stream))
+                      for session in self._sessions.values() for stream in session.streams)
+        self._storage_work.append(StorageTick(now, self.config.tick_interval_s, stats))
         self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -20,6 +21,7 @@ from pathlib import Path
 from harness.protocol.printable import printable
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.rules import TlibRecorderConfig, load_config
+from reference_recorder.storage import StorageTick
 from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
@@ -97,6 +99,12 @@ class RecorderServer:
         self._tcp_server: asyncio.Server | None = None
         self._tcp_writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._timer: asyncio.TimerHandle | None = None
+        # Disk work (drain, WAV writes, fsync, recording.json) runs on one worker thread, off
+        # the event loop: SIP and RTP keep being served while a checkpoint fsyncs. Only the
+        # newest tick waits when the worker is busy (a tick catches up on everything due).
+        self._storage = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="arec-storage")
+        self._storage_busy = False
+        self._storage_next: StorageTick | None = None
         self.stopped = asyncio.Event()
 
     @staticmethod
@@ -156,7 +164,27 @@ class RecorderServer:
             transport = self._rtp_transports.pop(port, None)
             if transport is not None:
                 transport.close()
+        self._drive_storage()
         self._arm_timer()
+
+    def _drive_storage(self) -> None:
+        work = self.core.storage_work()
+        if work:
+            self._storage_next = work[-1]
+        if self._storage_next is None or self._storage_busy or self._loop is None:
+            return
+        tick, self._storage_next = self._storage_next, None
+        self._storage_busy = True
+        future = self._storage.submit(self.core.store.run, tick)
+        loop = self._loop
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._storage_done, done))
+
+    def _storage_done(self, future: concurrent.futures.Future[None]) -> None:
+        self._storage_busy = False
+        error = future.exception()
+        if error is not None:
+            log.error("storage work failed: %s", printable(error), exc_info=error)
+        self._drive_storage()
 
     async def _open_rtp(self, port: int, sock: socket.socket) -> None:
         assert self._loop is not None
@@ -179,7 +207,8 @@ class RecorderServer:
         self.flush()
 
     async def stop(self) -> None:
-        self.core.close(self.now())
+        self.core.close(self.now())  # waits for the worker's tick through the recordings' locks
+        self._storage.shutdown(wait=True)
         if self._timer is not None:
             self._timer.cancel()
         for transport in self._rtp_transports.values():

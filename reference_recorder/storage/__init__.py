@@ -21,7 +21,7 @@ from reference_recorder.storage.paths import (
     safe_component,
 )
 from reference_recorder.storage.recording import STEREO_NAME, CallRecording
-from reference_recorder.storage.store import RecordingStore
+from reference_recorder.storage.store import RecordingStore, StorageTick
 
 __all__ = [
     "JSON_NAME",
@@ -31,6 +31,7 @@ __all__ = [
     "CallRecording",
     "RecordingStorageError",
     "RecordingStore",
+    "StorageTick",
     "UnsafePathError",
     "recording_dir",
     "safe_component",

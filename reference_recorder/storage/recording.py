@@ -25,10 +25,13 @@ under the same lock. Sans-clock: times are passed in as ``now`` (epoch seconds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +52,23 @@ from reference_recorder.wavfile import MAX_RIFF_DATA_BYTES
 __all__ = ["STEREO_NAME", "CallRecording"]
 
 STEREO_NAME: Final = "call-stereo.wav"
+
+
+def _locked(method: Callable[P, R]) -> Callable[P, R]:
+    """Run `method` under the recording's lock, after placing the packets queued so far."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, CallRecording)
+        with self.lock:
+            self._place_queued()
+            result: R = method(*args, **kwargs)
+            return result
+
+    return wrapper
+P = ParamSpec("P")
+R = TypeVar("R")
 _DRAIN_CHUNK: Final = 8000 * 30  # bound memory when a long stretch is drained at once
 _TLIB_MAX_ENTRIES: Final = 1000  # per section: a runaway T-Server must not grow files forever
 
@@ -101,7 +121,14 @@ class CallRecording:
         checkpoint_interval: float = 1.0,
         fsync: bool = True,
         max_wav_data_bytes: int = MAX_RIFF_DATA_BYTES,
+        lock: threading.RLock | None = None,
     ) -> None:
+        # Held by every method that reads or changes the recording's state, so the adapter's
+        # storage worker can `tick` while the event loop handles SIP (see module docstring).
+        self.lock = lock if lock is not None else threading.RLock()
+        # Packets queued by the event loop (`queue_audio`), placed at the next locked call:
+        # deque append/popleft are atomic, so the RTP hot path never waits for a checkpoint.
+        self._queued: deque[tuple[str, int, npt.NDArray[np.int16], float]] = deque()
         self.directory = directory.resolve()
         self.calluuid = calluuid
         self.record_id = record_id
@@ -136,6 +163,7 @@ class CallRecording:
     def stream_keys(self) -> list[str]:
         return list(self._streams)
 
+    @_locked
     def set_identity(self, *, dn: str | None = None, record_dn: str | None = None) -> None:
         """Recording-level DNs from the recording URI; ``None`` leaves a value unchanged.
 
@@ -146,10 +174,12 @@ class CallRecording:
         if record_dn is not None:
             self._record_dn = record_dn
 
+    @_locked
     def set_attached_data(self, data: Mapping[str, Any]) -> None:
         """Replace the attached (user) data fetched over T-Lib; must be JSON-serialisable."""
         self._attached = json_copy(data, "attached data")
 
+    @_locked
     def add_tlib_entry(self, section: str, entry: Mapping[str, Any]) -> None:
         """Append to the ``tlib`` log; ``entry["t"]`` (if any) is absolute, like every ``now``."""
         if section not in self._tlib:
@@ -158,6 +188,7 @@ class CallRecording:
         if len(entries) < _TLIB_MAX_ENTRIES:
             entries.append(json_copy(entry, "T-Lib log entry"))
 
+    @_locked
     def write_now(self, now: float) -> None:
         """Rewrite ``recording.json`` at once (atomically), e.g. after a T-Lib annotation.
 
@@ -166,6 +197,7 @@ class CallRecording:
         """
         self._write_json(now)
 
+    @_locked
     def set_stats(self, key: str, stats: Mapping[str, Any]) -> None:
         """Replace a stream's RTP statistics (stored as given; JSON-serialisable, no NaN)."""
         self._stream(key).rtp_stats = json_copy(stats, "stream stats")
@@ -182,6 +214,7 @@ class CallRecording:
         return path
 
     # -- streams ---------------------------------------------------------------------------
+    @_locked
     def add_stream(
         self,
         key: str,
@@ -238,6 +271,17 @@ class CallRecording:
             wav.write(np.zeros((n,) if channels == 1 else (n, channels), dtype=np.int16))
             done += n
 
+    def queue_audio(self, key: str, rtp_timestamp: int, pcm: npt.NDArray[np.int16], arrival_time: float) -> None:
+        """`add_audio` later (at the next tick or other locked call); never blocks."""
+        self._queued.append((key, rtp_timestamp, pcm, arrival_time))
+
+    def _place_queued(self) -> None:
+        while self._queued:
+            key, ts, pcm, arrival = self._queued.popleft()
+            if key in self._streams:
+                self._add_audio(key, ts, pcm, arrival)
+
+    @_locked
     def add_audio(
         self,
         key: str,
@@ -248,6 +292,10 @@ class CallRecording:
         ssrc: int | None = None,
     ) -> Placement:
         """Place one packet's decoded int16 samples (see `StreamTimeline.add`)."""
+        return self._add_audio(key, rtp_timestamp, pcm, arrival_time, ssrc=ssrc)
+
+    def _add_audio(self, key: str, rtp_timestamp: int, pcm: npt.NDArray[np.int16], arrival_time: float,
+                   *, ssrc: int | None = None) -> Placement:
         stream = self._stream(key)
         if stream.ended_at is not None or self._closed:
             # Stray packets after BYE are not recorded (the session is over).
@@ -255,6 +303,7 @@ class CallRecording:
             return Placement.DISCARDED
         return stream.timeline.add(rtp_timestamp, pcm, arrival_time, ssrc=ssrc)
 
+    @_locked
     def pause(self, key: str | None, now: float) -> None:
         """Start forcing silence at `now` on one stream, or on all (``None``); idempotent."""
         if key is None:
@@ -269,6 +318,7 @@ class CallRecording:
                 s.timeline.mark_paused(now)
                 s.pauses.append([now, None])
 
+    @_locked
     def resume(self, key: str | None, now: float) -> None:
         """Stop forcing silence at `now` on one stream, or on all (``None``); idempotent."""
         if key is None:
@@ -289,6 +339,7 @@ class CallRecording:
                 if interval[1] is None:
                     interval[1] = now
 
+    @_locked
     def end_stream(self, key: str, now: float, reason: str = "bye") -> None:
         """The stream's session ended (BYE, ...): its mono file ends at `now` (or its last audio)."""
         s = self._stream(key)
@@ -320,12 +371,18 @@ class CallRecording:
                 self._stereo.write(stereo)
             self._drained = step_end
 
-    def tick(self, now: float) -> bool:
-        """Write out audio up to ``now - jitter_window``; checkpoint if due. True if it did."""
+    @_locked
+    def tick(self, now: float, next_tick_in: float = 0.0) -> bool:
+        """Write out audio up to ``now - jitter_window``; checkpoint if due. True if it did.
+
+        A checkpoint is due when waiting for the next tick (`next_tick_in` from now) would
+        leave more than ``checkpoint_interval`` between two checkpoints: that interval is
+        then the most received audio a crash can lose.
+        """
         if self._closed:
             return False
         self._drain_to(seconds_to_samples(now - self.jitter_window - self.t0, self.sample_rate))
-        if now - self._last_checkpoint >= self.checkpoint_interval:
+        if now + next_tick_in - self._last_checkpoint >= self.checkpoint_interval - 1e-9:
             self._checkpoint(now)
             return True
         return False
@@ -336,14 +393,26 @@ class CallRecording:
         return self._checkpointed
 
     def _checkpoint(self, now: float) -> None:
+        # Audio already received but still inside the jitter window goes into the files as a
+        # provisional tail (the next drain overwrites it in place): a crash then loses only
+        # what arrives after this checkpoint, not the jitter window on top of it.
+        target = max([self._drained, *(s.timeline.placed_end for s in self._streams.values())])
+        target = min(target, max(self._drained, seconds_to_samples(now - self.t0, self.sample_rate)))
+        n = target - self._drained
+        stereo = np.zeros((n, 2), dtype=np.int16)
         for s in self._streams.values():
-            s.mono.checkpoint()
+            tail = s.timeline.peek(target)
+            if s.channel is not None:
+                stereo[:, s.channel] = tail
+            keep = n if s.end_sample is None else max(0, min(n, s.end_sample - self._drained))
+            s.mono.checkpoint(tail[:keep])
         if self._stereo is not None:
-            self._stereo.checkpoint()
-        self._checkpointed = self._drained  # the WAV headers now cover this much
+            self._stereo.checkpoint(stereo)
+        self._checkpointed = target  # the WAV headers now cover this much
         self._write_json(now)
         self._last_checkpoint = now
 
+    @_locked
     def close(self, now: float, reason: str = "recording closed") -> None:
         """End all streams, write out every placed sample, finalise files; idempotent."""
         if self._closed:
@@ -369,6 +438,7 @@ class CallRecording:
         self._write_json(now)
 
     # -- recording.json --------------------------------------------------------------------
+    @_locked
     def to_json(self, now: float) -> dict[str, Any]:
         """The ``recording.json`` document as it would be written at `now`."""
         t0 = self.t0

@@ -14,7 +14,17 @@ from reference_recorder.storage.paths import RecordingStorageError, fsync_dir, r
 from reference_recorder.storage.recording import CallRecording
 from reference_recorder.wavfile import MAX_RIFF_DATA_BYTES
 
-__all__ = ["RecordingStore"]
+__all__ = ["RecordingStore", "StorageTick"]
+
+
+@dataclass(frozen=True, slots=True)
+class StorageTick:
+    """Work the sans-IO recorder core hands to its adapter instead of doing disk I/O itself:
+    store these stream statistics, write out the audio that is due and checkpoint if due."""
+
+    now: float
+    next_tick_in: float
+    stats: tuple[tuple[CallRecording, str, dict[str, Any]], ...] = ()
 
 _TLIB_MAX_ENTRIES: Final = 1000  # per section: a runaway T-Server must not grow files forever
 _MAX_NOTED_CALLS: Final = 10_000  # calls whose T-Lib notes are kept while no recording is open
@@ -214,10 +224,21 @@ class RecordingStore:
         """True while some recording still needs `tick`."""
         return any(not r.closed for r in self._open)
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, next_tick_in: float = 0.0) -> None:
         """`CallRecording.tick` on every open recording."""
         for rec in self.open_recordings:
-            rec.tick(now)
+            rec.tick(now, next_tick_in)
+
+    def run(self, work: StorageTick) -> None:
+        """Carry out what the recorder core asked for (`StorageTick`): stats, drain, checkpoint.
+
+        The adapter calls this from its storage worker thread; every recording method takes
+        the recording's lock, so the event loop keeps serving SIP and RTP meanwhile.
+        """
+        for rec, key, stats in work.stats:
+            if key in rec.stream_keys:
+                rec.set_stats(key, stats)
+        self.tick(work.now, work.next_tick_in)
 
     def close_all(self, now: float) -> None:
         """Close every open recording (shutdown)."""

@@ -53,8 +53,9 @@ class RollingWav:
             self.frames += part.shape[0]
             frames = frames[room:]
 
-    def checkpoint(self) -> None:
-        self._writer.checkpoint()
+    def checkpoint(self, provisional: npt.NDArray[np.int16] | None = None) -> None:
+        """Header covers the data (+ `provisional` frames, overwritten by the next write)."""
+        self._writer.checkpoint(provisional)
 
     def close(self) -> None:
         self._writer.close()

@@ -182,12 +182,18 @@ class Driver:
             self.core.receive_rtp(port, data, MS, self.now)
             self.advance(ptime)
 
+    def run_storage(self) -> None:
+        """Do the disk work the core handed out, as the adapter's storage worker would."""
+        for work in self.core.storage_work():
+            self.core.store.run(work)
+
     def advance(self, seconds: float) -> None:
         """Move the clock, firing every deadline that falls due on the way (like the adapter)."""
         end = self.now + seconds
         while (deadline := self.core.next_deadline()) is not None and deadline <= end:
             self.now = max(self.now, deadline)
             self.core.on_timer(self.now)
+            self.run_storage()
         self.now = end
 
     # -- output ------------------------------------------------------------------------------
