@@ -119,7 +119,7 @@ class RecorderCore:
         transport = ";transport=tcp" if config.transport == "tcp" else ""
         # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
         self._ua = uas.UserAgentServer(contact=f"<sip:recorder@{_uri_host(host)}:{port}{transport}>",
-                                       allow=ALLOW.split(", "))
+                                       allow=ALLOW.split(", "), stateless=self._stateless_answer)
         self._sessions: dict[str, RecordingSession] = {}  # by Call-ID
         self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
         self._session_ids = itertools.count(1)
@@ -226,6 +226,26 @@ class RecorderCore:
             self.counters["bad_sip"] += 1
             self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
                       f"{printable(event.error)}")
+
+    def _stateless_answer(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        """What is answered without transaction state (RFC 3261 §8.2.7), so that a flood costs
+        one parse and one send per request and leaves nothing behind: Resource Manager's
+        OPTIONS ping (GVP-Scale liveness, answered throughout an overload), and an initial
+        INVITE beyond capacity (503 + Retry-After, §21.5.4)."""
+        server = ("Server", self.config.user_agent)
+        if request.method == "OPTIONS":
+            return 200, "OK", (server, ("Allow", ALLOW), ("Accept", "application/sdp"))
+        if request.method == "INVITE":
+            return self._admit(request)
+        return None
+
+    def _admit(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        """None to accept a new INVITE for processing; a 503 answer at capacity."""
+        if sum(1 for s in self._sessions.values() if s.ending is None) < self.config.capacity:
+            return None
+        self.counters["rejected_503"] += 1
+        return 503, "Service Unavailable", (("Server", self.config.user_agent),
+                                            ("Retry-After", str(self.config.retry_after_s)))
 
     def _on_request(self, event: uas.RequestReceived, now: float) -> None:
         request = event.request

@@ -24,6 +24,7 @@ import sys
 from typing import Any
 
 from harness.protocol.sip import uas
+from harness.protocol.sip.message import SipRequest
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 
@@ -128,6 +129,9 @@ class AcceptMalformed(RecorderCore):
 class DropAtCapacity(RecorderCore):
     """At capacity, leaves a new INVITE without a final response instead of 503 + Retry-After:
     the Media Server waits for timer B instead of trying the next recorder."""
+
+    def _admit(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        return None  # let every INVITE reach _on_new_invite, which leaves it unanswered
 
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
         if sum(1 for s in self._sessions.values() if s.ending is None) >= self.config.capacity:

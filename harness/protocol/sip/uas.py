@@ -16,6 +16,7 @@ unknown dialogs / CANCEL without an INVITE, 500 for out-of-order CSeq and overla
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import random
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_ALLOW",
     "KNOWN_METHODS",
     "AckReceived",
+    "AnsweredStatelessly",
     "BadMessage",
     "CancelReceived",
     "CloseConnection",
@@ -75,6 +77,10 @@ __all__ = [
 ]
 
 Address = tuple[str, int]
+# (status, reason, extra headers) of a response the TU wants sent without transaction state.
+StatelessAnswer = tuple[int, str, tuple[tuple[str, str], ...]]
+# Asked for each new out-of-dialog request (not ACK/CANCEL) once Allow/Require checks passed.
+StatelessPolicy = Callable[[SipRequest], StatelessAnswer | None]
 
 # Methods of RFC 3261 and its common extensions. §8.2.1 / §21.4.6: a method we know but do not
 # allow gets 405 with Allow; §21.5.2: a method we do not recognise at all gets 501.
@@ -140,6 +146,15 @@ class RequestRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AnsweredStatelessly:
+    """The TU's `stateless` policy answered an out-of-dialog request; no state was kept."""
+
+    request: SipRequest
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BadMessage:
     """Unusable peer input. `answered`: an error response (`error.status`) was queued."""
 
@@ -167,6 +182,7 @@ class CloseConnection:
 
 Event = (
     RequestReceived
+    | AnsweredStatelessly
     | AckReceived
     | CancelReceived
     | DialogTerminated
@@ -271,6 +287,7 @@ class UserAgentServer:
         timers: TimerConfig | None = None,
         rng: random.Random | None = None,
         send_trying: bool = True,
+        stateless: StatelessPolicy | None = None,
     ) -> None:
         self._tag = local_tag_factory or (lambda: secrets.token_hex(8))  # §19.3: >= 32 random bits
         self._supported = tuple(supported)
@@ -282,6 +299,7 @@ class UserAgentServer:
         self._timers = timers or TimerConfig()
         self._rng = rng or random.Random()
         self._send_trying = send_trying
+        self._stateless = stateless
         self._tx = _Table()
         self._dialogs = DialogTable()
         self._framers: dict[Address, StreamFramer] = {}
@@ -496,6 +514,9 @@ class UserAgentServer:
             # §15.1.2: "If the BYE does not match an existing dialog, the UAS core SHOULD generate
             # a 481 (Call/Transaction Does Not Exist) response".
             return self._reject(stx, 481, "Call/Transaction Does Not Exist", (), now)
+        answer = self._stateless(request) if self._stateless is not None else None
+        if answer is not None:
+            return self._answer_statelessly(stx, answer)
         if method == "INVITE":
             contacts = request.contacts
             if not contacts:
@@ -510,6 +531,25 @@ class UserAgentServer:
             self._trying(stx, now)
         self._tx.by_handle[stx.handle.id] = stx
         return [RequestReceived(stx.handle, request, None, False)]
+
+    def _answer_statelessly(self, stx: _ServerTx, answer: StatelessAnswer) -> list[Event]:
+        """§8.2.7 stateless UAS: one response, no transaction, no 100, no retransmission.
+
+        For what a loaded server must answer cheaply (OPTIONS liveness pings, 503 beyond
+        capacity, §21.5.4): a retransmitted request is simply answered again, and the To tag
+        is derived from the request "in a manner that will generate the same tag for the
+        same request consistently" (§8.2.7). The ACK to a stateless non-2xx matches nothing
+        and is ignored, as §8.2.7 asks.
+        """
+        del self._tx.by_key[stx.tx.key]
+        status, reason, extra = answer
+        request = stx.request
+        top = stx.reply_request.top_via
+        seed = f"{request.call_id}|{request.from_.tag}|{top.branch}|{request.cseq}".encode()
+        tag = hashlib.blake2b(seed, digest_size=8).hexdigest()
+        response = build_response(stx.reply_request, status, reason, to_tag=tag, headers=extra)
+        self._out.append(Outgoing(response.to_bytes(), stx.destination, stx.transport))
+        return [AnsweredStatelessly(request, status, reason)]
 
     def _in_dialog(self, stx: _ServerTx, to_tag: str, now: float) -> list[Event]:
         request = stx.request
