@@ -118,11 +118,11 @@ class RecorderServer:
         if self.config.transport == "udp":
             # A plain non-blocking socket read in batches (not a DatagramProtocol): one event-loop
             # wake-up, one flush and one timer re-arm per batch instead of per datagram, which is
-            # what a flood costs most (measured with py-spy); a 4 MiB buffer absorbs bursts.
+            # what a flood costs most (measured with py-spy). The receive buffer stays the system
+            # default: a deep one (4 MiB measured) queues seconds of flood ahead of Resource
+            # Manager's OPTIONS ping, which then misses its timeout although it is answered.
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
                 sock.bind((host, port))
                 sock.setblocking(False)
             except OSError:
