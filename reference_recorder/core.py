@@ -35,7 +35,7 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
-from reference_recorder.storage import CallRecording, RecordingStore, StorageTick
+from reference_recorder.storage import CallRecording, RecordingStore, StorageClose, StorageTick, StorageWork
 
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
@@ -124,7 +124,9 @@ class RecorderCore:
         self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
         self._session_ids = itertools.count(1)
         self._next_tick: float | None = None
-        self._storage_work: list[StorageTick] = []
+        self._storage_work: list[StorageWork] = []
+        # Recordings whose StorageClose is handed out but maybe not done yet: never joined again.
+        self._closing: list[CallRecording] = []
         self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
 
     # -- input ---------------------------------------------------------------------------
@@ -188,7 +190,7 @@ class RecorderCore:
     def data_to_send(self) -> list[uas.Outgoing]:
         return self._ua.data_to_send()
 
-    def storage_work(self) -> list[StorageTick]:
+    def storage_work(self) -> list[StorageWork]:
         """Disk work due since the last call (the adapter runs it with `store.run`, off the
         event loop): the core's timer path only decides, it never writes or fsyncs."""
         work, self._storage_work = self._storage_work, []
@@ -397,6 +399,8 @@ class RecorderCore:
         (e.g. stop then start: a new id) it starts a new recording.
         """
         for recording in self._store.open_recordings:
+            if recording in self._closing:
+                continue
             if recording.calluuid != target.calluuid or target.single_session:
                 continue
             if recording.record_id == target.record_id:
@@ -405,8 +409,10 @@ class RecorderCore:
             if (len(owners) == 1 and not owners[0].target.single_session
                     and owners[0].target.dn != target.dn):
                 return recording
+        current = self._store.get(target.calluuid, target.record_id)
         return self._store.open_recording(target.calluuid, target.record_id, now,
-                                          dn=target.dn, record_dn=target.record_dn)
+                                          dn=target.dn, record_dn=target.record_dn,
+                                          new_version=current is not None and current in self._closing)
 
     def _end_session(self, session: RecordingSession, now: float, reason: str,
                      ended_at: float | None = None) -> None:
@@ -417,8 +423,10 @@ class RecorderCore:
             session.recording.set_stats(stream.key, self._stream_report(stream))
             session.recording.end_stream(stream.key, now if ended_at is None else ended_at, reason=reason)
         if not any(s.recording is session.recording for s in self._sessions.values()):
-            # ARE step 10: the last stream's BYE ends the recording; finalise the files now.
-            session.recording.close(now)
+            # ARE step 10: the last stream's BYE ends the recording; the adapter finalises the
+            # files (disk work, off the event loop).
+            self._closing.append(session.recording)
+            self._storage_work.append(StorageClose(session.recording, now))
         self._log(f"session {printable(session.call_id)} ended: {reason}")
 
     @staticmethod
@@ -443,6 +451,7 @@ class RecorderCore:
         stats = tuple((session.recording, stream.key, self._stream_report(stream))
                       for session in self._sessions.values() for stream in session.streams)
         self._storage_work.append(StorageTick(now, self.config.tick_interval_s, stats))
+        self._closing = [r for r in self._closing if not r.closed]
         self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
 
 

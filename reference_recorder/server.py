@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import itertools
@@ -21,7 +22,7 @@ from pathlib import Path
 from harness.protocol.printable import printable
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.rules import TlibRecorderConfig, load_config
-from reference_recorder.storage import StorageTick
+from reference_recorder.storage import StorageTick, StorageWork
 from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
@@ -104,7 +105,7 @@ class RecorderServer:
         # newest tick waits when the worker is busy (a tick catches up on everything due).
         self._storage = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="arec-storage")
         self._storage_busy = False
-        self._storage_next: StorageTick | None = None
+        self._storage_queue: collections.deque[StorageWork] = collections.deque()
         self.stopped = asyncio.Event()
 
     @staticmethod
@@ -199,14 +200,16 @@ class RecorderServer:
         self._arm_timer()
 
     def _drive_storage(self) -> None:
-        work = self.core.storage_work()
-        if work:
-            self._storage_next = work[-1]
-        if self._storage_next is None or self._storage_busy or self._loop is None:
+        queue = self._storage_queue
+        for work in self.core.storage_work():
+            if isinstance(work, StorageTick) and queue and isinstance(queue[-1], StorageTick):
+                queue[-1] = work  # the newer tick does everything the older one would
+            else:
+                queue.append(work)
+        if not queue or self._storage_busy or self._loop is None:
             return
-        tick, self._storage_next = self._storage_next, None
         self._storage_busy = True
-        future = self._storage.submit(self.core.store.run, tick)
+        future = self._storage.submit(self.core.store.run, queue.popleft())
         loop = self._loop
         future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._storage_done, done))
 

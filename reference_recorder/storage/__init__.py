@@ -21,7 +21,7 @@ from reference_recorder.storage.paths import (
     safe_component,
 )
 from reference_recorder.storage.recording import STEREO_NAME, CallRecording
-from reference_recorder.storage.store import RecordingStore, StorageTick
+from reference_recorder.storage.store import RecordingStore, StorageClose, StorageTick, StorageWork
 
 __all__ = [
     "JSON_NAME",
@@ -31,7 +31,9 @@ __all__ = [
     "CallRecording",
     "RecordingStorageError",
     "RecordingStore",
+    "StorageClose",
     "StorageTick",
+    "StorageWork",
     "UnsafePathError",
     "recording_dir",
     "safe_component",

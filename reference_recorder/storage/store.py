@@ -14,7 +14,7 @@ from reference_recorder.storage.paths import RecordingStorageError, fsync_dir, r
 from reference_recorder.storage.recording import CallRecording
 from reference_recorder.wavfile import MAX_RIFF_DATA_BYTES
 
-__all__ = ["RecordingStore", "StorageTick"]
+__all__ = ["RecordingStore", "StorageClose", "StorageTick", "StorageWork"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,17 @@ class StorageTick:
     now: float
     next_tick_in: float
     stats: tuple[tuple[CallRecording, str, dict[str, Any]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StorageClose:
+    """The recording's last session ended: write out what is left, finalise the files."""
+
+    recording: CallRecording
+    now: float
+
+
+StorageWork = StorageTick | StorageClose
 
 _TLIB_MAX_ENTRIES: Final = 1000  # per section: a runaway T-Server must not grow files forever
 _MAX_NOTED_CALLS: Final = 10_000  # calls whose T-Lib notes are kept while no recording is open
@@ -229,12 +240,16 @@ class RecordingStore:
         for rec in self.open_recordings:
             rec.tick(now, next_tick_in)
 
-    def run(self, work: StorageTick) -> None:
-        """Carry out what the recorder core asked for (`StorageTick`): stats, drain, checkpoint.
+    def run(self, work: StorageWork) -> None:
+        """Carry out what the recorder core asked for: stats, drain, checkpoint, or finalise.
 
-        The adapter calls this from its storage worker thread; every recording method takes
-        the recording's lock, so the event loop keeps serving SIP and RTP meanwhile.
+        The adapter calls this from its storage worker thread, in the order the core asked;
+        every recording method takes the recording's lock, so the event loop keeps serving
+        SIP and RTP meanwhile.
         """
+        if isinstance(work, StorageClose):
+            work.recording.close(work.now)
+            return
         for rec, key, stats in work.stats:
             if key in rec.stream_keys:
                 rec.set_stats(key, stats)
