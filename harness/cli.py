@@ -35,15 +35,10 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="capture taken on the sending side: compare what was sent with what reached the recorder")
     validate.add_argument("--format", choices=("text", "json", "junit"), default="text")
 
-    recorder = sub.add_parser("recorder", help="run the reference recorder")
-    recorder.add_argument("--listen", default="127.0.0.1:5060", metavar="HOST:PORT")
-    recorder.add_argument("--transport", choices=("udp", "tcp"), default="udp")
-    recorder.add_argument("--recordings", default="recordings", metavar="DIR")
-    recorder.add_argument("--capacity", type=int, default=100, metavar="N", help="max concurrent sessions")
-    recorder.add_argument("--tlib", metavar="HOST:PORT", help="T-Lib emulation server to register with")
-    recorder.add_argument("--tlib-config", metavar="FILE",
-                          help="TOML: DNs to register, recording rules, pause key (re-read when it changes)")
-    recorder.add_argument("--rtp-ports", default="20000-29999", metavar="LOW-HIGH")
+    # `arec recorder ...` is handed to the reference recorder's own parser (reference_recorder.cli):
+    # the recorder does not depend on the harness, and its flags are defined once, there.
+    sub.add_parser("recorder", help="run the reference recorder (arec recorder --help for its flags)",
+                   add_help=False)
 
     profile = sub.add_parser("profile", help="recorder profile tools")
     profile_sub = profile.add_subparsers(dest="profile_command", required=True)
@@ -57,12 +52,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["recorder"]:
+        from reference_recorder.cli import main as recorder_main
+
+        return recorder_main(argv[1:])
     args = _build_parser().parse_args(argv)
     try:
-        if args.command == "recorder":
-            from reference_recorder.server import run_from_cli
-
-            return run_from_cli(args)
         if args.command == "run":
             from harness.runner import run_suite
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from harness.cli import main
+from reference_recorder.cli import main
 
-sys.exit(main(["recorder", *sys.argv[1:]]))
+sys.exit(main(sys.argv[1:]))

@@ -28,13 +28,14 @@ from typing import Protocol
 
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
+from harness.protocol.printable import printable
 from harness.protocol.rtp import g711
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
-from reference_recorder.storage import CallRecording, RecordingStore
+from reference_recorder.storage import CallRecording, RecordingStore, StorageClose, StorageTick, StorageWork
 
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
@@ -122,11 +123,14 @@ class RecorderCore:
         transport = ";transport=tcp" if config.transport == "tcp" else ""
         # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
         self._ua = uas.UserAgentServer(contact=f"<sip:recorder@{_uri_host(host)}:{port}{transport}>",
-                                       allow=ALLOW.split(", "))
+                                       allow=ALLOW.split(", "), stateless=self._stateless_answer)
         self._sessions: dict[str, RecordingSession] = {}  # by Call-ID
         self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
         self._session_ids = itertools.count(1)
         self._next_tick: float | None = None
+        self._storage_work: list[StorageWork] = []
+        # Recordings whose StorageClose is handed out but maybe not done yet: never joined again.
+        self._closing: list[CallRecording] = []
         self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
 
     # -- input ---------------------------------------------------------------------------
@@ -169,7 +173,8 @@ class RecorderCore:
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
-        session.recording.add_audio(stream.key, packet.timestamp, pcm, now)
+        # Queued, not written: the store places it when the adapter next runs its storage work.
+        session.recording.queue_audio(stream.key, packet.timestamp, pcm, now)
 
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -188,6 +193,12 @@ class RecorderCore:
 
     def data_to_send(self) -> list[uas.Outgoing]:
         return self._ua.data_to_send()
+
+    def storage_work(self) -> list[StorageWork]:
+        """Disk work due since the last call (the adapter runs it with `store.run`, off the
+        event loop): the core's timer path only decides, it never writes or fsyncs."""
+        work, self._storage_work = self._storage_work, []
+        return work
 
     def close(self, now: float) -> None:
         for session in list(self._sessions.values()):
@@ -219,7 +230,28 @@ class RecorderCore:
                 session.ending = (now + self.config.bye_grace_s, now, reason)
         elif isinstance(event, uas.BadMessage):
             self.counters["bad_sip"] += 1
-            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): {event.error}")
+            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
+                      f"{printable(event.error)}")
+
+    def _stateless_answer(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        """What is answered without transaction state (RFC 3261 §8.2.7), so that a flood costs
+        one parse and one send per request and leaves nothing behind: Resource Manager's
+        OPTIONS ping (GVP-Scale liveness, answered throughout an overload), and an initial
+        INVITE beyond capacity (503 + Retry-After, §21.5.4)."""
+        server = ("Server", self.config.user_agent)
+        if request.method == "OPTIONS":
+            return 200, "OK", (server, ("Allow", ALLOW), ("Accept", "application/sdp"))
+        if request.method == "INVITE":
+            return self._admit(request)
+        return None
+
+    def _admit(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        """None to accept a new INVITE for processing; a 503 answer at capacity."""
+        if sum(1 for s in self._sessions.values() if s.ending is None) < self.config.capacity:
+            return None
+        self.counters["rejected_503"] += 1
+        return 503, "Service Unavailable", (("Server", self.config.user_agent),
+                                            ("Retry-After", str(self.config.retry_after_s)))
 
     def _on_request(self, event: uas.RequestReceived, now: float) -> None:
         request = event.request
@@ -236,7 +268,7 @@ class RecorderCore:
             else:
                 self._respond(event, now, 405, headers=[("Allow", ALLOW)])
         except RemoteProtocolError as error:
-            self._log(f"{method} {request.call_id}: {error.status} {error}")
+            self._log(f"{method} {printable(request.call_id)}: {error.status} {printable(error)}")
             self._respond(event, now, error.status, error.reason, headers=list(error.extra_headers))
 
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
@@ -253,6 +285,7 @@ class RecorderCore:
             raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
                                       "Loop Detected")
         target = parse_recording_uri(request.uri)
+        _check_identifiers(target)
         offer = self._offer_of(request)
         plans_ports: dict[int, int] = {}
 
@@ -283,7 +316,14 @@ class RecorderCore:
             for port in plans_ports.values():
                 self._ports.release(port)
             raise
-        recording = self._recording_for(target, now)
+        try:
+            recording = self._recording_for(target, now)
+        except (OSError, ValueError) as error:
+            # The store could not open the recording (disk full, permissions, ...): every
+            # INVITE still gets a final response, and Resource Manager may try another recorder.
+            for port in plans_ports.values():
+                self._ports.release(port)
+            raise RemoteProtocolError(f"cannot store the recording: {error}", 500, "Server Internal Error") from None
         session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id)
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
@@ -306,8 +346,8 @@ class RecorderCore:
                 self._ports.release(port)  # allocated for an m-line the answer then refused
         self._sessions[request.call_id] = session
         self._schedule_tick(now)
-        self._log(f"recording session {request.call_id}: calluuid={target.calluuid} "
-                  f"record={target.record_id} dn={target.dn} streams={len(session.streams)}")
+        self._log(f"recording session {printable(request.call_id)}: calluuid={printable(target.calluuid)} "
+                  f"record={printable(target.record_id)} dn={printable(target.dn)} streams={len(session.streams)}")
         self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
 
     def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
@@ -367,6 +407,8 @@ class RecorderCore:
         (e.g. stop then start: a new id) it starts a new recording.
         """
         for recording in self._store.open_recordings:
+            if recording in self._closing:
+                continue
             if recording.calluuid != target.calluuid or target.single_session:
                 continue
             if recording.record_id == target.record_id:
@@ -375,8 +417,10 @@ class RecorderCore:
             if (len(owners) == 1 and not owners[0].target.single_session
                     and owners[0].target.dn != target.dn):
                 return recording
+        current = self._store.get(target.calluuid, target.record_id)
         return self._store.open_recording(target.calluuid, target.record_id, now,
-                                          dn=target.dn, record_dn=target.record_dn)
+                                          dn=target.dn, record_dn=target.record_dn,
+                                          new_version=current is not None and current in self._closing)
 
     def _end_session(self, session: RecordingSession, now: float, reason: str,
                      ended_at: float | None = None) -> None:
@@ -387,9 +431,11 @@ class RecorderCore:
             session.recording.set_stats(stream.key, self._stream_report(stream))
             session.recording.end_stream(stream.key, now if ended_at is None else ended_at, reason=reason)
         if not any(s.recording is session.recording for s in self._sessions.values()):
-            # ARE step 10: the last stream's BYE ends the recording; finalise the files now.
-            session.recording.close(now)
-        self._log(f"session {session.call_id} ended: {reason}")
+            # ARE step 10: the last stream's BYE ends the recording; the adapter finalises the
+            # files (disk work, off the event loop).
+            self._closing.append(session.recording)
+            self._storage_work.append(StorageClose(session.recording, now))
+        self._log(f"session {printable(session.call_id)} ended: {reason}")
 
     @staticmethod
     def _stream_report(stream: MediaStream) -> dict[str, object]:
@@ -410,11 +456,36 @@ class RecorderCore:
             self._next_tick = now + self.config.tick_interval_s
 
     def _tick(self, now: float) -> None:
-        for session in self._sessions.values():
-            for stream in session.streams:
-                session.recording.set_stats(stream.key, self._stream_report(stream))
-        self._store.tick(now)
+        stats = tuple((session.recording, stream.key, self._stream_report(stream))
+                      for session in self._sessions.values() for stream in session.streams)
+        self._storage_work.append(StorageTick(now, self.config.tick_interval_s, stats))
+        self._closing = [r for r in self._closing if not r.closed]
         self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
+
+
+# Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a
+# 32-character CallUUID, short DNs); refusing them bounds what one INVITE can make us store.
+_MAX_IDENTIFIER = 256
+
+
+def _check_identifiers(target: RecordingTarget) -> None:
+    """400 for identifiers that cannot be stored faithfully; anything else is stored.
+
+    File names are sanitised whatever the value (`storage.paths.safe_component`), and every
+    log line escapes it (`printable`), so raw UTF-8, backslashes, commas or `..` are accepted.
+    A control character (a decoded `%00`, `%0A`) or an oversized value is no identifier a
+    Media Server sends: refusing it with a reason beats storing a value no tool can show.
+    """
+    for name, value in (("record id", target.record_id), ("calluuid", target.calluuid), ("dn", target.dn),
+                        ("recordDN", target.record_dn), ("otherDN", target.other_dn)):
+        if value is None:
+            continue
+        if len(value) > _MAX_IDENTIFIER:
+            raise RemoteProtocolError(f"{name} longer than {_MAX_IDENTIFIER} characters", 400, f"Invalid {name}")
+        if not value.isprintable():
+            # The value goes into the message raw: every log line escapes once, at the sink.
+            raise RemoteProtocolError(f"{name} {value} contains control characters", 400,
+                                      f"Invalid {name}")
 
 
 def _uri_host(host: str) -> str:

@@ -288,6 +288,26 @@ class StreamTimeline:
         return any(end is None for _, end in self._pauses)
 
     # -- output ----------------------------------------------------------------------------
+    def peek(self, up_to_sample: int) -> npt.NDArray[np.int16]:
+        """What `drain(up_to_sample)` would hand out now, without draining or counting.
+
+        The checkpoint writes it as a provisional tail (packets still inside the jitter
+        window may yet change it), so a crash loses no audio that had already arrived.
+        """
+        count = up_to_sample - self._flushed
+        if count <= 0:
+            return np.zeros(0, dtype=np.int16)
+        out = np.zeros(count, dtype=np.int16)
+        have = min(count, self._len)
+        if have > 0:
+            out[:have] = self._buf[:have]
+            for p_start, p_end in self._pauses:
+                lo = max(p_start - self._flushed, 0)
+                hi = have if p_end is None else min(p_end - self._flushed, have)
+                if lo < hi:
+                    out[lo:hi] = 0
+        return out
+
     def drain(self, up_to_sample: int) -> npt.NDArray[np.int16]:
         """Hand out samples ``[flushed, up_to_sample)``: audio where placed, silence elsewhere.
 

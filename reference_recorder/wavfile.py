@@ -166,10 +166,22 @@ class WavWriter:
         self._file.write(np.ascontiguousarray(arr, dtype="<i2").tobytes())
         self._data_bytes += nbytes
 
-    def checkpoint(self) -> None:
-        """Make everything written so far visible to a reader of the file, even after SIGKILL."""
+    def checkpoint(self, provisional: npt.NDArray[np.int16] | None = None) -> None:
+        """Make everything written so far visible to a reader of the file, even after SIGKILL.
+
+        `provisional` frames (audio received but not final yet, e.g. still inside a jitter
+        window) are written after the data and covered by the header too, then the write
+        position goes back to the end of the data: the next `write` overwrites them in place.
+        A crash before that leaves them in the file as the best audio known at the checkpoint.
+        """
         if self._closed:
             return
+        extra = 0
+        if provisional is not None:
+            arr = np.asarray(provisional, dtype="<i2")[: self.remaining_frames]
+            if arr.shape[0]:
+                self._file.write(np.ascontiguousarray(arr).tobytes())
+                extra = arr.shape[0] * self._block_align
         self._file.flush()
         if self._fsync:
             # Data must be durable before the header claims it.
@@ -177,11 +189,13 @@ class WavWriter:
         fd = self._file.fileno()
         # RIFF size first, then data size: the data size never claims more than the
         # RIFF size covers, whichever of the two writes a crash interrupts.
-        os.pwrite(fd, struct.pack("<I", 36 + self._data_bytes), 4)
-        os.pwrite(fd, struct.pack("<I", self._data_bytes), 40)
+        os.pwrite(fd, struct.pack("<I", 36 + self._data_bytes + extra), 4)
+        os.pwrite(fd, struct.pack("<I", self._data_bytes + extra), 40)
         if self._fsync:
             os.fsync(fd)
-        self._checkpointed_bytes = self._data_bytes
+        if extra:
+            self._file.seek(HEADER_SIZE + self._data_bytes)
+        self._checkpointed_bytes = self._data_bytes + extra
 
     def close(self) -> None:
         """Final checkpoint and close; idempotent."""
@@ -189,6 +203,8 @@ class WavWriter:
             return
         try:
             self.checkpoint()
+            # A provisional tail longer than the final data would linger as trailing bytes.
+            self._file.truncate(HEADER_SIZE + self._data_bytes)
         finally:
             self._closed = True
             self._file.close()

@@ -37,12 +37,12 @@ import re
 import sys
 from typing import Any
 
-from harness.cli import _build_parser
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
+from harness.protocol.sip.message import SipRequest
+from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
-from reference_recorder.server import run_from_cli
 
 
 class SendrecvAnswer(RecorderCore):
@@ -146,6 +146,9 @@ class DropAtCapacity(RecorderCore):
     """At capacity, leaves a new INVITE without a final response instead of 503 + Retry-After:
     the Media Server waits for timer B instead of trying the next recorder."""
 
+    def _admit(self, request: SipRequest) -> uas.StatelessAnswer | None:
+        return None  # let every INVITE reach _on_new_invite, which leaves it unanswered
+
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
         if sum(1 for s in self._sessions.values() if s.ending is None) >= self.config.capacity:
             return
@@ -199,6 +202,8 @@ class RejectStreamWith200(RecorderCore):
             lines += [f"m={m.media} 0 {m.proto} {' '.join(m.formats)}" for m in self._offer_of(event.request).media]
             self._respond(event, now, 200, body=("\r\n".join(lines) + "\r\n").encode(),
                           content_type="application/sdp")
+
+
 class IgnoreReinvite(RecorderCore):
     """Leaves every re-INVITE without a final response (a pause / resume that never lands)."""
 
@@ -260,8 +265,7 @@ def main(argv: list[str]) -> int:
     fault_parser = argparse.ArgumentParser(add_help=False)
     fault_parser.add_argument("--fault", choices=sorted(FAULTS), required=True)
     known, rest = fault_parser.parse_known_args(argv)
-    args = _build_parser().parse_args(["recorder", *rest])
-    return run_from_cli(args, core_factory=FAULTS[known.fault])
+    return recorder_main(rest, core_factory=FAULTS[known.fault])
 
 
 if __name__ == "__main__":

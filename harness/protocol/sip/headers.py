@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 
@@ -100,6 +101,7 @@ def canonical_name(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in lower.split("-"))
 
 
+@functools.lru_cache(maxsize=1024)
 def header_key(name: str) -> str:
     """Lookup key: header names are case-insensitive and compact-aware (§7.3.1, §7.3.3)."""
     lower = name.strip().lower()
@@ -313,6 +315,11 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        """Parse a value (memoised: the value object is immutable, and a flood repeats values)."""
+        return _CACHED_VIA(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         """via-parm = sent-protocol LWS sent-by *( SEMI via-params ); raises 400 if malformed."""
         m = _VIA_HEAD_RE.match(text)
         if m is None:
@@ -384,6 +391,11 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:
+        """Parse a value (memoised: the value object is immutable, and a flood repeats values)."""
+        return _CACHED_NAMEADDR(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
         """Parse `[display-name] <uri> *(;param)` or a bare `uri *(;param)`.
 
         RFC 3261 §20.10: without angle brackets "any semicolon-delimited parameters are
@@ -415,7 +427,7 @@ class NameAddr:
         # LAQUOT = SWS "<" and RAQUOT = ">" SWS: no whitespace *inside* the brackets.
         if not inner or inner != inner.strip(" \t"):
             raise _bad(f"whitespace or nothing inside <...> in {text!r}")
-        uri = SipUri.parse(inner)
+        uri = SipUri.parse(inner, foreign=True)
         return cls(display, uri, parse_generic_params(rest[gt + 1 :]))
 
     @classmethod
@@ -424,7 +436,7 @@ class NameAddr:
         uri_text = (s if semi < 0 else s[:semi]).rstrip(_WS)
         if any(c in uri_text for c in ",? \t\""):
             raise _bad(f"URI with ',', '?' or spaces must be in <...>: {text!r}")
-        uri = SipUri.parse(uri_text)
+        uri = SipUri.parse(uri_text, foreign=True)
         return cls(None, uri, parse_generic_params("" if semi < 0 else s[semi:]))
 
     def __str__(self) -> str:
@@ -451,6 +463,11 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
+        """Parse a value (memoised: the value object is immutable, and a flood repeats values)."""
+        return _CACHED_CSEQ(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> CSeq:
         m = _CSEQ_RE.fullmatch(text)
         if m is None:
             raise _bad(f"malformed CSeq {text!r}", "Malformed CSeq")
@@ -463,3 +480,11 @@ class CSeq:
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
+
+
+# One parse per distinct header value: Via / NameAddr / CSeq are frozen, so sharing a parsed
+# value is safe, and a message's From, To, Via are read several times on the way through the
+# UAS (measured with py-spy under an OPTIONS flood: half the time was re-parsing them).
+_CACHED_VIA = functools.lru_cache(maxsize=4096)(Via._parse)
+_CACHED_NAMEADDR = functools.lru_cache(maxsize=4096)(NameAddr._parse)
+_CACHED_CSEQ = functools.lru_cache(maxsize=4096)(CSeq._parse)

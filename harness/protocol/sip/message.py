@@ -401,17 +401,23 @@ def _drop(message: str, status: int = 400, reason: str = "Bad Request") -> SipPa
 
 
 # -- header section --------------------------------------------------------------------------
-def _split_header_lines(lines: list[str]) -> list[tuple[str, str]]:
+def _split_header_lines(lines: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """message-header = field-name HCOLON field-value CRLF, with §7.3.1 folding undone.
 
     HCOLON = *( SP / HTAB ) ":" SWS. A continuation line (starting with SP/HT) is joined to the
     previous one with a single SP ("...it is equivalent to a single SP", §7.3.1).
+
+    Returns (header fields, problems): a line that is no header field (a continuation before
+    any header, no colon, a bad name) is left out and described in `problems`, so that the
+    request can still be answered 400 from the fields that did parse (§8.2, RFC 4475 §3.1.2).
     """
     items: list[tuple[str, str]] = []
+    problems: list[str] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
             if not items:
-                raise _drop("header continuation line before any header")
+                problems.append("header continuation line before any header")
+                continue
             name, value = items[-1]
             cont = line.strip(" \t")
             head = value.rstrip(" \t")
@@ -419,12 +425,14 @@ def _split_header_lines(lines: list[str]) -> list[tuple[str, str]]:
             continue
         colon = line.find(":")
         if colon <= 0:
-            raise _drop(f"malformed header line {line[:80]!r}")
+            problems.append(f"malformed header line {line[:80]!r}")
+            continue
         name = line[:colon].rstrip(" \t")
         if not is_token(name):
-            raise _drop(f"malformed header name {name[:80]!r}")
+            problems.append(f"malformed header name {name[:80]!r}")
+            continue
         items.append((name, line[colon + 1 :].strip(" \t")))
-    return items
+    return items, problems
 
 
 def _decode_head(head: bytes) -> str:
@@ -467,6 +475,7 @@ def _split_start(data: bytes) -> tuple[int, int]:
 class _Head:
     start_line: str
     items: list[tuple[str, str]]
+    problems: list[str] = field(default_factory=list)  # lines that were no header field
 
 
 def _parse_head(head_bytes: bytes) -> _Head:
@@ -475,13 +484,19 @@ def _parse_head(head_bytes: bytes) -> _Head:
     for line in lines:
         if "\r" in line or "\n" in line:
             raise _drop("bare CR or LF in header section")
-    return _Head(lines[0], _split_header_lines(lines[1:]))
+    items, problems = _split_header_lines(lines[1:])
+    return _Head(lines[0], items, problems)
 
 
-def parse_message(data: bytes) -> SipMessage:
-    """Parse one datagram (RFC 3261 §18.3 framing). Raises SipParseError only."""
+def parse_message(data: bytes, *, lenient_request_uri: bool = False) -> SipMessage:
+    """Parse one datagram (RFC 3261 §18.3 framing). Raises SipParseError only.
+
+    `lenient_request_uri` (for a UAS, not for validators judging a peer): a Request-URI
+    whose only fault is unescaped non-ASCII text, backslash, comma, ... is accepted with
+    those octets percent-encoded (see `_parse_request_uri`).
+    """
     try:
-        return _parse_datagram(bytes(data))
+        return _parse_datagram(bytes(data), lenient_request_uri)
     except SipParseError:
         raise
     except RemoteProtocolError as exc:  # from a structured header parser
@@ -492,7 +507,7 @@ def parse_message(data: bytes) -> SipMessage:
         raise _drop(f"{INTERNAL_ERROR_PREFIX} {type(exc).__name__}: {exc}") from None
 
 
-def _parse_datagram(data: bytes) -> SipMessage:
+def _parse_datagram(data: bytes, lenient_uri: bool = False) -> SipMessage:
     start, end = _split_start(data)
     head = _parse_head(data[start:end])
     body_start = end + 4
@@ -509,7 +524,7 @@ def _parse_datagram(data: bytes) -> SipMessage:
     available = len(data) - body_start
     if is_response:
         return _build_response(head, data, start, body_start, declared, available)
-    return _build_request(head, data, start, body_start, declared, available, length_error)
+    return _build_request(head, data, start, body_start, declared, available, length_error, lenient_uri)
 
 
 def _body(
@@ -540,7 +555,12 @@ def _build_response(
     if _REASON_BAD_RE.search(reason):
         raise _drop("control character in reason phrase")
     headers = Headers._trusted(head.items)
-    _check_core_headers(headers, method=None)
+    if head.problems:
+        raise _drop(head.problems[0])
+    try:
+        _check_core_headers(headers)
+    except RemoteProtocolError as exc:
+        raise _drop(str(exc), exc.status, exc.reason) from None
     if declared is not None and available < declared:
         # §18.3: "If the transport packet ends before the end of the message body ... If the
         # message is a response, it MUST be discarded."
@@ -557,20 +577,26 @@ def _build_request(
     declared: int | None,
     available: int,
     length_error: SipParseError | None = None,
+    lenient_uri: bool = False,
 ) -> SipRequest:
     # Request-Line = Method SP Request-URI SP SIP-Version CRLF (§7.1): exactly single SPs, no
-    # leading/trailing whitespace (RFC 4475 §3.1.2.8 - §3.1.2.10).
+    # leading/trailing whitespace (RFC 4475 §3.1.2.8 - §3.1.2.10). A line that still reads as
+    # "method ... SIP-version" is answerable (400); a truncated one is not (dropped).
+    fields = head.start_line.split()
+    if len(fields) < 3 or not is_token(fields[0]) or not fields[-1].upper().startswith("SIP/"):
+        raise _drop(f"malformed or truncated request line {head.start_line[:80]!r}")
     parts = head.start_line.split(" ")
-    if len(parts) != 3 or not is_token(parts[0]):
-        raise _drop(f"malformed request line {head.start_line[:80]!r}")
-    method, uri_text, version = parts
+    line_ok = len(parts) == 3
+    method, version = fields[0], fields[-1]
+    uri_text = parts[1] if line_ok else fields[1]
     headers = Headers._trusted(head.items)
-    # Without these five we cannot build any response (§8.2.6.2): drop (partial None).
-    _check_core_headers(headers, method)
+    # Without a usable top Via, From, To, Call-ID and CSeq we cannot build any response
+    # (§8.2.6.2): drop (partial None). Anything else wrong is answered 400.
+    _check_answerable(headers)
 
     # From here on the request is answerable: build the partial, then check the rest.
     try:
-        uri: SipUri = SipUri.parse(uri_text)
+        uri: SipUri = _parse_request_uri(uri_text, lenient_uri)
         uri_error: RemoteProtocolError | None = None
     except RemoteProtocolError as exc:
         uri, uri_error = SipUri("sip", None, None, "invalid.invalid", None), exc
@@ -581,17 +607,27 @@ def _build_request(
              extra: tuple[tuple[str, str], ...] = ()) -> SipParseError:
         return SipParseError(message, status, reason, extra, partial=request)
 
+    if not line_ok:
+        raise fail(f"malformed request line {head.start_line[:80]!r} (§7.1: single SP between "
+                   "method, Request-URI and version)", 400, "Malformed Request-Line")
     if not _VERSION_RE.fullmatch(version):
         raise fail(f"malformed SIP version {version[:20]!r}")
     if version.upper() != "SIP/2.0":
         # §8.2.2 / §21.5.6: 505 Version Not Supported.
         raise fail(f"unsupported SIP version {version!r}", 505, "Version Not Supported")
     if uri_error is not None:
-        raise fail(f"bad Request-URI: {uri_error}", uri_error.status, uri_error.reason)
+        reason = "Bad Request-URI" if uri_error.status == 400 else uri_error.reason
+        raise fail(f"bad Request-URI: {uri_error}", uri_error.status, reason)
     if uri.headers:
         # §19.1.1 Table 1: the headers component is not allowed in a Request-URI (RFC 4475
         # §3.1.2.11 escruri).
-        raise fail("Request-URI must not contain headers")
+        raise fail("Request-URI must not contain headers", 400, "Bad Request-URI")
+    if head.problems:
+        raise fail(head.problems[0], 400, "Malformed Header")
+    try:
+        _check_core_headers(headers)
+    except RemoteProtocolError as exc:
+        raise fail(str(exc), exc.status, exc.reason) from None
     cseq = CSeq.parse(headers.get("CSeq") or "")
     if cseq.method != method:
         # §8.1.1.5: "The method MUST match that of the request." (ACK and CANCEL carry their
@@ -612,30 +648,83 @@ def _build_request(
     return request
 
 
-def _check_core_headers(headers: Headers, method: str | None) -> None:
-    """Via, From, To, Call-ID, CSeq present (§8.1.1), single where required, parseable."""
+# Octets a lenient UAS percent-encodes in a Request-URI before parsing it: non-ASCII text
+# (raw UTF-8), backslash, comma, quote and the other characters outside the §25.1 URI
+# classes that Media Server or a proxy may pass through unescaped. Whitespace stays an error.
+_LENIENT_ESCAPE_RE = re.compile(r'[^\x21-\x7e]|[\\,"{}|^`]')
+
+
+def _parse_request_uri(text: str, lenient: bool) -> SipUri:
+    try:
+        return SipUri.parse(text)
+    except RemoteProtocolError:
+        if not lenient or any(c in text for c in " \t"):
+            raise
+        # §19.1.4: an escaped octet equals the character it encodes, so escaping what a sender
+        # forgot to escape keeps the identifiers it meant (calluuid=ünï€ -> calluuid=%C3%BC...).
+        escaped = _LENIENT_ESCAPE_RE.sub(
+            lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8", "surrogatepass")), text)
+        if escaped == text:
+            raise
+        return SipUri.parse(escaped)
+
+
+def _check_answerable(headers: Headers) -> None:
+    """What a response needs (§8.2.6.2): a usable top Via and one From, To, Call-ID, CSeq.
+
+    The UAC matches a response to its request by the top Via's branch and the CSeq method
+    (§17.1.3), so the Vias and CSeq must parse, and the Call-ID too (a response that does
+    not parse back helps nobody). From and To are copied verbatim ("MUST equal", §8.2.6.2),
+    so a malformed From or To (unbalanced quote, unterminated `<`) is still answered 400.
+    Raises SipParseError without `partial` (drop) otherwise.
+    """
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         if headers.get(name) is None:
             raise _drop(f"missing {name} header", 400, f"Missing {name}")
-    for key in _SINGLE_HEADERS:
+    for key in ("from", "to", "call-id", "cseq"):
         if headers.count(key) > 1:
+            # Which of two From (To, Call-ID, CSeq) rows to copy is unknowable: drop.
             raise _drop(f"more than one {canonical_name(key)} header", 400,
                         f"Duplicate {canonical_name(key)}")
+    call_id = headers.get("Call-ID") or ""
+    if not _CALL_ID_RE.fullmatch(call_id):
+        raise _drop(f"malformed Call-ID {call_id[:80]!r}", 400, "Malformed Call-ID")
     try:
-        call_id = headers.get("Call-ID") or ""
-        if not _CALL_ID_RE.fullmatch(call_id):
-            raise RemoteProtocolError(f"malformed Call-ID {call_id[:80]!r}", 400, "Malformed Call-ID")
+        # Every Via value is copied into the response in order (§8.2.6.2): all must parse.
+        for via in headers.get_all("Via"):
+            Via.parse(via)
         CSeq.parse(headers.get("CSeq") or "")
-        for name in ("From", "To"):
-            try:
-                NameAddr.parse(headers.get(name) or "")
-            except RemoteProtocolError as exc:
-                raise RemoteProtocolError(str(exc), exc.status, f"Malformed {name}") from None
-        vias = headers.get_all("Via")
-        for v in vias:
-            Via.parse(v)
     except RemoteProtocolError as exc:
         raise _drop(str(exc), exc.status, exc.reason) from None
+
+
+def _check_core_headers(headers: Headers, method: str | None = None) -> None:
+    """Via, From, To, Call-ID, CSeq present (§8.1.1), single where required, parseable."""
+    del method  # kept for callers of the old signature
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        if headers.get(name) is None:
+            raise RemoteProtocolError(f"missing {name} header", 400, f"Missing {name}")
+    for key in _SINGLE_HEADERS:
+        if headers.count(key) > 1:
+            raise RemoteProtocolError(f"more than one {canonical_name(key)} header", 400,
+                                      f"Duplicate {canonical_name(key)}")
+    call_id = headers.get("Call-ID") or ""
+    if not _CALL_ID_RE.fullmatch(call_id):
+        raise RemoteProtocolError(f"malformed Call-ID {call_id[:80]!r}", 400, "Malformed Call-ID")
+    try:
+        CSeq.parse(headers.get("CSeq") or "")
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(str(exc), exc.status, "Malformed CSeq") from None
+    for name in ("From", "To"):
+        try:
+            NameAddr.parse(headers.get(name) or "")
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError(str(exc), exc.status, f"Malformed {name}") from None
+    for v in headers.get_all("Via"):
+        try:
+            Via.parse(v)
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError(str(exc), exc.status, "Malformed Via") from None
 
 
 # -- stream framing --------------------------------------------------------------------------
@@ -654,8 +743,10 @@ class StreamFramer:
     the error's `.preceding`.
     """
 
-    def __init__(self, *, max_header_bytes: int = 65536, max_body_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, *, max_header_bytes: int = 65536, max_body_bytes: int = 16 * 1024 * 1024,
+                 lenient_request_uri: bool = False) -> None:
         self._buf = bytearray()
+        self._lenient = lenient_request_uri
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
         self.broken = False
@@ -715,7 +806,7 @@ class StreamFramer:
             return None
         chunk = bytes(buf[:total])
         del buf[:total]
-        return parse_message(chunk)
+        return parse_message(chunk, lenient_request_uri=self._lenient)
 
 
 # -- building responses ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ unknown dialogs / CANCEL without an INVITE, 500 for out-of-order CSeq and overla
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import random
@@ -55,11 +56,13 @@ from harness.protocol.sip.transaction import (
     Transport,
     TxState,
 )
+from harness.protocol.sip.uri import ForeignUri
 
 __all__ = [
     "DEFAULT_ALLOW",
     "KNOWN_METHODS",
     "AckReceived",
+    "AnsweredStatelessly",
     "BadMessage",
     "CancelReceived",
     "CloseConnection",
@@ -74,6 +77,10 @@ __all__ = [
 ]
 
 Address = tuple[str, int]
+# (status, reason, extra headers) of a response the TU wants sent without transaction state.
+StatelessAnswer = tuple[int, str, tuple[tuple[str, str], ...]]
+# Asked for each new out-of-dialog request (not ACK/CANCEL) once Allow/Require checks passed.
+StatelessPolicy = Callable[[SipRequest], StatelessAnswer | None]
 
 # Methods of RFC 3261 and its common extensions. §8.2.1 / §21.4.6: a method we know but do not
 # allow gets 405 with Allow; §21.5.2: a method we do not recognise at all gets 501.
@@ -139,6 +146,15 @@ class RequestRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AnsweredStatelessly:
+    """The TU's `stateless` policy answered an out-of-dialog request; no state was kept."""
+
+    request: SipRequest
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BadMessage:
     """Unusable peer input. `answered`: an error response (`error.status`) was queued."""
 
@@ -166,6 +182,7 @@ class CloseConnection:
 
 Event = (
     RequestReceived
+    | AnsweredStatelessly
     | AckReceived
     | CancelReceived
     | DialogTerminated
@@ -270,6 +287,7 @@ class UserAgentServer:
         timers: TimerConfig | None = None,
         rng: random.Random | None = None,
         send_trying: bool = True,
+        stateless: StatelessPolicy | None = None,
     ) -> None:
         self._tag = local_tag_factory or (lambda: secrets.token_hex(8))  # §19.3: >= 32 random bits
         self._supported = tuple(supported)
@@ -281,6 +299,7 @@ class UserAgentServer:
         self._timers = timers or TimerConfig()
         self._rng = rng or random.Random()
         self._send_trying = send_trying
+        self._stateless = stateless
         self._tx = _Table()
         self._dialogs = DialogTable()
         self._framers: dict[Address, StreamFramer] = {}
@@ -296,14 +315,16 @@ class UserAgentServer:
     def receive_datagram(self, data: bytes, source: Address, now: float) -> list[Event]:
         """One UDP datagram from `source` (§18.3: one datagram carries one message)."""
         try:
-            message = parse_message(data)
+            message = parse_message(data, lenient_request_uri=True)
         except SipParseError as e:
             return [self._bad_message(e, e.partial, source, "udp")]
         return self._dispatch(message, source, "udp", now)
 
     def receive_stream_bytes(self, connection: Address, data: bytes, now: float) -> list[Event]:
         """Bytes read from the TCP connection whose peer address is `connection`."""
-        framer = self._framers.setdefault(connection, StreamFramer())
+        framer = self._framers.get(connection)
+        if framer is None:
+            framer = self._framers[connection] = StreamFramer(lenient_request_uri=True)
         events: list[Event] = []
         while True:
             try:
@@ -493,15 +514,42 @@ class UserAgentServer:
             # §15.1.2: "If the BYE does not match an existing dialog, the UAS core SHOULD generate
             # a 481 (Call/Transaction Does Not Exist) response".
             return self._reject(stx, 481, "Call/Transaction Does Not Exist", (), now)
+        answer = self._stateless(request) if self._stateless is not None else None
+        if answer is not None:
+            return self._answer_statelessly(stx, answer)
         if method == "INVITE":
-            if not request.contacts:
+            contacts = request.contacts
+            if not contacts:
                 # §8.1.1.8: "The Contact header field MUST be present ... in any request that can
                 # result in the establishment of a dialog" -- we would have no remote target.
                 return self._reject(stx, 400, "Missing Contact", (), now)
+            if len(contacts) != 1 or isinstance(contacts[0].uri, ForeignUri):
+                # §8.1.1.8: "... and contain exactly one SIP or SIPS URI". Not 416: that code is
+                # for the Request-URI's scheme only (§21.4.17).
+                return self._reject(stx, 400, "Bad Contact", (), now)
             stx.initial_invite = True
             self._trying(stx, now)
         self._tx.by_handle[stx.handle.id] = stx
         return [RequestReceived(stx.handle, request, None, False)]
+
+    def _answer_statelessly(self, stx: _ServerTx, answer: StatelessAnswer) -> list[Event]:
+        """§8.2.7 stateless UAS: one response, no transaction, no 100, no retransmission.
+
+        For what a loaded server must answer cheaply (OPTIONS liveness pings, 503 beyond
+        capacity, §21.5.4): a retransmitted request is simply answered again, and the To tag
+        is derived from the request "in a manner that will generate the same tag for the
+        same request consistently" (§8.2.7). The ACK to a stateless non-2xx matches nothing
+        and is ignored, as §8.2.7 asks.
+        """
+        del self._tx.by_key[stx.tx.key]
+        status, reason, extra = answer
+        request = stx.request
+        top = stx.reply_request.top_via
+        seed = f"{request.call_id}|{request.from_.tag}|{top.branch}|{request.cseq}".encode()
+        tag = hashlib.blake2b(seed, digest_size=8).hexdigest()
+        response = build_response(stx.reply_request, status, reason, to_tag=tag, headers=extra)
+        self._out.append(Outgoing(response.to_bytes(), stx.destination, stx.transport))
+        return [AnsweredStatelessly(request, status, reason)]
 
     def _in_dialog(self, stx: _ServerTx, to_tag: str, now: float) -> list[Event]:
         request = stx.request
@@ -706,11 +754,13 @@ class UserAgentServer:
         if partial is None or partial.method == "ACK":  # an ACK is never answered (§17.1.1.3)
             return BadMessage(error, False, source)
         try:
-            vias = partial.vias
-            if not vias:
-                return BadMessage(error, False, source)
-            reply_request, destination = _route_response(partial, vias[0], source, transport)
-            tag = None if partial.to.tag else self._tag()
+            top = partial.top_via
+            reply_request, destination = _route_response(partial, top, source, transport)
+            try:
+                has_tag = partial.to.tag is not None
+            except RemoteProtocolError:
+                has_tag = True  # an unparseable To is copied as it is (build_response)
+            tag = None if has_tag else self._tag()
             response = build_response(
                 reply_request, error.status, error.reason, to_tag=tag, headers=error.extra_headers
             )

@@ -13,13 +13,14 @@ docs/genesys-flow.md §4.2): `=` and `;` are legal there (user-unreserved, RFC 3
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
 
 from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["SipUri", "check_host", "unescape"]
+__all__ = ["ForeignUri", "SipUri", "check_host", "unescape"]
 
 # RFC 3261 §25.1 character classes.
 _ALPHANUM = "A-Za-z0-9"
@@ -45,6 +46,9 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _TEL_NUMBER_RE = re.compile(r"\+?[0-9A-Fa-f*#\-.()pPwW]+")
 
 _SUPPORTED_SCHEMES = ("sip", "sips", "tel")
+# absoluteURI = scheme ":" ( hier-part / opaque-part ), all uric (§25.1): never whitespace,
+# quotes, angle brackets or control characters.
+_FOREIGN_BAD_RE = re.compile(r"[\x00-\x20\x7f<>\"]")
 
 
 def unescape(text: str) -> str:
@@ -76,6 +80,7 @@ def _bad(message: str) -> RemoteProtocolError:
     return RemoteProtocolError(message, 400, "Bad Request")
 
 
+@functools.lru_cache(maxsize=1024)
 def check_host(host: str) -> None:
     """host = hostname / IPv4address / IPv6reference (RFC 3261 §25.1)."""
     if host.startswith("["):
@@ -181,12 +186,26 @@ class SipUri:
 
     # -- parsing ---------------------------------------------------------------------------
     @classmethod
-    def parse(cls, text: str) -> SipUri:
-        """Parse a URI; RemoteProtocolError(400) if malformed, (416) for another scheme (§8.2.2.1)."""
+    def parse(cls, text: str, *, foreign: bool = False) -> SipUri:
+        """Parse a URI (memoised, see `_CACHED_URI`); see `_parse`."""
+        return _CACHED_URI(text, foreign)
+
+    @classmethod
+    def _parse(cls, text: str, foreign: bool = False) -> SipUri:
+        """Parse a URI; RemoteProtocolError(400) if malformed, (416) for another scheme (§8.2.2.1).
+
+        With `foreign`, a URI of another scheme is returned as an opaque `ForeignUri` instead:
+        header fields such as To, From and Contact may carry any absoluteURI (§20.10, §25.1
+        `name-addr`), and 416 is for the Request-URI only (§21.4.17).
+        """
         scheme, colon, rest = text.partition(":")
         if not colon or not _SCHEME_RE.fullmatch(scheme):
             raise _bad(f"malformed URI {text!r}")
         scheme = scheme.lower()  # RFC 3261 §19.1.4: scheme is case-insensitive
+        if scheme not in _SUPPORTED_SCHEMES and foreign:
+            if not rest or _FOREIGN_BAD_RE.search(rest):
+                raise _bad(f"malformed URI {text!r}")
+            return ForeignUri(scheme, None, None, rest, None)
         if scheme not in _SUPPORTED_SCHEMES:
             # RFC 3261 §8.2.2.1: "If the Request-URI uses a scheme not supported by the UAS, it
             # SHOULD reject the request with a 416 (Unsupported URI Scheme) response."
@@ -300,3 +319,27 @@ class SipUri:
             parts.append("?")
             parts.append("&".join(f"{n}={v}" for n, v in self.headers))
         return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignUri(SipUri):
+    """An absoluteURI of a scheme this codec does not interpret (`http:`, `mailto:`, ...).
+
+    Kept verbatim: `host` holds everything after ``scheme:``; user, password and port are
+    None. Only `SipUri.parse(..., foreign=True)` builds one (header fields, never the
+    Request-URI), so a request is judged by its Request-URI alone (RFC 3261 §21.4.17).
+    """
+
+    def __post_init__(self) -> None:
+        if not _SCHEME_RE.fullmatch(self.scheme) or self.scheme in _SUPPORTED_SCHEMES:
+            raise LocalProtocolError(f"not a foreign URI scheme: {self.scheme!r}")
+        if not self.host or _FOREIGN_BAD_RE.search(self.host):
+            raise LocalProtocolError(f"character not allowed in a URI: {self.host!r}")
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.host}"
+
+
+# SipUri values are frozen: one parse per distinct URI text (a flood repeats the same hosts and
+# URIs; `ipaddress` validation alone was 9 % of an OPTIONS flood's CPU before).
+_CACHED_URI = functools.lru_cache(maxsize=4096)(SipUri._parse)

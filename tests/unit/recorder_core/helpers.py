@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.protocol.sdp import parse_sdp
-from harness.protocol.sip.message import SipResponse, parse_message
+from harness.protocol.sip.message import SipParseError, SipResponse, parse_message
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.storage import RecordingStore
 
@@ -100,6 +100,7 @@ class Driver:
     """A `RecorderCore` plus a manual clock, fake ports and a temporary recordings root."""
 
     def __init__(self, root: Path, *, capacity: int = 100, ports: FakePorts | None = None) -> None:
+        self.log_lines: list[str] = []  # what the core logged
         self.now = T0
         self.ports = ports or FakePorts()
         self.root = root
@@ -107,7 +108,8 @@ class Driver:
                                 media_address="127.0.0.1", capacity=capacity)
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
         store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
-        self.core = RecorderCore(config, self.ports, store=store)
+        self.core = RecorderCore(config, self.ports, store=store, log=self.log_lines.append)
+        self.unparsed: list[bytes] = []  # responses echoing a malformed From/To (see responses)
 
     # -- SIP ---------------------------------------------------------------------------------
     def send(self, data: bytes, source: tuple[str, int] = MS) -> list[SipResponse]:
@@ -118,7 +120,15 @@ class Driver:
     def responses(self) -> list[SipResponse]:
         out: list[SipResponse] = []
         for outgoing in self.core.data_to_send():
-            message = parse_message(outgoing.data)
+            try:
+                message = parse_message(outgoing.data)
+            except SipParseError as err:
+                # A 400 to a request whose From/To was malformed carries them verbatim (RFC 3261
+                # §8.2.6.2 "MUST equal"): the one kind of response that may not parse back.
+                assert outgoing.data.startswith(b"SIP/2.0 400 Malformed ") and err.reason in (
+                    "Malformed From", "Malformed To"), (err, outgoing.data)
+                self.unparsed.append(outgoing.data)
+                continue
             assert isinstance(message, SipResponse), outgoing.data
             out.append(message)
         return out
@@ -172,12 +182,18 @@ class Driver:
             self.core.receive_rtp(port, data, MS, self.now)
             self.advance(ptime)
 
+    def run_storage(self) -> None:
+        """Do the disk work the core handed out, as the adapter's storage worker would."""
+        for work in self.core.storage_work():
+            self.core.store.run(work)
+
     def advance(self, seconds: float) -> None:
         """Move the clock, firing every deadline that falls due on the way (like the adapter)."""
         end = self.now + seconds
         while (deadline := self.core.next_deadline()) is not None and deadline <= end:
             self.now = max(self.now, deadline)
             self.core.on_timer(self.now)
+            self.run_storage()
         self.now = end
 
     # -- output ------------------------------------------------------------------------------

@@ -212,3 +212,35 @@ def test_wav_roll_over_at_size_limit(tmp_path: Path) -> None:
     assert np.all(np.concatenate(parts) == 5)
     stereo_parts = [read_wav(rec.directory / f)[2] for f in doc["stereo_files"]]
     assert sum(len(p) for p in stereo_parts) == 8000 and len(stereo_parts) == 6
+
+
+def test_checkpoint_covers_audio_still_inside_the_jitter_window(tmp_path: Path) -> None:
+    """A crash right after a checkpoint loses nothing received before it (README "Reliability"):
+    the jitter window is written as a provisional tail that the next drain overwrites in place."""
+    store = RecordingStore(tmp_path, jitter_window=0.5, checkpoint_interval=1.0, fsync=False)
+    t0 = 1000.0
+    rec = store.open_recording("CKPT", "r1", t0)
+    rec.add_stream("A", dn="7001", codec="PCMU", now=t0)
+    for i in range(100):  # 2 s of 20 ms packets, value 1000
+        rec.add_audio("A", 160 * i, np.full(160, 1000, np.int16), t0 + 0.02 * i)
+    assert rec.tick(t0 + 2.0)  # checkpoint due (2 s since t0)
+    _, _, mono = read_wav(rec.directory / "stream-1-7001.wav")
+    # Before: only up to now - jitter window (1.5 s) was in the file after the checkpoint.
+    assert len(mono) == rec.checkpointed_samples == 16000
+    assert np.all(mono == 1000)
+    for i in range(100, 150):  # one more second, then the drain overwrites the provisional tail
+        rec.add_audio("A", 160 * i, np.full(160, -7, np.int16), t0 + 0.02 * i)
+    rec.close(t0 + 3.0)
+    _, _, final = read_wav(rec.directory / "stream-1-7001.wav")
+    assert len(final) == 24000 and np.all(final[:16000] == 1000) and np.all(final[16000:] == -7)
+
+
+def test_checkpoints_are_never_more_than_one_interval_apart(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path, jitter_window=0.5, checkpoint_interval=1.0, fsync=False)
+    t0 = 1000.0
+    rec = store.open_recording("CKPT", "r1", t0)
+    rec.add_stream("A", dn="7001", codec="PCMU", now=t0)
+    times = [t0 + 0.2 * k + 0.07 for k in range(1, 30)]  # ticks every 0.2 s, a little late
+    done = [now for now in times if rec.tick(now, next_tick_in=0.2)]
+    gaps = [b - a for a, b in zip([t0, *done], done, strict=False)]
+    assert done and max(gaps) <= 1.0 + 1e-9, gaps

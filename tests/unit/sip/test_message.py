@@ -140,10 +140,21 @@ def test_empty_reason_phrase_and_lowercase_version_accepted() -> None:
 
 
 @pytest.mark.parametrize("start", [
-    "OPTIONS  sip:rec@h SIP/2.0", "OPTIONS sip:rec@h SIP/2.0 ", " OPTIONS sip:rec@h SIP/2.0", "OPTIONS sip:rec@h",
-    "OPT(IONS sip:rec@h SIP/2.0", "OPTIONS sip:rec@h; lr SIP/2.0",
+    "OPTIONS  sip:rec@h SIP/2.0", "OPTIONS sip:rec@h SIP/2.0 ", " OPTIONS sip:rec@h SIP/2.0",
+    "OPTIONS sip:rec@h; lr SIP/2.0", "OPTIONS\tsip:rec@h SIP/2.0",
 ])
-def test_malformed_request_line_is_dropped(start: str) -> None:
+def test_request_line_with_bad_whitespace_is_answered_400(start: str) -> None:
+    # RFC 4475 §3.1.2.8-10 (lwsstart, trws, lwsruri): "should respond with a 400 Bad Request";
+    # the Via, From, To, Call-ID and CSeq are intact, so a response can be built (§8.2.6.2).
+    data = request().replace(b"OPTIONS sip:rec@192.0.2.20 SIP/2.0", start.encode())
+    with pytest.raises(SipParseError) as err:
+        parse_message(data)
+    assert err.value.status == 400 and err.value.reason == "Malformed Request-Line"
+    assert err.value.partial is not None and err.value.partial.method == "OPTIONS"
+
+
+@pytest.mark.parametrize("start", ["OPTIONS sip:rec@h", "OPT(IONS sip:rec@h SIP/2.0", "OPTIONS", "sip:rec@h SIP/2.0"])
+def test_truncated_or_unreadable_request_line_is_dropped(start: str) -> None:
     data = request().replace(b"OPTIONS sip:rec@192.0.2.20 SIP/2.0", start.encode())
     with pytest.raises(SipParseError) as err:
         parse_message(data)

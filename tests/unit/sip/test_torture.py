@@ -119,15 +119,15 @@ EXPECTED_INVALID: dict[str, tuple[int, bool]] = {
     "ncl.sip": (400, True),         # negative Content-Length
     "scalar02.sip": (400, False),   # CSeq >= 2**31: CSeq unusable
     "scalarlg.sip": (400, False),   # response: dropped
-    "quotbal.sip": (400, False),    # unterminated quote in To
+    "quotbal.sip": (400, True),  # unterminated quote in To: copied verbatim (§8.2.6.2)
     "ltgtruri.sip": (400, True),    # <> around the Request-URI
-    "lwsruri.sip": (400, False),    # LWS inside the Request-URI -> 4 start-line elements
-    "lwsstart.sip": (400, False),   # several SP between start-line elements
-    "trws.sip": (400, False),       # SP at the end of the Request-Line
+    "lwsruri.sip": (400, True),  # LWS inside the Request-URI: 400 (RFC 4475 §3.1.2.9)
+    "lwsstart.sip": (400, True),  # several SP between start-line elements: 400
+    "trws.sip": (400, True),  # SP at the end of the Request-Line: 400
     "escruri.sip": (400, True),     # headers in the Request-URI (§19.1.1)
     "regbadct.sip": (400, True),    # URI with '?' in Contact without <>
-    "badaspec.sip": (400, False),   # spaces inside <...>
-    "baddn.sip": (400, False),      # unquoted ',' in display name
+    "badaspec.sip": (400, True),  # spaces inside <...> of To: 400, To copied
+    "baddn.sip": (400, True),  # unquoted ',' in display name: 400, From copied
     "badvers.sip": (505, True),     # SIP/7.0
     "mismatch01.sip": (400, True),  # CSeq method != request method
     "mismatch02.sip": (400, True),
