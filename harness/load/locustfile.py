@@ -1,0 +1,185 @@
+"""Locust side of `arec load`: a User per recorded call, the ramp shape, verdicts to the master.
+
+Runs only inside the Locust processes `arec load` starts (`locust -f <this file>`): Locust
+monkey-patches the standard library with gevent, which must not leak into the rest of `arec`.
+
+* `RecordedCall` (one Locust user = one concurrent call slot) places two-stream recorded
+  calls back to back (`harness.load.call.place_call`) and reports each: Locust request events
+  for INVITE→200 latency and failures (request type "SIP") and for the recording verdict
+  ("REC"), and the full verdict as the custom message `arec_verdict`, which a worker sends to
+  the master (Locust's `runner.send_message`; a local runner delivers it to itself).
+* `ArecRamp` holds the steps of `harness.load.plan` (Locust's `LoadTestShape`).
+* The master (or local runner) writes every verdict, as it arrives, to the JSON-lines file
+  `--arec-verdicts`, and prints a progress line every few seconds (calls up, RTP sent, errors).
+
+The worker's media go through one `PacedSender` per process, without its spin phase: under
+gevent a spinning thread is a greenlet that would starve every other call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import LoadTestShape, User, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.load.call import CallConfig, place_call
+from harness.load.plan import plan_ramp, step_at
+from harness.load.verdict import CallOutcome
+from harness.media.pacer import PacedSender
+
+VERDICT_MESSAGE = "arec_verdict"
+PROGRESS_EVERY_S = 2.0
+
+_pacer: PacedSender | None = None
+_pacer_lock = threading.Lock()
+_worker_name = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("arec load")
+    group.add_argument("--arec-recorder", default="127.0.0.1:5060", help="recorder HOST:PORT (UDP)")
+    group.add_argument("--arec-recordings", default="", help="recordings directory seen by the workers")
+    group.add_argument("--arec-profile", default="", help="recorder profile (its [recordings] locator)")
+    group.add_argument("--arec-call-length", type=float, default=2.0)
+    group.add_argument("--arec-calls", type=int, default=4, help="concurrent calls at the top of the ramp")
+    group.add_argument("--arec-rate", type=float, default=5.0, help="new calls per second at most")
+    group.add_argument("--arec-duration", type=float, default=20.0)
+    group.add_argument("--arec-steps", type=int, default=4)
+    group.add_argument("--arec-jitter-window-ms", type=float, default=500.0)
+    group.add_argument("--arec-verdicts", default="", help="(master) JSON-lines file the verdicts go to")
+
+
+def _config(options: Any) -> CallConfig:
+    host, _, port = str(options.arec_recorder).rpartition(":")
+    locator = None
+    recordings = Path(options.arec_recordings) if options.arec_recordings else None
+    if options.arec_profile:
+        from harness.load.profiles import profile_locator
+
+        locator, recordings = profile_locator(Path(options.arec_profile), recordings)
+    return CallConfig(host, int(port), recordings, call_length_s=float(options.arec_call_length),
+                      jitter_window_ms=float(options.arec_jitter_window_ms), locator=locator)
+
+
+def _shared_pacer() -> PacedSender:
+    global _pacer
+    with _pacer_lock:
+        if _pacer is None:
+            _pacer = PacedSender(spin_seconds=0.0)
+            _pacer.start()
+        return _pacer
+
+
+class RecordedCall(User):
+    """One concurrent call slot: places recorded calls back to back."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.config = _config(self.environment.parsed_options)
+
+    @task
+    def call(self) -> None:
+        result = place_call(self.config, _shared_pacer(), worker=_worker_name)
+        verdict = result.verdict
+        fire = self.environment.events.request.fire
+        for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
+            latency = getattr(event, "latency", None) or 0.0
+            failed = status is None or not 200 <= status < 300
+            fire(request_type="SIP", name="INVITE", response_time=latency * 1000, response_length=0,
+                 exception=RuntimeError(f"INVITE {status or 'timeout'}") if failed else None, context={})
+        if verdict.outcome not in (CallOutcome.REFUSED, CallOutcome.SETUP_FAILED):
+            ok = verdict.outcome is CallOutcome.COMPLETE
+            fire(request_type="REC", name="recording", response_time=(verdict.ended_at - verdict.started_at) * 1000,
+                 response_length=result.rtp_packets,
+                 exception=None if ok else RuntimeError(f"recording {verdict.outcome.value}"), context={})
+        self.environment.runner.send_message(VERDICT_MESSAGE, verdict.to_json())
+
+
+class ArecRamp(LoadTestShape):
+    """The steps of `plan_ramp`, then stop."""
+
+    def tick(self) -> tuple[int, float] | None:
+        assert self.runner is not None
+        options = self.runner.environment.parsed_options
+        plan = plan_ramp(options.arec_calls, options.arec_duration, options.arec_steps)
+        step = step_at(plan, self.get_run_time())
+        return None if step is None else (step.calls, float(options.arec_rate))
+
+
+class _Collector:
+    """Master side: every verdict to the JSON-lines file, and the progress line."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("a", encoding="utf-8")
+        self.calls = 0
+        self.complete = 0
+        self.errors = 0
+        self.rtp = 0
+
+    def start(self, t0: float) -> None:
+        self.file.write(json.dumps({"type": "start", "t0": t0}) + "\n")
+        self.file.flush()
+
+    def on_verdict(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        data = msg.data
+        self.file.write(json.dumps({"type": "verdict", "verdict": data}) + "\n")
+        self.file.flush()
+        self.calls += 1
+        self.complete += data["outcome"] == CallOutcome.COMPLETE.value
+        self.errors += data["outcome"] != CallOutcome.COMPLETE.value
+        self.rtp += int(data["pacing"]["packets"]) - int(data["pacing"]["send_errors"])
+
+
+_collector: _Collector | None = None
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    global _collector
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) or runner is None:
+        return
+    path = environment.parsed_options.arec_verdicts if environment.parsed_options else ""
+    if not path:
+        return
+    _collector = _Collector(Path(path))
+    runner.register_message(VERDICT_MESSAGE, _collector.on_verdict)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    if _collector is None or isinstance(environment.runner, WorkerRunner):
+        return
+    _collector.start(time.time())
+    gevent.spawn(_progress, environment, _collector)
+
+
+def _progress(environment: Any, collector: _Collector) -> None:
+    t0 = time.monotonic()
+    while True:
+        gevent.sleep(PROGRESS_EVERY_S)
+        runner = environment.runner
+        up = runner.user_count if runner is not None else 0
+        workers = f" workers={len(runner.clients.ready) + len(runner.clients.running)}" if isinstance(
+            runner, MasterRunner) else ""
+        print(f"arec load t={time.monotonic() - t0:5.0f}s calls_up={up} calls_done={collector.calls} "
+              f"complete={collector.complete} errors={collector.errors} rtp_sent={collector.rtp}{workers}",
+              flush=True)
+
+
+@events.quitting.add_listener
+def _on_quit(environment: Any, **_kwargs: Any) -> None:
+    if _collector is not None:
+        _collector.file.close()
+    if _pacer is not None:
+        _pacer.stop()
