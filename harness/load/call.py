@@ -97,9 +97,18 @@ def _rtp_destination(answer: bytes) -> tuple[str, int] | None:
     return (conn.host if conn is not None else "", sdp.media[0].port)
 
 
+def _inline(job: Callable[[], list[Finding]]) -> list[Finding]:
+    return job()
+
+
 def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
-               clock: Callable[[], float] = time.monotonic) -> CallResult:
-    """Place, stream, end and judge one call; never raises for what the recorder does."""
+               clock: Callable[[], float] = time.monotonic,
+               offload: Callable[[Callable[[], list[Finding]]], list[Finding]] = _inline) -> CallResult:
+    """Place, stream, end and judge one call; never raises for what the recorder does.
+
+    `offload` runs the judgement (file reads, time-code decoding: tens of ms of CPU per call);
+    under gevent, a real thread, so it never stalls the other calls' signalling and media.
+    """
     calluuid = secrets.token_hex(16).upper()  # 32 characters, like a Genesys CallUUID
     record_id = secrets.token_hex(8).upper()
     dns = ("7001", "7002")
@@ -167,7 +176,7 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
     requirement_ids: list[str] = []
     signalling_ok = len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites)
     if signalling_ok and config.recordings is not None:
-        findings = _judge(config, calluuid, record_id, dns, uacs, sent_per_stream, reasons)
+        findings = offload(lambda: _judge(config, calluuid, record_id, dns, uacs, sent_per_stream, reasons))
         requirement_ids = sorted({f.requirement_id for f in findings})
         reasons.extend(str(f) for f in findings[:5])
     outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,

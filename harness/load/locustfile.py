@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,11 @@ from harness.load.call import CallConfig, place_call
 from harness.load.plan import plan_ramp, step_at
 from harness.load.verdict import CallOutcome
 from harness.media.pacer import PacedSender
+from harness.spec.findings import Finding
 
 VERDICT_MESSAGE = "arec_verdict"
 PROGRESS_EVERY_S = 2.0
+DRAIN_SLACK_S = 15.0  # beyond the call length: BYE, file finalisation, judgement
 
 _pacer: PacedSender | None = None
 _pacer_lock = threading.Lock()
@@ -79,6 +82,13 @@ def _shared_pacer() -> PacedSender:
         return _pacer
 
 
+def _in_thread(job: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run the judgement on gevent's pool of real OS threads: the hub (every call's signalling
+    and the paced sender) goes on meanwhile; numpy releases the GIL for the heavy parts."""
+    result: list[Finding] = gevent.get_hub().threadpool.apply(job)
+    return result
+
+
 class RecordedCall(User):
     """One concurrent call slot: places recorded calls back to back."""
 
@@ -89,7 +99,7 @@ class RecordedCall(User):
 
     @task
     def call(self) -> None:
-        result = place_call(self.config, _shared_pacer(), worker=_worker_name)
+        result = place_call(self.config, _shared_pacer(), worker=_worker_name, offload=_in_thread)
         verdict = result.verdict
         fire = self.environment.events.request.fire
         for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
@@ -106,14 +116,23 @@ class RecordedCall(User):
 
 
 class ArecRamp(LoadTestShape):
-    """The steps of `plan_ramp`, then stop."""
+    """The steps of `plan_ramp`, then a drain: zero users, so the calls in progress end and are
+    judged (Locust stops a user after its task within --stop-timeout), then stop. Stopping at
+    once would make the master quit and its workers kill the calls in progress unreported."""
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
         options = self.runner.environment.parsed_options
         plan = plan_ramp(options.arec_calls, options.arec_duration, options.arec_steps)
-        step = step_at(plan, self.get_run_time())
-        return None if step is None else (step.calls, float(options.arec_rate))
+        elapsed = self.get_run_time()
+        step = step_at(plan, elapsed)
+        if step is not None:
+            return step.calls, float(options.arec_rate)
+        drain_for = float(options.arec_call_length) + DRAIN_SLACK_S
+        if elapsed > plan[-1].end_s + drain_for or (elapsed > plan[-1].end_s + 1.0
+                                                    and self.get_current_user_count() == 0):
+            return None
+        return 0, float(options.arec_rate)
 
 
 class _Collector:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -172,6 +173,8 @@ def _run_locust(cmd: Sequence[str]) -> int:
 
 
 def load_from_cli(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("locust") is None:
+        raise SetupError("arec load needs Locust: pip install 'arec[load]' (or pip install locust)")
     if args.worker:
         return _run_locust(_locust_command(args, None, None))
     plan = plan_ramp(args.calls, args.duration, args.steps)  # ValueError on bad numbers: below
