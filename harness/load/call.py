@@ -23,10 +23,17 @@ from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, build_recording_uri
-from harness.protocol.sdp import Connection, Direction, MediaDescription, Origin, SessionDescription, parse_sdp
+from harness.protocol.sdp import (
+    Connection,
+    Direction,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+    parse_sdp,
+)
 from harness.protocol.sip.uac import Answered, Ended, Failed, RecordingSessionUac, UacEvent
-from harness.spec.findings import Finding
 from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey
+from harness.spec.findings import Finding
 from harness.validators.recording import ExpectedStream, validate_recording
 
 __all__ = ["CallConfig", "CallResult", "place_call", "sendonly_offer"]
@@ -82,7 +89,7 @@ def _exchange(sock: socket.socket, uac: RecordingSessionUac, first: bytes, desti
         for datagram in out:
             sock.sendto(datagram, destination)
         for event in events:
-            if isinstance(event, until) or isinstance(event, Failed):
+            if isinstance(event, (*until, Failed)):
                 return event
 
 

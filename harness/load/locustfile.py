@@ -16,6 +16,8 @@ The worker's media go through one `PacedSender` per process, without its spin ph
 gevent a spinning thread is a greenlet that would starve every other call.
 """
 
+# Locust's decorators and LoadTestShape methods carry no type hints.
+# mypy: disable-error-code="untyped-decorator,no-untyped-call"
 from __future__ import annotations
 
 import json
@@ -122,7 +124,7 @@ class ArecRamp(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         assert self.runner is not None
-        options = self.runner.environment.parsed_options
+        options: Any = self.runner.environment.parsed_options
         plan = plan_ramp(options.arec_calls, options.arec_duration, options.arec_steps)
         elapsed = self.get_run_time()
         step = step_at(plan, elapsed)
