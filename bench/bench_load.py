@@ -1,12 +1,14 @@
 """Benchmark for `arec load`: generator pacing vs SIPp's own RTP streaming, and memory per call.
 
 Part 1, side by side in one run, at several stream counts (20 ms G.711 streams on loopback):
-  * arec's `PacedSender` as `arec load` runs it (no spin phase, `spin_seconds=0`);
+  * arec's `PacedSender` without its spin phase (`spin_seconds=0`), with and without a 2 ms
+    batching tick (`tick_seconds=0.002`, what `arec load` runs);
   * the same sender with its default 1.5 ms spin phase (what the conformance suite uses);
   * SIPp 3.6 `rtp_stream` (one SIPp process, one call per stream, answered by a tiny UAS here).
 Every packet is timestamped on arrival by a sink in its own process, and each stream's pacing
 error is measured the same way for all three: arrival of packet k minus (k x 20 ms), less the
-stream's smallest such offset (so a constant path delay is not counted). Also: packets lost,
+stream's median offset, in absolute value (a constant path delay is not counted; early counts
+like late). Also: packets lost,
 and the CPU the generator used (% of one core).
 
 Part 2: `arec load` itself (Locust, one worker process, reference recorder) at two ramp tops;
@@ -41,7 +43,8 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.media.pacer import PacedSender  # noqa: E402
-from harness.media.rtp_source import PacketKind, RtpStreamSource, Run  # noqa: E402
+from harness.load.media import CachedTimecodeSource  # noqa: E402
+from harness.media.rtp_source import PacketKind, Run  # noqa: E402
 from harness.protocol.sip.message import SipRequest, build_response, parse_message  # noqa: E402
 
 PTIME = 0.02
@@ -62,7 +65,7 @@ def _sink(port_out: Connection, result_out: Connection, stop_after: float) -> No
     idle_since: float | None = None
     while time.monotonic() < deadline:
         try:
-            data, addr = sock.recvfrom(2048)
+            data, addr = sock.recvfrom(2048)  # noqa: F841 (addr only for non-RTP)
         except TimeoutError:
             if times and idle_since is None:
                 idle_since = time.monotonic()
@@ -71,7 +74,8 @@ def _sink(port_out: Connection, result_out: Connection, stop_after: float) -> No
             continue
         idle_since = None
         times.append(time.monotonic())
-        ports.append(addr[1])
+        # Streams are told apart by SSRC: SIPp sends every call's rtp_stream from one socket.
+        ports.append(int.from_bytes(data[8:12], "big") if len(data) >= 12 else -addr[1])
     result_out.send((np.array(times), np.array(ports)))
 
 
@@ -84,7 +88,9 @@ def _pacing(times: np.ndarray, ports: np.ndarray, expected_per_stream: int) -> d
         streams += 1
         received += len(t)
         offsets = t - np.arange(len(t)) * PTIME
-        errors.append((offsets - offsets.min()) * 1000.0)
+        # Deviation from the stream's median offset: a constant path delay is not an error, and
+        # a packet sent early (SIPp's first ones) counts as much as one sent late.
+        errors.append(np.abs(offsets - np.median(offsets)) * 1000.0)
     if not errors:
         return {"streams_seen": 0}
     err = np.concatenate(errors)
@@ -117,13 +123,14 @@ def _cpu(proc: psutil.Process) -> float:
 
 # ----------------------------------------------------------------------------- arec paced sender
 
-def bench_pacer(streams: int, seconds: float, spin: float) -> dict[str, Any]:
+def bench_pacer(streams: int, seconds: float, spin: float, tick: float = 0.0) -> dict[str, Any]:
     packets = int(seconds / PTIME)
     sink = _Sink(seconds)
     me = psutil.Process()
-    pacer = PacedSender(spin_seconds=spin)
+    pacer = PacedSender(spin_seconds=spin, tick_seconds=tick)
     t0 = time.monotonic() + 0.3
-    ids = [pacer.add_stream(RtpStreamSource.create(i % 3, rng=i).timed([Run(PacketKind.MEDIA, packets)]),
+    # Payloads as arec load makes them: encoded once per slot, shared by the calls.
+    ids = [pacer.add_stream(CachedTimecodeSource.create(i % 2, rng=i).timed([Run(PacketKind.MEDIA, packets)]),
                             ("127.0.0.1", sink.port), start_at=t0 + PTIME * i / streams) for i in range(streams)]
     cpu0, wall0 = _cpu(me), time.monotonic()
     pacer.start(t0=t0)
@@ -217,6 +224,16 @@ def _uas(sock: socket.socket, media_port: int, stop: threading.Event) -> None:
         sock.sendto(response.to_bytes(), addr)
 
 
+def _free_udp_even() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port % 2 == 0 and port < 65000:
+            return port
+    return 46000
+
+
 def bench_sipp(streams: int, seconds: float, work: Path) -> dict[str, Any]:
     packets = int(seconds / PTIME)
     wav = work / "tone.wav"
@@ -232,8 +249,8 @@ def bench_sipp(streams: int, seconds: float, work: Path) -> dict[str, Any]:
     threading.Thread(target=_uas, args=(uas_sock, sink.port, stop), daemon=True).start()
     rate = min(200, streams * 4)
     cmd = ["sipp", f"127.0.0.1:{uas_sock.getsockname()[1]}", "-sf", str(scenario), "-m", str(streams),
-           "-l", str(streams), "-r", str(rate), "-i", "127.0.0.1", "-p", "0", "-min_rtp_port", "42000",
-           "-max_rtp_port", "60000", "-nostdin", "-trace_err", "-timeout", str(int(seconds + 60))]
+           "-l", str(streams), "-r", str(rate), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "0", "-mp", str(_free_udp_even()),
+           "-nostdin", "-trace_err", "-timeout", str(int(seconds + 60))]
     proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
     cpu = 0.0
@@ -248,7 +265,10 @@ def bench_sipp(streams: int, seconds: float, work: Path) -> dict[str, Any]:
         time.sleep(0.2)
     wall = time.monotonic() - wall0
     stop.set()
+    errors = proc.stderr.read().decode(errors="replace")[-300:] if proc.stderr else ""
     out = _pacing(*sink.result(), packets)
+    if proc.returncode:
+        out["sipp_stderr_tail"] = errors
     out.update(cpu_pct_of_one_core=round(cpu / wall * 100, 1), sipp_exit=proc.returncode,
                sipp_peak_rss_mb=round(rss / 2**20, 1))
     return out
@@ -295,6 +315,7 @@ def main() -> None:
     pacing = []
     for n in (int(x) for x in args.streams.split(",")):
         row: dict[str, Any] = {"streams": n, "arec_no_spin": bench_pacer(n, args.seconds, 0.0),
+                               "arec_no_spin_tick_2ms": bench_pacer(n, args.seconds, 0.0, 0.002),
                                "arec_spin_1_5ms": bench_pacer(n, args.seconds, 0.0015)}
         if not args.skip_sipp and shutil.which("sipp"):
             row["sipp_rtp_stream"] = bench_sipp(n, args.seconds, work)

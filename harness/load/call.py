@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.load.media import CachedTimecodeSource
 from harness.load.verdict import CallOutcome, CallVerdict, classify, pacing_stats
 from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.media.rtp_source import PacketKind, Run
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, build_recording_uri
@@ -154,7 +155,7 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
                 if rtp_dest is None:
                     reasons.append(f"stream {index}: no usable port in the SDP answer")
                     continue
-                source = RtpStreamSource.create(index, config.codec)
+                source = CachedTimecodeSource.create(index, config.codec)
                 streams.append(pacer.add_stream(source.timed([Run(PacketKind.MEDIA, packets)]), rtp_dest, sock=rtp))
             while not all(pacer.is_done(s) for s in streams):
                 time.sleep(0.05)

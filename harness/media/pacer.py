@@ -83,9 +83,14 @@ class PacedSender:
         allowed_destinations: Iterable[str] = (),
         spin_seconds: float = SPIN_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 0.0,
     ) -> None:
         self._allowed = frozenset(ipaddress.ip_address(a) for a in allowed_destinations)
         self._spin = spin_seconds
+        # Batch window: a wake-up sends every datagram due within half a tick from now (up to
+        # tick/2 early), so a thousand streams on spread phases cost ~1/tick wake-ups a second
+        # instead of one per packet. 0: one wake-up per deadline (the default, as before).
+        self._half_tick = max(0.0, tick_seconds) / 2
         self._clock = clock
         self._cond = threading.Condition()
         self._streams: dict[int, _Stream] = {}
@@ -265,7 +270,7 @@ class PacedSender:
                 if not self._heap:
                     self._cond.wait(_IDLE_WAIT)
                     continue
-                deadline = self._heap[0][0]
+                deadline = self._heap[0][0] - self._half_tick
                 remaining = deadline - clock()
                 if remaining > self._spin:
                     # Woken early by add_stream/stop: re-evaluate the heap head.
@@ -276,8 +281,9 @@ class PacedSender:
             self._send_due()
 
     def _send_due(self) -> None:
-        """Send every datagram whose deadline has passed (a burst when many streams align)."""
-        now = self._clock()
+        """Send every datagram whose deadline has passed, or falls within half a tick from now
+        (a burst when many streams align)."""
+        now = self._clock() + self._half_tick
         while True:
             with self._cond:
                 if not self._heap or self._heap[0][0] > now:
