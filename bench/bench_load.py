@@ -42,8 +42,8 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.media.pacer import PacedSender  # noqa: E402
 from harness.load.media import CachedTimecodeSource  # noqa: E402
+from harness.media.pacer import PacedSender  # noqa: E402
 from harness.media.rtp_source import PacketKind, Run  # noqa: E402
 from harness.protocol.sip.message import SipRequest, build_response, parse_message  # noqa: E402
 
