@@ -33,7 +33,7 @@ from harness.protocol.sdp import (
     parse_sdp,
 )
 from harness.protocol.sip.uac import Answered, Ended, Failed, RecordingSessionUac, UacEvent
-from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey
+from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey, snapshot
 from harness.spec.findings import Finding
 from harness.validators.recording import ExpectedStream, validate_recording
 
@@ -205,14 +205,26 @@ def _judge(config: CallConfig, calluuid: str, record_id: str, dns: tuple[str, st
            uacs: list[RecordingSessionUac], sent_per_stream: list[int], reasons: list[str]) -> list[Finding]:
     assert config.recordings is not None
     locator = config.locator or RecordingLocator(REFERENCE_LAYOUT, config.recordings)
+    # Stream 0 is the customer's (the first DN, which requested recording), stream 1 the agent's.
     keys = CallKeys(calluuid, record_id, dns[0], tuple(
-        StreamKey(dn, None, uac.call_id, index) for index, (dn, uac) in enumerate(zip(dns, uacs, strict=True))))
+        StreamKey(dn, side, uac.call_id, index)
+        for index, (dn, side, uac) in enumerate(zip(dns, ("customer", "agent"), uacs, strict=True))))
     since = time.time() - config.call_length_s - 5.0
-    deadline = time.monotonic() + config.finalise_timeout_s
+    reference = locator.spec.layout == "reference"
+    deadline = time.monotonic() + (config.finalise_timeout_s if reference else locator.spec.settle_s)
     located = locator.locate(keys, since)
-    while not located.complete and time.monotonic() < deadline:
-        time.sleep(0.05)  # the recorder finalises its files after the last BYE
+    previous = snapshot(located) if located.complete and not reference else None
+    while time.monotonic() < deadline:
+        if located.complete and reference:
+            break
+        time.sleep(0.05 if reference else 0.2)  # the recorder finalises its files after the last BYE
         located = locator.locate(keys, since)
+        if not reference and located.complete:
+            # A third-party recorder's files may still grow: settled = unchanged 0.2 s apart.
+            current = snapshot(located)
+            if current == previous:
+                break
+            previous = current
     expected = []
     for index, dn in enumerate(dns):
         sent = sent_per_stream[index] if index < len(sent_per_stream) else 0
