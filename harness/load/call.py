@@ -165,15 +165,14 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
                 if isinstance(ended, Failed):
                     reasons.append(f"BYE: {ended.reason}")
     finally:
-        for s in streams:
-            pacer.stop_stream(s)
+        # Forget the streams: a worker's sender lives for the whole run.
+        logs = [pacer.discard(s) for s in streams]
         for sock in sip_socks:
             sock.close()
     lateness: list[float] = []
     errors = 0
     sent_per_stream: list[int] = []
-    for s in streams:
-        log = pacer.log(s)
+    for log in logs:
         lateness.extend(r.lateness for r in log)
         errors += sum(1 for r in log if r.error is not None)
         sent_per_stream.append(sum(1 for r in log if r.error is None))

@@ -220,6 +220,18 @@ class PacedSender:
                 s.sock.close()
         self._raise_failure()
 
+    def discard(self, stream_id: int) -> tuple[SendRecord, ...]:
+        """Stop a stream and forget it (closing its socket if this sender created it); returns
+        its log. A long-running sender (a load generator) would otherwise keep every stream's
+        log for ever."""
+        with self._cond:
+            stream = self._streams.pop(stream_id)
+            stream.stopped = True
+            self._cond.notify_all()
+        if stream.owns_socket:
+            stream.sock.close()
+        return tuple(stream.log)
+
     def log(self, stream_id: int) -> tuple[SendRecord, ...]:
         with self._cond:
             return tuple(self._streams[stream_id].log)
@@ -264,8 +276,9 @@ class PacedSender:
             with self._cond:
                 if not self._running:
                     return
-                # Drop entries of stopped streams lazily.
-                while self._heap and self._streams[self._heap[0][2]].stopped:
+                # Drop entries of stopped (or discarded) streams lazily.
+                while self._heap and (self._heap[0][2] not in self._streams
+                                      or self._streams[self._heap[0][2]].stopped):
                     heapq.heappop(self._heap)
                 if not self._heap:
                     self._cond.wait(_IDLE_WAIT)
@@ -289,9 +302,10 @@ class PacedSender:
                 if not self._heap or self._heap[0][0] > now:
                     return
                 deadline, _, sid, data = heapq.heappop(self._heap)
-                stream = self._streams[sid]
-                if stream.stopped:
+                found = self._streams.get(sid)
+                if found is None or found.stopped:
                     continue
+                stream = found
                 error: str | None = None
                 try:
                     stream.sock.sendto(data, stream.destination)

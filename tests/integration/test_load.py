@@ -107,3 +107,25 @@ def test_recorder_losing_audio_past_its_load_is_caught_at_the_right_step(tmp_pat
     lost = [c for c in report["calls"] if c["outcome"] == "incomplete"]
     assert all("REC-AUDIO-COMPLETE" in c["requirement_ids"] for c in lost)
     assert not report["gate"]["passed"]
+
+
+def test_503s_past_the_recorders_capacity_are_reported_with_retry_after(tmp_path: Path) -> None:
+    # --capacity 4 sessions: 2 concurrent calls fit, the step at 3 calls gets 503 + Retry-After.
+    command = (f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
+               "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --capacity 4")
+    recorder = ManagedRecorder(command, tmp_path / "recordings", log_path=tmp_path / "recorder.log")
+    with recorder.running() as running:
+        result = subprocess.run(
+            _arec("--recorder", f"sip:127.0.0.1:{running.port}", "--recordings", str(running.recordings),
+                  "--calls", "3", "--steps", "2", "--duration", "8", "--rate", "10", "--call-length", "1.5",
+                  "--report-dir", str(tmp_path / "report")),
+            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=90, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr  # no gate given
+    report = _report(tmp_path / "report")
+    first, second = report["steps"]
+    assert [first["concurrent_calls"], second["concurrent_calls"]] == [2, 3]
+    assert first["all_complete"] and first["refused_503"]["count"] == 0
+    assert second["refused_503"]["count"] > 0 and second["refused_503"]["retry_after_s"]
+    assert report["highest_complete_load"] == 2
+    refused = [c for c in report["calls"] if c["outcome"] == "refused"]
+    assert refused and all(503 in c["invite_status"] for c in refused)
