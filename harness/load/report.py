@@ -83,22 +83,24 @@ def complete_share(verdicts: Sequence[CallVerdict]) -> float:
 
 
 def _timeline(verdicts: Sequence[CallVerdict], t0: float, duration: float) -> list[dict[str, Any]]:
-    """Per second: calls up, and calls that ended with a lost or missing recording."""
+    """Per second: mean calls up, and calls that ended with a lost or missing recording (or
+generator-late)."""
     end = max([duration, *(v.ended_at - t0 for v in verdicts)])
     seconds = max(1, math.ceil(end))
-    up = [0] * seconds
+    up = [0.0] * seconds
     lost = [0] * seconds
     late = [0] * seconds
     for v in verdicts:
-        first = max(0, int(v.started_at - t0))
-        last = min(seconds - 1, max(first, int(v.ended_at - t0)))
+        start, stop = v.started_at - t0, v.ended_at - t0
+        first = max(0, int(start))
+        last = min(seconds - 1, max(first, int(stop)))
         for s in range(first, last + 1):
-            up[s] += 1
+            up[s] += max(0.0, min(stop, s + 1) - max(start, s))  # mean calls up during second s
         if v.outcome in (CallOutcome.INCOMPLETE, CallOutcome.MISSING):
             lost[last] += 1
         elif v.outcome is CallOutcome.GENERATOR_LATE:
             late[last] += 1
-    return [{"t": s, "calls_up": up[s], "recordings_lost": lost[s], "generator_late": late[s]}
+    return [{"t": s, "calls_up": round(up[s], 2), "recordings_lost": lost[s], "generator_late": late[s]}
             for s in range(seconds)]
 
 
@@ -199,9 +201,10 @@ def _timeline_svg(timeline: Sequence[Mapping[str, Any]]) -> str:
                 x, y = point(p["t"] + shift, p[key])
                 bars.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(1.0, width / x_max / 2):.1f}" '
                             f'height="{_H - _PAD - y:.1f}" fill="{colour}"/>')
-    legend = ('<text x="60" y="24" font-size="11" fill="#1f77b4">calls up</text>'
-              '<text x="130" y="24" font-size="11" fill="#d62728">recordings lost</text>'
-              '<text x="240" y="24" font-size="11" fill="#ff7f0e">generator late</text>')
+    low = _H - 8
+    legend = (f'<text x="{_PAD}" y="{low}" font-size="11" fill="#1f77b4">calls up</text>'
+              f'<text x="{_PAD + 60}" y="{low}" font-size="11" fill="#d62728">recordings lost</text>'
+              f'<text x="{_PAD + 160}" y="{low}" font-size="11" fill="#ff7f0e">generator late</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" role="img" '
             f'aria-label="calls and loss over time">{_axes("seconds", "calls", x_max, y_max)}{up}'
             f'{"".join(bars)}{legend}</svg>')
@@ -275,6 +278,7 @@ the kernel refused one: its loss is not counted against the recorder.</p>
 <h2>Calls and loss over time</h2>{_timeline_svg(report["timeline"])}
 <h2>INVITE→200 latency distribution</h2>{_latency_svg(latencies)}
 <h2>Calls without a complete recording (first 200)</h2>
-<table><tr><th>CallUUID</th><th>outcome</th><th>failed checks</th><th>why</th></tr>{bad_rows}</table>
+{"<table><tr><th>CallUUID</th><th>outcome</th><th>failed checks</th><th>why</th></tr>" + bad_rows + "</table>"
+   if bad_rows else "<p>None: every call's recording is complete.</p>"}
 </body></html>
 """

@@ -148,7 +148,8 @@ def _locust_command(args: argparse.Namespace, target: _Target | None, verdicts: 
             "--arec-verdicts", str(verdicts),
             # Let a call in progress finish (and be judged) when the ramp ends.
             "--stop-timeout", str(int(args.call_length + 15))]
-    cmd += ["--autostart", "--web-host", "127.0.0.1"] if args.web else ["--headless"]
+    # --web: the run starts by itself; the UI stays up 10 s after it ends, then arec writes its report.
+    cmd += ["--autostart", "--autoquit", "10", "--web-host", "127.0.0.1"] if args.web else ["--headless"]
     if args.master:
         cmd += ["--master", "--master-bind-host", "*", "--master-bind-port", str(args.master_port),
                 "--expect-workers", str(args.expect_workers)]
