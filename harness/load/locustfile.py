@@ -25,7 +25,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,11 @@ from harness.load.call import CallConfig, place_call
 from harness.load.plan import plan_ramp, step_at
 from harness.load.verdict import CallOutcome
 from harness.media.pacer import PacedSender
-from harness.spec.findings import Finding
 
 VERDICT_MESSAGE = "arec_verdict"
 PROGRESS_EVERY_S = 2.0
 DRAIN_SLACK_S = 15.0  # beyond the call length: BYE, file finalisation, judgement
+QUIET_SLACK_S = 6.0  # no verdict for a call length and this long: no call is in progress
 
 _pacer: PacedSender | None = None
 _pacer_lock = threading.Lock()
@@ -84,13 +83,6 @@ def _shared_pacer() -> PacedSender:
         return _pacer
 
 
-def _in_thread(job: Callable[[], list[Finding]]) -> list[Finding]:
-    """Run the judgement on gevent's pool of real OS threads: the hub (every call's signalling
-    and the paced sender) goes on meanwhile; numpy releases the GIL for the heavy parts."""
-    result: list[Finding] = gevent.get_hub().threadpool.apply(job)
-    return result
-
-
 class RecordedCall(User):
     """One concurrent call slot: places recorded calls back to back."""
 
@@ -101,7 +93,11 @@ class RecordedCall(User):
 
     @task
     def call(self) -> None:
-        result = place_call(self.config, _shared_pacer(), worker=_worker_name, offload=_in_thread)
+        # The judgement (file reads, time-code decoding: 20-40 ms of CPU per call) runs here, in the
+        # worker's event loop: gevent's pool of OS threads hung now and then on a lock patched for
+        # greenlets, losing the call's verdict. Its cost shows in the generator's own lateness,
+        # which every verdict carries.
+        result = place_call(self.config, _shared_pacer(), worker=_worker_name)
         verdict = result.verdict
         fire = self.environment.events.request.fire
         for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
@@ -130,9 +126,14 @@ class ArecRamp(LoadTestShape):
         step = step_at(plan, elapsed)
         if step is not None:
             return step.calls, float(options.arec_rate)
-        drain_for = float(options.arec_call_length) + DRAIN_SLACK_S
-        if elapsed > plan[-1].end_s + drain_for or (elapsed > plan[-1].end_s + 1.0
-                                                    and self.get_current_user_count() == 0):
+        call_length = float(options.arec_call_length)
+        since_end = elapsed - plan[-1].end_s
+        # Done when no user is left, when no verdict came for longer than a call takes (Locust
+        # may keep idle users it is stopping), or at the latest after a whole call and slack.
+        quiet = _collector is not None and time.monotonic() - max(
+            _collector.last_verdict_at, time.monotonic() - since_end) > call_length + QUIET_SLACK_S
+        if since_end > call_length + DRAIN_SLACK_S or quiet or (
+                since_end > 1.0 and self.get_current_user_count() == 0):
             return None
         return 0, float(options.arec_rate)
 
@@ -146,6 +147,7 @@ class _Collector:
         self.complete = 0
         self.errors = 0
         self.rtp = 0
+        self.last_verdict_at = 0.0  # time.monotonic() of the last verdict
 
     def start(self, t0: float) -> None:
         self.file.write(json.dumps({"type": "start", "t0": t0}) + "\n")
@@ -155,6 +157,7 @@ class _Collector:
         data = msg.data
         self.file.write(json.dumps({"type": "verdict", "verdict": data}) + "\n")
         self.file.flush()
+        self.last_verdict_at = time.monotonic()
         self.calls += 1
         self.complete += data["outcome"] == CallOutcome.COMPLETE.value
         self.errors += data["outcome"] != CallOutcome.COMPLETE.value
