@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.load.media import CachedTimecodeSource
 from harness.load.verdict import CallOutcome, CallVerdict, classify, pacing_stats
@@ -34,10 +35,9 @@ from harness.protocol.sdp import (
 )
 from harness.protocol.sip.uac import Answered, Ended, Failed, RecordingSessionUac, UacEvent
 from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey, snapshot
-from harness.spec.findings import Finding
 from harness.validators.recording import ExpectedStream, validate_recording
 
-__all__ = ["CallConfig", "CallResult", "place_call", "sendonly_offer"]
+__all__ = ["CallConfig", "CallResult", "JudgeRequest", "Judgement", "judge", "place_call", "sendonly_offer"]
 
 _PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}  # RFC 3551 §6 table 4
 
@@ -53,6 +53,7 @@ class CallConfig:
     jitter_window_ms: float = 500.0  # the reference recorder's (reference_recorder.core)
     finalise_timeout_s: float = 5.0
     locator: RecordingLocator | None = None  # a profile's layout; default: the reference layout
+    profile: Path | None = None  # the profile `locator` came from (for a judge in another process)
 
 
 @dataclass(slots=True)
@@ -105,17 +106,14 @@ def _rtp_destination(answer: bytes) -> tuple[str, int] | None:
     return (conn.host if conn is not None else "", sdp.media[0].port)
 
 
-def _inline(job: Callable[[], list[Finding]]) -> list[Finding]:
-    return job()
-
-
 def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
                clock: Callable[[], float] = time.monotonic,
-               offload: Callable[[Callable[[], list[Finding]]], list[Finding]] = _inline) -> CallResult:
+               judge_with: Callable[[JudgeRequest], Judgement] | None = None) -> CallResult:
     """Place, stream, end and judge one call; never raises for what the recorder does.
 
-    `offload` runs the judgement (file reads, time-code decoding: tens of ms of CPU per call);
-    under gevent, a real thread, so it never stalls the other calls' signalling and media.
+    `judge_with` judges the recording (default: here, with `config.locator`); it costs 0.1-0.3 s
+    of CPU per 4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to
+    keep its own loop free for the other calls' signalling and media.
     """
     calluuid = secrets.token_hex(16).upper()  # 32 characters, like a Genesys CallUUID
     record_id = secrets.token_hex(8).upper()
@@ -183,9 +181,12 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
     requirement_ids: list[str] = []
     signalling_ok = len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites)
     if signalling_ok and config.recordings is not None:
-        findings = offload(lambda: _judge(config, calluuid, record_id, dns, uacs, sent_per_stream, reasons))
-        requirement_ids = sorted({f.requirement_id for f in findings})
-        reasons.extend(str(f) for f in findings[:5])
+        request = JudgeRequest(str(config.recordings), str(config.profile or ""), calluuid, record_id, dns,
+                               tuple(u.call_id for u in uacs), tuple(sent_per_stream), config.call_length_s,
+                               config.finalise_timeout_s)
+        ids, why = judge_with(request) if judge_with is not None else judge(request, config.locator)
+        requirement_ids = list(ids)
+        reasons.extend(why)
     outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,
                        jitter_window_ms=config.jitter_window_ms)
     if outcome is CallOutcome.GENERATOR_LATE:
@@ -200,17 +201,48 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
     return CallResult(verdict, invites, sum(sent_per_stream))
 
 
-def _judge(config: CallConfig, calluuid: str, record_id: str, dns: tuple[str, str],
-           uacs: list[RecordingSessionUac], sent_per_stream: list[int], reasons: list[str]) -> list[Finding]:
-    assert config.recordings is not None
-    locator = config.locator or RecordingLocator(REFERENCE_LAYOUT, config.recordings)
+@dataclass(frozen=True, slots=True)
+class JudgeRequest:
+    """What judging one call's recording needs, as plain values (it may cross a pipe)."""
+
+    recordings: str
+    profile: str  # recorder profile path ("" = reference layout)
+    calluuid: str
+    record_id: str
+    dns: tuple[str, ...]
+    call_ids: tuple[str, ...]
+    sent_per_stream: tuple[int, ...]
+    call_length_s: float
+    finalise_timeout_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JudgeRequest:
+        return cls(str(data["recordings"]), str(data["profile"]), str(data["calluuid"]), str(data["record_id"]),
+                   tuple(data["dns"]), tuple(data["call_ids"]), tuple(int(x) for x in data["sent_per_stream"]),
+                   float(data["call_length_s"]), float(data["finalise_timeout_s"]))
+
+
+Judgement = tuple[tuple[str, ...], tuple[str, ...]]  # failed requirement ids, reasons
+
+
+def judge(request: JudgeRequest, locator: RecordingLocator | None = None) -> Judgement:
+    """Wait for the call's files (never for ever), then the suite's recording checks."""
+    if locator is None and request.profile:
+        from harness.load.profiles import profile_locator
+
+        locator, _root = profile_locator(Path(request.profile), Path(request.recordings))
+    locator = locator or RecordingLocator(REFERENCE_LAYOUT, Path(request.recordings))
+    dns = request.dns
     # Stream 0 is the customer's (the first DN, which requested recording), stream 1 the agent's.
-    keys = CallKeys(calluuid, record_id, dns[0], tuple(
-        StreamKey(dn, side, uac.call_id, index)
-        for index, (dn, side, uac) in enumerate(zip(dns, ("customer", "agent"), uacs, strict=True))))
-    since = time.time() - config.call_length_s - 5.0
+    keys = CallKeys(request.calluuid, request.record_id, dns[0], tuple(
+        StreamKey(dn, side, call_id, index)
+        for index, (dn, side, call_id) in enumerate(zip(dns, ("customer", "agent"), request.call_ids, strict=True))))
+    since = time.time() - request.call_length_s - 5.0
     reference = locator.spec.layout == "reference"
-    deadline = time.monotonic() + (config.finalise_timeout_s if reference else locator.spec.settle_s)
+    deadline = time.monotonic() + (request.finalise_timeout_s if reference else locator.spec.settle_s)
     located = locator.locate(keys, since)
     previous = snapshot(located) if located.complete and not reference else None
     while time.monotonic() < deadline:
@@ -226,9 +258,10 @@ def _judge(config: CallConfig, calluuid: str, record_id: str, dns: tuple[str, st
             previous = current
     expected = []
     for index, dn in enumerate(dns):
-        sent = sent_per_stream[index] if index < len(sent_per_stream) else 0
+        sent = request.sent_per_stream[index] if index < len(request.sent_per_stream) else 0
         samples = sent * SYMBOL_SAMPLES  # 20 ms packets of 160 samples = one time-code symbol
         expected.append(ExpectedStream(stream=index, dn=dn, first_segment=0,
                                        last_segment=samples // SEGMENT_SAMPLES - 1, expected_samples=samples))
-    reasons.extend(located.missing)
-    return validate_recording(located.target, expected)
+    findings = validate_recording(located.target, expected)
+    return (tuple(sorted({f.requirement_id for f in findings})),
+            tuple([*located.missing, *(str(f) for f in findings[:5])]))

@@ -21,19 +21,24 @@ batching tick.
 # mypy: disable-error-code="untyped-decorator,no-untyped-call"
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.lock
+from gevent.event import AsyncResult
 from locust import LoadTestShape, User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.call import CallConfig, place_call
+from harness.load.call import CallConfig, Judgement, JudgeRequest, place_call
 from harness.load.plan import plan_ramp, step_at
 from harness.load.verdict import CallOutcome
 from harness.media.pacer import PacedSender
@@ -72,7 +77,62 @@ def _config(options: Any) -> CallConfig:
 
         locator, recordings = profile_locator(Path(options.arec_profile), recordings)
     return CallConfig(host, int(port), recordings, call_length_s=float(options.arec_call_length),
-                      jitter_window_ms=float(options.arec_jitter_window_ms), locator=locator)
+                      jitter_window_ms=float(options.arec_jitter_window_ms), locator=locator,
+                      profile=Path(options.arec_profile) if options.arec_profile else None)
+
+
+class _JudgeClient:
+    """This worker's judge process (`harness.load.judge`): requests by pipe, answers matched by
+    id, so many calls wait for their judgements at once without blocking the event loop."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.load.judge"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        self.pending: dict[int, AsyncResult] = {}
+        self.ids = itertools.count()
+        self.lock = gevent.lock.Semaphore()
+        gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            reply = json.loads(line)
+            result = self.pending.pop(reply["id"], None)
+            if result is not None:
+                result.set((tuple(reply["requirement_ids"]), tuple(reply["reasons"])))
+        for result in self.pending.values():  # the judge ended: no call waits for ever
+            result.set((("REC-FILES-PRESENT",), ("the judge process ended before judging this call",)))
+
+    def __call__(self, request: JudgeRequest) -> Judgement:
+        assert self.proc.stdin is not None
+        n = next(self.ids)
+        result = AsyncResult()
+        self.pending[n] = result
+        with self.lock:
+            self.proc.stdin.write((json.dumps({"id": n, "request": request.to_json()}) + "\n").encode())
+            self.proc.stdin.flush()
+        judgement: Judgement = result.get()
+        return judgement
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_judge: _JudgeClient | None = None
+_judge_lock = gevent.lock.Semaphore()
+
+
+def _shared_judge() -> _JudgeClient:
+    global _judge
+    with _judge_lock:  # starting the process yields to other greenlets: start it once
+        if _judge is None:
+            _judge = _JudgeClient()
+        return _judge
 
 
 def _shared_pacer() -> PacedSender:
@@ -97,11 +157,7 @@ class RecordedCall(User):
 
     @task
     def call(self) -> None:
-        # The judgement (file reads, time-code decoding: 20-40 ms of CPU per call) runs here, in the
-        # worker's event loop: gevent's pool of OS threads hung now and then on a lock patched for
-        # greenlets, losing the call's verdict. Its cost shows in the generator's own lateness,
-        # which every verdict carries.
-        result = place_call(self.config, _shared_pacer(), worker=_worker_name)
+        result = place_call(self.config, _shared_pacer(), worker=_worker_name, judge_with=_shared_judge())
         verdict = result.verdict
         fire = self.environment.events.request.fire
         for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
@@ -211,3 +267,5 @@ def _on_quit(environment: Any, **_kwargs: Any) -> None:
         _collector.file.close()
     if _pacer is not None:
         _pacer.stop()
+    if _judge is not None:
+        _judge.close()
