@@ -12,7 +12,8 @@ like late). Also: packets lost,
 and the CPU the generator used (% of one core).
 
 Part 2: `arec load` itself (Locust, one worker process, reference recorder) at two ramp tops;
-peak RSS of the Locust process and of the recorder, and the difference per concurrent call.
+peak RSS of the Locust process, its judge process and the recorder, and the difference per
+concurrent call.
 
 Writes bench/results/bench_load.json. Not a test: timing depends on the machine's load.
 Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20]
@@ -283,12 +284,13 @@ def bench_load_memory(calls: int, work: Path, call_length: float, duration: floa
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
-    peaks: dict[str, int] = {"locust": 0, "recorder": 0}
+    peaks: dict[str, int] = {"locust": 0, "recorder": 0, "judge": 0}
     while proc.poll() is None:
         try:
             for child in root.children(recursive=True):
                 line = " ".join(child.cmdline())
-                key = "locust" if "locust" in line else "recorder" if "reference_recorder" in line else None
+                key = ("judge" if "harness.load.judge" in line else "locust" if "locust" in line
+                       else "recorder" if "reference_recorder" in line else None)
                 if key:
                     peaks[key] = max(peaks[key], child.memory_info().rss)
         except psutil.Error:
@@ -297,6 +299,7 @@ def bench_load_memory(calls: int, work: Path, call_length: float, duration: floa
     data = json.loads((report / "load.json").read_text())
     return {"calls": calls, "locust_peak_rss_mb": round(peaks["locust"] / 2**20, 1),
             "recorder_peak_rss_mb": round(peaks["recorder"] / 2**20, 1),
+            "judge_peak_rss_mb": round(peaks["judge"] / 2**20, 1),
             "outcomes": data["totals"]["outcomes"], "highest_complete_load": data["highest_complete_load"],
             "generator_late_p99_ms": data["steps"][-1]["generator"]["late_p99_ms"],
             "invite_latency_ms": data["totals"]["invite_latency_ms"]}
@@ -329,7 +332,7 @@ def main() -> None:
     if len(memory) >= 2 and memory[-1]["calls"] != memory[0]["calls"]:
         span = memory[-1]["calls"] - memory[0]["calls"]
         per_call = {k: round((memory[-1][k] - memory[0][k]) / span, 3)
-                    for k in ("locust_peak_rss_mb", "recorder_peak_rss_mb")}
+                    for k in ("locust_peak_rss_mb", "recorder_peak_rss_mb", "judge_peak_rss_mb")}
     result = {
         "benchmark": "bench_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
