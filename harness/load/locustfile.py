@@ -144,9 +144,10 @@ def _shared_pacer() -> PacedSender:
     global _pacer
     with _pacer_lock:
         if _pacer is None:
-            # A 2 ms batching tick: one wake-up sends every packet due within 1 ms, so a loaded
-            # host's scheduler delays fewer wake-ups (bench_load: p99 1.6-2.5 ms instead of
-            # 33-44 ms at 20-100 streams on a busy 2-core host); packets leave <= 1 ms early.
+            # A 2 ms batching tick: one wake-up sends every packet due within 1 ms (at most 500
+            # wake-ups/s instead of one per packet, 50,000/s at 1,000 streams); packets leave
+            # <= 1 ms early. bench_load on the busy shared host was inconclusive at 20-100
+            # streams (two runs disagree) and lower at 400 (p99 11 vs 21 ms): rerun quiet.
             _pacer = PacedSender(spin_seconds=0.0, tick_seconds=0.002)
             _pacer.start()
         return _pacer
