@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.sip.headers import NameAddr
 from harness.protocol.sip.message import Headers, SipRequest, SipResponse, parse_message
 from harness.protocol.sip.uri import SipUri
 
@@ -223,8 +222,3 @@ def _retry_after(response: SipResponse) -> int | None:
         return None
     digits = value.strip().split(";", 1)[0].split("(", 1)[0].strip()
     return int(digits) if digits.isdigit() else None
-
-
-def contact_of(response: SipResponse) -> NameAddr | None:
-    contacts = response.contacts
-    return contacts[0] if contacts else None
