@@ -45,6 +45,11 @@ def _build_parser() -> argparse.ArgumentParser:
     check = profile_sub.add_parser("check", help="send one short call and say whether the profile works")
     check.add_argument("file", metavar="FILE")
 
+    load = sub.add_parser("load", help="recorder capacity: a ramp of recorded calls on Locust, a verdict on each")
+    from harness.load.runner import add_arguments as add_load_arguments
+
+    add_load_arguments(load)
+
     report = sub.add_parser("report", help="(re)generate the HTML report from the last results")
     report.add_argument("--open", action="store_true", help="print a file:// URL to open")
     report.add_argument("--report-dir", metavar="DIR", default="reports")
@@ -71,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from harness.validate_cli import validate_from_cli
 
             return validate_from_cli(args)
+        if args.command == "load":
+            from harness.load.runner import load_from_cli
+
+            return load_from_cli(args)
         if args.command == "profile" and args.profile_command == "check":
             from harness.profile_check import check_from_cli
 

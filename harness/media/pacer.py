@@ -85,9 +85,14 @@ class PacedSender:
         allowed_destinations: Iterable[str] = (),
         spin_seconds: float = SPIN_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 0.0,
     ) -> None:
         self._allowed = frozenset(ipaddress.ip_address(a) for a in allowed_destinations)
         self._spin = spin_seconds
+        # Batch window: a wake-up sends every datagram due within half a tick from now (up to
+        # tick/2 early), so a thousand streams on spread phases cost ~1/tick wake-ups a second
+        # instead of one per packet. 0: one wake-up per deadline (the default, as before).
+        self._half_tick = max(0.0, tick_seconds) / 2
         self._clock = clock
         self._cond = threading.Condition()
         self._streams: dict[int, _Stream] = {}
@@ -217,6 +222,18 @@ class PacedSender:
                 s.sock.close()
         self._raise_failure()
 
+    def discard(self, stream_id: int) -> tuple[SendRecord, ...]:
+        """Stop a stream and forget it (closing its socket if this sender created it); returns
+        its log. A long-running sender (a load generator) would otherwise keep every stream's
+        log for ever."""
+        with self._cond:
+            stream = self._streams.pop(stream_id)
+            stream.stopped = True
+            self._cond.notify_all()
+        if stream.owns_socket:
+            stream.sock.close()
+        return tuple(stream.log)
+
     def log(self, stream_id: int) -> tuple[SendRecord, ...]:
         with self._cond:
             return tuple(self._streams[stream_id].log)
@@ -261,13 +278,14 @@ class PacedSender:
             with self._cond:
                 if not self._running:
                     return
-                # Drop entries of stopped streams lazily.
-                while self._heap and self._streams[self._heap[0][2]].stopped:
+                # Drop entries of stopped (or discarded) streams lazily.
+                while self._heap and (self._heap[0][2] not in self._streams
+                                      or self._streams[self._heap[0][2]].stopped):
                     heapq.heappop(self._heap)
                 if not self._heap:
                     self._cond.wait(_IDLE_WAIT)
                     continue
-                deadline = self._heap[0][0]
+                deadline = self._heap[0][0] - self._half_tick
                 remaining = deadline - clock()
                 if remaining > self._spin:
                     # Woken early by add_stream/stop: re-evaluate the heap head.
@@ -278,16 +296,18 @@ class PacedSender:
             self._send_due()
 
     def _send_due(self) -> None:
-        """Send every datagram whose deadline has passed (a burst when many streams align)."""
-        now = self._clock()
+        """Send every datagram whose deadline has passed, or falls within half a tick from now
+        (a burst when many streams align)."""
+        now = self._clock() + self._half_tick
         while True:
             with self._cond:
                 if not self._heap or self._heap[0][0] > now:
                     return
                 deadline, _, sid, data = heapq.heappop(self._heap)
-                stream = self._streams[sid]
-                if stream.stopped:
+                found = self._streams.get(sid)
+                if found is None or found.stopped:
                     continue
+                stream = found
                 error: str | None = None
                 try:
                     stream.sock.sendto(data, stream.destination)

@@ -28,6 +28,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
                   RFC 3264 §6.1)
   new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
+  drop-above=N    accepts every session, but one set up while N sessions were already up loses
+                  every 4th RTP packet: a recorder that takes more than it can hold (arec load
+                  must find its capacity at the ramp step past N/2 two-stream calls)
 """
 
 from __future__ import annotations
@@ -249,23 +252,60 @@ class NewOriginOnReinvite(_ReanswerEdit):
     def edit(self, body: bytes) -> bytes:
         return re.sub(rb"(?m)^o=(\S+) (\d+) ", lambda m: b"o=%s %d " % (m.group(1), int(m.group(2)) + 1000), body,
                       count=1)
+class DropAbove(RecorderCore):
+    """Past `LIMIT` concurrent sessions, accepts new ones but loses a quarter of their audio."""
+
+    LIMIT = 8
+    DROP_EVERY = 4
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._overloaded: set[str] = set()  # Call-IDs of the sessions set up past LIMIT
+        self._rtp_seen: dict[int, int] = {}
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        up = sum(1 for s in self._sessions.values() if s.ending is None)
+        before = set(self._sessions)
+        super()._on_new_invite(event, now)
+        if up >= self.LIMIT:
+            self._overloaded.update(set(self._sessions) - before)
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None and entry[0].call_id in self._overloaded:
+            count = self._rtp_seen.get(port, 0) + 1
+            self._rtp_seen[port] = count
+            if count % self.DROP_EVERY == 0:
+                return
+        super().receive_rtp(port, data, source, now)
 
 
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
-    "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity,
+    "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity, "drop-above": DropAbove,
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
 }
 
 
+def _fault(text: str) -> type[RecorderCore]:
+    """A fault name, or NAME=N for a fault with a limit (drop-above=8)."""
+    name, _, value = text.partition("=")
+    if name not in FAULTS or (name == "drop-above") != bool(value) or (value and not value.isdigit()):
+        raise argparse.ArgumentTypeError(f"unknown fault {text!r} (one of {', '.join(sorted(FAULTS))}; "
+                                         "drop-above=N)")
+    if name == "drop-above":
+        return type("DropAboveLimit", (DropAbove,), {"LIMIT": int(value)})
+    return FAULTS[name]
+
+
 def main(argv: list[str]) -> int:
     fault_parser = argparse.ArgumentParser(add_help=False)
-    fault_parser.add_argument("--fault", choices=sorted(FAULTS), required=True)
+    fault_parser.add_argument("--fault", type=_fault, required=True)
     known, rest = fault_parser.parse_known_args(argv)
-    return recorder_main(rest, core_factory=FAULTS[known.fault])
+    return recorder_main(rest, core_factory=known.fault)
 
 
 if __name__ == "__main__":
