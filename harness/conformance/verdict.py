@@ -22,7 +22,6 @@ from harness.report.attach import (
     attach_pcap,
     attach_svg,
     attach_text,
-    attach_wav,
 )
 from harness.report.audio import playable_recordings_html
 from harness.report.compliance import REQUIREMENT_LABEL, Judgement, judgement_label
@@ -154,10 +153,10 @@ def _attach_recording(directory: Path, expected: list[ExpectedStream]) -> None:
                        render_recording_svg(views, title=f"Recording {directory.parent.name}/{directory.name}"))
     except Exception:  # a picture must never turn a verdict into an error
         _log.warning("could not draw the recording of %s", directory, exc_info=True)
+    # The WAVs go in once, as the players' µ-law rendering (harness.report.audio): attaching the
+    # PCM originals as well tripled the report's audio bytes (issue 15: report at most 10 MB).
     if wavs:
         attach_html("recording (playable)", playable_recordings_html(wavs, captions_by_file(views)))
-    for wav in wavs:
-        attach_wav(wav, wav.name)
 
 
 def _payload_name(pt: int) -> str:

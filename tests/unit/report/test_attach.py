@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Iterator
@@ -110,7 +111,8 @@ def test_listener_errors_are_swallowed_and_logged(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger=attach_mod.__name__):
         _call_everything(*files, tmp_path / "nope.pcap")
-    assert any("could not attach file" in r.getMessage() for r in caplog.records)
+    assert any("could not attach file" in r.getMessage() for r in caplog.records)  # the WAV
+    assert any("could not attach 'call.pcap.gz'" in r.getMessage() for r in caplog.records)
     assert any("could not attach 'ladder'" in r.getMessage() for r in caplog.records)
 
 
@@ -133,10 +135,23 @@ def test_pcap_and_wav_files(listener: _Listener, files: tuple[Path, Path]) -> No
     pcap, wav = files
     attach_pcap(pcap)
     attach_wav(wav, name="leg A")
-    pcap_call, wav_call = listener.files
-    assert pcap_call == {"source": str(pcap), "name": "call.pcap", "type": AttachmentType.PCAP, "ext": None}
+    [wav_call] = listener.files
     # allure.attachment_type has no WAV member: MIME string + explicit extension.
     assert wav_call == {"source": str(wav), "name": "leg A", "type": "audio/wav", "ext": "wav"}
+    # The capture goes in gzip-compressed (Wireshark opens .pcap.gz), the same bytes inside.
+    [pcap_call] = listener.data
+    assert (pcap_call["name"], pcap_call["type"], pcap_call["ext"]) == ("call.pcap.gz", "application/gzip", "pcap.gz")
+    assert gzip.decompress(pcap_call["body"]) == pcap.read_bytes()
+
+
+def test_a_capture_compresses_deterministically(listener: _Listener, tmp_path: Path) -> None:
+    pcap = tmp_path / "rtp.pcap"
+    pcap.write_bytes(b"\xd4\xc3\xb2\xa1" + (b"\x80\x00\x01\x02" + b"\xff" * 160) * 200)
+    attach_pcap(pcap, "capture.pcap")
+    attach_pcap(pcap, "capture.pcap")
+    first, second = listener.data
+    assert first["body"] == second["body"]  # no time stamp in the gzip header
+    assert len(first["body"]) < pcap.stat().st_size / 10
 
 
 def test_missing_file_becomes_a_text_attachment(listener: _Listener, tmp_path: Path) -> None:
