@@ -32,6 +32,7 @@ from harness.report.tables import findings_table_html
 from harness.spec.findings import Finding
 
 __all__ = [
+    "MAX_PCAP_GZ_BYTES",
     "PCAP_GZ_EXTENSION",
     "PCAP_GZ_MIME",
     "WAV_EXTENSION",
@@ -52,6 +53,10 @@ WAV_MIME: Final = "audio/wav"
 WAV_EXTENSION: Final = "wav"
 PCAP_GZ_MIME: Final = "application/gzip"
 PCAP_GZ_EXTENSION: Final = "pcap.gz"
+# A compressed capture larger than this stays on disk (the report names it): one 2-s scenario
+# compresses to ~6 KB, so only a capture of foreign or runaway traffic gets there, and it
+# would make the single-file report too big to open.
+MAX_PCAP_GZ_BYTES: Final = 4_000_000
 
 
 def _attach_data(
@@ -130,8 +135,10 @@ def attach_json(name: str, obj: object) -> None:
     _attach_data(text, name, AttachmentType.JSON)
 
 
-def attach_pcap(path: str | os.PathLike[str], name: str | None = None) -> None:
-    """The capture gzip-compressed (``<name>.gz``); a missing file is reported as missing."""
+def attach_pcap(path: str | os.PathLike[str], name: str | None = None, *,
+                max_bytes: int = MAX_PCAP_GZ_BYTES) -> None:
+    """The capture gzip-compressed (``<name>.gz``); a missing file is reported as missing, one
+    compressing to more than `max_bytes` is named with its size instead."""
     source = Path(path)
     label = (name if name is not None else source.name) + ".gz"
     if not source.is_file():
@@ -142,6 +149,10 @@ def attach_pcap(path: str | os.PathLike[str], name: str | None = None) -> None:
         body = gzip.compress(source.read_bytes(), compresslevel=6, mtime=0)
     except OSError:
         _log.warning("could not read capture %s for the Allure report", source, exc_info=True)
+        return
+    if len(body) > max_bytes:
+        attach_text(f"{label} (not attached)", f"{source}: {source.stat().st_size} bytes, {len(body)} compressed: "
+                    f"over the report's limit of {max_bytes} bytes per capture; open the file itself")
         return
     _attach_data(body, label, PCAP_GZ_MIME, PCAP_GZ_EXTENSION)
 

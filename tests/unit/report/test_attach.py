@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,15 @@ def test_a_capture_compresses_deterministically(listener: _Listener, tmp_path: P
     first, second = listener.data
     assert first["body"] == second["body"]  # no time stamp in the gzip header
     assert len(first["body"]) < pcap.stat().st_size / 10
+
+
+def test_a_capture_too_big_for_the_report_is_named_not_attached(listener: _Listener, tmp_path: Path) -> None:
+    pcap = tmp_path / "flood.pcap"
+    pcap.write_bytes(random.Random(0).randbytes(16384))  # does not compress
+    attach_pcap(pcap, "capture.pcap", max_bytes=1000)
+    [note] = listener.data
+    assert note["type"] is AttachmentType.TEXT and note["name"] == "capture.pcap.gz (not attached)"
+    assert str(pcap) in note["body"] and "16384 bytes" in note["body"]
 
 
 def test_missing_file_becomes_a_text_attachment(listener: _Listener, tmp_path: Path) -> None:
