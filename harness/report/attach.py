@@ -56,7 +56,7 @@ PCAP_GZ_EXTENSION: Final = "pcap.gz"
 # A compressed capture larger than this stays on disk (the report names it): one 2-s scenario
 # compresses to ~6 KB, so only a capture of foreign or runaway traffic gets there, and it
 # would make the single-file report too big to open.
-MAX_PCAP_GZ_BYTES: Final = 4_000_000
+MAX_PCAP_GZ_BYTES: Final = 1_000_000
 
 
 def _attach_data(
