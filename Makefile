@@ -4,7 +4,7 @@
 # Run the conformance suite against the reference recorder and write reports/html/index.html.
 report:
 	@bash scripts/setup.sh
-	@.venv/bin/arec run -n 2
+	@.venv/bin/arec run -n auto
 
 # Run the whole test suite (unit, integration, Gherkin bindings) on both cores.
 test:

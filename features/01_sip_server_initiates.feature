@@ -22,7 +22,7 @@ Feature: 01 - SIP Server initiates recording because a DN is set to always recor
       | codec | seconds |
       | PCMU  | 2       |
       | PCMA  | 2       |
-      | PCMU  | 4       |
+      | PCMU  | 3       |
 
   Scenario: A call between DNs that are not set to record is not recorded
     Given a call from "5551234" to "7002" negotiated with PCMU

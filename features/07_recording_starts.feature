@@ -24,4 +24,4 @@ Feature: 07 - Recording starts: the replicated RTP is received and recorded
       | two-session    | PCMU  | 3       |
       | two-session    | PCMA  | 3       |
       | single-session | PCMU  | 3       |
-      | two-session    | PCMU  | 6       |
+      | two-session    | PCMU  | 4       |

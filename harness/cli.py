@@ -24,7 +24,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--recordings", metavar="DIR", help="where --recorder writes its recordings")
     run.add_argument("--features", metavar="PATH", help="feature files to run (default: all)")
     run.add_argument("-k", dest="keyword", metavar="EXPR", help="only scenarios matching EXPR (pytest -k)")
-    run.add_argument("-n", dest="workers", metavar="WORKERS", default="1", help="parallel workers (pytest-xdist)")
+    run.add_argument("-n", dest="workers", metavar="WORKERS", default="auto",
+                     help="parallel workers (pytest-xdist); auto (default): two per usable CPU, at most 4, "
+                          "one with --recorder (a single running recorder is shared)")
     run.add_argument("--report-dir", metavar="DIR", default="reports", help="where results and html go")
 
     validate = sub.add_parser("validate", help="validate a capture (and recordings) offline")

@@ -83,12 +83,38 @@ def check_recorder_answers(host: str, port: int, transport: str) -> None:
                          f"{RECORDER_ANSWER_TIMEOUT_S:.0f} s: is it running and listening there?")
 
 
+# The suite waits on real-time calls (a scenario uses ~0.3 of a core): two workers per usable
+# CPU keep the cores busy without starving the paced RTP sender; more than four made the
+# scenarios themselves slower on a 2-core machine than the parallelism gained.
+WORKERS_PER_CPU = 2
+MAX_AUTO_WORKERS = 4
+
+
+def worker_count(requested: str | int | None, *, shared_recorder: bool = False) -> int:
+    """`-n`: a number, or "auto" (None too): two per CPU this process may run on (the affinity
+    mask, which `taskset` and containers narrow, not `os.cpu_count()`), at most
+    MAX_AUTO_WORKERS; one for a single already running recorder, which parallel scenarios
+    would share (its capacity and its session count are part of what they judge)."""
+    if requested is not None and str(requested) != "auto":
+        try:
+            value = int(requested)
+        except ValueError:
+            raise SetupError(f"-n {requested}: give a number of workers or 'auto'") from None
+        if value < 0:
+            raise SetupError(f"-n {requested}: give a number of workers or 'auto'")
+        return value
+    if shared_recorder:
+        return 1
+    return max(1, min(MAX_AUTO_WORKERS, WORKERS_PER_CPU * len(os.sched_getaffinity(0))))
+
+
 def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list[str]:
     command = [sys.executable, "-m", "pytest", str(BINDINGS), "-p", "no:cacheprovider", "--strict-markers", "-v", "-rfE",
                "--tb=line", f"--alluredir={results}", "--clean-alluredir", f"--junitxml={junit}",
                "-o", "console_output_style=count"]
-    if args.workers and str(args.workers) not in ("0", "1"):
-        command += ["-n", str(args.workers)]
+    workers = worker_count(getattr(args, "workers", None), shared_recorder=bool(args.recorder))
+    if workers > 1:
+        command += ["-n", str(workers)]
     if args.keyword:
         command += ["-k", args.keyword]
     if args.recorder_profile:

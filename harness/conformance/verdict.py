@@ -32,7 +32,6 @@ from harness.report.attach import (
     attach_pcap,
     attach_svg,
     attach_text,
-    attach_wav,
 )
 from harness.report.audio import playable_recordings_html
 from harness.report.compliance import REQUIREMENT_LABEL, Judgement, Unjudged, judgement_label
@@ -189,11 +188,34 @@ def attach_evidence(run: ScenarioRun) -> None:
                 for path in (leg.process.traces.message_log, leg.process.traces.stat_file,
                              leg.process.traces.error_log):
                     if path.exists() and path.stat().st_size:
-                        attach_text(f"SIPp {leg.name}: {path.name}", path.read_text(errors="replace")[-200_000:])
+                        text = path.read_text(errors="replace")
+                        if path == leg.process.traces.stat_file:
+                            text = sipp_stat_summary(text)
+                        attach_text(f"SIPp {leg.name}: {path.name}", text[-_MAX_TRACE_CHARS:])
     if run.options_result is not None:
         attach_text("SIPp OPTIONS ping", run.options_result.summary())
     if evidence.recording_dir is not None and evidence.recording_dir.is_dir():
         _attach_recording(evidence.recording_dir, _expected_streams(run))
+
+
+# The tail of a SIPp trace (the end of a call is where a failure shows); a 2-s call's message
+# log is ~4 KB, so only runaway logs are cut.
+_MAX_TRACE_CHARS = 50_000
+
+
+def sipp_stat_summary(csv_text: str) -> str:
+    """SIPp's -trace_stat CSV (a header and one row of ~90 counters per period) as the last
+    period's non-zero counters, one `name: value` a line: what a reader looks for, at a tenth
+    of the bytes. Not a CSV with a header and a row: returned as it is."""
+    lines = [line for line in csv_text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return csv_text
+    names, values = lines[0].rstrip(";").split(";"), lines[-1].rstrip(";").split(";")
+    if len(names) != len(values):
+        return csv_text
+    kept = [f"{name}: {value}" for name, value in zip(names, values, strict=True)
+            if value.strip() not in ("", "0", "00:00:00", "00:00:00:000000")]
+    return f"last of {len(lines) - 1} periods, non-zero counters:\n" + "\n".join(kept) + "\n"
 
 
 def _expected_streams(run: ScenarioRun) -> list[ExpectedStream]:
@@ -223,10 +245,10 @@ def _attach_recording(directory: Path, expected: list[ExpectedStream]) -> None:
                        render_recording_svg(views, title=f"Recording {directory.parent.name}/{directory.name}"))
     except Exception:  # a picture must never turn a verdict into an error
         _log.warning("could not draw the recording of %s", directory, exc_info=True)
+    # The WAVs go in once, as the players' µ-law rendering (harness.report.audio): attaching the
+    # PCM originals as well tripled the report's audio bytes (issue 15: report at most 10 MB).
     if wavs:
         attach_html("recording (playable)", playable_recordings_html(wavs, captions_by_file(views)))
-    for wav in wavs:
-        attach_wav(wav, wav.name)
 
 
 def _payload_name(pt: int) -> str:

@@ -6,15 +6,18 @@ attaching outside a running test (e.g. from a session fixture) raises inside all
 (``KeyError`` on the missing executable item). Evidence collection must never turn a passing
 or failing verdict into an error, so every helper swallows attachment errors and logs them.
 
-``allure.attachment_type`` has no WAV member (docs/tooling.md): WAV files are attached with the MIME
-type ``audio/wav`` and the extension ``wav``. PCAP is attached as ``AttachmentType.PCAP``
-(downloadable in the report, not previewed).
+``allure.attachment_type`` has no WAV member (docs/tooling.md): WAV files are attached with the MIME type
+``audio/wav`` and the extension ``wav``. Captures are attached gzip-compressed as ``.pcap.gz``
+(downloadable, not previewed): Wireshark, tshark and tcpdump open gzip-compressed captures
+directly, and RTP with its repeated headers compresses about ten to one, which keeps a
+single-file report of a whole run small enough to open.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import gzip
 import json
 import logging
 import os
@@ -29,6 +32,9 @@ from harness.report.tables import findings_table_html
 from harness.spec.findings import Finding
 
 __all__ = [
+    "MAX_PCAP_GZ_BYTES",
+    "PCAP_GZ_EXTENSION",
+    "PCAP_GZ_MIME",
     "WAV_EXTENSION",
     "WAV_MIME",
     "attach_findings",
@@ -45,6 +51,12 @@ _log = logging.getLogger(__name__)
 
 WAV_MIME: Final = "audio/wav"
 WAV_EXTENSION: Final = "wav"
+PCAP_GZ_MIME: Final = "application/gzip"
+PCAP_GZ_EXTENSION: Final = "pcap.gz"
+# A compressed capture larger than this stays on disk (the report names it): one 2-s scenario
+# compresses to ~6 KB, so only a capture of foreign or runaway traffic gets there, and it
+# would make the single-file report too big to open.
+MAX_PCAP_GZ_BYTES: Final = 1_000_000
 
 
 def _attach_data(
@@ -123,8 +135,26 @@ def attach_json(name: str, obj: object) -> None:
     _attach_data(text, name, AttachmentType.JSON)
 
 
-def attach_pcap(path: str | os.PathLike[str], name: str | None = None) -> None:
-    _attach_file(path, name, AttachmentType.PCAP)
+def attach_pcap(path: str | os.PathLike[str], name: str | None = None, *,
+                max_bytes: int = MAX_PCAP_GZ_BYTES) -> None:
+    """The capture gzip-compressed (``<name>.gz``); a missing file is reported as missing, one
+    compressing to more than `max_bytes` is named with its size instead."""
+    source = Path(path)
+    label = (name if name is not None else source.name) + ".gz"
+    if not source.is_file():
+        attach_text(f"{label} (missing)", f"file not found: {source}")
+        return
+    try:
+        # mtime=0: the same capture gives the same bytes (no time stamp in the gzip header).
+        body = gzip.compress(source.read_bytes(), compresslevel=6, mtime=0)
+    except OSError:
+        _log.warning("could not read capture %s for the Allure report", source, exc_info=True)
+        return
+    if len(body) > max_bytes:
+        attach_text(f"{label} (not attached)", f"{source}: {source.stat().st_size} bytes, {len(body)} compressed: "
+                    f"over the report's limit of {max_bytes} bytes per capture; open the file itself")
+        return
+    _attach_data(body, label, PCAP_GZ_MIME, PCAP_GZ_EXTENSION)
 
 
 def attach_wav(path: str | os.PathLike[str], name: str | None = None) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "Mark",
     "MarkKind",
     "channel_view",
+    "drop_flat_runs",
     "recording_views",
     "render_recording_svg",
 ]
@@ -227,6 +228,15 @@ def _tick_step(seconds: float) -> float:
     return 1200.0
 
 
+def drop_flat_runs(points: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The polyline without the inner points of horizontal runs (same printed y before and
+    after): the same picture, a fraction of the bytes (a steady time code or silence draws
+    long flat runs, and every byte costs 4/3 again in the single-file report)."""
+    kept = [p for i, p in enumerate(points)
+            if i in (0, len(points) - 1) or not (points[i - 1][1] == p[1] == points[i + 1][1])]
+    return kept
+
+
 def render_recording_svg(views: Sequence[ChannelView], title: str = "Recording") -> str:
     """One row per channel: envelope above, time-code marks in a strip below, a legend, a time axis."""
     label_w, plot_w, pad = 190, 740, 16
@@ -258,11 +268,14 @@ def render_recording_svg(views: Sequence[ChannelView], title: str = "Recording")
         summary = ", ".join(f"{view.count(k)} {k.name.lower().replace('_', ' ')}" for k in MarkKind if view.count(k))
         out.append(f'<text x="8" y="{top + 48}" font-size="10" fill="#555">{_esc(summary or "no time-code")}</text>')
         if view.envelope:
-            upper = [f"{x(j * view.bin_samples):.1f},{mid - v / peak * (env_h / 2 - 2):.1f}"
+            # Whole pixels vertically (the band is 44 px high): the envelope of a steady time
+            # code then prints flat, and flat runs are drawn with their two end points only.
+            upper = [(f"{x(j * view.bin_samples):.1f}", f"{mid - v / peak * (env_h / 2 - 2):.0f}")
                      for j, v in enumerate(view.envelope)]
-            lower = [f"{x(j * view.bin_samples):.1f},{mid + v / peak * (env_h / 2 - 2):.1f}"
+            lower = [(f"{x(j * view.bin_samples):.1f}", f"{mid + v / peak * (env_h / 2 - 2):.0f}")
                      for j, v in reversed(list(enumerate(view.envelope)))]
-            out.append(f'<polygon points="{" ".join(upper + lower)}" fill="#5c7cfa" fill-opacity="0.75"/>')
+            points = " ".join(f"{px},{py}" for px, py in drop_flat_runs(upper) + drop_flat_runs(lower))
+            out.append(f'<polygon points="{points}" fill="#5c7cfa" fill-opacity="0.75"/>')
         if view.sample_count < total:
             # Past the end of this file: nothing was recorded there.
             out.append(f'<rect x="{x(view.sample_count):.1f}" y="{top}" width="{x(total) - x(view.sample_count):.1f}" '

@@ -121,6 +121,7 @@ def test_scenario_evidence_has_a_recording_picture_and_playable_audio(tmp_path: 
     assert "segment missing" in picture  # the legend; a complete recording has no missing mark:
     assert "<title>segment missing" not in picture and "<title>segment recorded" in picture
     playable = attachments["recording (playable)"].read_text()
-    assert playable.count('src="data:audio/wav;base64,') == 3  # stereo + one mono file per DN
+    assert playable.count('src="data:audio/ogg;base64,') == 1  # the stereo file; it carries both DNs
+    assert playable.count("heard in call-stereo.wav") == 2  # the mono files are listed, not embedded again
     matrix = json.loads((reports / "compliance.json").read_text())
     assert matrix["verdict"].startswith("PARTIAL") and matrix["metadata"]["codecs"] == "PCMU"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +112,8 @@ def test_listener_errors_are_swallowed_and_logged(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger=attach_mod.__name__):
         _call_everything(*files, tmp_path / "nope.pcap")
-    assert any("could not attach file" in r.getMessage() for r in caplog.records)
+    assert any("could not attach file" in r.getMessage() for r in caplog.records)  # the WAV
+    assert any("could not attach 'call.pcap.gz'" in r.getMessage() for r in caplog.records)
     assert any("could not attach 'ladder'" in r.getMessage() for r in caplog.records)
 
 
@@ -133,10 +136,32 @@ def test_pcap_and_wav_files(listener: _Listener, files: tuple[Path, Path]) -> No
     pcap, wav = files
     attach_pcap(pcap)
     attach_wav(wav, name="leg A")
-    pcap_call, wav_call = listener.files
-    assert pcap_call == {"source": str(pcap), "name": "call.pcap", "type": AttachmentType.PCAP, "ext": None}
+    [wav_call] = listener.files
     # allure.attachment_type has no WAV member: MIME string + explicit extension.
     assert wav_call == {"source": str(wav), "name": "leg A", "type": "audio/wav", "ext": "wav"}
+    # The capture goes in gzip-compressed (Wireshark opens .pcap.gz), the same bytes inside.
+    [pcap_call] = listener.data
+    assert (pcap_call["name"], pcap_call["type"], pcap_call["ext"]) == ("call.pcap.gz", "application/gzip", "pcap.gz")
+    assert gzip.decompress(pcap_call["body"]) == pcap.read_bytes()
+
+
+def test_a_capture_compresses_deterministically(listener: _Listener, tmp_path: Path) -> None:
+    pcap = tmp_path / "rtp.pcap"
+    pcap.write_bytes(b"\xd4\xc3\xb2\xa1" + (b"\x80\x00\x01\x02" + b"\xff" * 160) * 200)
+    attach_pcap(pcap, "capture.pcap")
+    attach_pcap(pcap, "capture.pcap")
+    first, second = listener.data
+    assert first["body"] == second["body"]  # no time stamp in the gzip header
+    assert len(first["body"]) < pcap.stat().st_size / 10
+
+
+def test_a_capture_too_big_for_the_report_is_named_not_attached(listener: _Listener, tmp_path: Path) -> None:
+    pcap = tmp_path / "flood.pcap"
+    pcap.write_bytes(random.Random(0).randbytes(16384))  # does not compress
+    attach_pcap(pcap, "capture.pcap", max_bytes=1000)
+    [note] = listener.data
+    assert note["type"] is AttachmentType.TEXT and note["name"] == "capture.pcap.gz (not attached)"
+    assert str(pcap) in note["body"] and "16384 bytes" in note["body"]
 
 
 def test_missing_file_becomes_a_text_attachment(listener: _Listener, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from harness.report.recording_picture import (
     MarkKind,
     captions_by_file,
     channel_view,
+    drop_flat_runs,
     recording_views,
     render_recording_svg,
 )
@@ -88,3 +90,16 @@ def test_unreadable_file_is_a_row_not_an_exception(tmp_path: Path) -> None:
     views = recording_views(tmp_path, [])
     assert len(views) == 1 and views[0].label == "unreadable"
     assert "unreadable" in render_recording_svg(views)
+
+
+def test_flat_runs_lose_their_inner_points_only() -> None:
+    points = [("1", "5"), ("2", "5"), ("3", "5"), ("4", "7"), ("5", "5"), ("6", "5")]
+    assert drop_flat_runs(points) == [("1", "5"), ("3", "5"), ("4", "7"), ("5", "5"), ("6", "5")]
+    assert drop_flat_runs(points[:1]) == points[:1] and drop_flat_runs([]) == []
+
+
+def test_a_steady_envelope_draws_a_few_points(tmp_path: Path) -> None:
+    view = channel_view(_signal(0), "DN 7001", "a.wav", None, [0])
+    svg = render_recording_svg([view])
+    [points] = re.findall(r'<polygon points="([^"]+)"', svg)
+    assert len(points.split()) < len(view.envelope)  # was 2 points per envelope bin
