@@ -92,6 +92,12 @@ def exercised_requirements(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMo
         ids.add("SIP-OPTIONS-200")
     if any(d.byes for d in dialogs):
         ids.add("ARE-10-BYE-ENDS-STREAM")
+    if any(d.reinvites for d in dialogs):
+        ids.add("SIP-REINVITE-ANSWERED")
+    if any(d.reoffered_directions for d in dialogs):
+        ids.add("SDP-ORIGIN-KEPT")  # a 2xx re-answer was compared with the dialog's previous SDP
+    if any(d.reoffered_directions & {"inactive", "recvonly"} for d in dialogs):
+        ids.add("SDP-ANSWER-INACTIVE")
     if ExpectedMode.TWO_SESSIONS in modes:
         ids.add("ARE-06-TWO-INVITES-PER-CALL")
     if ExpectedMode.SINGLE_SESSION in modes:

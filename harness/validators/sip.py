@@ -116,6 +116,9 @@ class SipDialogSummary:
     # The recorder's last SDP in the dialog (RFC 3264 §8 compares the next one with it).
     last_answer: SessionDescription | None = None
     last_answer_body: bytes = b""
+    # Directions offered in the re-INVITEs answered 2xx whose answer was judged (what
+    # `arec validate` may count as exercised: SDP-ANSWER-INACTIVE needs an inactive or recvonly offer).
+    reoffered_directions: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +442,7 @@ def _check_reanswer(dialog: SipDialogSummary, reinvite: SipEvent, ok: SipEvent, 
     context = AnswerContext(dialog.call_id, Evidence(ok.index, ok.timestamp, _start_line(ok.message)), reinvite=True)
     for i, (om, am) in enumerate(zip(offer.media, answer.media, strict=False)):
         if am.port != 0:
+            dialog.reoffered_directions.add(om.direction(offer).value)
             findings += check_answer_direction(om.direction(offer), am.direction(answer), i, context)
     body = ok.message.body or b""
     if dialog.last_answer is not None:
