@@ -54,7 +54,7 @@ from harness.media.rtp_source import RtpStreamSource  # noqa: E402
 from harness.media.timecode import MAX_STREAMS  # noqa: E402
 from harness.protocol.sdp import parse_sdp  # noqa: E402
 from harness.protocol.sip.message import SipParseError, SipResponse, parse_message  # noqa: E402
-from harness.recorders.base import stop_process  # noqa: E402
+from harness.recorders.launcher import stop_process  # noqa: E402
 from reference_recorder.core import RecorderConfig  # noqa: E402
 from tests.integration.recorder_harness import free_udp_port, in_dialog_bytes, invite_bytes  # noqa: E402
 

@@ -20,14 +20,15 @@ from pathlib import Path
 
 import soundfile
 
-from harness.conformance.run import Evidence, ScenarioRun
+from harness.conformance.evidence import Evidence
+from harness.conformance.run import ScenarioRun
 from harness.emulators.sip_server import SessionMode
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, SetupError
 from harness.media.timecode import SAMPLE_RATE, decode_timecode
-from harness.recorders.base import RecorderUnderTest
+from harness.recorders.launcher import ProfileRecorder, sip_ping
 from harness.recorders.locate import Located
-from harness.recorders.managed import ProfileRecorder, sip_ping
 from harness.recorders.profile import RecorderProfile, load_profile
+from harness.recorders.under_test import RecorderUnderTest
 from harness.spec.findings import Severity
 from harness.validators.recording import ExpectedStream, RecordingFiles
 

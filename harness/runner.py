@@ -20,12 +20,14 @@ from pathlib import Path
 from harness.bdd import BINDINGS_DIR
 from harness.capture.pcap_capture import capture_available
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
-from harness.recorders.base import parse_sip_target
 from harness.recorders.profile import load_profile, program_found
+from harness.recorders.under_test import parse_sip_target
 from harness.report.allure_html import ALLURE_MISSING_HINT, allure_available
 from harness.report.build import build_report
 from harness.report.run_metadata import base_metadata
-from harness.sipp.runner import Scenario, SippLeg, SippStartError, Transport, run_options, sipp_available
+from harness.sipp.command import sipp_available
+from harness.sipp.leg import Scenario, SippLeg, Transport
+from harness.sipp.process import SippStartError, run_options
 
 BINDINGS = BINDINGS_DIR
 RECORDER_ANSWER_TIMEOUT_S = 3.0

@@ -30,14 +30,8 @@ from harness.bdd.steps_tlib import *  # noqa: F403
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, scenario_verdicts
 from harness.emulators.tlib_endpoint import TlibEndpoint
-from harness.recorders.base import (
-    REFERENCE_CAPABILITIES,
-    REFERENCE_COMMAND,
-    SIP_ONLY,
-    ManagedRecorder,
-    RecorderUnderTest,
-    parse_sip_target,
-)
+from harness.recorders.under_test import REFERENCE_CAPABILITIES, SIP_ONLY, RecorderUnderTest, parse_sip_target
+from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder
 
 # -- the recorder under test and the scenario run ------------------------------------------------
 
@@ -64,7 +58,7 @@ def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path, tlib_end
     command: str | None = request.config.getoption("--arec-recorder-cmd")
     profile: str | None = request.config.getoption("--arec-profile")
     if profile:
-        from harness.recorders.managed import recorder_for
+        from harness.recorders.launcher import recorder_for
         from harness.recorders.profile import load_profile
 
         with recorder_for(load_profile(profile), tmp_path / "recorder", tlib=tlib_endpoint.address,

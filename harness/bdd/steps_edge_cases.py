@@ -37,7 +37,8 @@ def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None 
     """Run one edge_*_uac.xml probe; returns its Call-ID (the Then steps find it in the capture)."""
     import uuid
 
-    from harness.sipp.runner import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport, run_options
+    from harness.sipp.leg import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport
+    from harness.sipp.process import run_options
 
     call_id = f"edge-{name}-{uuid.uuid4().hex[:12]}@arec"
     leg = SippLeg(recorder_host=run.recorder.host, recorder_port=run.recorder.port, record_id="edge",
@@ -175,7 +176,8 @@ def _sent_invite_call_ids(message_log: Path) -> list[str]:
 
 @when("the Media Server side opens one recording session more than the recorder's capacity at once")
 def _beyond_capacity(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
-    from harness.sipp.runner import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport, run_options
+    from harness.sipp.leg import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport
+    from harness.sipp.process import run_options
 
     capacity = run.recorder.capabilities.capacity
     not_applicable_unless(capacity is not None, "the recorder's capacity (concurrent recording sessions) is "

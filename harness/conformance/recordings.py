@@ -12,7 +12,6 @@ from harness.emulators.media_server import ActiveRecording, ReplicatedStream
 from harness.emulators.runtime_control import RuntimeControl
 from harness.emulators.sip_server import RecordingJob
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
-from harness.recorders.base import RecorderUnderTest
 from harness.recorders.locate import (
     REFERENCE_LAYOUT,
     CallKeys,
@@ -21,6 +20,7 @@ from harness.recorders.locate import (
     StreamKey,
     snapshot,
 )
+from harness.recorders.under_test import RecorderUnderTest
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["expected_stream", "expected_streams", "locate_recording", "recording_dir", "wait_for_recordings"]

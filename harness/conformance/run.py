@@ -49,9 +49,11 @@ from harness.protocol.tlib import (
     Request,
     TlibClientCore,
 )
-from harness.recorders.base import RecorderUnderTest
 from harness.recorders.locate import Located
-from harness.sipp.runner import Scenario, SippLeg, SippResult, Transport, run_options
+from harness.recorders.under_test import RecorderUnderTest
+from harness.sipp.leg import Scenario, SippLeg, Transport
+from harness.sipp.process import run_options
+from harness.sipp.results import SippResult
 from harness.validators.recording import ExpectedStream, validate_recording
 from harness.validators.sip import ExpectedMode
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from harness.capture.model import PayloadKind
 from harness.checks._finding import CheckResult, violation
-from harness.conformance.run import Evidence, ScenarioRun
+from harness.conformance.evidence import Evidence
+from harness.conformance.run import ScenarioRun
 from harness.protocol.sdp import STATIC_PAYLOAD_TYPES
 from harness.report.attach import (
     add_label,

@@ -29,7 +29,9 @@ from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget
 from harness.protocol.sip.message import SipResponse, parse_message
-from harness.sipp.runner import PCMA, PCMU, Codec, Scenario, SippLeg, SippProcess, SippResult, Transport
+from harness.sipp.leg import PCMA, PCMU, Codec, Scenario, SippLeg, Transport
+from harness.sipp.process import SippProcess
+from harness.sipp.results import SippResult
 from harness.sipp.trace import read_message_log
 from harness.sipp.twin import AnsweredLeg, SippLegError
 

@@ -27,7 +27,8 @@ from harness.exitcodes import EXIT_SETUP, SetupError
 from harness.load.plan import plan_ramp
 from harness.load.report import build_report, render_html
 from harness.load.verdict import CallVerdict
-from harness.recorders.base import REFERENCE_COMMAND, ManagedRecorder, parse_sip_target
+from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder
+from harness.recorders.under_test import parse_sip_target
 
 __all__ = ["LOCUSTFILE", "add_arguments", "load_from_cli", "read_verdicts", "reference_command"]
 

@@ -11,9 +11,10 @@ import pytest
 from harness.media.pacer import PacedSender
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.netutil import free_port
-from harness.recorders.base import watch_output
+from harness.recorders.launcher import watch_output
 from harness.recorders.netns import NamespaceHandle
-from harness.sipp.runner import SippLeg, SippProcess
+from harness.sipp.leg import SippLeg
+from harness.sipp.process import SippProcess
 from harness.sipp.twin import AnsweredLeg
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from harness.netutil import free_port
 from harness.protocol.sdp import parse_sdp
 from harness.protocol.sip.message import SipResponse, parse_message
-from harness.recorders.base import stop_process
+from harness.recorders.launcher import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,8 @@ import soundfile
 from harness.capture.pcap_capture import LoopbackCapture
 from harness.media.timecode import decode_timecode
 from harness.recorders.netns import NamespaceHandle, namespace_for_recorder
-from harness.sipp.runner import SippLeg, SippProcess
+from harness.sipp.leg import SippLeg
+from harness.sipp.process import SippProcess
 from harness.sipp.twin import AnsweredLeg, Direction, SippLegError
 from tests.integration.endpoint_support import (
     free_udp_port,

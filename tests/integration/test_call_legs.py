@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from harness.capture.model import NegotiatedStream
-from harness.conformance.run import SentRtp, write_sent_rtp
+from harness.conformance.sent_rtp import SentRtp, write_sent_rtp
 from harness.emulators.call_legs import STAMP_BITS, CallLegs, StampedSource, stamp
 from harness.emulators.sip_server import Side
 from harness.media.pacer import PacedSender
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.media.timecode import decode_timecode
 from harness.protocol.rtp import g711
-from harness.recorders.base import RecorderUnderTest
+from harness.recorders.under_test import RecorderUnderTest
 from harness.validators.pcap import read_capture
 from harness.validators.replication import ReplicationReport, validate_replication
 

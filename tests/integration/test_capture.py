@@ -11,7 +11,9 @@ import pytest
 
 from harness.capture.pcap_capture import CaptureError, LoopbackCapture, capture_available, parse_tcpdump_stats
 from harness.capture.synthetic import LINKTYPE_ETHERNET, SyntheticCapture
-from harness.sipp.runner import SippLeg, SippProcess, Transport, sipp_available
+from harness.sipp.command import sipp_available
+from harness.sipp.leg import SippLeg, Transport
+from harness.sipp.process import SippProcess
 from harness.sipp.twin import Direction
 from tests.integration.test_sipp_legs import CALLUUID, FakeRecorder
 

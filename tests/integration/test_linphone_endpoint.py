@@ -27,7 +27,7 @@ from harness.capture.pcap_capture import LoopbackCapture
 from harness.media.timecode import decode_timecode
 from harness.protocol.sdp import SessionDescription
 from harness.recorders.netns import NamespaceHandle, namespace_for_recorder
-from harness.sipp.runner import SippLeg
+from harness.sipp.leg import SippLeg
 from tests.integration.endpoint_support import (
     free_udp_port,
     record_one_leg,

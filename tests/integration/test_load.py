@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.recorders.base import ManagedRecorder
+from harness.recorders.launcher import ManagedRecorder
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from harness.exitcodes import SetupError
 from harness.netutil import free_port
 from harness.profile_check import check_profile
-from harness.recorders.managed import ProfileRecorder, sip_ping
+from harness.recorders.launcher import ProfileRecorder, sip_ping
 from harness.recorders.profile import load_profile
 
 # Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).

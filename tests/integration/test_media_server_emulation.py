@@ -9,7 +9,7 @@ import pytest
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, _refusal
 from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmulation
 from harness.media.pacer import DestinationNotAllowed
-from harness.sipp.runner import PCMU, Scenario
+from harness.sipp.leg import PCMU, Scenario
 
 # Sockets, processes or real time: the integration tier (tests/unit/conftest.py guards the unit tier).
 pytestmark = pytest.mark.integration

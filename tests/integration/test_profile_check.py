@@ -14,7 +14,7 @@ import pytest
 
 from harness.exitcodes import SetupError
 from harness.profile_check import check_call
-from harness.recorders.managed import ProfileRecorder
+from harness.recorders.launcher import ProfileRecorder
 from harness.recorders.profile import load_profile
 from harness.runner import check_profile_up_front, pytest_command
 from harness.validate_cli import validate_capture

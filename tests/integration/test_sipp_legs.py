@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.sipp.runner import (
-    Scenario,
-    SippLeg,
-    SippProcess,
-    SippStartError,
-    Transport,
-    free_port,
-    run_options,
-    sipp_available,
-    sipp_media_port,
-)
+from harness.netutil import free_port
+from harness.sipp.command import sipp_available
+from harness.sipp.leg import Scenario, SippLeg, Transport
+from harness.sipp.process import SippProcess, SippStartError, run_options, sipp_media_port
 from harness.sipp.twin import Direction, LegState, SippLegError, TwinEvent
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ def test_sipp_media_port_is_a_free_block_below_the_ephemeral_range() -> None:
     import random as _random
     import socket as _socket
 
-    from harness.sipp.runner import _SIPP_MEDIA_RANGE, sipp_media_port
+    from harness.sipp.process import _SIPP_MEDIA_RANGE, sipp_media_port
 
     port = sipp_media_port(rng=_random.Random(1))
     assert port % 2 == 0 and _SIPP_MEDIA_RANGE[0] <= port < _SIPP_MEDIA_RANGE[1]

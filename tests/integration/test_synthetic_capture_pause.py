@@ -17,7 +17,8 @@ from harness.conformance.run import ScenarioRun
 from harness.emulators.runtime_control import PauseProfile
 from harness.emulators.tlib_endpoint import TlibEndpoint
 from harness.protocol.tlib import EventACK, RecordOp
-from harness.recorders.base import REFERENCE_CAPABILITIES, REFERENCE_COMMAND, ManagedRecorder
+from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder
+from harness.recorders.under_test import REFERENCE_CAPABILITIES
 from harness.validators.pcap import read_capture
 
 pytestmark = pytest.mark.integration

@@ -23,30 +23,3 @@ def test_parallel_pass_gives_the_same_result(tmp_path: Path) -> None:
     forked = validate_capture(pcap, parallel=True)
     assert serial.findings and forked.findings == serial.findings
     assert forked.rtp.table == serial.rtp.table and forked.exercised == serial.exercised
-
-
-def test_threaded_callers_never_fork(tmp_path: Path) -> None:
-    """A fork copies only the calling thread (locks other threads hold stay locked in the child):
-    with another thread alive the RTP child is started by a fork server, and the result is the
-    same as the serial one."""
-    import threading
-
-    from harness.validate_cli import _rtp_in_child, _start_method
-
-    release = threading.Event()
-    other = threading.Thread(target=release.wait, daemon=True)
-    other.start()
-    try:
-        assert _start_method() == "forkserver"
-        lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA)
-        pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
-        forked = validate_capture(pcap, parallel=True)
-        child = _rtp_in_child(pcap, True)
-        assert child is not None
-        assert len(child.result(timeout=60).finish().streams) == 1  # the fork server's child did run
-    finally:
-        release.set()
-        other.join()
-    serial = validate_capture(pcap, parallel=False)
-    assert serial.findings and forked.findings == serial.findings
-    assert forked.rtp.table == serial.rtp.table

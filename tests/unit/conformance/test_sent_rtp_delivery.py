@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.conformance.run import SentRtp, write_sent_rtp
+from harness.conformance.sent_rtp import SentRtp, write_sent_rtp
 from harness.media.rtp_source import RtpStreamSource
 from harness.validators.delivery import compare_delivery
 

@@ -1,4 +1,4 @@
-"""harness.sipp.runner: command lines, offers and trace parsing (no process started)."""
+"""harness.sipp (leg, command, process, results): command lines, offers and trace parsing (no process started)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.sipp.runner import (
-    PCMA,
-    SIPP_MISSING,
-    Scenario,
-    SippLeg,
-    SippResult,
-    TracePaths,
-    Transport,
-    build_command,
-    explain_exit,
-    parse_error_log,
-    parse_stat_csv,
-    significant_errors,
-    sipp_available,
-)
+from harness.sipp.command import SIPP_MISSING, TracePaths, build_command, sipp_available
+from harness.sipp.leg import PCMA, Scenario, SippLeg, Transport
+from harness.sipp.results import SippResult, explain_exit, parse_error_log, parse_stat_csv, significant_errors
 from harness.sipp.twin import Direction
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "sipp"
