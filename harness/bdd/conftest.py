@@ -30,8 +30,8 @@ from harness.bdd.steps_tlib import *  # noqa: F403
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, scenario_verdicts
 from harness.emulators.tlib_endpoint import TlibEndpoint
-from harness.recorders.under_test import REFERENCE_CAPABILITIES, SIP_ONLY, RecorderUnderTest, parse_sip_target
 from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder
+from harness.recorders.under_test import REFERENCE_CAPABILITIES, SIP_ONLY, RecorderUnderTest, parse_sip_target
 
 # -- the recorder under test and the scenario run ------------------------------------------------
 
