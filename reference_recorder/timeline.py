@@ -294,11 +294,17 @@ class StreamTimeline:
         The checkpoint writes it as a provisional tail (packets still inside the jitter
         window may yet change it), so a crash loses no audio that had already arrived.
         """
+        return self._window(up_to_sample)[0]
+
+    def _window(self, up_to_sample: int) -> tuple[npt.NDArray[np.int16], int, list[tuple[int, int]]]:
+        """Samples ``[flushed, up_to_sample)`` with paused spans silenced, how many of them come
+        from the buffer, and the paused spans (buffer offsets) that were silenced."""
         count = up_to_sample - self._flushed
         if count <= 0:
-            return np.zeros(0, dtype=np.int16)
+            return np.zeros(0, dtype=np.int16), 0, []
         out = np.zeros(count, dtype=np.int16)
         have = min(count, self._len)
+        paused: list[tuple[int, int]] = []
         if have > 0:
             out[:have] = self._buf[:have]
             for p_start, p_end in self._pauses:
@@ -306,7 +312,8 @@ class StreamTimeline:
                 hi = have if p_end is None else min(p_end - self._flushed, have)
                 if lo < hi:
                     out[lo:hi] = 0
-        return out
+                    paused.append((lo, hi))
+        return out, have, paused
 
     def drain(self, up_to_sample: int) -> npt.NDArray[np.int16]:
         """Hand out samples ``[flushed, up_to_sample)``: audio where placed, silence elsewhere.
@@ -314,21 +321,14 @@ class StreamTimeline:
         Always returns exactly ``max(0, up_to_sample - flushed)`` samples, so several
         streams drained to the same point stay sample-aligned.
         """
-        count = up_to_sample - self._flushed
-        if count <= 0:
+        if up_to_sample - self._flushed <= 0:
             return np.zeros(0, dtype=np.int16)
-        out = np.zeros(count, dtype=np.int16)
-        have = min(count, self._len)
+        out, have, paused = self._window(up_to_sample)
+        for lo, hi in paused:
+            self._silenced += int(np.count_nonzero(self._mask[lo:hi]))
+            # Silence counted once even if pause intervals overlap.
+            self._mask[lo:hi] = False
         if have > 0:
-            out[:have] = self._buf[:have]
-            for p_start, p_end in self._pauses:
-                lo = max(p_start - self._flushed, 0)
-                hi = have if p_end is None else min(p_end - self._flushed, have)
-                if lo < hi:
-                    self._silenced += int(np.count_nonzero(self._mask[lo:hi]))
-                    out[lo:hi] = 0
-                    # Silence counted once even if pause intervals overlap.
-                    self._mask[lo:hi] = False
             rest = self._len - have
             self._buf[:rest] = self._buf[have : self._len]
             self._mask[:rest] = self._mask[have : self._len]

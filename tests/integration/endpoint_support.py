@@ -11,7 +11,7 @@ import pytest
 from harness.media.pacer import PacedSender
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.netutil import free_port
-from harness.recorders.launcher import watch_output
+from harness.recorders.launcher import stop_process, watch_output
 from harness.recorders.netns import NamespaceHandle
 from harness.sipp.leg import SippLeg
 from harness.sipp.process import SippProcess
@@ -36,12 +36,7 @@ def start_in_namespace(ns: NamespaceHandle, argv: list[str], log: Path, ready_ma
 
 def stop_endpoint(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
     """SIGTERM (both start scripts end the calls and close their WAV files), then SIGKILL."""
-    proc.terminate()
-    try:
-        proc.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, grace_s)
 
 
 def free_udp_port(host: str) -> int:
