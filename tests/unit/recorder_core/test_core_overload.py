@@ -60,7 +60,7 @@ def test_ack_timeout_dialogs_are_reclaimed_from_every_table(tmp_path: Path) -> N
     assert driver.core._streams_by_port == {}
     sizes = driver.core._ua.debug_sizes()
     assert sizes["dialogs"] == sizes["transactions"] == sizes["handles"] == sizes["armed"] == 0, sizes
-    assert driver.core.store.open_recordings == []
+    assert driver.store.open_recordings == []
     assert all(doc["complete"] for doc in driver.documents())
     # Capacity is free again.
     assert driver.final(_invite(99)).status == 200
