@@ -38,6 +38,7 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
+from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.storage_work import (
     RecordingRef,
@@ -136,6 +137,8 @@ class RecorderCore:
         self.config = config
         self._ports = ports
         self._log = log
+        # Lines one peer datagram can cause (a bad message, a refused request): rate-limited.
+        self._log_limited = RateLimitedLog(log)
         host, port = config.sip_address
         transport = ";transport=tcp" if config.transport == "tcp" else ""
         # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
@@ -291,8 +294,8 @@ class RecorderCore:
                 session.ending = (now + self.config.bye_grace_s, now, reason)
         elif isinstance(event, uas.BadMessage):
             self.counters["bad_sip"] += 1
-            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
-                      f"{printable(event.error)}")
+            self._log_limited("bad_sip", f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
+                              f"{printable(event.error)}", now)
 
     def _stateless_answer(self, request: SipRequest) -> uas.StatelessAnswer | None:
         """What is answered without transaction state (RFC 3261 §8.2.7), so that a flood costs
@@ -329,7 +332,8 @@ class RecorderCore:
             else:
                 self._respond(event, now, 405, headers=[("Allow", ALLOW)])
         except RemoteProtocolError as error:
-            self._log(f"{method} {printable(request.call_id)}: {error.status} {printable(error)}")
+            self._log_limited("refused", f"{method} {printable(request.call_id)}: {error.status} {printable(error)}",
+                              now)
             self._respond(event, now, error.status, error.reason, headers=list(error.extra_headers))
 
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
