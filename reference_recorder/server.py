@@ -104,6 +104,7 @@ class RecorderServer:
         self._tcp_server: asyncio.Server | None = None
         self._tcp_writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
         # Disk work (drain, WAV writes, fsync, recording.json) runs on one worker thread, off
         # the event loop: SIP and RTP keep being served while a checkpoint fsyncs. Only the
         # newest tick waits when the worker is busy (a tick catches up on everything due).
@@ -252,9 +253,12 @@ class RecorderServer:
     def _arm_timer(self) -> None:
         assert self._loop is not None
         deadline = self.core.next_deadline()
+        if self._timer is not None and deadline == self._timer_deadline:
+            return  # already armed for it: a flood re-arms nothing per batch
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_deadline = deadline
         if deadline is not None:
             delay = max(0.0, deadline - self.now())
             self._timer = self._loop.call_later(delay, self._on_timer)

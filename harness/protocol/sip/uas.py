@@ -209,6 +209,22 @@ _PEEK_ANSWER = frozenset({"via", "from", "to", "call-id", "cseq"})
 _PEEK_KEEP = {"INVITE": _PEEK_ANSWER, "OPTIONS": _PEEK_ANSWER | {"max-forwards", "contact", "content-type"}}
 
 
+# Header names seen on the fast path, with their lookup key ("" for a name that is no token):
+# a flood repeats a handful of names, so each is checked once (bounded: new names stop being
+# remembered beyond the limit, they are still checked).
+_PEEK_NAMES: dict[str, str] = {}
+_PEEK_NAMES_LIMIT = 256
+
+
+def _peek_key(name: str) -> str:
+    key = _PEEK_NAMES.get(name)
+    if key is None:
+        key = header_key(name) if is_token(name) else ""
+        if len(_PEEK_NAMES) < _PEEK_NAMES_LIMIT:
+            _PEEK_NAMES[name] = key
+    return key
+
+
 def _answer_headers(data: bytes) -> bytes | None:
     """The datagram reduced to its start line and the `_PEEK_KEEP` header fields, without body;
     None when anything could make the full request answer otherwise: folded lines, a bad
@@ -231,10 +247,9 @@ def _answer_headers(data: bytes) -> bytes | None:
         colon = line.find(":")
         if colon <= 0 or line[0] in " \t" or "\r" in line or "\n" in line:
             return None
-        name = line[:colon].rstrip(" \t")
-        if not is_token(name):
+        key = _peek_key(line[:colon].rstrip(" \t"))
+        if not key:
             return None
-        key = header_key(name)
         if key in keep:
             kept.append(line)
         elif key == "require":
@@ -267,9 +282,12 @@ def _retag_via(via: Via, received: str | None, rport: int | None) -> str:
 
 
 def _route_response(
-    request: SipRequest, via: Via, source: Address, transport: Transport
+    request: SipRequest, via: Via, source: Address, transport: Transport, *, one_value_per_line: bool = False
 ) -> tuple[SipRequest, Address]:
-    """Return (request whose top Via carries received/rport, destination of its responses)."""
+    """Return (request whose top Via carries received/rport, destination of its responses).
+
+    `one_value_per_line`: the caller knows every Via header line holds one value (as many
+    values as lines), so the first line is `via` and need not be split again."""
     src_ip, src_port = source
     rport_asked = _has_param(via.params, "rport")
     # §18.2.1: "the server MUST add a 'received' parameter" when the sent-by host "differs from
@@ -293,6 +311,9 @@ def _route_response(
     items = request.headers.items()
     for i, (name, value) in enumerate(items):
         if canonical_name(name) == "Via":
+            if one_value_per_line:
+                items[i] = (name, _retag_via(via, received, rport))
+                break
             values = split_header_values(value)
             values[0] = _retag_via(via, received, rport)
             items[i] = (name, ", ".join(values))
@@ -505,7 +526,8 @@ class UserAgentServer:
         try:
             if request.to.tag is not None or request.uri.headers:
                 return None
-            top = request.vias[0]
+            vias = request.vias
+            top = vias[0]
             cseq = request.cseq
             key = TransactionKey.for_request(
                 method=request.method, branch=top.branch, sent_by_host=top.host, sent_by_port=top.port,
@@ -518,7 +540,8 @@ class UserAgentServer:
         answer = self._stateless(request) if self._stateless is not None else None
         if answer is None:
             return None
-        reply_request, destination = _route_response(request, top, source, "udp")
+        single = len(vias) == request.headers.count("Via")
+        reply_request, destination = _route_response(request, top, source, "udp", one_value_per_line=single)
         return [self._send_stateless(request, top, reply_request, destination, "udp", answer)]
 
     def _dispatch(

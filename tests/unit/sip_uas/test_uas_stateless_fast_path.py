@@ -95,3 +95,16 @@ def test_a_retransmission_of_an_invite_we_hold_a_transaction_for_is_absorbed_not
     refusing[0] = True  # now at capacity
     assert ua.receive_datagram(load("invite.sip"), PEER, 0.5) == []  # §17.2.1: the transaction absorbs it
     assert [decode(o).status for o in ua.data_to_send()] == [100]  # Trying again, not a 503
+
+
+def test_two_via_values_on_one_line_are_copied_as_the_full_path_does() -> None:
+    data = load("options.sip").replace(
+        b"branch=z9hG4bK-opt1\r\n", b"branch=z9hG4bK-opt1, SIP/2.0/UDP proxy.invalid;branch=z9hG4bK-p1\r\n", 1)
+    fast, full = _ua([]), _ua([])
+    (event,) = fast.receive_datagram(data, PEER, 0.0)
+    assert isinstance(event, AnsweredStatelessly)
+    full.receive_datagram(_fold_subject(data), PEER, 0.0)
+    (out_fast,), (out_full,) = fast.data_to_send(), full.data_to_send()
+    assert out_fast == out_full
+    assert [v.host for v in decode(out_fast).vias] == ["client.invalid", "proxy.invalid"]
+    assert decode(out_fast).vias[0].received == PEER[0]  # §18.2.1 on the top value only
