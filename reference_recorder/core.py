@@ -2,7 +2,10 @@
 
 Bytes in (`receive_sip`, `receive_rtp`), datagrams out (`data_to_send`), the clock passed in
 (`now`), one deadline out (`next_deadline`) for the adapter to arm. Sockets, port binding and
-the event loop live in `reference_recorder.server`; files are written by the recording store.
+the event loop live in `reference_recorder.server`; the core touches no file: it hands the disk
+work (open a recording, add a stream, checkpoint, finalise) to the adapter as `StorageWork`
+items, and answers a new INVITE once the adapter reports its files were created
+(`storage_done`): 200, or 500 when they could not be (disk full, permissions).
 
 What it does, with the rule behind each choice:
 - Accepts the Genesys ARE recording INVITE (`sip:record=<id>@…;calluuid=…;dn=…;recordDN=…`,
@@ -35,7 +38,19 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
-from reference_recorder.storage import CallRecording, RecordingStore, StorageClose, StorageTick, StorageWork
+from reference_recorder.log_limit import RateLimitedLog
+from reference_recorder.names import safe_component
+from reference_recorder.storage_work import (
+    RecordingRef,
+    StorageAddStream,
+    StorageClose,
+    StorageEndStream,
+    StorageOpen,
+    StoragePause,
+    StorageResume,
+    StorageTick,
+    StorageWork,
+)
 
 SUPPORTED_CODECS = ("PCMU", "PCMA")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
@@ -95,7 +110,7 @@ class RecordingSession:
 
     call_id: str
     target: RecordingTarget
-    recording: CallRecording
+    recording: RecordingRef
     plans: list[StreamPlan] = field(default_factory=list)
     streams: list[MediaStream] = field(default_factory=list)
     confirmed: bool = False
@@ -104,6 +119,11 @@ class RecordingSession:
     # origin line and increments only the version.
     sdp_session_id: int = 0
     sdp_version: int = 1
+    # Until the adapter reports the stream files created: the INVITE to answer, our SDP answer,
+    # the storage items still outstanding, and the first failure among them.
+    pending: tuple[uas.RequestHandle, bytes] | None = None
+    awaiting: set[int] = field(default_factory=set)
+    storage_error: str | None = None
 
 
 class RecorderCore:
@@ -112,13 +132,13 @@ class RecorderCore:
         config: RecorderConfig,
         ports: MediaPorts,
         *,
-        store: RecordingStore | None = None,
         log: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.config = config
         self._ports = ports
-        self._store = store or RecordingStore(config.recordings_root, jitter_window=config.jitter_window_s)
         self._log = log
+        # Lines one peer datagram can cause (a bad message, a refused request): rate-limited.
+        self._log_limited = RateLimitedLog(log)
         host, port = config.sip_address
         transport = ";transport=tcp" if config.transport == "tcp" else ""
         # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
@@ -129,8 +149,10 @@ class RecorderCore:
         self._session_ids = itertools.count(1)
         self._next_tick: float | None = None
         self._storage_work: list[StorageWork] = []
-        # Recordings whose StorageClose is handed out but maybe not done yet: never joined again.
-        self._closing: list[CallRecording] = []
+        self._recording_ids = itertools.count(1)
+        self._open: list[RecordingRef] = []  # recordings not yet handed to StorageClose
+        self._current: dict[tuple[str, str], RecordingRef] = {}  # latest by (calluuid, record id)
+        self._awaited: dict[int, RecordingSession] = {}  # id(StorageAddStream) -> its session
         self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
 
     # -- input ---------------------------------------------------------------------------
@@ -164,6 +186,8 @@ class RecorderCore:
             return
         stream.stats.update(packet.sequence, packet.timestamp, now, packet.payload_type,
                             packet.marker, packet.ssrc)
+        if session.pending is not None:
+            return  # not answered yet: nobody can be sending to this port legitimately
         if packet.payload_type == stream.payload_type:
             pcm = g711.decode(stream.encoding, packet.payload)
         elif packet.payload_type == _COMFORT_NOISE_PT:
@@ -174,7 +198,7 @@ class RecorderCore:
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
         # Queued, not written: the store places it when the adapter next runs its storage work.
-        session.recording.queue_audio(stream.key, packet.timestamp, pcm, now)
+        session.recording.audio.append((stream.key, packet.timestamp, pcm, now))
 
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -195,20 +219,55 @@ class RecorderCore:
         return self._ua.data_to_send()
 
     def storage_work(self) -> list[StorageWork]:
-        """Disk work due since the last call (the adapter runs it with `store.run`, off the
-        event loop): the core's timer path only decides, it never writes or fsyncs."""
+        """Disk work due since the last call, in order (the adapter runs it with `store.run`,
+        off the event loop): the core only decides, it never creates, writes or fsyncs."""
         work, self._storage_work = self._storage_work, []
         return work
 
-    def close(self, now: float) -> None:
-        for session in list(self._sessions.values()):
-            self._end_session(session, now, "recorder shutdown")
-        self._store.close_all(now)
+    def storage_done(self, work: StorageWork, error: BaseException | None, now: float) -> None:
+        """The adapter ran `work`: `error` is what it raised (None: done). A new INVITE is
+        answered when the last of its streams' files exists: 200 with our SDP answer, or 500
+        when one could not be created (RFC 3261 §21.5.1; every INVITE gets a final response,
+        and Resource Manager may then try another recorder)."""
+        if isinstance(work, StorageOpen) and error is not None:
+            # Its sessions learn why from their streams' work; the reason is this one. The
+            # recording is never joined again: the next INVITE of the call tries anew.
+            for waiting in self._sessions.values():
+                if waiting.recording is work.recording and waiting.storage_error is None:
+                    waiting.storage_error = printable(error)
+            self._close_recording(work.recording, now)
+            return
+        session = self._awaited.pop(id(work), None)
+        if session is None or session.pending is None:
+            return  # not awaited, or the session ended meanwhile (CANCEL, shutdown)
+        session.awaiting.discard(id(work))
+        if error is not None and session.storage_error is None:
+            session.storage_error = printable(error)
+        if session.awaiting:
+            return
+        handle, answer = session.pending
+        session.pending = None
+        if session.storage_error is not None:
+            self._log(f"INVITE {printable(session.call_id)}: 500 cannot store the recording: "
+                      f"{session.storage_error}")
+            self._end_session(session, now, "storage failed")
+            self._ua.respond(handle, 500, "Server Internal Error",
+                             headers=[("Server", self.config.user_agent)], now=now)
+            return
+        self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent)], body=answer,
+                         content_type="application/sdp", now=now)
 
-    @property
-    def store(self) -> RecordingStore:
-        """The recording store, for annotations by CallUUID (the T-Lib client, seed step 8)."""
-        return self._store
+    def close(self, now: float) -> None:
+        """Shutdown: end every session and hand out the closing of every open recording."""
+        for session in list(self._sessions.values()):
+            if session.pending is not None:
+                # Still waiting for its files: answer it (§21.5.4, try another recorder).
+                self._ua.respond(session.pending[0], 503, "Service Unavailable", now=now,
+                                 headers=[("Server", self.config.user_agent),
+                                          ("Retry-After", str(self.config.retry_after_s))])
+            self._end_session(session, now, "recorder shutdown")
+        for ref in list(self._open):
+            self._close_recording(ref, now)
 
     @property
     def active_sessions(self) -> int:
@@ -218,6 +277,11 @@ class RecorderCore:
     def _handle(self, event: object, now: float) -> None:
         if isinstance(event, uas.RequestReceived):
             self._on_request(event, now)
+        elif isinstance(event, uas.CancelReceived):
+            # §9.2: the UAS core answered 487; a session still waiting for its files ends here.
+            for cancelled in [s for s in self._sessions.values()
+                              if s.pending is not None and s.pending[0] == event.handle]:
+                self._end_session(cancelled, now, "CANCEL")
         elif isinstance(event, uas.AckReceived):
             session = self._sessions.get(event.request.call_id)
             if session is not None:
@@ -230,8 +294,8 @@ class RecorderCore:
                 session.ending = (now + self.config.bye_grace_s, now, reason)
         elif isinstance(event, uas.BadMessage):
             self.counters["bad_sip"] += 1
-            self._log(f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
-                      f"{printable(event.error)}")
+            self._log_limited("bad_sip", f"bad SIP message ({'answered' if event.answered else 'dropped'}): "
+                              f"{printable(event.error)}", now)
 
     def _stateless_answer(self, request: SipRequest) -> uas.StatelessAnswer | None:
         """What is answered without transaction state (RFC 3261 §8.2.7), so that a flood costs
@@ -268,7 +332,8 @@ class RecorderCore:
             else:
                 self._respond(event, now, 405, headers=[("Allow", ALLOW)])
         except RemoteProtocolError as error:
-            self._log(f"{method} {printable(request.call_id)}: {error.status} {printable(error)}")
+            self._log_limited("refused", f"{method} {printable(request.call_id)}: {error.status} {printable(error)}",
+                              now)
             self._respond(event, now, error.status, error.reason, headers=list(error.extra_headers))
 
     def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
@@ -316,15 +381,9 @@ class RecorderCore:
             for port in plans_ports.values():
                 self._ports.release(port)
             raise
-        try:
-            recording = self._recording_for(target, now)
-        except (OSError, ValueError) as error:
-            # The store could not open the recording (disk full, permissions, ...): every
-            # INVITE still gets a final response, and Resource Manager may try another recorder.
-            for port in plans_ports.values():
-                self._ports.release(port)
-            raise RemoteProtocolError(f"cannot store the recording: {error}", 500, "Server Internal Error") from None
-        session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id)
+        recording = self._recording_for(target, now)
+        session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id,
+                                   pending=(event.handle, answer.to_bytes()))
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
@@ -337,8 +396,12 @@ class RecorderCore:
                 key = f"{key}~{len(recording.stream_keys) + 1}"
             stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type,
                                  plan.clock_rate, RtpStreamStats(plan.clock_rate))
-            recording.add_stream(key, dn=dn, codec=plan.encoding, clock_rate=plan.clock_rate,
-                                 call_id=request.call_id, now=now)
+            recording.stream_keys.append(key)
+            # The files are created by the adapter; the answer waits for its report (storage_done).
+            work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
+            self._storage_work.append(work)
+            self._awaited[id(work)] = session
+            session.awaiting.add(id(work))
             session.streams.append(stream)
             self._streams_by_port[plan.port] = (session, stream)
         for port in plans_ports.values():
@@ -348,7 +411,6 @@ class RecorderCore:
         self._schedule_tick(now)
         self._log(f"recording session {printable(request.call_id)}: calluuid={printable(target.calluuid)} "
                   f"record={printable(target.record_id)} dn={printable(target.dn)} streams={len(session.streams)}")
-        self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
 
     def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
         request = event.request
@@ -381,10 +443,10 @@ class RecorderCore:
             stream.encoding, stream.payload_type = plan.encoding, plan.payload_type
             if plan.offer_direction is Direction.INACTIVE and not stream.paused:
                 stream.paused = True
-                session.recording.pause(stream.key, now)
+                self._storage_work.append(StoragePause(session.recording, stream.key, now))
             elif plan.offer_direction in (Direction.SENDONLY, Direction.SENDRECV) and stream.paused:
                 stream.paused = False
-                session.recording.resume(stream.key, now)
+                self._storage_work.append(StorageResume(session.recording, stream.key, now))
         self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
 
     @staticmethod
@@ -398,44 +460,59 @@ class RecorderCore:
                                       "Unsupported Media Type", (("Accept", "application/sdp"),))
         return parse_sdp(request.body)
 
-    def _recording_for(self, target: RecordingTarget, now: float) -> CallRecording:
+    def _recording_for(self, target: RecordingTarget, now: float) -> RecordingRef:
         """The recording this session belongs to: correlate the sessions of a call by calluuid.
 
         Whether Genesys gives the two per-party sessions the same `record=` id is not published
         (docs/genesys-flow.md §4.2), so a session joins an open recording of the same calluuid when the
         ids match, or when that recording holds exactly one other party's stream; otherwise
-        (e.g. stop then start: a new id) it starts a new recording.
+        (e.g. stop then start: a new id) it starts a new recording. A new one is a StorageOpen
+        for the adapter, its directory names sanitised here (pure computation, CWE-22).
         """
-        for recording in self._store.open_recordings:
-            if recording in self._closing:
-                continue
+        for recording in self._open:
             if recording.calluuid != target.calluuid or target.single_session:
                 continue
             if recording.record_id == target.record_id:
-                break
+                return recording
             owners = [s for s in self._sessions.values() if s.recording is recording]
             if (len(owners) == 1 and not owners[0].target.single_session
                     and owners[0].target.dn != target.dn):
                 return recording
-        current = self._store.get(target.calluuid, target.record_id)
-        return self._store.open_recording(target.calluuid, target.record_id, now,
-                                          dn=target.dn, record_dn=target.record_dn,
-                                          new_version=current is not None and current in self._closing)
+        ident = (target.calluuid, target.record_id)
+        current = self._current.get(ident)
+        if current is not None and not current.closing:
+            return current
+        ref = RecordingRef(next(self._recording_ids), target.calluuid, target.record_id,
+                           (safe_component(target.calluuid), safe_component(target.record_id)))
+        self._current[ident] = ref
+        self._open.append(ref)
+        self._storage_work.append(StorageOpen(ref, now, dn=target.dn, record_dn=target.record_dn))
+        return ref
 
     def _end_session(self, session: RecordingSession, now: float, reason: str,
                      ended_at: float | None = None) -> None:
         self._sessions.pop(session.call_id, None)
+        for work_id in session.awaiting:
+            self._awaited.pop(work_id, None)
+        session.awaiting.clear()
+        session.pending = None
         for stream in session.streams:
             self._streams_by_port.pop(stream.port, None)
             self._ports.release(stream.port)
-            session.recording.set_stats(stream.key, self._stream_report(stream))
-            session.recording.end_stream(stream.key, now if ended_at is None else ended_at, reason=reason)
+            self._storage_work.append(StorageEndStream(session.recording, stream.key, self._stream_report(stream),
+                                                       now if ended_at is None else ended_at, reason))
         if not any(s.recording is session.recording for s in self._sessions.values()):
             # ARE step 10: the last stream's BYE ends the recording; the adapter finalises the
             # files (disk work, off the event loop).
-            self._closing.append(session.recording)
-            self._storage_work.append(StorageClose(session.recording, now))
+            self._close_recording(session.recording, now)
         self._log(f"session {printable(session.call_id)} ended: {reason}")
+
+    def _close_recording(self, ref: RecordingRef, now: float) -> None:
+        if ref.closing:
+            return
+        ref.closing = True
+        self._open = [r for r in self._open if r is not ref]
+        self._storage_work.append(StorageClose(ref, now))
 
     @staticmethod
     def _stream_report(stream: MediaStream) -> dict[str, object]:
@@ -459,8 +536,8 @@ class RecorderCore:
         stats = tuple((session.recording, stream.key, self._stream_report(stream))
                       for session in self._sessions.values() for stream in session.streams)
         self._storage_work.append(StorageTick(now, self.config.tick_interval_s, stats))
-        self._closing = [r for r in self._closing if not r.closed]
-        self._next_tick = now + self.config.tick_interval_s if self._store.has_open() else None
+        # StorageClose writes out what is left of a recording: no tick is needed after the last.
+        self._next_tick = now + self.config.tick_interval_s if self._open else None
 
 
 # Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a

@@ -17,12 +17,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.protocol.printable import printable
 from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.rules import TlibRecorderConfig, load_config
-from reference_recorder.storage import StorageTick, StorageWork
+from reference_recorder.storage import CallRecording, RecordingStore
+from reference_recorder.storage_work import StorageAddStream, StorageOpen, StorageTick, StorageWork
 from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
@@ -94,18 +96,22 @@ class RecorderServer:
         self.config = config
         self.pool = PortPool(config.media_address, *rtp_ports)
         self.core = core_factory(config, self.pool, log=log.info)
+        # The store is the adapter's: the core only asks for storage work (it does no disk I/O).
+        self.store = RecordingStore(config.recordings_root, jitter_window=config.jitter_window_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sip_socket: socket.socket | None = None
         self._rtp_transports: dict[int, asyncio.DatagramTransport] = {}
         self._tcp_server: asyncio.Server | None = None
         self._tcp_writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
         # Disk work (drain, WAV writes, fsync, recording.json) runs on one worker thread, off
         # the event loop: SIP and RTP keep being served while a checkpoint fsyncs. Only the
         # newest tick waits when the worker is busy (a tick catches up on everything due).
         self._storage = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="arec-storage")
         self._storage_busy = False
         self._storage_queue: collections.deque[StorageWork] = collections.deque()
+        self._stopping = False
         self.stopped = asyncio.Event()
 
     @staticmethod
@@ -206,19 +212,38 @@ class RecorderServer:
                 queue[-1] = work  # the newer tick does everything the older one would
             else:
                 queue.append(work)
-        if not queue or self._storage_busy or self._loop is None:
+        if not queue or self._storage_busy or self._loop is None or self._stopping:
             return
         self._storage_busy = True
-        future = self._storage.submit(self.core.store.run, queue.popleft())
+        work = queue.popleft()
+        future = self._storage.submit(self._run_storage, work)
         loop = self._loop
-        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._storage_done, done))
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._storage_done, work, done))
 
-    def _storage_done(self, future: concurrent.futures.Future[None]) -> None:
+    def _run_storage(self, work: StorageWork) -> BaseException | None:
+        """On the storage thread: do the work; what it raised is the result the core gets."""
+        try:
+            self.store.run(work)
+        except Exception as error:  # noqa: BLE001 - reported to the core, which answers the INVITE
+            if not isinstance(work, StorageOpen | StorageAddStream):
+                log.error("storage work failed: %s", printable(error), exc_info=error)
+            return error
+        return None
+
+    def _storage_done(self, work: StorageWork, future: concurrent.futures.Future[BaseException | None]) -> None:
         self._storage_busy = False
-        error = future.exception()
-        if error is not None:
-            log.error("storage work failed: %s", printable(error), exc_info=error)
-        self._drive_storage()
+        if self._stopping:
+            return
+        error = future.exception() or future.result()
+        self.core.storage_done(work, error, self.now())
+        self.flush()  # sends the answer the core may now give, and submits the next work
+
+    def _finish_storage(self) -> None:
+        """On the storage thread, at shutdown: everything still queued, in order, then close
+        whatever is still open (nothing should be)."""
+        while self._storage_queue:
+            self._run_storage(self._storage_queue.popleft())
+        self.store.close_all(self.now())
 
     async def _open_rtp(self, port: int, sock: socket.socket) -> None:
         assert self._loop is not None
@@ -228,9 +253,12 @@ class RecorderServer:
     def _arm_timer(self) -> None:
         assert self._loop is not None
         deadline = self.core.next_deadline()
+        if self._timer is not None and deadline == self._timer_deadline:
+            return  # already armed for it: a flood re-arms nothing per batch
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_deadline = deadline
         if deadline is not None:
             delay = max(0.0, deadline - self.now())
             self._timer = self._loop.call_later(delay, self._on_timer)
@@ -241,15 +269,22 @@ class RecorderServer:
         self.flush()
 
     async def stop(self) -> None:
-        self.core.close(self.now())  # waits for the worker's tick through the recordings' locks
-        self._storage.shutdown(wait=True)
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._sip_socket is not None and self._loop is not None:
+            self._loop.remove_reader(self._sip_socket.fileno())  # no new work for a closed core
+        self.core.close(self.now())
+        self._storage_queue.extend(self.core.storage_work())
+        self.flush()  # the answers close() gave to INVITEs still waiting for their files
         if self._timer is not None:
             self._timer.cancel()
+        # The single worker runs this after the item it may be running: the order is kept.
+        await asyncio.get_running_loop().run_in_executor(self._storage, self._finish_storage)
+        self._storage.shutdown(wait=True)
         for transport in self._rtp_transports.values():
             transport.close()
         if self._sip_socket is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(self._sip_socket.fileno())
             self._sip_socket.close()
             self._sip_socket = None
         if self._tcp_server is not None:
@@ -282,7 +317,17 @@ async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: async
     await server.start()
     loop = asyncio.get_running_loop()
     # With --tlib the recorder is also a T-Lib client (seed steps 2, 8, 9); without it, SIP-only.
-    link_task = loop.create_task(TlibLink(tlib, server.core.store).run()) if tlib is not None else None
+    link_task = None
+    if tlib is not None:
+        link = TlibLink(tlib, server.store)
+        # The store opens recordings on the storage thread; the T-Lib client lives on the loop.
+        opened = server.store.on_open
+        if opened is not None:
+            def on_open(rec: CallRecording, now: float, hook: Callable[[CallRecording, float], None] = opened) -> None:
+                loop.call_soon_threadsafe(hook, rec, now)
+
+            server.store.on_open = on_open
+        link_task = loop.create_task(link.run())
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: loop.create_task(server.stop()))

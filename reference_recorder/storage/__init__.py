@@ -21,7 +21,18 @@ from reference_recorder.storage.paths import (
     safe_component,
 )
 from reference_recorder.storage.recording import STEREO_NAME, CallRecording
-from reference_recorder.storage.store import RecordingStore, StorageClose, StorageTick, StorageWork
+from reference_recorder.storage.store import RecordingStore
+from reference_recorder.storage_work import (
+    RecordingRef,
+    StorageAddStream,
+    StorageClose,
+    StorageEndStream,
+    StorageOpen,
+    StoragePause,
+    StorageResume,
+    StorageTick,
+    StorageWork,
+)
 
 __all__ = [
     "JSON_NAME",
@@ -29,9 +40,15 @@ __all__ = [
     "STEREO_NAME",
     "TLIB_SECTIONS",
     "CallRecording",
+    "RecordingRef",
     "RecordingStorageError",
     "RecordingStore",
+    "StorageAddStream",
     "StorageClose",
+    "StorageEndStream",
+    "StorageOpen",
+    "StoragePause",
+    "StorageResume",
     "StorageTick",
     "StorageWork",
     "UnsafePathError",

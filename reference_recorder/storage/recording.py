@@ -122,13 +122,16 @@ class CallRecording:
         fsync: bool = True,
         max_wav_data_bytes: int = MAX_RIFF_DATA_BYTES,
         lock: threading.RLock | None = None,
+        queue: deque[tuple[str, int, npt.NDArray[np.int16], float]] | None = None,
     ) -> None:
         # Held by every method that reads or changes the recording's state, so the adapter's
         # storage worker can `tick` while the event loop handles SIP (see module docstring).
         self.lock = lock if lock is not None else threading.RLock()
         # Packets queued by the event loop (`queue_audio`), placed at the next locked call:
         # deque append/popleft are atomic, so the RTP hot path never waits for a checkpoint.
-        self._queued: deque[tuple[str, int, npt.NDArray[np.int16], float]] = deque()
+        # The core's RecordingRef lends its own queue, so packets can be queued before the
+        # storage thread has opened the recording.
+        self._queued: deque[tuple[str, int, npt.NDArray[np.int16], float]] = queue if queue is not None else deque()
         self.directory = directory.resolve()
         self.calluuid = calluuid
         self.record_id = record_id

@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from reference_recorder.storage.metadata import TLIB_SECTIONS, json_copy
-from reference_recorder.storage.paths import RecordingStorageError, fsync_dir, recording_dir, verify_inside
+from reference_recorder.storage.paths import (
+    RecordingStorageError,
+    fsync_dir,
+    recording_dir,
+    verify_inside,
+    versioned_dir,
+)
 from reference_recorder.storage.recording import CallRecording
+from reference_recorder.storage_work import (
+    QueuedAudio,
+    RecordingRef,
+    StorageAddStream,
+    StorageClose,
+    StorageOpen,
+    StoragePause,
+    StorageResume,
+    StorageTick,
+    StorageWork,
+)
 from reference_recorder.wavfile import MAX_RIFF_DATA_BYTES
 
-__all__ = ["RecordingStore", "StorageClose", "StorageTick", "StorageWork"]
+__all__ = ["RecordingStore", "StorageClose", "StorageTick", "StorageWork"]  # work types: storage_work
 
 
-@dataclass(frozen=True, slots=True)
-class StorageTick:
-    """Work the sans-IO recorder core hands to its adapter instead of doing disk I/O itself:
-    store these stream statistics, write out the audio that is due and checkpoint if due."""
-
-    now: float
-    next_tick_in: float
-    stats: tuple[tuple[CallRecording, str, dict[str, Any]], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StorageClose:
-    """The recording's last session ended: write out what is left, finalise the files."""
-
-    recording: CallRecording
-    now: float
-
-
-StorageWork = StorageTick | StorageClose
 
 _TLIB_MAX_ENTRIES: Final = 1000  # per section: a runaway T-Server must not grow files forever
 _MAX_NOTED_CALLS: Final = 10_000  # calls whose T-Lib notes are kept while no recording is open
@@ -92,6 +90,7 @@ class RecordingStore:
         self._fsync = fsync
         self._current: dict[tuple[str, str], CallRecording] = {}
         self._open: list[CallRecording] = []
+        self._by_ref: dict[int, CallRecording] = {}  # RecordingRef.id -> its open recording
         self._notes: OrderedDict[str, _CallNotes] = OrderedDict()
         self._ended: OrderedDict[str, None] = OrderedDict()
         # Called with each *new* recording (not when a second session joins an open one), e.g.
@@ -107,20 +106,29 @@ class RecordingStore:
         dn: str | None = None,
         record_dn: str | None = None,
         new_version: bool = False,
+        names: tuple[str, str] | None = None,
+        queue: deque[QueuedAudio] | None = None,
     ) -> CallRecording:
         """The open recording for these identifiers, or a new one (t0 = `now`).
 
         `dn` / `record_dn` (from the recording URI) are stored when given and not yet known.
+        `names` are the directory components when the caller already sanitised them (the
+        recorder core does); `queue` is the packet queue the recording drains.
         """
         ident = (calluuid, record_id)
         current = self._current.get(ident)
         if current is not None and not current.closed and not new_version:
             current.set_identity(dn=dn, record_dn=record_dn)
             return current
-        call_dir = recording_dir(self.root, calluuid, record_id).parent
+        def directory(version: int) -> Path:
+            if names is not None:
+                return versioned_dir(self.root, names, version=version)
+            return recording_dir(self.root, calluuid, record_id, version=version)
+
+        call_dir = directory(1).parent
         call_dir.mkdir(exist_ok=True)
         for version in range(1, 100_000):
-            path = recording_dir(self.root, calluuid, record_id, version=version)
+            path = directory(version)
             try:
                 path.mkdir()  # exclusive: an existing directory (or symlink) is never reused
             except FileExistsError:
@@ -132,7 +140,7 @@ class RecordingStore:
         verify_inside(self.root, path)
         if self._fsync:
             fsync_dir(call_dir)
-        rec = CallRecording(path, calluuid, record_id, now, version=version, **self._options)
+        rec = CallRecording(path, calluuid, record_id, now, version=version, queue=queue, **self._options)
         rec.set_identity(dn=dn, record_dn=record_dn)
         self._current[ident] = rec
         self._open = [r for r in self._open if not r.closed] + [rec]
@@ -145,7 +153,8 @@ class RecordingStore:
 
     # -- T-Lib annotations (by CallUUID) ------------------------------------------------------
     def _recordings_of(self, calluuid: str) -> list[CallRecording]:
-        return [rec for (uuid, _), rec in self._current.items() if uuid == calluuid]
+        # list() first: the storage thread may add a recording while the event loop annotates.
+        return [rec for (uuid, _), rec in list(self._current.items()) if uuid == calluuid]
 
     def _notes_for(self, calluuid: str) -> _CallNotes | None:
         """The call's notes (None once the call ended: its recordings are final)."""
@@ -241,22 +250,57 @@ class RecordingStore:
             rec.tick(now, next_tick_in)
 
     def run(self, work: StorageWork) -> None:
-        """Carry out what the recorder core asked for: stats, drain, checkpoint, or finalise.
+        """Carry out what the recorder core asked for, in the order it asked.
 
-        The adapter calls this from its storage worker thread, in the order the core asked;
-        every recording method takes the recording's lock, so the event loop keeps serving
-        SIP and RTP meanwhile.
+        The adapter calls this from its storage worker thread; every recording method takes
+        the recording's lock, so the event loop keeps serving SIP and RTP meanwhile. Raises
+        (OSError, RecordingStorageError, ValueError, KeyError) when the work cannot be done,
+        e.g. the disk is full or the recording's directory could not be created: the adapter
+        reports that to the core, which answers the INVITE waiting for it.
         """
-        if isinstance(work, StorageClose):
-            work.recording.close(work.now)
-            return
-        for rec, key, stats in work.stats:
-            if key in rec.stream_keys:
-                rec.set_stats(key, stats)
-        self.tick(work.now, work.next_tick_in)
+        if isinstance(work, StorageTick):
+            for ref, key, stats in work.stats:
+                rec = self._by_ref.get(ref.id)
+                if rec is not None and key in rec.stream_keys:
+                    rec.set_stats(key, stats)
+            self.tick(work.now, work.next_tick_in)
+        elif isinstance(work, StorageOpen):
+            ref = work.recording
+            self._by_ref[ref.id] = self.open_recording(
+                ref.calluuid, ref.record_id, work.now, dn=work.dn, record_dn=work.record_dn,
+                new_version=True, names=ref.names, queue=ref.audio)
+        elif isinstance(work, StorageClose):
+            rec = self._by_ref.pop(work.recording.id, None)
+            if rec is not None:
+                rec.close(work.now)
+        elif isinstance(work, StorageAddStream):
+            self._recording(work.recording).add_stream(
+                work.key, dn=work.dn, codec=work.codec, clock_rate=work.clock_rate, call_id=work.call_id,
+                now=work.now)
+        else:
+            # Pause, resume, end of a stream: nothing to do for a stream whose files were never
+            # created (its INVITE was answered 500, and the core ended its session).
+            rec = self._by_ref.get(work.recording.id)
+            if rec is None or work.key not in rec.stream_keys:
+                return
+            if isinstance(work, StoragePause):
+                rec.pause(work.key, work.now)
+            elif isinstance(work, StorageResume):
+                rec.resume(work.key, work.now)
+            else:
+                rec.set_stats(work.key, work.stats)
+                rec.end_stream(work.key, work.ended_at, reason=work.reason)
+
+    def _recording(self, ref: RecordingRef) -> CallRecording:
+        rec = self._by_ref.get(ref.id)
+        if rec is None:
+            # Its StorageOpen failed (or never ran): the core answers the INVITE with an error.
+            raise RecordingStorageError(f"recording {ref.calluuid!r}/{ref.record_id!r} is not open")
+        return rec
 
     def close_all(self, now: float) -> None:
         """Close every open recording (shutdown)."""
         for rec in self.open_recordings:
             rec.close(now)
         self._open = []
+        self._by_ref.clear()

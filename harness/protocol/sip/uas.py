@@ -33,7 +33,7 @@ from harness.protocol.sip.dialog import (
     TerminationReason,
     UasDialog,
 )
-from harness.protocol.sip.headers import Via, canonical_name, split_header_values
+from harness.protocol.sip.headers import Via, canonical_name, header_key, is_token, split_header_values
 from harness.protocol.sip.message import (
     Headers,
     SipParseError,
@@ -147,7 +147,10 @@ class RequestRejected:
 
 @dataclass(frozen=True, slots=True)
 class AnsweredStatelessly:
-    """The TU's `stateless` policy answered an out-of-dialog request; no state was kept."""
+    """The TU's `stateless` policy answered an out-of-dialog request; no state was kept.
+
+    On the datagram fast path (`UserAgentServer.receive_datagram`) `request` holds only the
+    header fields the parser validates eagerly and a response copies, and no body."""
 
     request: SipRequest
     status: int
@@ -194,6 +197,70 @@ Event = (
 
 
 # -- helpers -------------------------------------------------------------------------------------
+# Methods a stateless policy answers on the datagram fast path: OPTIONS (a load balancer's
+# liveness ping) and INVITE (503 beyond capacity, §21.5.4).
+_PEEK_METHODS = (b"INVITE ", b"OPTIONS ")
+# Header fields the fast path keeps: what a response copies (§8.2.6.2), and for OPTIONS what
+# the parser also validates eagerly (Max-Forwards, Contact, the single Content-Type), so an
+# OPTIONS it answers 200 parses exactly as the full request would: no 2xx to an invalid
+# request. An INVITE the policy refuses (503) keeps only the five: a request refused for
+# overload is not judged further (which error a bad one gets first, §21.5.4 or 400, is ours).
+_PEEK_ANSWER = frozenset({"via", "from", "to", "call-id", "cseq"})
+_PEEK_KEEP = {"INVITE": _PEEK_ANSWER, "OPTIONS": _PEEK_ANSWER | {"max-forwards", "contact", "content-type"}}
+
+
+# Header names seen on the fast path, with their lookup key ("" for a name that is no token):
+# a flood repeats a handful of names, so each is checked once (bounded: new names stop being
+# remembered beyond the limit, they are still checked).
+_PEEK_NAMES: dict[str, str] = {}
+_PEEK_NAMES_LIMIT = 256
+
+
+def _peek_key(name: str) -> str:
+    key = _PEEK_NAMES.get(name)
+    if key is None:
+        key = header_key(name) if is_token(name) else ""
+        if len(_PEEK_NAMES) < _PEEK_NAMES_LIMIT:
+            _PEEK_NAMES[name] = key
+    return key
+
+
+def _answer_headers(data: bytes) -> bytes | None:
+    """The datagram reduced to its start line and the `_PEEK_KEEP` header fields, without body;
+    None when anything could make the full request answer otherwise: folded lines, a bad
+    header name, a bare CR or LF, a Require (§8.2.2.3, 420), a Content-Length larger than the
+    body or not a number (§18.3, 400). No value is interpreted here: the one parser
+    (`parse_message`) then reads the reduced request."""
+    if not data.startswith(_PEEK_METHODS):
+        return None
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    try:
+        text = data[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\r\n")
+    keep = _PEEK_KEEP.get(lines[0].partition(" ")[0], _PEEK_ANSWER)
+    kept = [lines[0]]
+    for line in lines[1:]:
+        colon = line.find(":")
+        if colon <= 0 or line[0] in " \t" or "\r" in line or "\n" in line:
+            return None
+        key = _peek_key(line[:colon].rstrip(" \t"))
+        if not key:
+            return None
+        if key in keep:
+            kept.append(line)
+        elif key == "require":
+            return None
+        elif key == "content-length":
+            value = line[colon + 1 :].strip(" \t")
+            if not value.isdigit() or not value.isascii() or int(value) > len(data) - end - 4:
+                return None
+    return ("\r\n".join(kept) + "\r\n\r\n").encode("utf-8")
+
+
 def _bare_host(host: str) -> str:
     return host.strip("[]").lower()
 
@@ -215,9 +282,12 @@ def _retag_via(via: Via, received: str | None, rport: int | None) -> str:
 
 
 def _route_response(
-    request: SipRequest, via: Via, source: Address, transport: Transport
+    request: SipRequest, via: Via, source: Address, transport: Transport, *, one_value_per_line: bool = False
 ) -> tuple[SipRequest, Address]:
-    """Return (request whose top Via carries received/rport, destination of its responses)."""
+    """Return (request whose top Via carries received/rport, destination of its responses).
+
+    `one_value_per_line`: the caller knows every Via header line holds one value (as many
+    values as lines), so the first line is `via` and need not be split again."""
     src_ip, src_port = source
     rport_asked = _has_param(via.params, "rport")
     # §18.2.1: "the server MUST add a 'received' parameter" when the sent-by host "differs from
@@ -241,6 +311,9 @@ def _route_response(
     items = request.headers.items()
     for i, (name, value) in enumerate(items):
         if canonical_name(name) == "Via":
+            if one_value_per_line:
+                items[i] = (name, _retag_via(via, received, rport))
+                break
             values = split_header_values(value)
             values[0] = _retag_via(via, received, rport)
             items[i] = (name, ", ".join(values))
@@ -314,6 +387,10 @@ class UserAgentServer:
     # -- public API ----------------------------------------------------------------------------
     def receive_datagram(self, data: bytes, source: Address, now: float) -> list[Event]:
         """One UDP datagram from `source` (§18.3: one datagram carries one message)."""
+        if self._stateless is not None and data.startswith(_PEEK_METHODS):
+            answered = self._answer_fast(data, source)
+            if answered is not None:
+                return answered
         try:
             message = parse_message(data, lenient_request_uri=True)
         except SipParseError as e:
@@ -431,6 +508,42 @@ class UserAgentServer:
         }
 
     # -- dispatch ----------------------------------------------------------------------------
+    def _answer_fast(self, data: bytes, source: Address) -> list[Event] | None:
+        """The stateless policy's answer to a new out-of-dialog OPTIONS or INVITE, from the
+        request reduced to the header fields a response needs (`_answer_headers`): a flood
+        beyond capacity or of liveness pings costs a fraction of a full parse and leaves no
+        state (§8.2.7). None: the request takes the full path (anything unusual, a request we
+        hold a transaction for, one with a To tag, one the policy does not answer)."""
+        reduced = _answer_headers(data)
+        if reduced is None:
+            return None
+        try:
+            request = parse_message(reduced, lenient_request_uri=True)
+        except SipParseError:
+            return None  # the full path answers 400 / 505 or drops, as it always did
+        if not isinstance(request, SipRequest) or request.method not in self._allow:
+            return None
+        try:
+            if request.to.tag is not None or request.uri.headers:
+                return None
+            vias = request.vias
+            top = vias[0]
+            cseq = request.cseq
+            key = TransactionKey.for_request(
+                method=request.method, branch=top.branch, sent_by_host=top.host, sent_by_port=top.port,
+                call_id=request.call_id, from_tag=request.from_.tag, cseq_number=cseq.number,
+            )
+        except (RemoteProtocolError, IndexError):
+            return None
+        if key in self._tx.by_key:
+            return None  # a retransmission of a request we answered statefully: its transaction resends
+        answer = self._stateless(request) if self._stateless is not None else None
+        if answer is None:
+            return None
+        single = len(vias) == request.headers.count("Via")
+        reply_request, destination = _route_response(request, top, source, "udp", one_value_per_line=single)
+        return [self._send_stateless(request, top, reply_request, destination, "udp", answer)]
+
     def _dispatch(
         self, message: SipRequest | SipResponse, source: Address, transport: Transport, now: float
     ) -> list[Event]:
@@ -542,14 +655,18 @@ class UserAgentServer:
         and is ignored, as §8.2.7 asks.
         """
         del self._tx.by_key[stx.tx.key]
-        status, reason, extra = answer
         request = stx.request
-        top = stx.reply_request.top_via
+        return [self._send_stateless(request, request.vias[0], stx.reply_request, stx.destination,
+                                     stx.transport, answer)]
+
+    def _send_stateless(self, request: SipRequest, top: Via, reply_request: SipRequest, destination: Address,
+                        transport: Transport, answer: StatelessAnswer) -> AnsweredStatelessly:
+        status, reason, extra = answer
         seed = f"{request.call_id}|{request.from_.tag}|{top.branch}|{request.cseq}".encode()
         tag = hashlib.blake2b(seed, digest_size=8).hexdigest()
-        response = build_response(stx.reply_request, status, reason, to_tag=tag, headers=extra)
-        self._out.append(Outgoing(response.to_bytes(), stx.destination, stx.transport))
-        return [AnsweredStatelessly(request, status, reason)]
+        response = build_response(reply_request, status, reason, to_tag=tag, headers=extra)
+        self._out.append(Outgoing(response.to_bytes(), destination, transport))
+        return AnsweredStatelessly(request, status, reason)
 
     def _in_dialog(self, stx: _ServerTx, to_tag: str, now: float) -> list[Event]:
         request = stx.request

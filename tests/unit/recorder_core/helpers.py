@@ -107,14 +107,20 @@ class Driver:
         config = RecorderConfig(recordings_root=root, sip_address=("127.0.0.1", 5060),
                                 media_address="127.0.0.1", capacity=capacity)
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
-        store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
-        self.core = RecorderCore(config, self.ports, store=store, log=self.log_lines.append)
+        # The store is the adapter's: the driver runs the core's storage work as the adapter's
+        # storage thread would (`run_storage`), after every input unless `auto_storage` is off.
+        self.store = RecordingStore(root, fsync=False, jitter_window=config.jitter_window_s)
+        self.core = RecorderCore(config, self.ports, log=self.log_lines.append)
+        self.auto_storage = True
+        self.storage_errors: list[BaseException] = []
         self.unparsed: list[bytes] = []  # responses echoing a malformed From/To (see responses)
 
     # -- SIP ---------------------------------------------------------------------------------
     def send(self, data: bytes, source: tuple[str, int] = MS) -> list[SipResponse]:
         """Feed one datagram; every response the core queued, parsed with our codec."""
         self.core.receive_sip(data, source, self.now)
+        if self.auto_storage:
+            self.run_storage()
         return self.responses()
 
     def responses(self) -> list[SipResponse]:
@@ -184,8 +190,15 @@ class Driver:
 
     def run_storage(self) -> None:
         """Do the disk work the core handed out, as the adapter's storage worker would."""
-        for work in self.core.storage_work():
-            self.core.store.run(work)
+        while work := self.core.storage_work():
+            for item in work:
+                error: BaseException | None = None
+                try:
+                    self.store.run(item)
+                except Exception as failure:  # noqa: BLE001 - reported to the core, as the adapter does
+                    error = failure
+                    self.storage_errors.append(failure)
+                self.core.storage_done(item, error, self.now)
 
     def advance(self, seconds: float) -> None:
         """Move the clock, firing every deadline that falls due on the way (like the adapter)."""
@@ -193,7 +206,8 @@ class Driver:
         while (deadline := self.core.next_deadline()) is not None and deadline <= end:
             self.now = max(self.now, deadline)
             self.core.on_timer(self.now)
-            self.run_storage()
+            if self.auto_storage:
+                self.run_storage()
         self.now = end
 
     # -- output ------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_ack_timeout_dialogs_are_reclaimed_from_every_table(tmp_path: Path) -> N
     assert driver.core._streams_by_port == {}
     sizes = driver.core._ua.debug_sizes()
     assert sizes["dialogs"] == sizes["transactions"] == sizes["handles"] == sizes["armed"] == 0, sizes
-    assert driver.core.store.open_recordings == []
+    assert driver.store.open_recordings == []
     assert all(doc["complete"] for doc in driver.documents())
     # Capacity is free again.
     assert driver.final(_invite(99)).status == 200
@@ -69,3 +69,17 @@ def test_ack_timeout_dialogs_are_reclaimed_from_every_table(tmp_path: Path) -> N
 def test_a_flood_source_is_not_answered_100_trying_when_refused(tmp_path: Path) -> None:
     driver = Driver(tmp_path / "rec", capacity=0)
     assert [r.status for r in driver.send(_invite(1), MS)] == [503]
+
+
+def test_a_flood_of_bad_requests_does_not_become_a_log_flood(tmp_path: Path) -> None:
+    driver = Driver(tmp_path / "rec")
+    bad = render("options.sip", cseq=1).replace(b"Max-Forwards: 70", b"Max-Forwards: many")
+    for _ in range(1000):  # 1000 malformed requests within one second: each still answered 400
+        assert [r.status for r in driver.send(bad, RM)] == [400]
+    assert driver.core.counters["bad_sip"] == 1000
+    assert 1 <= len(driver.log_lines) <= 25  # a burst of lines, not one per datagram
+    driver.now += 10.0  # later, the next bad request is logged with the count held back
+    driver.send(bad, RM)
+    assert "similar lines suppressed" in driver.log_lines[-1]
+    held_back = int(driver.log_lines[-1].rsplit("(", 1)[1].split()[0])
+    assert len(driver.log_lines) - 1 + held_back == 1000
