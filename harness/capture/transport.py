@@ -38,6 +38,7 @@ __all__ = [
     "CaptureRecord",
     "KindOf",
     "RtpBatches",
+    "RtpFixedSink",
     "RtpSink",
     "iter_transport",
     "read_datagrams",
@@ -320,6 +321,10 @@ KindOf = Callable[[Endpoint, Endpoint, Transport, bytes], PayloadKind]
 
 # Receives RTP-over-UDP payloads instead of their being yielded: (index, timestamp, src, dst, payload).
 RtpSink = Callable[[int, float, Endpoint, Endpoint, bytes], None]
+# The vector path's fixed-header RTP packets of one chunk, in capture order, instead of one
+# `RtpSink` call each: (frame numbers, arrival times, (src, dst) pairs, SSRCs, payload bodies
+# after the 12-byte fixed header).
+RtpFixedSink = Callable[[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]], None]
 
 _MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
 _RTP_FIXED_HEADER = 12
@@ -416,11 +421,13 @@ class RtpBatches:
 
 def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                    rtp_endpoints: Collection[Endpoint] = (), rtp_sink: RtpSink | None = None,
-                   rtp_batches: RtpBatches | None = None) -> Iterator[CaptureRecord]:
+                   rtp_batches: RtpBatches | None = None,
+                   rtp_fixed_sink: RtpFixedSink | None = None) -> Iterator[CaptureRecord]:
     """Every UDP datagram and in-order TCP payload of a capture, classified by `kind_of`
     (everything OTHER without one), as tuples; `PcapReadError` after the last readable frame.
 
-    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order,
+    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order
+    (with `rtp_fixed_sink` too, the vector path's packets go to it a chunk at a time, not to `rtp_sink`),
     instead of being yielded (a capture is mostly RTP: this saves a generator round trip and a
     tuple per packet). `rtp_endpoints` is the classifier's insertion-ordered collection of
     SDP-named media endpoints (it only grows, new ones at the end).
@@ -550,7 +557,8 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                         _note_learnt(rtp_endpoints, learnt, index_here)
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
         if candidates is not None:
-            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink)
+            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink,
+                                  rtp_fixed_sink)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
 
@@ -578,6 +586,7 @@ _HEURISTIC_PT_TABLE[[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
 _KEY_BYTES = np.arange(26, 38)  # source address, destination address, ports
 _PORT_BYTES = np.arange(34, 38)
 _HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
+_SSRC_BYTES = np.arange(50, 54)
 
 
 def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
@@ -610,7 +619,8 @@ def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
 
 def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
                 flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
-                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> Iterator[CaptureRecord]:
+                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None,
+                rtp_fixed_sink: RtpFixedSink | None = None) -> Iterator[CaptureRecord]:
     """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
     blob, offsets = c.blob, c.offsets
     keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
@@ -644,7 +654,14 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
                               np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
                               np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
                               frame_numbers[rtp_at].astype(np.int64))
-    if rtp_sink is not None:
+    if rtp_fixed_sink is not None and rtp_at.size:
+        at = c.positions[rtp_at].tolist()
+        header = blob[offsets[rtp_at][:, None] + _SSRC_BYTES].astype(np.uint32)
+        ssrcs = ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]).tolist()
+        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), [times[pos] for pos in at],
+                       [pairs[flow] for flow in flow_of[rtp_at].tolist()], ssrcs,
+                       [frames[pos][54:stop] for pos, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
+    elif rtp_sink is not None:
         for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
                                            flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
             src, dst = pairs[flow]

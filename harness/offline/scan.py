@@ -73,7 +73,8 @@ def scan_capture(path: Path) -> ScanEvidence:
     def sip_datagrams() -> Iterator[Datagram]:
         sip_kind, udp = PayloadKind.SIP, Transport.UDP
         try:
-            for record in iter_capture(path, replication.feed, rtp_batches=RtpBatches(flush)):
+            for record in iter_capture(path, replication.feed, rtp_batches=RtpBatches(flush),
+                                       rtp_fixed_sink=replication.feed_fixed):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
                     if record[4] is udp:
