@@ -447,6 +447,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
     ip_frags = _Reassembler()
     tcp = _TcpReassembler()
     flows: dict[bytes, tuple[Endpoint, Endpoint]] = {}
+    vector_flows: dict[bytes, _VectorFlow] = {}  # the vector path's per-flow facts (see `_VectorFlow`)
     sdp_flows: set[bytes] = set()  # flows with an SDP-named endpoint (rtp_endpoints only grows)
     udp_proto = Transport.UDP
     other, rtp_kind, sip_kind = PayloadKind.OTHER, PayloadKind.RTP, PayloadKind.SIP
@@ -558,7 +559,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
         if candidates is not None:
             yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink,
-                                  rtp_fixed_sink)
+                                  rtp_fixed_sink, vector_flows)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
 
@@ -568,6 +569,21 @@ def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int
     insertion-ordered collection) with the frame number that taught them."""
     for ep in islice(rtp_endpoints, len(learnt), None):
         learnt.setdefault(ep, index)
+
+
+_NEVER = np.iinfo(np.int64).max
+
+
+class _VectorFlow:
+    """One flow as the vector path knows it: its endpoints, its `RtpBatches` flow number, and
+    the frame number from which an SDP names one of its endpoints (`_NEVER`: not yet)."""
+
+    __slots__ = ("known_since", "number", "pair")
+
+    def __init__(self, pair: tuple[Endpoint, Endpoint], number: int) -> None:
+        self.pair = pair
+        self.number = number
+        self.known_since = _NEVER
 
 
 @dataclass(slots=True)
@@ -620,7 +636,8 @@ def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
 def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
                 flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
                 rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None,
-                rtp_fixed_sink: RtpFixedSink | None = None) -> Iterator[CaptureRecord]:
+                rtp_fixed_sink: RtpFixedSink | None = None,
+                vector_flows: dict[bytes, _VectorFlow] | None = None) -> Iterator[CaptureRecord]:
     """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
     blob, offsets = c.blob, c.offsets
     keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
@@ -628,28 +645,38 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
     flow_of = flow_of.ravel()
     frame_numbers = c.positions + (base + 1)
     # When the flow's endpoints became SDP-named (a later frame is RTP by the SDP rule).
-    never = np.iinfo(np.int64).max
-    known_since = np.empty(len(unique_keys), dtype=np.int64)
+    if vector_flows is None or len(vector_flows) >= _MAX_FLOW_CACHE:
+        vector_flows = {} if vector_flows is None else vector_flows
+        vector_flows.clear()
+    count = len(unique_keys)
+    known_since = np.empty(count, dtype=np.int64)
+    numbers = np.empty(count, dtype=np.int64)
     pairs: list[tuple[Endpoint, Endpoint]] = []
-    raw_keys: list[bytes] = []
-    for i, value in enumerate(unique_keys):
-        raw = value.tobytes()
-        pair = flows.get(raw)
-        if pair is None:
-            sport, dport = struct.unpack_from("!HH", raw, 8)
-            pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
-            flows[raw] = pair
-        raw_keys.append(raw)
-        pairs.append(pair)
-        known_since[i] = min(learnt.get(pair[0], never), learnt.get(pair[1], never))
+    whole = unique_keys.tobytes()  # the distinct 12-byte keys back to back
+    for i in range(count):
+        raw = whole[12 * i:12 * i + 12]
+        flow = vector_flows.get(raw)
+        if flow is None:
+            pair = flows.get(raw)
+            if pair is None:
+                sport, dport = struct.unpack_from("!HH", raw, 8)
+                pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
+                flows[raw] = pair
+            number = rtp_batches.flow_number(raw, pair) if rtp_batches is not None else -1
+            flow = vector_flows[raw] = _VectorFlow(pair, number)
+        if flow.known_since == _NEVER:
+            # `learnt` only grows and keeps each endpoint's first stamp: a known flow stays known.
+            pair = flow.pair
+            flow.known_since = min(learnt.get(pair[0], _NEVER), learnt.get(pair[1], _NEVER))
+        pairs.append(flow.pair)
+        known_since[i] = flow.known_since
+        numbers[i] = flow.number
     ports = blob[offsets[:, None] + _PORT_BYTES].astype(np.int64)
     heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
     heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
     is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
     rtp_at = np.flatnonzero(is_rtp)
     if rtp_batches is not None and rtp_at.size:
-        numbers = np.fromiter((rtp_batches.flow_number(raw, pair) for raw, pair in zip(raw_keys, pairs, strict=True)),
-                              dtype=np.int64, count=len(raw_keys))
         rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
                               np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
                               np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
