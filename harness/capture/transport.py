@@ -395,11 +395,18 @@ class RtpBatches:
             all_headers = np.concatenate([p[1] for p in self._parts])
             arrival = np.concatenate([p[2] for p in self._parts])
             frames = np.concatenate([p[3] for p in self._parts])
-            order = np.argsort(flows, kind="stable")
-            cuts = np.flatnonzero(np.diff(flows[order])) + 1
-            for group in np.split(order, cuts):
-                pair = self._flow_pairs[int(flows[group[0]])]
-                pieces.setdefault(pair, []).append((all_headers[group].tobytes(), arrival[group], frames[group]))
+            # One stable sort by flow number (a radix sort when the numbers fit 16 bits), three
+            # gathers, then each flow is a contiguous slice (copied: a flow's arrays must not
+            # keep the whole collection alive).
+            narrow = flows.astype(np.uint16) if int(flows.max()) < 65536 else flows
+            order = np.argsort(narrow, kind="stable")
+            by_flow = flows[order]
+            all_headers, arrival, frames = all_headers[order], arrival[order], frames[order]
+            cuts = (np.flatnonzero(np.diff(by_flow)) + 1).tolist()
+            for start, stop in zip([0, *cuts], [*cuts, len(by_flow)], strict=True):
+                pair = self._flow_pairs[int(by_flow[start])]
+                pieces.setdefault(pair, []).append((all_headers[start:stop].tobytes(), arrival[start:stop].copy(),
+                                                    frames[start:stop].copy()))
         out: list[tuple[int, tuple[Endpoint, Endpoint], FlowArrays]] = []
         for pair, parts in pieces.items():
             if len(parts) == 1:
