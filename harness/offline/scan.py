@@ -31,8 +31,6 @@ from harness.validators.sip import ExpectedMode, SipReport, validate_sip
 
 __all__ = ["ScanEvidence", "learn_formats", "scan_capture"]
 
-_WORKER_BATCH = 131072  # frames between two hand-overs to the RTP worker
-
 @dataclass(slots=True)
 class ScanEvidence:
     """What one pass over a capture gathered (analyzers not finished yet)."""
@@ -94,9 +92,9 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     def sip_datagrams() -> Iterator[Datagram]:
         sip_kind, udp = PayloadKind.SIP, Transport.UDP
         try:
-            # With a worker, smaller batches: it computes while the parent reads on, and the
-            # batch left at the end (which the parent waits for) is short.
-            batches = RtpBatches(flush, limit=_WORKER_BATCH) if worker is not None else RtpBatches(flush)
+            # The same hand-over points with or without a worker: the batch boundaries split the
+            # statistics' vector runs, and the floats must not depend on where they fall.
+            batches = RtpBatches(flush)
             for record in iter_capture(path, replication.feed, rtp_batches=batches,
                                        rtp_fixed_sink=replication.feed_fixed):
                 if record[6] is sip_kind:

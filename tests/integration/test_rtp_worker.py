@@ -20,7 +20,7 @@ WITH_RTP = [g for g in GOLDEN if g.streams]
 def test_worker_gives_the_same_rtp_evidence_as_one_process(golden: object, monkeypatch: pytest.MonkeyPatch) -> None:
     path = PCAPS / f"{golden.name}.pcap"  # type: ignore[attr-defined]
     # Hand-overs every 64 frames: formats learnt and batches interleave as on a big capture.
-    monkeypatch.setattr(scan, "_WORKER_BATCH", 64)
+    monkeypatch.setattr(scan.RtpBatches.__init__, "__defaults__", (64,))
     alone = scan_capture(path, rtp_worker=False)
     split = scan_capture(path, rtp_worker=True)
     assert split.rtp is not alone.rtp
