@@ -48,7 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE")
 
     load = sub.add_parser("load", help="recorder capacity: a ramp of recorded calls on Locust, a verdict on each")
-    from harness.load.runner import add_arguments as add_load_arguments
+    from harness.load.arguments import add_arguments as add_load_arguments
 
     add_load_arguments(load)
 

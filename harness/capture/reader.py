@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -90,16 +91,12 @@ def _record_header_class(endian: str, max_caplen: int) -> type:
     return RecordHeader
 
 
+_first_item, _second_item = itemgetter(0), itemgetter(1)
 _CHUNK = 4096  # frames handed on at a time (bounded memory, few generator round trips)
 
 
-def _guarded(records: Iterator[tuple[float, bytes]], errors: list[BaseException]) -> Iterator[tuple[float, bytes]]:
-    """dpkt's records until it stops; an exception is kept in `errors` instead of raised (so
-    the frames before it are not lost in a half-built chunk)."""
-    try:
-        yield from records
-    except (_CorruptRecord, _ShortHeader, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError) as exc:
-        errors.append(exc)
+# What dpkt's pcap reader raises on a bad record (ours from the record header class, its own).
+_READ_ERRORS = (_CorruptRecord, _ShortHeader, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError)
 
 
 def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[FrameChunk]:
@@ -115,26 +112,32 @@ def _iter_pcap(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator[Fram
     if hasattr(reader, "_Reader__ph"):
         reader._Reader__ph = _record_header_class(endian, max_caplen)
     errors: list[BaseException] = []
-    records = _guarded(iter(reader), errors)
+    records: Iterator[tuple[float, bytes]] = iter(reader)
     held: tuple[float, bytes] | None = None  # the last frame, until the file is known to hold it whole
     while True:
-        chunk = list(islice(records, _CHUNK))
+        chunk: list[tuple[float, bytes]] = []
+        try:
+            # list.extend keeps the records appended before dpkt raises (no generator layer
+            # per record to guard them); dpkt's generator is then finished: the next chunk is empty.
+            chunk.extend(islice(records, _CHUNK))
+        except _READ_ERRORS as failure:
+            errors.append(failure)
         if not chunk:
             break
         if held is not None:
             chunk.insert(0, held)
         held = chunk.pop()
         if chunk:
-            times, frames = zip(*chunk, strict=True)
-            yield linktype, times, frames
+            # Two column tuples (zip(*chunk) of 4096 pairs costs more than dpkt's framing of them).
+            yield linktype, tuple(map(_first_item, chunk)), tuple(map(_second_item, chunk))
     error: PcapReadError | None = None
     if errors:
-        exc = errors[0]
-        if isinstance(exc, _CorruptRecord):
+        first = errors[0]
+        if isinstance(first, _CorruptRecord):
             error = PcapReadError(name, f.tell() - _PCAP_RECORD_HEADER,
-                                  f"corrupt record header (captured length {exc.caplen})")
+                                  f"corrupt record header (captured length {first.caplen})")
         else:
-            got = exc.got if isinstance(exc, _ShortHeader) else 0
+            got = first.got if isinstance(first, _ShortHeader) else 0
             error = PcapReadError(name, size - got, f"truncated record header ({got} of 16 bytes)")
     elif held is not None:
         # dpkt returns a last record cut short by the end of the file as it is: compare its

@@ -38,6 +38,7 @@ __all__ = [
     "CaptureRecord",
     "KindOf",
     "RtpBatches",
+    "RtpFixedSink",
     "RtpSink",
     "iter_transport",
     "read_datagrams",
@@ -320,6 +321,10 @@ KindOf = Callable[[Endpoint, Endpoint, Transport, bytes], PayloadKind]
 
 # Receives RTP-over-UDP payloads instead of their being yielded: (index, timestamp, src, dst, payload).
 RtpSink = Callable[[int, float, Endpoint, Endpoint, bytes], None]
+# The vector path's fixed-header RTP packets of one chunk, in capture order, instead of one
+# `RtpSink` call each: (frame numbers, arrival times, (src, dst) pairs, SSRCs, payload bodies
+# after the 12-byte fixed header).
+RtpFixedSink = Callable[[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]], None]
 
 _MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
 _RTP_FIXED_HEADER = 12
@@ -390,11 +395,18 @@ class RtpBatches:
             all_headers = np.concatenate([p[1] for p in self._parts])
             arrival = np.concatenate([p[2] for p in self._parts])
             frames = np.concatenate([p[3] for p in self._parts])
-            order = np.argsort(flows, kind="stable")
-            cuts = np.flatnonzero(np.diff(flows[order])) + 1
-            for group in np.split(order, cuts):
-                pair = self._flow_pairs[int(flows[group[0]])]
-                pieces.setdefault(pair, []).append((all_headers[group].tobytes(), arrival[group], frames[group]))
+            # One stable sort by flow number (a radix sort when the numbers fit 16 bits), three
+            # gathers, then each flow is a contiguous slice (copied: a flow's arrays must not
+            # keep the whole collection alive).
+            narrow = flows.astype(np.uint16) if int(flows.max()) < 65536 else flows
+            order = np.argsort(narrow, kind="stable")
+            by_flow = flows[order]
+            all_headers, arrival, frames = all_headers[order], arrival[order], frames[order]
+            cuts = (np.flatnonzero(np.diff(by_flow)) + 1).tolist()
+            for start, stop in zip([0, *cuts], [*cuts, len(by_flow)], strict=True):
+                pair = self._flow_pairs[int(by_flow[start])]
+                pieces.setdefault(pair, []).append((all_headers[start:stop].tobytes(), arrival[start:stop].copy(),
+                                                    frames[start:stop].copy()))
         out: list[tuple[int, tuple[Endpoint, Endpoint], FlowArrays]] = []
         for pair, parts in pieces.items():
             if len(parts) == 1:
@@ -416,11 +428,13 @@ class RtpBatches:
 
 def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                    rtp_endpoints: Collection[Endpoint] = (), rtp_sink: RtpSink | None = None,
-                   rtp_batches: RtpBatches | None = None) -> Iterator[CaptureRecord]:
+                   rtp_batches: RtpBatches | None = None,
+                   rtp_fixed_sink: RtpFixedSink | None = None) -> Iterator[CaptureRecord]:
     """Every UDP datagram and in-order TCP payload of a capture, classified by `kind_of`
     (everything OTHER without one), as tuples; `PcapReadError` after the last readable frame.
 
-    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order,
+    RTP over UDP goes to `rtp_batches` (batch statistics) and/or `rtp_sink`, in capture order
+    (with `rtp_fixed_sink` too, the vector path's packets go to it a chunk at a time, not to `rtp_sink`),
     instead of being yielded (a capture is mostly RTP: this saves a generator round trip and a
     tuple per packet). `rtp_endpoints` is the classifier's insertion-ordered collection of
     SDP-named media endpoints (it only grows, new ones at the end).
@@ -440,6 +454,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
     ip_frags = _Reassembler()
     tcp = _TcpReassembler()
     flows: dict[bytes, tuple[Endpoint, Endpoint]] = {}
+    vector_flows: dict[bytes, _VectorFlow] = {}  # the vector path's per-flow facts (see `_VectorFlow`)
     sdp_flows: set[bytes] = set()  # flows with an SDP-named endpoint (rtp_endpoints only grows)
     udp_proto = Transport.UDP
     other, rtp_kind, sip_kind = PayloadKind.OTHER, PayloadKind.RTP, PayloadKind.SIP
@@ -550,7 +565,8 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                         _note_learnt(rtp_endpoints, learnt, index_here)
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
         if candidates is not None:
-            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink)
+            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink,
+                                  rtp_fixed_sink, vector_flows)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
 
@@ -560,6 +576,21 @@ def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int
     insertion-ordered collection) with the frame number that taught them."""
     for ep in islice(rtp_endpoints, len(learnt), None):
         learnt.setdefault(ep, index)
+
+
+_NEVER = np.iinfo(np.int64).max
+
+
+class _VectorFlow:
+    """One flow as the vector path knows it: its endpoints, its `RtpBatches` flow number, and
+    the frame number from which an SDP names one of its endpoints (`_NEVER`: not yet)."""
+
+    __slots__ = ("known_since", "number", "pair")
+
+    def __init__(self, pair: tuple[Endpoint, Endpoint], number: int) -> None:
+        self.pair = pair
+        self.number = number
+        self.known_since = _NEVER
 
 
 @dataclass(slots=True)
@@ -578,6 +609,7 @@ _HEURISTIC_PT_TABLE[[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
 _KEY_BYTES = np.arange(26, 38)  # source address, destination address, ports
 _PORT_BYTES = np.arange(34, 38)
 _HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
+_SSRC_BYTES = np.arange(50, 54)
 
 
 def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
@@ -610,7 +642,9 @@ def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
 
 def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
                 flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
-                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None) -> Iterator[CaptureRecord]:
+                rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None,
+                rtp_fixed_sink: RtpFixedSink | None = None,
+                vector_flows: dict[bytes, _VectorFlow] | None = None) -> Iterator[CaptureRecord]:
     """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
     blob, offsets = c.blob, c.offsets
     keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
@@ -618,33 +652,50 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
     flow_of = flow_of.ravel()
     frame_numbers = c.positions + (base + 1)
     # When the flow's endpoints became SDP-named (a later frame is RTP by the SDP rule).
-    never = np.iinfo(np.int64).max
-    known_since = np.empty(len(unique_keys), dtype=np.int64)
+    if vector_flows is None or len(vector_flows) >= _MAX_FLOW_CACHE:
+        vector_flows = {} if vector_flows is None else vector_flows
+        vector_flows.clear()
+    count = len(unique_keys)
+    known_since = np.empty(count, dtype=np.int64)
+    numbers = np.empty(count, dtype=np.int64)
     pairs: list[tuple[Endpoint, Endpoint]] = []
-    raw_keys: list[bytes] = []
-    for i, value in enumerate(unique_keys):
-        raw = value.tobytes()
-        pair = flows.get(raw)
-        if pair is None:
-            sport, dport = struct.unpack_from("!HH", raw, 8)
-            pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
-            flows[raw] = pair
-        raw_keys.append(raw)
-        pairs.append(pair)
-        known_since[i] = min(learnt.get(pair[0], never), learnt.get(pair[1], never))
+    whole = unique_keys.tobytes()  # the distinct 12-byte keys back to back
+    for i in range(count):
+        raw = whole[12 * i:12 * i + 12]
+        flow = vector_flows.get(raw)
+        if flow is None:
+            pair = flows.get(raw)
+            if pair is None:
+                sport, dport = struct.unpack_from("!HH", raw, 8)
+                pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
+                flows[raw] = pair
+            number = rtp_batches.flow_number(raw, pair) if rtp_batches is not None else -1
+            flow = vector_flows[raw] = _VectorFlow(pair, number)
+        if flow.known_since == _NEVER:
+            # `learnt` only grows and keeps each endpoint's first stamp: a known flow stays known.
+            pair = flow.pair
+            flow.known_since = min(learnt.get(pair[0], _NEVER), learnt.get(pair[1], _NEVER))
+        pairs.append(flow.pair)
+        known_since[i] = flow.known_since
+        numbers[i] = flow.number
     ports = blob[offsets[:, None] + _PORT_BYTES].astype(np.int64)
     heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
     heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
     is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
     rtp_at = np.flatnonzero(is_rtp)
     if rtp_batches is not None and rtp_at.size:
-        numbers = np.fromiter((rtp_batches.flow_number(raw, pair) for raw, pair in zip(raw_keys, pairs, strict=True)),
-                              dtype=np.int64, count=len(raw_keys))
         rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
                               np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
                               np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
                               frame_numbers[rtp_at].astype(np.int64))
-    if rtp_sink is not None:
+    if rtp_fixed_sink is not None and rtp_at.size:
+        at = c.positions[rtp_at].tolist()
+        header = blob[offsets[rtp_at][:, None] + _SSRC_BYTES].astype(np.uint32)
+        ssrcs = ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]).tolist()
+        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), [times[pos] for pos in at],
+                       [pairs[flow] for flow in flow_of[rtp_at].tolist()], ssrcs,
+                       [frames[pos][54:stop] for pos, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
+    elif rtp_sink is not None:
         for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
                                            flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
             src, dst = pairs[flow]

@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from harness.capture.model import Datagram, PayloadKind, Transport
+from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
+from harness.offline.rtp_worker import RtpWorker, use_rtp_worker
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sdp import parse_sdp
 from harness.validators.pcap import PcapReadError, RtpBatches, iter_capture
@@ -40,7 +42,14 @@ class ScanEvidence:
     read_error: PcapReadError | None
 
 
-def learn_formats(payload: bytes, analyzer: RtpAnalyzer, index: int) -> None:
+class FormatLearner(Protocol):
+    """What `learn_formats` tells: an `RtpAnalyzer`, or the `RtpWorker` in front of one."""
+
+    def learn_format(self, endpoint: Endpoint, clock_rate: int, telephone_event_pts: frozenset[int], *,
+                     since_index: int = 0) -> None: ...
+
+
+def learn_formats(payload: bytes, analyzer: FormatLearner, index: int) -> None:
     """Tell the RTP analysis what each SDP-described address receives (see `learn_format`)."""
     split = payload.find(b"\r\n\r\n")
     if split < 0 or not payload.startswith(b"v=0", split + 4):
@@ -60,29 +69,50 @@ def learn_formats(payload: bytes, analyzer: RtpAnalyzer, index: int) -> None:
         analyzer.learn_format((conn.host, media.port), clock, events, since_index=index)
 
 
-def scan_capture(path: Path) -> ScanEvidence:
-    """Read `path` once and gather the SIP, RTP and replication evidence."""
+def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
+    """Read `path` once and gather the SIP, RTP and replication evidence.
+
+    `rtp_worker`: the RTP statistics in a second process (`harness.offline.rtp_worker`);
+    None decides by the CPU affinity and the capture's size. Same evidence either way."""
+    if rtp_worker is None:
+        rtp_worker = use_rtp_worker(path)
+    worker = RtpWorker() if rtp_worker else None
     analyzer = RtpAnalyzer()
+    learner: FormatLearner = worker if worker is not None else analyzer
     replication = ReplicationAnalyzer()
     state: dict[str, object] = {"sip_seen": False, "error": None}
 
     def flush(batches: RtpBatches) -> None:
+        if worker is not None:
+            worker.feed(batches.take())
+            return
         for src, dst, packets in batches.take():
             analyzer.feed_batch(src, dst, *packets)
 
     def sip_datagrams() -> Iterator[Datagram]:
         sip_kind, udp = PayloadKind.SIP, Transport.UDP
         try:
-            for record in iter_capture(path, replication.feed, rtp_batches=RtpBatches(flush)):
+            # The same hand-over points with or without a worker: the batch boundaries split the
+            # statistics' vector runs, and the floats must not depend on where they fall.
+            batches = RtpBatches(flush)
+            for record in iter_capture(path, replication.feed, rtp_batches=batches,
+                                       rtp_fixed_sink=replication.feed_fixed):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
                     if record[4] is udp:
-                        learn_formats(record[5], analyzer, record[0])
+                        learn_formats(record[5], learner, record[0])
                     yield Datagram(*record)
         except PcapReadError as exc:
             state["error"] = exc
 
-    sip = validate_sip(sip_datagrams(), mode=ExpectedMode.ANY)
+    try:
+        sip = validate_sip(sip_datagrams(), mode=ExpectedMode.ANY)
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        raise
+    if worker is not None:
+        analyzer = worker.result()
     error = state["error"]
     return ScanEvidence(sip, analyzer, replication, bool(state["sip_seen"]),
                         error if isinstance(error, PcapReadError) else None)

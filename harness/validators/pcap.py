@@ -33,6 +33,7 @@ from harness.capture.transport import (
     MAX_TCP_PENDING_BYTES,
     CaptureRecord,
     RtpBatches,
+    RtpFixedSink,
     RtpSink,
     iter_transport,
     read_datagrams,
@@ -197,16 +198,19 @@ def classify(datagrams: Iterable[Datagram]) -> Iterator[Datagram]:
 
 
 def iter_capture(path: str | Path, rtp_sink: RtpSink | None = None, *,
-                 rtp_batches: RtpBatches | None = None) -> Iterator[CaptureRecord]:
+                 rtp_batches: RtpBatches | None = None,
+                 rtp_fixed_sink: RtpFixedSink | None = None) -> Iterator[CaptureRecord]:
     """`read_capture` as plain tuples, for consumers that handle every packet of big captures.
 
     `Datagram(*record)` is the `Datagram` `read_capture` yields. Same errors: everything
     readable is yielded, then `PcapReadError` (one line: file + byte offset) is raised.
     With `rtp_sink` / `rtp_batches`, RTP over UDP is handed to them (in capture order,
-    interleaved with the records yielded) instead of being yielded.
+    interleaved with the records yielded) instead of being yielded; with `rtp_fixed_sink`
+    too, the fixed-header RTP of the vector path goes to it a chunk at a time (`iter_transport`).
     """
     classifier = PayloadClassifier()
-    return iter_transport(path, classifier.kind_of, classifier.rtp_endpoints, rtp_sink, rtp_batches)
+    return iter_transport(path, classifier.kind_of, classifier.rtp_endpoints, rtp_sink, rtp_batches,
+                          rtp_fixed_sink)
 
 
 def read_capture(path: str | Path) -> Iterator[Datagram]:

@@ -182,6 +182,40 @@ class ReplicationAnalyzer:
         entry.matched_by[key] = (timestamp, index)
         fifo.append((timestamp, entry, key, owner))
 
+    def feed_fixed(self, indices: Sequence[int], timestamps: Sequence[float],
+                   pairs: Sequence[tuple[Endpoint, Endpoint]], ssrcs: Sequence[int], bodies: Sequence[bytes]) -> None:
+        """`feed` for many fixed-header packets (V=2, no padding, extension or CSRC: the body is
+        everything after the 12-byte header), in capture order: the same state, one call per
+        batch instead of one per packet (a capture is mostly RTP, most of it silence)."""
+        fifo = self._fifo
+        entries = self._index
+        window = self._window
+        settle = self._settle
+        for index, timestamp, pair, ssrc, body, digest in zip(indices, timestamps, pairs, ssrcs, bodies,
+                                                             map(hash, bodies), strict=True):
+            if len(body) < MIN_PAYLOAD:
+                continue
+            if fifo and fifo[0][0] < timestamp - window:
+                horizon = timestamp - window
+                while fifo and fifo[0][0] < horizon:
+                    settle(*fifo.popleft())
+            entry = entries.get(digest)
+            if entry is not None and entry.stream is None:
+                continue  # ambiguous payload (silence), as in `feed`
+            key = (pair[0], pair[1], ssrc)
+            if entry is None:
+                entry = entries[digest] = _Entry(digest, key, timestamp, index)
+                fifo.append((timestamp, entry, key, None))
+                continue
+            owner = entry.stream
+            if owner is None or key in entry.matched_by:
+                continue
+            if owner == key:
+                entry.stream = None
+                continue
+            entry.matched_by[key] = (timestamp, index)
+            fifo.append((timestamp, entry, key, owner))
+
     def _settle(self, _arrival: float, entry: _Entry, stream: StreamKey, original: StreamKey | None) -> None:
         if original is None:  # the entry's own packet
             if self._index.get(entry.digest) is entry:

@@ -240,8 +240,11 @@ def split_header_values(value: str) -> list[str]:
     []; empty elements inside a list ("a,,b") are kept as "" so that strict element parsers
     reject them.
     """
-    if not value.strip(_WS):
+    stripped = value.strip(_WS)
+    if not stripped:
         return []
+    if "," not in value:
+        return [stripped]  # one element: the common case (one Via, one Contact per row)
     out: list[str] = []
     start = 0
     in_quote = False

@@ -116,10 +116,11 @@ class Headers:
     `get("CALL-ID")` and `get("Call-ID")` are the same field.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] | None = None
         for name, value in items:
             self.add(name, value)
 
@@ -128,6 +129,7 @@ class Headers:
         """Build from already-validated parser output (no re-validation)."""
         h = cls.__new__(cls)
         h._items = items
+        h._index = None
         return h
 
     @staticmethod
@@ -139,19 +141,34 @@ class Headers:
         if "\r" in value or "\n" in value:
             raise LocalProtocolError(f"CR/LF in value of header {name}")
 
+    def _values(self) -> dict[str, list[str]]:
+        """Lookup key → values in row order, built on the first lookup and dropped on any change
+        (a parsed message is read dozens of times: one pass over its rows instead of one per get)."""
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self._items:
+                key = header_key(n)
+                values = index.get(key)
+                if values is None:
+                    index[key] = [v]
+                else:
+                    values.append(v)
+            self._index = index
+        return index
+
     def get(self, name: str) -> str | None:
-        key = header_key(name)
-        for n, v in self._items:
-            if header_key(n) == key:
-                return v
-        return None
+        values = self._values().get(header_key(name))
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """All values; list-valued headers are comma-split, whether in one row or many."""
         key = header_key(name)
-        values = [v for n, v in self._items if header_key(n) == key]
+        values = self._values().get(key)
+        if not values:
+            return []
         if key not in LIST_HEADERS:
-            return values
+            return list(values)
         out: list[str] = []
         for v in values:
             out.extend(split_header_values(v))
@@ -159,12 +176,13 @@ class Headers:
 
     def count(self, name: str) -> int:
         """Number of header *rows* named `name`."""
-        key = header_key(name)
-        return sum(1 for n, _ in self._items if header_key(n) == key)
+        values = self._values().get(header_key(name))
+        return len(values) if values else 0
 
     def add(self, name: str, value: str) -> None:
         self._check(name, value)
         self._items.append((name, value))
+        self._index = None
 
     def set(self, name: str, value: str) -> None:
         """Replace all rows of `name` by one row at the position of the first (or append)."""
@@ -182,10 +200,12 @@ class Headers:
         if not placed:
             out.append((name, value))
         self._items = out
+        self._index = None
 
     def remove(self, name: str) -> None:
         key = header_key(name)
         self._items = [(n, v) for n, v in self._items if header_key(n) != key]
+        self._index = None
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)

@@ -58,6 +58,8 @@ def test_compact_forms_cover_rfc3261_table() -> None:
         ("   ", []),
         ("a,,b", ["a", "", "b"]),
         ("single", ["single"]),
+        (" \tSIP/2.0/UDP h;branch=z9hG4bK1 \t", ["SIP/2.0/UDP h;branch=z9hG4bK1"]),  # no comma: stripped
+        ('"x" <sip:a@b>', ['"x" <sip:a@b>']),
     ],
 )
 def test_split_header_values(value: str, parts: list[str]) -> None:
