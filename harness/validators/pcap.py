@@ -38,7 +38,9 @@ from harness.capture.transport import (
     iter_transport,
     read_datagrams,
 )
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.rtp.packet import RtpParseError, parse_header_fields
+from harness.protocol.sdp import parse_sdp
 
 __all__ = [
     "FRAGMENT_TIMEOUT",
@@ -66,10 +68,6 @@ _SIP_STATUS_LINE = re.compile(rb"^SIP/2\.0 [1-6]\d\d ")
 # A TCP segment may end inside a long Request-Line (Genesys R-URIs are long): a method token
 # followed by a sip:/sips: URI is enough to call the stream SIP.
 _SIP_REQUEST_PREFIX = re.compile(rb"^[A-Z]{3,16} sips?:[^\s]")
-_SDP_CONNECTION = re.compile(rb"^c=IN IP[46] ([^\s/]+)", re.MULTILINE)
-_SDP_MEDIA = re.compile(rb"^m=\w+ (\d+)(?:/\d+)? ", re.MULTILINE)
-_SDP_RTCP = re.compile(rb"^a=rtcp:(\d+)(?: IN IP[46] ([^\s]+))?", re.MULTILINE)
-_SDP_RTCP_MUX = re.compile(rb"^a=rtcp-mux\b", re.MULTILINE)
 # Static audio payload types of RFC 3551 Table 4 plus the dynamic range: what the fallback
 # heuristic accepts when no SDP named the endpoint.
 _HEURISTIC_PTS = frozenset({0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, *range(96, 128)})
@@ -150,40 +148,37 @@ class PayloadClassifier:
         return PayloadKind.OTHER
 
     def learn_sdp(self, payload: bytes) -> None:
-        """Record the media endpoints of an SDP body (RFC 4566 §5.7 c=, §5.14 m=, RFC 3605)."""
+        """Record the media endpoints of an SDP body (RFC 4566 §5.7 c=, §5.14 m=, RFC 3605).
+
+        Read with the project's one SDP parser (`harness.protocol.sdp.parse_sdp`); a body it
+        refuses teaches nothing (the SIP validator reports it), and RTP to such a stream is
+        still found by the header heuristic."""
         split = payload.find(b"\r\n\r\n")
         body = payload[split + 4:] if split >= 0 else b""
         if not body.startswith(b"v=0"):
             return
         self.sdp_seen = True
-        # Session-level c= applies to every m= section that has none of its own (§5.7).
-        sections = re.split(rb"(?m)^(?=m=)", body)
-        session_conn = _first_group(_SDP_CONNECTION, sections[0])
-        for section in sections[1:]:
-            media = _SDP_MEDIA.match(section)
-            conn = _first_group(_SDP_CONNECTION, section) or session_conn
-            if media is None or conn is None:
-                continue
-            port = int(media.group(1))
-            if port == 0:
-                continue  # refused stream (RFC 3264 §6)
-            host = _normalise_ip(conn)
-            self.rtp_endpoints[(host, port)] = None
-            rtcp = _SDP_RTCP.search(section)
-            if rtcp is not None:
-                rtcp_host = _normalise_ip(rtcp.group(2)) if rtcp.group(2) else host
-                self.rtcp_endpoints.add((rtcp_host, int(rtcp.group(1))))
-            elif not _SDP_RTCP_MUX.search(section):
-                self.rtcp_endpoints.add((host, port + 1))  # RFC 3550 §11: next odd port
+        try:
+            sdp = parse_sdp(body)
+        except RemoteProtocolError:
+            return
+        for media in sdp.media:
+            # Session-level c= applies to every m= section that has none of its own (§5.7).
+            conn = media.connection or sdp.connection
+            if media.port == 0 or conn is None:
+                continue  # refused stream (RFC 3264 §6), or nowhere to send
+            host = _normalise_ip(conn.address)
+            self.rtp_endpoints[(host, media.port)] = None
+            rtcp = next((v for n, v in media.attributes if n == "rtcp" and v), None)
+            if rtcp is not None and rtcp.split()[0].isdigit():
+                words = rtcp.split()
+                rtcp_host = _normalise_ip(words[3]) if len(words) >= 4 else host
+                self.rtcp_endpoints.add((rtcp_host, int(words[0])))
+            elif not any(n == "rtcp-mux" for n, _ in media.attributes):
+                self.rtcp_endpoints.add((host, media.port + 1))  # RFC 3550 §11: next odd port
 
 
-def _first_group(pattern: re.Pattern[bytes], text: bytes) -> bytes | None:
-    match = pattern.search(text)
-    return match.group(1) if match else None
-
-
-def _normalise_ip(raw: bytes) -> str:
-    text = raw.decode("ascii", "replace")
+def _normalise_ip(text: str) -> str:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
