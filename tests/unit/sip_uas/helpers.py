@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from pathlib import Path
 
-from harness.protocol.sip.message import SipResponse, parse_message
+from harness.protocol.sip.message import SipParseError, SipResponse, parse_message
 from harness.protocol.sip.transaction import Outgoing
 from harness.protocol.sip.uas import UserAgentServer
 
@@ -43,3 +44,21 @@ def sent(ua: UserAgentServer) -> list[SipResponse]:
 
 def statuses(ua: UserAgentServer) -> list[int]:
     return [r.status for r in sent(ua)]
+
+
+_FROM_TO_LINE = re.compile(rb"(?im)^(from|f|to|t)[ \t]*:[^\r\n]*(?=\r?\n)")
+
+
+def only_copied_from_to_is_malformed(data: bytes) -> bool:
+    """A response that does not parse back is acceptable only when what breaks it is a From or
+    To copied verbatim from a request whose From/To was malformed: RFC 3261 §8.2.6.2 says the
+    response's From and To "MUST equal" the request's, whatever the status (400, 505, ...)."""
+    placeholder = {b"f": b"From: <sip:from@invalid>;tag=x", b"t": b"To: <sip:to@invalid>;tag=y"}
+    repaired = _FROM_TO_LINE.sub(lambda m: placeholder[m.group(1)[:1].lower()], data)
+    if repaired == data:
+        return False
+    try:
+        parse_message(repaired)
+    except SipParseError:
+        return False
+    return True

@@ -17,7 +17,15 @@ from harness.protocol.sip.uas import (
     RequestReceived,
     UserAgentServer,
 )
-from tests.unit.sip_uas.helpers import FIXTURES, PEER, decode, load, make_ua, sent
+from tests.unit.sip_uas.helpers import (
+    FIXTURES,
+    PEER,
+    decode,
+    load,
+    make_ua,
+    only_copied_from_to_is_malformed,
+    sent,
+)
 
 ALL_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.sip"))
 
@@ -69,7 +77,7 @@ def _parses_back(out: Outgoing) -> None:
     try:
         decode(out)
     except SipParseError as err:
-        assert out.data.startswith(b"SIP/2.0 400 Malformed ") and err.reason in ("Malformed From", "Malformed To"), err
+        assert only_copied_from_to_is_malformed(out.data), (err, out.data)
 
 
 def _variant(name: str, n: int) -> bytes:
@@ -226,3 +234,13 @@ def test_ipv6_source_gets_received_param() -> None:
     (out,) = ua.data_to_send()
     assert out.destination == ("::1", 5080)
     assert b";received=::1" in out.data  # §20.42: via-received = IPv4address / IPv6address
+
+
+def test_the_parse_back_exception_covers_only_a_copied_from_or_to() -> None:
+    head = b"SIP/2.0 505 Version Not Supported\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n"
+    tail = b"Call-ID: x@h\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    copied_from = head + b"From: \"\x00MS\" <sip:ms@h>;tag=a\r\nTo: <sip:rec@h>;tag=b\r\n" + tail
+    assert only_copied_from_to_is_malformed(copied_from)
+    broken_via = copied_from.replace(b"SIP/2.0/UDP 127.0.0.1:5070", b"SIP/2.0/UDP \x00:5070")
+    assert not only_copied_from_to_is_malformed(broken_via)
+    assert not only_copied_from_to_is_malformed(head + b"To: <sip:rec@h>\r\n" + tail.replace(b"CSeq: 1", b"CSeq: x"))
