@@ -172,12 +172,21 @@ class CloseOnFirstBye(RecorderCore):
 
 
 class NoGapFill(RecorderCore):
-    """Rewrites each packet's RTP timestamp to follow the previous packet's samples (G.711: one
-    sample per payload byte), as a recorder that appends payloads would: gaps vanish."""
+    """Appends each packet's payload right after the previous one's, as a recorder that ignores
+    both the RTP timestamp and the arrival time would: gaps vanish.
+
+    Both are rewritten before the reference core sees the packet: the timestamp to follow the
+    previous packet's samples (G.711: one sample per payload byte), and the arrival time to the
+    moment that timestamp stands for. Rewriting only the timestamp was not a fault at all when the
+    pause ran long: the core's timeline re-anchors a stream whose timestamp and arrival disagree
+    by more than a second (reference_recorder/timeline.py rule 3), which healed the gap whenever a
+    loaded host stretched the 1 s pause past 1 s, and the double passed. With both rewritten the
+    stream looks perfectly regular, so nothing re-aligns it on wall-clock time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._next_timestamp: dict[int, int] = {}
+        self._first: dict[int, tuple[int, float]] = {}  # port -> (first timestamp, its arrival)
 
     def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
         try:
@@ -187,7 +196,9 @@ class NoGapFill(RecorderCore):
             return
         timestamp = self._next_timestamp.get(port, packet.timestamp)
         self._next_timestamp[port] = (timestamp + len(packet.payload)) & 0xFFFFFFFF
-        super().receive_rtp(port, data[:4] + timestamp.to_bytes(4, "big") + data[8:], source, now)
+        first_timestamp, first_arrival = self._first.setdefault(port, (timestamp, now))
+        appended_at = first_arrival + ((timestamp - first_timestamp) & 0xFFFFFFFF) / 8000
+        super().receive_rtp(port, data[:4] + timestamp.to_bytes(4, "big") + data[8:], source, appended_at)
 
 
 class RejectStreamWith200(RecorderCore):
