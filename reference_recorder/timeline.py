@@ -19,6 +19,14 @@ RTP facts used (RFC 3550 §5.1, "timestamp"):
 Placement rules (docs/architecture.md §4 reference recorder output):
 1. The first packet is anchored on its arrival time: sample ``round((arrival - t0) * rate)``.
 2. Later packets are placed at ``anchor + (ext_ts - anchor_ts)``.
+   A packet cannot have been sampled after it arrived, so the stream starts no later than
+   ``arrival - (ext_ts - anchor_ts)`` for *every* packet: when an in-sequence packet arrives
+   more than ``early_slack`` seconds before its place, the first packet was processed late
+   (a loaded host stalled the event loop, or the sender's first packet left late and the rest
+   caught up) and the stream is moved earlier to that bound, the audio not yet drained with it.
+   Without this, one stall at the first packet shifted a whole stream by up to
+   ``reanchor_threshold`` and the pause interval, which is wall-clock, silenced the audio sent
+   just before the pause (measured: 1.2 s of a 3 s call under `pytest -n 2`).
 3. If that position and the packet's arrival position disagree by more than
    ``reanchor_threshold`` seconds, or the SSRC changed, the stream is re-anchored on the
    arrival time (timestamp reset, SSRC change, source restart) and it is counted.
@@ -54,6 +62,7 @@ from harness.protocol.rtp.seqnum import TS_MOD, ts_distance
 
 __all__ = ["Placement", "StreamTimeline", "TimelineStats", "seconds_to_samples"]
 
+_IN_SEQUENCE: Final = 4  # a packet at most this many packets after the newest is in sequence
 _RECENT_TS: Final = 1024  # timestamps remembered for duplicate detection (~20 s at 50 pps)
 
 
@@ -76,6 +85,7 @@ class TimelineStats:
     duplicates: int
     dropped_late: int
     re_anchors: int
+    realigned_earlier: int  # times rule 2's bound moved the stream earlier
     silenced_samples: int  # samples that carried audio but fell in a pause interval
     first_arrival: float | None
     last_arrival: float | None
@@ -97,6 +107,7 @@ class StreamTimeline:
         start_sample: int = 0,
         reanchor_threshold: float = 1.0,
         late_reanchor_after: float = 0.2,
+        early_slack: float = 0.02,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
@@ -104,6 +115,7 @@ class StreamTimeline:
         self.sample_rate = sample_rate
         self._reanchor_samples = round(reanchor_threshold * sample_rate)
         self._late_reanchor_after = late_reanchor_after
+        self._early_slack = round(early_slack * sample_rate)
         # Samples [0, _flushed) have been handed out by drain(); the buffer holds
         # [_flushed, _flushed + _len) with a mask of samples that carry audio.
         self._flushed = start_sample
@@ -128,6 +140,7 @@ class StreamTimeline:
         self._duplicates = 0
         self._late = 0
         self._re_anchors = 0
+        self._realigned = 0
         self._silenced = 0
         self._first_arrival: float | None = None
         self._last_arrival: float | None = None
@@ -154,6 +167,7 @@ class StreamTimeline:
             duplicates=self._duplicates,
             dropped_late=self._late,
             re_anchors=self._re_anchors,
+            realigned_earlier=self._realigned,
             silenced_samples=self._silenced,
             first_arrival=self._first_arrival,
             last_arrival=self._last_arrival,
@@ -186,6 +200,20 @@ class StreamTimeline:
         buf[: self._len] = self._buf[: self._len]
         mask[: self._len] = self._mask[: self._len]
         self._buf, self._mask = buf, mask
+
+    def _move_earlier(self, samples: int) -> None:
+        """Move the stream `samples` earlier: the anchor, and the audio not yet drained (audio
+        that would move before the drain point is lost; it cannot be unwritten)."""
+        self._anchor_sample -= samples
+        self._realigned += 1
+        keep = max(0, self._len - samples)
+        if keep:
+            self._buf[:keep] = self._buf[samples : self._len]
+            self._mask[:keep] = self._mask[samples : self._len]
+        self._buf[keep : self._len] = 0
+        self._mask[keep : self._len] = False
+        self._len = keep
+        self._placed_end = max(self._flushed, self._placed_end - samples)
 
     # -- input -----------------------------------------------------------------------------
     def add(
@@ -225,6 +253,9 @@ class StreamTimeline:
                 self._anchor(rtp_timestamp, ext, arrival_pos)
                 self._re_anchors += 1
                 reanchored = True
+            elif 0 < ext - self._ref_ext <= _IN_SEQUENCE * n and position - arrival_pos > self._early_slack:
+                # In sequence (the next packet, or a few lost): a timestamp jump is no evidence.
+                self._move_earlier(position - arrival_pos)
 
         if ext in self._recent:
             self._duplicates += 1

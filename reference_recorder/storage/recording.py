@@ -467,6 +467,7 @@ class CallRecording:
                     "dropped_late": st.dropped_late,
                     "after_end": s.after_end,
                     "re_anchors": st.re_anchors,
+                    "realigned_earlier": st.realigned_earlier,
                     "silenced_samples": st.silenced_samples,
                     "samples_written": s.mono.frames,
                     "pauses": [{"start": rel(a, t0), "end": rel(b, t0)} for a, b in s.pauses],

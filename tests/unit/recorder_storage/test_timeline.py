@@ -216,3 +216,48 @@ def test_first_packet_before_drain_point_is_anchored_at_it() -> None:
     # Arrival says sample 400, but 800 samples are already written: start there, do not drop.
     assert tl.add(5, pkt(0), T0 + 0.05) is Placement.PLACED
     np.testing.assert_array_equal(tl.drain(960), expected([0], 160))
+
+
+def test_a_first_packet_processed_late_does_not_shift_the_stream() -> None:
+    """Rule 2's bound: packet 0 is read 0.3 s late (the event loop stalled), the next ones on
+    time. Packet 1 cannot have been sampled after it arrived, so the stream moves back to where
+    the sender put it, packet 0's audio with it: before, every packet sat 0.3 s late and a pause
+    (wall-clock) silenced the audio sent just before it."""
+    tl = StreamTimeline(T0)
+    assert tl.add(1000, pkt(0), T0 + 0.3) is Placement.PLACED
+    assert feed(tl, list(range(1, 10)), start=0.0) == [Placement.PLACED] * 9
+    assert tl.stats.realigned_earlier >= 1 and tl.stats.dropped_late == 0
+    np.testing.assert_array_equal(tl.drain(1600), expected(list(range(10)), 1600))
+
+
+def test_a_backlog_read_in_one_burst_after_a_stall_lands_where_it_was_sent() -> None:
+    tl = StreamTimeline(T0)
+    # The sender started at 0; the recorder read packets 0..9 together at 0.25 s, then on time.
+    burst = [tl.add(1000 + PT * i, pkt(i), T0 + 0.25 + 0.0001 * i) for i in range(10)]
+    assert Placement.LATE not in burst
+    feed(tl, list(range(13, 20)))
+    out = tl.drain(20 * PT)
+    # The burst's packets lower the bound step by step (to 0.25 s - 9 packets = 0.07 s); the
+    # on-time ones after it pin it at 0: everything lands where it was sent.
+    np.testing.assert_array_equal(out, expected(list(range(10)) + list(range(13, 20)), 20 * PT))
+
+
+def test_a_timestamp_jump_is_no_evidence_of_a_late_start() -> None:
+    """A forward timestamp jump (not in sequence) that arrives "early" is placed by its
+    timestamp (a gap of silence), the stream is not moved."""
+    tl = StreamTimeline(T0)
+    feed(tl, list(range(5)))
+    # Packet 20's timestamp, arriving right after packet 4 (0.3 s "early").
+    assert tl.add(1000 + PT * 20, pkt(20), T0 + 0.1) is Placement.PLACED
+    assert tl.stats.realigned_earlier == 0
+    out = tl.drain(21 * PT)
+    np.testing.assert_array_equal(out, expected(list(range(5)) + [20], 21 * PT))
+
+
+def test_on_time_packets_with_ordinary_jitter_never_move_the_stream() -> None:
+    tl = StreamTimeline(T0)
+    jitter = [0.0, 0.012, 0.003, 0.018, 0.001, 0.009, 0.015, 0.0, 0.007, 0.011]
+    for i, j in enumerate(jitter):
+        assert tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i + j) is Placement.PLACED
+    assert tl.stats.realigned_earlier == 0
+    np.testing.assert_array_equal(tl.drain(1600), expected(list(range(10)), 1600))
