@@ -43,7 +43,8 @@ from harness.protocol.sdp import Direction
 from harness.sipp.twin import LegState, SippLegError
 from harness.validators.recording import ExpectedStream
 
-__all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece"]
+__all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece",
+           "segments_touching_pause"]
 
 _SEQ_MOD = 1 << 16
 _FOREVER = 50 * 3600  # slots: an open-ended piece ends when it is stopped
@@ -363,7 +364,7 @@ class RuntimeControl:
         for start, end in control.paused_slots:
             stop = end if end != -1 else (max(slots) + 1 if slots else start)
             if stop > start:
-                paused.update(range(start * spp // SEGMENT_SAMPLES, (stop * spp - 1) // SEGMENT_SAMPLES + 1))
+                paused.update(segments_touching_pause(start * spp, stop * spp, spp))
                 pauses.append((start * spp, stop * spp))
         # Audible span: the last audible sample is the end of the last *time-code* packet.
         media_slots = [s for s in slots if s not in set(self.sent_while_paused(stream))]
@@ -371,6 +372,21 @@ class RuntimeControl:
         return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
                               last_segment=last_segment, paused_segments=frozenset(paused),
                               expected_samples=audible_end, pauses=tuple(pauses))
+
+
+def segments_touching_pause(start_sample: int, stop_sample: int, packet_samples: int) -> range:
+    """Time-code segments a pause ``[start_sample, stop_sample)`` of the sent timeline touches.
+
+    A pause edge is a race: the T-Lib event (or re-INVITE) that tells the recorder and the RTP
+    that stops or resumes travel apart, so the packet next to each edge may land on either side
+    of the recorder's mark. A segment within one packet of an edge is therefore counted too:
+    not required, and (overlapping the pause by at most one packet,
+    `ExpectedStream.forbidden_segments`) not forbidden, as a segment the edge cuts already was.
+    Without it a pause starting on a segment boundary failed REC-AUDIO-COMPLETE whenever the
+    recorder read the event before the last packet (measured under load: 214 samples lost).
+    """
+    lo, hi = max(0, start_sample - packet_samples), stop_sample + packet_samples
+    return range(lo // SEGMENT_SAMPLES, (hi - 1) // SEGMENT_SAMPLES + 1)
 
 
 _restarts = itertools.count(1)

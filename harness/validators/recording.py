@@ -68,7 +68,9 @@ class ExpectedStream:
     """What was sent for one stream: its time-code alphabet, DN and segment counters.
 
     `first_segment`..`last_segment` (inclusive) are the segments sent completely; segments in
-    `paused_segments` were sent while the recording was paused and must NOT be in the file.
+    `paused_segments` touch a pause (the emulation counts a segment within one packet of a pause
+    edge too, `RuntimeControl.expected_stream`): they are not required, and those that overlap
+    it by more than one packet (`forbidden_segments`) must NOT be in the file.
     `expected_samples`: recorded length the file should have (default: the whole segment range,
     pauses included, as a wall-clock-aligned recorder pads them with silence).
     """
