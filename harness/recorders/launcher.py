@@ -44,7 +44,7 @@ from harness.recorders.under_test import SIP_ONLY, Capabilities, RecorderUnderTe
 if TYPE_CHECKING:
     from harness.recorders.netns import NamespaceHandle
 
-__all__ = ["REFERENCE_COMMAND", "RUN_SCOPED", "LaunchSpec", "ManagedRecorder", "ProfileRecorder", "launch",
+__all__ = ["REFERENCE_COMMAND", "RUN_SCOPED", "LaunchSpec", "ManagedRecorder", "ProfileRecorder", "launch", "rtp_range",
            "recorder_for", "sip_ping", "stop_process", "watch_output"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -183,10 +183,18 @@ def _wait_ready(spec: LaunchSpec, proc: subprocess.Popen[bytes], log: IO[bytes],
     return False
 
 
-def _rtp_range(worker_slot: int, width: int = 200) -> tuple[int, int]:
+# Recorder RTP ranges stay below Linux's default ephemeral range (32768-60999,
+# /proc/sys/net/ipv4/ip_local_port_range): SIPp, the paced sender and a load generator bind
+# ephemeral ports by the hundred, and a recorder range inside that space was found full (every
+# port taken, the INVITEs answered 503) while a load test ran beside the suite.
+_RTP_BASE, _RTP_TOP = 10000, 30000  # arec load's reference recorder starts at 30000
+
+
+def rtp_range(worker_slot: int, width: int = 200) -> tuple[int, int]:
     # Even-aligned ranges that differ per xdist worker and per scenario, so parallel recorders
     # rarely compete for the same RTP ports (the reference recorder skips busy ones anyway).
-    base = 20000 + ((worker_slot * 7919) % 200) * width
+    slots = (_RTP_TOP - _RTP_BASE) // width
+    base = _RTP_BASE + ((worker_slot * 7919) % slots) * width
     return base, base + width - 2
 
 
@@ -211,7 +219,7 @@ class ManagedRecorder:
     @contextlib.contextmanager
     def running(self) -> Iterator[RecorderUnderTest]:
         self.recordings.mkdir(parents=True, exist_ok=True)
-        low, high = _rtp_range(self.slot)
+        low, high = rtp_range(self.slot)
         if ("{tlib}" in self.command and self.tlib is None) or ("{tlib_config}" in self.command
                                                                 and self.tlib_config is None):
             raise SetupError(f"{self.name}: the command needs a T-Server address and T-Lib configuration "

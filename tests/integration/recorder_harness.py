@@ -83,7 +83,7 @@ def reference_recorder(root: Path, *, transport: str = "udp", capacity: int = 10
     """Start `python -m reference_recorder` on a free port; stop it (SIGTERM) afterwards."""
     for _attempt in range(5):
         port = free_udp_port()
-        low = random.randrange(20000, 60000, 2)
+        low = random.randrange(10000, 29600, 2)  # below the ephemeral range (harness.recorders.launcher)
         cmd = [sys.executable, "-m", "reference_recorder", "--listen", f"127.0.0.1:{port}",
                "--transport", transport, "--recordings", str(root), "--capacity", str(capacity),
                "--rtp-ports", f"{low}-{low + 400}", *extra]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.netutil import free_port
+from harness.recorders.launcher import rtp_range
 from harness.report.allure_html import embedded_files, external_urls
 from harness.report.build import HISTORY, MATRIX_HTML, MATRIX_SVG, build_report
 
@@ -79,7 +80,7 @@ def test_report_has_the_matrix_metadata_and_a_history_entry_per_generation(tmp_p
 def _faulty_recorder(tmp_path: Path, fault: str) -> Iterator[tuple[int, Path]]:
     port, recordings = free_port(), tmp_path / "recordings"
     recordings.mkdir()
-    rtp_low = 20000 + ((port * 7919) % 200) * 200  # the managed recorders' scheme (harness.recorders.launcher)
+    rtp_low, _ = rtp_range(port)  # the managed recorders' scheme
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.doubles.faulty_recorder", "--fault", fault, "--listen", f"127.0.0.1:{port}",
          "--recordings", str(recordings), "--rtp-ports", f"{rtp_low}-{rtp_low + 199}"],
