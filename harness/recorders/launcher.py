@@ -53,7 +53,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_COMMAND = (
     f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
     "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport} "
-    "--tlib {tlib} --tlib-config {tlib_config} --capacity 6"
+    "--tlib {tlib} --tlib-config {tlib_config} --capacity 6 --rtp-timeout 3"
 )
 
 
