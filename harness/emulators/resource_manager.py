@@ -34,7 +34,7 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: ResourceManagerEmulation) -> None:
         self._owner = owner
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self._owner._on_datagram(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:

@@ -1,0 +1,81 @@
+"""What a recorder must do when a Genesys component fails or a pool is in front of it
+(docs/genesys-flow.md §4.5; sources GVP-Scale, GVP-HA, GQM815). Pure: the evidence is the
+Resource Manager emulation's events, the recorder's answers to the new Media Server's sessions,
+and when the recorder ended the dead ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.checks._finding import violation
+from harness.protocol.sip.resource_manager import MemberDown, RmEvent
+from harness.spec.findings import Finding
+
+__all__ = ["DeadDialog", "FailoverSession", "dead_dialogs_ended", "failover_sessions_accepted",
+           "pool_members_in_rotation"]
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverSession:
+    """One recording session the new Media Server opened, and the recorder's final answer."""
+
+    dn: str
+    call_id: str
+    status: int | None  # None: no final answer
+
+
+@dataclass(frozen=True, slots=True)
+class DeadDialog:
+    """A dialog of the failed Media Server, and when (seconds after the failure) the recorder
+    ended it with a BYE; None: it never did while the scenario watched."""
+
+    call_id: str
+    ended_after_s: float | None
+
+
+def pool_members_in_rotation(events: Sequence[RmEvent], members: Sequence[Address], *,
+                             name: dict[Address, str] | None = None) -> list[Finding]:
+    """GVP-Scale: RM OPTIONS-pings the pool "so that sessions only go to live instances". A
+    member that is up but leaves a ping unanswered is taken out of rotation and gets no
+    recording: one finding per such member (every member of the scenario is running)."""
+    findings: list[Finding] = []
+    for member in members:
+        downs = [e for e in events if isinstance(e, MemberDown) and e.member == member
+                 and e.reason == "OPTIONS unanswered"]
+        if downs:
+            label = (name or {}).get(member, f"{member[0]}:{member[1]}")
+            findings.append(violation("ARE-HA-POOL-OPTIONS",
+                                      f"pool member {label} left the Resource Manager's OPTIONS ping unanswered "
+                                      f"({len(downs)} time(s)) and was taken out of rotation",
+                                      observed="OPTIONS unanswered", expected="200 OK to every ping"))
+    return findings
+
+
+def failover_sessions_accepted(sessions: Sequence[FailoverSession], *, calluuid: str | None = None) -> list[Finding]:
+    """GVP-HA: after a Media Server failure "the new Media Server opens a new recording session
+    with the same parameters"; the recorder must take it (2xx), although the failed sessions with
+    the same calluuid, record id and dn were never ended by BYE: not a duplicate to refuse."""
+    findings = [violation("ARE-HA-FAILOVER-ACCEPTED",
+                          f"the new Media Server's session for dn {s.dn} was answered "
+                          f"{s.status if s.status is not None else 'with no final response'}",
+                          observed=str(s.status), expected="2xx", calluuid=calluuid, call_id=s.call_id, stream=s.dn)
+                for s in sessions if s.status is None or not 200 <= s.status < 300]
+    if not sessions:
+        findings.append(violation("ARE-HA-FAILOVER-ACCEPTED", "the new Media Server opened no session",
+                                  observed="0 sessions", expected="one per stream", calluuid=calluuid))
+    return findings
+
+
+def dead_dialogs_ended(dead: Sequence[DeadDialog], within_s: float, *, calluuid: str | None = None) -> list[Finding]:
+    """GVP-HA: the failed Media Server sends no BYE; its sessions must not stay open on the
+    recorder for ever (capacity, a recording never finalised). The recorder ends each by itself
+    (an RTP timeout, then BYE, RFC 3261 §15) within `within_s` of the failure."""
+    return [violation("ARE-HA-DEAD-DIALOG-ENDED",
+                      f"the dead session {d.call_id} was "
+                      + ("never ended" if d.ended_after_s is None else f"ended only after {d.ended_after_s:.1f} s"),
+                      observed="no BYE" if d.ended_after_s is None else f"BYE after {d.ended_after_s:.1f} s",
+                      expected=f"BYE within {within_s:g} s of the failure", calluuid=calluuid, call_id=d.call_id)
+            for d in dead if d.ended_after_s is None or d.ended_after_s > within_s]

@@ -1,0 +1,174 @@
+"""High-availability runs: a recorder pool behind the Resource Manager, and Media Server failover.
+
+What Genesys does (docs/genesys-flow.md §4.5, sources GVP-Scale, GVP-HA), played here:
+- **pool**: RM proxies the recording sessions to a pool of recorders and OPTIONS-pings them;
+  `PoolRun` starts the RM emulation (`harness.emulators.resource_manager`) in front of the
+  members and points the Media Server emulation at RM;
+- **Media Server failover**: the first Media Server dies (its SIPp legs are killed, no BYE, its
+  RTP stops), SIP Server re-joins the parties to a new Media Server after the failover time, and
+  that one opens new recording sessions with the same parameters (calluuid, record id, dn).
+  `FailoverRun` plays both Media Servers against one recorder and gathers the evidence: what the
+  recorder answered the second ones, and whether (and when) it ended the dead ones by BYE: a
+  UDP socket takes over each dead leg's SIP port after the kill, so the BYE the recorder sends
+  to the dead Media Server's Contact is seen where it would have gone.
+
+Verdicts are not made here: the evidence goes to `harness.checks.high_availability`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.checks.high_availability import DeadDialog, FailoverSession
+from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
+from harness.emulators.resource_manager import ResourceManagerEmulation
+from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmulation
+from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.sip.message import SipRequest, parse_message
+from harness.protocol.sip.resource_manager import Policy, RmEvent
+from harness.recorders.under_test import RecorderUnderTest
+
+__all__ = ["FailoverEvidence", "FailoverRun", "PoolRun", "recording_job"]
+
+Address = tuple[str, int]
+
+
+def recording_job(customer_dn: str = "5551234", agent_dn: str = "7001", codec: str = "PCMU") -> RecordingJob:
+    """A call on an always-record DN, as SIP Server decides it (ARE step 1)."""
+    server = SipServerEmulation(mode=SessionMode.TWO_SESSIONS)
+    server.configure_dn(agent_dn, record=True)
+    job = server.decide_recording(server.place_call(customer_dn, agent_dn, codec))
+    assert job is not None
+    return job
+
+
+@dataclass(slots=True)
+class PoolRun:
+    """RM in front of `members`; Media Server sends every recording session to RM."""
+
+    members: list[RecorderUnderTest]
+    work_dir: Path
+    policy: Policy = Policy.ROUND_ROBIN
+    options_interval_s: float = 0.3
+    options_timeout_s: float = 0.25
+    rm: ResourceManagerEmulation = field(init=False)
+    media_server: MediaServerEmulation = field(init=False)
+    recordings: list[ActiveRecording] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rm = ResourceManagerEmulation(tuple((m.host, m.port) for m in self.members), policy=self.policy,
+                                           options_interval_s=self.options_interval_s,
+                                           options_timeout_s=self.options_timeout_s).start()
+        self.media_server = MediaServerEmulation(self.rm.address, self.work_dir / "sipp")
+
+    def run_for(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def record_call(self, job: RecordingJob) -> ActiveRecording:
+        active = self.media_server.start_recording(job)
+        self.recordings.append(active)
+        return active
+
+    def release(self, active: ActiveRecording) -> None:
+        self.media_server.release(active)
+
+    def member_of(self, active: ActiveRecording) -> list[Address | None]:
+        """The pool member RM pinned each of the call's sessions to (None: not established)."""
+        return [self.rm.session_member(leg.process.leg.call_id or "") for leg in active.legs]
+
+    @property
+    def events(self) -> list[RmEvent]:
+        return self.rm.events
+
+    def close(self) -> None:
+        self.media_server.close()
+        self.rm.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverEvidence:
+    sessions: list[FailoverSession]  # the new Media Server's sessions and the recorder's answers
+    dead: list[DeadDialog]  # the dead Media Server's dialogs and when the recorder ended each
+    failed_at: float  # wall clock of the Media Server failure
+    rejoined_at: float  # wall clock of the new Media Server's first INVITE
+
+
+@dataclass(slots=True)
+class FailoverRun:
+    recorder: RecorderUnderTest
+    work_dir: Path
+    _first: MediaServerEmulation | None = None
+    _second: MediaServerEmulation | None = None
+    _listeners: list[tuple[str, socket.socket]] = field(default_factory=list)  # (Call-ID, socket)
+
+    def run(self, job: RecordingJob, *, before_s: float, outage_s: float, after_s: float,
+            dead_dialog_wait_s: float) -> FailoverEvidence:
+        target = (self.recorder.host, self.recorder.port)
+        self._first = MediaServerEmulation(target, self.work_dir / "sipp-ms1", local_address=self.recorder.local_address)
+        first = self._first.start_recording(job)
+        time.sleep(before_s)
+        failed_at = time.time()
+        self._die(self._first, first)
+        time.sleep(outage_s)
+        self._second = MediaServerEmulation(target, self.work_dir / "sipp-ms2",
+                                            local_address=self.recorder.local_address)
+        rejoined_at = time.time()
+        second = self._second.start_recording(job)  # same job: same calluuid, record id, dns
+        sessions = [FailoverSession(leg.target.dn, leg.process.leg.call_id or "",
+                                    200 if leg.answer is not None else _status(leg.refused))
+                    for leg in second.legs]
+        time.sleep(after_s)
+        self._second.release(second)
+        dead = self._collect_byes(failed_at, failed_at + dead_dialog_wait_s)
+        return FailoverEvidence(sessions, dead, failed_at, rejoined_at)
+
+    def _die(self, media_server: MediaServerEmulation, active: ActiveRecording) -> None:
+        """Media Server fails: its RTP stops and its SIPp processes are killed (no BYE)."""
+        for stream in active.streams:
+            media_server.stop_rtp(stream)
+        for leg in active.legs:
+            process = leg.process
+            if leg.answer is None or process.pid is None:
+                continue
+            port = process.local_port
+            leg.result = process.kill()
+            # The dead leg's SIP port, taken over: the recorder's BYE to that Contact lands here.
+            sock = socket.socket(socket.AF_INET6 if ":" in process.leg.local_ip else socket.AF_INET,
+                                 socket.SOCK_DGRAM)
+            sock.bind((process.leg.local_ip, port))
+            sock.setblocking(False)
+            self._listeners.append((process.leg.call_id or "", sock))
+
+    def _collect_byes(self, failed_at: float, until: float) -> list[DeadDialog]:
+        ended: dict[str, float] = {}
+        while time.time() < until and len(ended) < len(self._listeners):
+            for call_id, sock in self._listeners:
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        data, _ = sock.recvfrom(65535)
+                        try:
+                            message = parse_message(data)
+                        except RemoteProtocolError:
+                            continue
+                        if isinstance(message, SipRequest) and message.method == "BYE" and message.call_id == call_id:
+                            ended.setdefault(call_id, time.time() - failed_at)
+            time.sleep(0.05)
+        return [DeadDialog(call_id, ended.get(call_id)) for call_id, _ in self._listeners]
+
+    def close(self) -> None:
+        for media_server in (self._first, self._second):
+            if media_server is not None:
+                media_server.close()
+        for _, sock in self._listeners:
+            sock.close()
+        self._listeners.clear()
+
+
+def _status(refused: str | None) -> int | None:
+    """"486 Busy Here" -> 486; no final response -> None."""
+    head = (refused or "").split(" ", 1)[0]
+    return int(head) if head.isdigit() else None

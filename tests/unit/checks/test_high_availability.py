@@ -1,0 +1,46 @@
+"""The high-availability checks: bad evidence gives the right finding, good evidence none."""
+
+from __future__ import annotations
+
+from harness.checks.high_availability import (
+    DeadDialog,
+    FailoverSession,
+    dead_dialogs_ended,
+    failover_sessions_accepted,
+    pool_members_in_rotation,
+)
+from harness.protocol.sip.resource_manager import MemberDown, MemberUp, SessionRouted
+
+A = ("127.0.0.1", 6001)
+B = ("127.0.0.1", 6002)
+
+
+def test_a_member_that_left_a_ping_unanswered_is_a_finding() -> None:
+    events = [MemberDown(B, 1.0, "OPTIONS unanswered"), MemberUp(B, 2.0)]
+    (finding,) = pool_members_in_rotation(events, [A, B], name={B: "B"})
+    assert finding.requirement_id == "ARE-HA-POOL-OPTIONS" and "B" in finding.message
+
+
+def test_members_that_answered_every_ping_and_an_invite_timeout_are_no_finding() -> None:
+    # An unanswered INVITE is the pool's try-next path, not an OPTIONS failure.
+    events = [SessionRouted("c1", A, 0.5, "1"), MemberDown(A, 3.0, "INVITE unanswered")]
+    assert pool_members_in_rotation(events, [A, B]) == []
+
+
+def test_a_refused_or_unanswered_failover_session_is_a_finding() -> None:
+    findings = failover_sessions_accepted([FailoverSession("7001", "c1", 482), FailoverSession("5551", "c2", None),
+                                           FailoverSession("5552", "c3", 200)], calluuid="U")
+    assert [(f.requirement_id, f.call_id) for f in findings] == [("ARE-HA-FAILOVER-ACCEPTED", "c1"),
+                                                                 ("ARE-HA-FAILOVER-ACCEPTED", "c2")]
+    assert failover_sessions_accepted([]) != []
+
+
+def test_accepted_failover_sessions_are_no_finding() -> None:
+    assert failover_sessions_accepted([FailoverSession("7001", "c1", 200), FailoverSession("5551", "c2", 200)]) == []
+
+
+def test_a_dead_dialog_never_or_late_ended_is_a_finding() -> None:
+    findings = dead_dialogs_ended([DeadDialog("c1", None), DeadDialog("c2", 9.0), DeadDialog("c3", 3.2)], 6.0)
+    assert [(f.requirement_id, f.call_id) for f in findings] == [("ARE-HA-DEAD-DIALOG-ENDED", "c1"),
+                                                                 ("ARE-HA-DEAD-DIALOG-ENDED", "c2")]
+    assert dead_dialogs_ended([DeadDialog("c1", 3.1)], 6.0) == []
