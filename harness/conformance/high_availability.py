@@ -114,7 +114,7 @@ class FailoverRun:
         failed_at = time.time()
         self._die(self._first, first)
         time.sleep(outage_s)
-        self._second = MediaServerEmulation(target, self.work_dir / "sipp-ms2",
+        self._second = MediaServerEmulation(target, self.work_dir / "sipp-ms2", call_id_prefix="arec-ms2",
                                             local_address=self.recorder.local_address)
         rejoined_at = time.time()
         second = self._second.start_recording(job)  # same job: same calluuid, record id, dns

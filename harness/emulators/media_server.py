@@ -163,6 +163,9 @@ class MediaServerEmulation:
     # stream is sent next to its replica, and both carry slot-stamped (unique) payloads so the
     # replication validator can pair them. Owned (and closed) by whoever passes it.
     call_legs: CallLegs | None = None
+    # Call-IDs are "<prefix>-<leg number>-<record id>@<address>": a second Media Server (the one
+    # taking over after a failover, GVP-HA) needs its own prefix, or it would reuse the dead one's.
+    call_id_prefix: str = "arec"
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -219,7 +222,7 @@ class MediaServerEmulation:
             calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
             other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
             media_ports=tuple(s.local_port for s in streams), local_ip=self.local_address,
-            media_ip=self.local_address, call_id=f"arec-{number}-{target.record_id}@{self.local_address}",
+            media_ip=self.local_address, call_id=f"{self.call_id_prefix}-{number}-{target.record_id}@{self.local_address}",
         )
         process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
         return RecordingLeg(target, streams, process)

@@ -15,6 +15,8 @@ This core is a stateful proxy in the sense of RFC 3261 §16, reduced to what the
   final answer from a member is ACKed hop by hop (§17.1.1.3) and, when its status is a retry
   status, the INVITE goes to the next live member (serial forking, §16.6/§16.7) before Media
   Server hears anything but the last answer;
+- the sessions of one call (same `calluuid` in the Request-URI, GVP-MSRec) go to the member that
+  took the call's first one while it is live: one recorder holds the whole call;
 - in-dialog requests follow the session's member by Call-ID (RM's affinity, GVP-HA); requests
   from a member (a recorder's BYE) go back to the Media Server of that dialog;
 - a response has our Via removed (§16.7 item 3) and goes to the address its request came from.
@@ -154,6 +156,7 @@ class _ClientTx:
     deadline: float | None = None  # INVITE: final answer due by then
     tried: list[Address] = field(default_factory=list)
     session_id: str = ""
+    calluuid: str | None = None
     final: bool = False
 
 
@@ -168,6 +171,7 @@ class ResourceManagerCore:
         self._tx: dict[str, _ClientTx] = {}  # our branch -> transaction
         self._upstream_tx: dict[str, str] = {}  # Media Server's INVITE branch -> our branch (retransmissions)
         self._dialogs: dict[str, tuple[Address, Address]] = {}  # Call-ID -> (member, Media Server)
+        self._calls: dict[str, Address] = {}  # calluuid -> the member holding the call
         self._out: list[Outgoing] = []
 
     # -- input -----------------------------------------------------------------------------
@@ -241,7 +245,7 @@ class ResourceManagerCore:
             self._reply(request, 100, source)  # §16.2: quench Media Server's retransmissions
             self._session_ids += 1
             tx = _ClientTx("INVITE", call_id, source, source, request=request,
-                           session_id=f"{self._session_ids:08X};gvp.rm.datanodes=1")
+                           session_id=f"{self._session_ids:08X};gvp.rm.datanodes=1", calluuid=_calluuid(request))
             return self._route_invite(tx, now, status_if_none=503)
         if request.method == "ACK" and request.to.tag is not None and call_id not in self._dialogs:
             return []  # the ACK of a non-2xx we sent upstream ourselves: hop by hop, absorbed
@@ -272,7 +276,7 @@ class ResourceManagerCore:
     def _route_invite(self, tx: _ClientTx, now: float, *, status_if_none: int) -> list[RmEvent]:
         """Send the session's INVITE to the next live member it has not tried, or give up."""
         assert tx.request is not None and tx.upstream is not None
-        member = self._pick(exclude=tx.tried)
+        member = self._pick(exclude=tx.tried, calluuid=tx.calluuid)
         if member is None:
             self._reply(tx.request, status_if_none, tx.upstream)
             self._upstream_tx.pop(tx.request.top_via.branch or "", None)
@@ -290,10 +294,13 @@ class ResourceManagerCore:
         self._out.append(Outgoing(tx.forwarded, member.address))
         return []
 
-    def _pick(self, exclude: list[Address]) -> _Member | None:
+    def _pick(self, exclude: list[Address], calluuid: str | None = None) -> _Member | None:
         live = [m for m in self.members if m.alive and m.address not in exclude]
         if not live:
             return None
+        holder = self._calls.get(calluuid or "")
+        if holder is not None and self._by_address[holder] in live:
+            return self._by_address[holder]
         if self.config.policy is Policy.LEAST_USED:
             return min(live, key=lambda m: (len(m.sessions), self.members.index(m)))
         count = len(self.members)
@@ -355,14 +362,16 @@ class ResourceManagerCore:
         if 200 <= response.status < 300:
             member.sessions.add(tx.call_id)
             self._dialogs[tx.call_id] = (tx.member, tx.upstream)
+            if tx.calluuid is not None:
+                self._calls[tx.calluuid] = tx.member
             self._out.append(Outgoing(self._strip_via(response), tx.upstream))
             return [SessionRouted(tx.call_id, tx.member, now, tx.session_id)]
         self._ack_non_2xx(branch, tx, response)
         if response.status in self.config.retry_statuses:
             retry = _ClientTx("INVITE", tx.call_id, tx.upstream, tx.member, request=tx.request,
-                              tried=tx.tried, session_id=tx.session_id)
+                              tried=tx.tried, session_id=tx.session_id, calluuid=tx.calluuid)
             events: list[RmEvent] = [TriedNext(tx.call_id, tx.member, response.status, now)]
-            if self._pick(exclude=tx.tried) is not None:
+            if self._pick(exclude=tx.tried, calluuid=tx.calluuid) is not None:
                 return events + self._route_invite(retry, now, status_if_none=response.status)
             events.append(PoolExhausted(tx.call_id, response.status, now))
         self._upstream_tx.pop(tx.request.top_via.branch or "", None)
@@ -447,6 +456,11 @@ class ResourceManagerCore:
     def _reply(self, request: SipRequest, status: int, destination: Address) -> None:
         self._out.append(Outgoing(build_response(request, status, to_tag="arec-rm" if status >= 300 else None)
                                   .to_bytes(), destination))
+
+
+def _calluuid(request: SipRequest) -> str | None:
+    """The call a recording INVITE belongs to (GVP-MSRec `calluuid`, case-insensitive, §19.1.4)."""
+    return next((v for k, v in request.uri.params if k.lower() == "calluuid" and v), None)
 
 
 def _uri_host(host: str) -> str:

@@ -30,8 +30,8 @@ def _core(policy: Policy = Policy.ROUND_ROBIN, now: float = 0.0) -> ResourceMana
     return ResourceManagerCore(ResourceManagerConfig(RM, (A, B), policy=policy), now)
 
 
-def _uac(dn: str = "7001") -> RecordingSessionUac:
-    return RecordingSessionUac(build_recording_uri(RecordingTarget("R1", CALLUUID, dn, "7001"), *RM), MS)
+def _uac(dn: str = "7001", calluuid: str = CALLUUID) -> RecordingSessionUac:
+    return RecordingSessionUac(build_recording_uri(RecordingTarget("R1", calluuid, dn, "7001"), *RM), MS)
 
 
 def _sent(core: ResourceManagerCore) -> list[Outgoing]:
@@ -79,7 +79,7 @@ def test_the_forwarded_invite_carries_rm_via_on_top_the_session_id_and_max_forwa
 
 def test_round_robin_alternates_the_pool_and_a_2xx_reaches_media_server_without_rm_via() -> None:
     core = _core()
-    first, second = _uac("7001"), _uac("5551")
+    first, second = _uac("7001"), _uac("5551", calluuid="1" * 32)
     core.receive(first.invite(b"", 0.0), MS, 0.0)
     (to_a,) = _invites(_sent(core), A)
     core.receive(second.invite(b"", 0.0), MS, 0.0)
@@ -176,7 +176,7 @@ def test_least_used_prefers_the_member_with_fewer_sessions() -> None:
     (to_a,) = _invites(_sent(core), A)
     core.receive(_answer(to_a.to_bytes(), 200), A, 0.1)
     _sent(core)
-    core.receive(_uac("5551").invite(b"", 0.2), MS, 0.2)
+    core.receive(_uac("5551", calluuid="1" * 32).invite(b"", 0.2), MS, 0.2)
     assert _invites(_sent(core), B)  # A holds one session, B none
     assert core.sessions_of(A) == 1
 
@@ -226,3 +226,14 @@ def test_the_same_input_gives_the_same_output() -> None:
         return [o.data for o in core.data_to_send()]
 
     assert run() == run()
+
+
+def test_the_sessions_of_one_call_stay_on_the_member_that_took_the_first() -> None:
+    core = _core()
+    customer, agent = _uac("5551"), _uac("7001")
+    core.receive(customer.invite(b"", 0.0), MS, 0.0)
+    (to_a,) = _invites(_sent(core), A)
+    core.receive(_answer(to_a.to_bytes(), 200), A, 0.1)
+    _sent(core)
+    core.receive(agent.invite(b"", 0.2), MS, 0.2)
+    assert _invites(_sent(core), A)  # same calluuid: not round-robin to B
