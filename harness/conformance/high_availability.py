@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from harness.protocol.sip.message import SipRequest, parse_message
 from harness.protocol.sip.resource_manager import Policy, RmEvent
 from harness.recorders.under_test import RecorderUnderTest
 
-__all__ = ["FailoverEvidence", "FailoverRun", "PoolRun", "recording_job"]
+__all__ = ["FailoverEvidence", "FailoverRun", "HaScenario", "PoolRun", "recording_job"]
 
 Address = tuple[str, int]
 
@@ -172,3 +173,59 @@ def _status(refused: str | None) -> int | None:
     """"486 Busy Here" -> 486; no final response -> None."""
     head = (refused or "").split(" ", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+@dataclass(slots=True)
+class HaScenario:
+    """What one high-availability scenario drove, for its Then steps (a bdd fixture holds it)."""
+
+    work_dir: Path
+    members: list[RecorderUnderTest] = field(default_factory=list)
+    pool: PoolRun | None = None
+    failover: FailoverEvidence | None = None
+    calls: list[ActiveRecording] = field(default_factory=list)
+    # Starts one more instance of the recorder under test (the bdd fixture gives it, for a
+    # recorder started from a command); None: a pool cannot be built (not applicable).
+    another_member: Callable[[], RecorderUnderTest] | None = None
+    _failover_run: FailoverRun | None = None
+
+    def grow_pool(self, size: int) -> bool:
+        """Members up to `size`; False when no further instance can be started."""
+        while len(self.members) < size:
+            if self.another_member is None:
+                return False
+            self.members.append(self.another_member())
+        return True
+
+    def start_pool(self) -> PoolRun:
+        if self.pool is None:
+            self.pool = PoolRun(self.members, self.work_dir / "pool")
+        return self.pool
+
+    def record_calls(self, count: int, seconds: float) -> None:
+        pool = self.start_pool()
+        calls = [pool.record_call(recording_job(agent_dn=f"70{n:02d}")) for n in range(1, count + 1)]
+        time.sleep(seconds)
+        for active in calls:
+            pool.release(active)
+        self.calls += calls
+
+    def run_failover(self, before_s: float, outage_s: float, after_s: float, dead_dialog_wait_s: float) -> None:
+        self._failover_run = FailoverRun(self.members[0], self.work_dir / "failover")
+        self.failover = self._failover_run.run(recording_job(), before_s=before_s, outage_s=outage_s,
+                                               after_s=after_s, dead_dialog_wait_s=dead_dialog_wait_s)
+
+    def recording_of(self, active: ActiveRecording) -> tuple[RecorderUnderTest, Path] | None:
+        """The member RM pinned the call to, and where its reference-layout recording is."""
+        assert self.pool is not None
+        pinned = {m for m in self.pool.member_of(active) if m is not None}
+        member = next((m for m in self.members if (m.host, m.port) in pinned), None)
+        if member is None or member.recordings is None:
+            return None
+        return member, member.recordings / active.job.call.calluuid / active.job.record_id
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        if self._failover_run is not None:
+            self._failover_run.close()

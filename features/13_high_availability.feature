@@ -1,0 +1,24 @@
+Feature: Failure and high availability: a recorder pool behind Resource Manager, Media Server failover
+  Genesys GVP Resource Manager (RM) proxies the recording sessions to a pool of recorders,
+  typically round-robin, and OPTIONS-pings them so that sessions only go to live instances
+  (GVP-Scale); here the sessions of one call stay on one recorder. When a Media Server fails, its
+  recording sessions die without BYE, and SIP Server has a new Media Server open new sessions
+  with the same parameters: calluuid, record id, dn (GVP-HA).
+  Not published, so scenario options here (docs/genesys-flow.md §10): RM pings every 0.3 s and
+  takes a recorder out after 0.25 s without an answer, and tries the next recorder on 408, 480,
+  486, 5xx or no final answer within 2 s. The pool is the recorder under test started twice; a
+  recorder the harness cannot start (a profile, an address) makes the pool not applicable.
+
+  @ARE-HA-POOL-OPTIONS @REC-FILES-PRESENT @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE
+  Scenario: A pool behind the Resource Manager answers its pings and records the calls routed to it
+    Given a pool of 2 recorders behind the Resource Manager
+    When the Resource Manager has pinged the pool for 1 seconds
+    And 2 calls are recorded through the Resource Manager for 1 seconds
+    Then every pool member stayed in rotation
+    And each call is recorded completely by the pool member it was routed to
+
+  @ARE-HA-FAILOVER-ACCEPTED @ARE-HA-DEAD-DIALOG-ENDED
+  Scenario: After a Media Server failover the new sessions are accepted and the dead ones ended
+    When the Media Server fails after 1 seconds of the call and a new one takes over 0.5 seconds later, for 1 seconds
+    Then the recorder accepted the new Media Server's sessions
+    And the recorder ended the dead sessions within 6 seconds of the failure

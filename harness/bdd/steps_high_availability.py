@@ -1,0 +1,96 @@
+"""Step bindings for features/13_high_availability.feature: a recorder pool behind the Resource
+Manager emulation, and a Media Server failover (docs/genesys-flow.md §4.5; GVP-Scale, GVP-HA).
+Thin: `harness.conformance.high_availability` drives, `harness.checks.high_availability` and
+the recording validator judge."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from harness.bdd.stepdefs import step_fixtures
+from harness.checks.high_availability import (
+    dead_dialogs_ended,
+    failover_sessions_accepted,
+    pool_members_in_rotation,
+)
+from harness.conformance.high_availability import HaScenario
+from harness.conformance.recordings import expected_streams
+from harness.conformance.verdict import judge
+from harness.report.attach import attach_json
+from harness.validators.recording import recording_not_found, validate_recording
+
+
+@given(parsers.parse("a pool of {size:d} recorders behind the Resource Manager"))
+def _pool(ha: HaScenario, size: int) -> None:
+    if not ha.grow_pool(size):
+        pytest.skip("not applicable: a pool needs further instances of the recorder under test, which only a "
+                    "recorder the harness starts from a command can give")
+    ha.start_pool()
+
+
+@when(parsers.parse("the Resource Manager has pinged the pool for {seconds:g} seconds"))
+def _pinged(ha: HaScenario, seconds: float) -> None:
+    ha.start_pool().run_for(seconds)
+
+
+@when(parsers.parse("{count:d} calls are recorded through the Resource Manager for {seconds:g} seconds"))
+def _calls(ha: HaScenario, count: int, seconds: float) -> None:
+    ha.record_calls(count, seconds)
+
+
+@when(parsers.parse("the Media Server fails after {before:g} seconds of the call and a new one takes over "
+                    "{outage:g} seconds later, for {after:g} seconds"))
+def _failover(ha: HaScenario, before: float, outage: float, after: float) -> None:
+    # The dead sessions are watched for a BYE up to the bound the Then step judges.
+    ha.run_failover(before, outage, after, dead_dialog_wait_s=_DEAD_DIALOG_BOUND_S)
+
+
+# The bound of "ended the dead sessions within N seconds": watched this long at most. A recorder
+# needs an RTP timeout shorter than the scenario's bound (the reference recorder: 3 s in the suite).
+_DEAD_DIALOG_BOUND_S = 6.0
+
+
+@then("every pool member stayed in rotation")
+def _in_rotation(ha: HaScenario) -> None:
+    assert ha.pool is not None
+    events = ha.pool.events
+    attach_json("Resource Manager events", [{"event": type(e).__name__, **{k: str(getattr(e, k))
+                                             for k in e.__slots__}} for e in events])
+    names = {(m.host, m.port): m.name for m in ha.members}
+    judge(pool_members_in_rotation(events, list(names), name=names), ["ARE-HA-POOL-OPTIONS"], "pool rotation")
+
+
+@then("each call is recorded completely by the pool member it was routed to")
+def _recorded_on_pool(ha: HaScenario) -> None:
+    findings = []
+    for active in ha.calls:
+        place = ha.recording_of(active)
+        if place is None:  # no member of the pool took the call (all out of rotation, or refused)
+            findings.append(recording_not_found("no pool member established a session of the call",
+                                                calluuid=active.job.call.calluuid, expected="recorded on the pool"))
+            continue
+        _member, directory = place
+        deadline = time.monotonic() + 5.0
+        while not (directory / "recording.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        findings += validate_recording(directory, expected_streams(active, None))
+    judge(findings, ["REC-FILES-PRESENT", "REC-STREAM-CHANNEL", "REC-AUDIO-COMPLETE"], "recorded on the pool")
+
+
+@then("the recorder accepted the new Media Server's sessions")
+def _accepted(ha: HaScenario) -> None:
+    assert ha.failover is not None
+    judge(failover_sessions_accepted(ha.failover.sessions), ["ARE-HA-FAILOVER-ACCEPTED"], "failover sessions")
+
+
+@then(parsers.parse("the recorder ended the dead sessions within {seconds:g} seconds of the failure"))
+def _dead_ended(ha: HaScenario, seconds: float) -> None:
+    assert ha.failover is not None
+    assert seconds <= _DEAD_DIALOG_BOUND_S, f"the scenario watches the dead sessions {_DEAD_DIALOG_BOUND_S:g} s only"
+    judge(dead_dialogs_ended(ha.failover.dead, seconds), ["ARE-HA-DEAD-DIALOG-ENDED"], "dead sessions ended")
+
+
+__all__ = step_fixtures(globals())
