@@ -22,3 +22,21 @@ Feature: Failure and high availability: a recorder pool behind Resource Manager,
     When the Media Server fails after 1 seconds of the call and a new one takes over 0.5 seconds later, for 1 seconds
     Then the recorder accepted the new Media Server's sessions
     And the recorder ended the dead sessions within 6 seconds of the failure
+
+  # GQM815 "without duplication": streams go to recorder A, and if A is unreachable to the next
+  # available recorder B. Here A is a port that never answers: RM's ping or its INVITE timeout
+  # takes A out and B records the call.
+  @REC-FILES-PRESENT @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE
+  Scenario: Hot standby: the call is recorded by the next recorder when the first does not answer
+    Given a pool of a recorder that does not answer and the recorder under test, behind the Resource Manager
+    When 1 calls are recorded through the Resource Manager for 1 seconds
+    Then each call is recorded completely by the pool member it was routed to
+
+  # GQM815 "MSR with stream duplication": the same call to two recorders at once (Dest and Dest2
+  # of TRequestPrivateService; the meaning of dest2 is not published, docs/genesys-flow.md §10).
+  # The two recordings are independent: each must hold the whole call.
+  @REC-FILES-PRESENT @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE
+  Scenario: Stream duplication: the same call is recorded completely by two recorders
+    Given 2 instances of the recorder under test
+    When Media Server records the call to both recorders, Dest and Dest2, for 1 seconds
+    Then each recorder holds the whole call

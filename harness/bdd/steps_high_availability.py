@@ -5,7 +5,7 @@ the recording validator judge."""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import pytest
 from pytest_bdd import given, parsers, then, when
@@ -17,8 +17,9 @@ from harness.checks.high_availability import (
     pool_members_in_rotation,
 )
 from harness.conformance.high_availability import HaScenario
-from harness.conformance.recordings import expected_streams
+from harness.conformance.recordings import expected_streams, wait_for_recordings
 from harness.conformance.verdict import judge
+from harness.recorders.under_test import RecorderUnderTest
 from harness.report.attach import attach_json
 from harness.validators.recording import recording_not_found, validate_recording
 
@@ -29,6 +30,40 @@ def _pool(ha: HaScenario, size: int) -> None:
         pytest.skip("not applicable: a pool needs further instances of the recorder under test, which only a "
                     "recorder the harness starts from a command can give")
     ha.start_pool()
+
+
+@given("a pool of a recorder that does not answer and the recorder under test, behind the Resource Manager")
+def _standby_pool(ha: HaScenario) -> None:
+    ha.add_unanswering_member()
+    ha.start_pool()
+
+
+@given(parsers.parse("{count:d} instances of the recorder under test"))
+def _instances(ha: HaScenario, count: int) -> None:
+    if not ha.grow_pool(count):
+        pytest.skip("not applicable: duplication needs further instances of the recorder under test, which only "
+                    "a recorder the harness starts from a command can give")
+
+
+@when(parsers.parse("Media Server records the call to both recorders, Dest and Dest2, for {seconds:g} seconds"))
+def _duplicated(ha: HaScenario, seconds: float) -> None:
+    ha.record_duplicated(seconds)
+
+
+@then("each recorder holds the whole call")
+def _each_holds(ha: HaScenario) -> None:
+    findings = []
+    for member, active, directory in ha.duplicated_recordings():
+        if directory is None:
+            pytest.skip(f"not applicable: the recordings of {member.name} are not visible to the harness")
+        _wait_for(member, directory)
+        findings += validate_recording(directory, expected_streams(active, None))
+    judge(findings, ["REC-FILES-PRESENT", "REC-STREAM-CHANNEL", "REC-AUDIO-COMPLETE"], "duplicated recordings")
+
+
+def _wait_for(member: RecorderUnderTest, directory: Path) -> None:
+    """A recorder finalises its files after the last BYE: wait for that, never for ever."""
+    wait_for_recordings(member, lambda: None, lambda: directory)
 
 
 @when(parsers.parse("the Resource Manager has pinged the pool for {seconds:g} seconds"))
@@ -72,10 +107,8 @@ def _recorded_on_pool(ha: HaScenario) -> None:
             findings.append(recording_not_found("no pool member established a session of the call",
                                                 calluuid=active.job.call.calluuid, expected="recorded on the pool"))
             continue
-        _member, directory = place
-        deadline = time.monotonic() + 5.0
-        while not (directory / "recording.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        member, directory = place
+        _wait_for(member, directory)
         findings += validate_recording(directory, expected_streams(active, None))
     judge(findings, ["REC-FILES-PRESENT", "REC-STREAM-CHANNEL", "REC-AUDIO-COMPLETE"], "recorded on the pool")
 

@@ -188,6 +188,8 @@ class HaScenario:
     # recorder started from a command); None: a pool cannot be built (not applicable).
     another_member: Callable[[], RecorderUnderTest] | None = None
     _failover_run: FailoverRun | None = None
+    _silent: list[socket.socket] = field(default_factory=list)
+    _duplicating: list[tuple[RecorderUnderTest, MediaServerEmulation, ActiveRecording]] = field(default_factory=list)
 
     def grow_pool(self, size: int) -> bool:
         """Members up to `size`; False when no further instance can be started."""
@@ -201,6 +203,35 @@ class HaScenario:
         if self.pool is None:
             self.pool = PoolRun(self.members, self.work_dir / "pool")
         return self.pool
+
+    def add_unanswering_member(self) -> None:
+        """A pool member that is down: a bound UDP port that never answers (GQM815 hot standby:
+        recorder A unreachable, the sessions go to the next one)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        self._silent.append(sock)
+        port = int(sock.getsockname()[1])
+        self.members.insert(0, RecorderUnderTest("a recorder that does not answer", "127.0.0.1", port, "udp", None,
+                                                 None))
+
+    def record_duplicated(self, seconds: float) -> None:
+        """GQM815 "MSR with stream duplication" (Dest and Dest2 of TRequestPrivateService): Media
+        Server sends the call's recording sessions and RTP to two recorders at once. One Media
+        Server emulation per destination, the same job: the same time-coded streams to each."""
+        job = recording_job()
+        for index, member in enumerate(self.members):
+            media_server = MediaServerEmulation((member.host, member.port), self.work_dir / f"dup-{index}",
+                                                call_id_prefix=f"arec-dest{index + 1}",
+                                                local_address=member.local_address)
+            self._duplicating.append((member, media_server, media_server.start_recording(job)))
+        time.sleep(seconds)
+        for _member, media_server, active in self._duplicating:
+            media_server.release(active)
+
+    def duplicated_recordings(self) -> list[tuple[RecorderUnderTest, ActiveRecording, Path | None]]:
+        return [(member, active, None if member.recordings is None
+                 else member.recordings / active.job.call.calluuid / active.job.record_id)
+                for member, _ms, active in self._duplicating]
 
     def record_calls(self, count: int, seconds: float) -> None:
         pool = self.start_pool()
@@ -229,3 +260,7 @@ class HaScenario:
             self.pool.close()
         if self._failover_run is not None:
             self._failover_run.close()
+        for _member, media_server, _active in self._duplicating:
+            media_server.close()
+        for sock in self._silent:
+            sock.close()
