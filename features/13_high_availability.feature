@@ -23,6 +23,18 @@ Feature: Failure and high availability: a recorder pool behind Resource Manager,
     Then the recorder accepted the new Media Server's sessions
     And the recorder ended the dead sessions within 6 seconds of the failure
 
+  # A recorder crash (GVP-HA): the Genesys recorder side asks SIP Server to record again and RM
+  # picks another recorder. Here the call goes to the second instance first (round-robin), that
+  # one is killed (SIGKILL), and Media Server opens the sessions again with the same parameters.
+  # Audio sent in the last 2 s before the kill may be lost (not yet on disk); the rest must be in
+  # readable files, and the part after the restart must be complete on the other member.
+  @ARE-HA-CRASH-RECORDING-READABLE @REC-FILES-PRESENT @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE
+  Scenario: A recorder killed mid-call leaves a readable recording and the call goes on on another
+    Given a pool of 2 recorders behind the Resource Manager
+    When the pool member recording the call is killed after 3 seconds and the recording starts again 1 seconds later, for 1 seconds
+    Then the recording the killed recorder wrote holds the call up to 2 seconds before the kill
+    And each call is recorded completely by the pool member it was routed to
+
   # GQM815 "without duplication": streams go to recorder A, and if A is unreachable to the next
   # available recorder B. Here A is a port that never answers: RM's ping or its INVITE timeout
   # takes A out and B records the call.

@@ -14,7 +14,7 @@ import contextlib
 import os
 import shlex
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,7 +91,7 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: Reco
     with contextlib.ExitStack() as stack:
         command: str | None = request.config.getoption("--arec-recorder-cmd")
         if recorder_under_test.managed and not request.config.getoption("--arec-profile"):
-            def another() -> RecorderUnderTest:
+            def another() -> tuple[RecorderUnderTest, Callable[[], None]]:
                 index = len(scenario.members)
                 slot = zlib.crc32(f"{request.node.nodeid}{os.getpid()}-{index}".encode())
                 member = ManagedRecorder(command or REFERENCE_COMMAND, tmp_path / f"recordings-{index}", slot=slot,
@@ -99,7 +99,7 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: Reco
                                          capabilities=recorder_under_test.capabilities,
                                          tlib=tlib_endpoint.address, tlib_config=recorder_tlib_config,
                                          log_path=tmp_path / f"recorder-{index}.log")
-                return stack.enter_context(member.running())
+                return stack.enter_context(member.running()), member.kill
 
             scenario.another_member = another
         stack.callback(scenario.close)

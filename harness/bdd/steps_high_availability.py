@@ -12,6 +12,7 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.bdd.stepdefs import step_fixtures
 from harness.checks.high_availability import (
+    crash_recording_readable,
     dead_dialogs_ended,
     failover_sessions_accepted,
     pool_members_in_rotation,
@@ -64,6 +65,31 @@ def _each_holds(ha: HaScenario) -> None:
 def _wait_for(member: RecorderUnderTest, directory: Path) -> None:
     """A recorder finalises its files after the last BYE: wait for that, never for ever."""
     wait_for_recordings(member, lambda: None, lambda: directory)
+
+
+@when(parsers.parse("the pool member recording the call is killed after {before:g} seconds and the recording "
+                    "starts again {outage:g} seconds later, for {after:g} seconds"))
+def _crash(ha: HaScenario, before: float, outage: float, after: float) -> None:
+    ha.run_crash(before, outage, after, bound_s=_CRASH_BOUND_S)
+
+
+# "holds the call up to N seconds before the kill": what the Then step may require at most.
+_CRASH_BOUND_S = 2.0
+
+
+@then(parsers.parse("the recording the killed recorder wrote holds the call up to {seconds:g} seconds before the "
+                    "kill"))
+def _crash_readable(ha: HaScenario, seconds: float) -> None:
+    assert ha.crash is not None
+    assert seconds == _CRASH_BOUND_S, f"the scenario computes what is required with a {_CRASH_BOUND_S:g} s bound"
+    if ha.crash.victim.recordings is None:
+        pytest.skip("not applicable: the killed recorder's files are not visible to the harness")
+    assert ha.crash.first_on_victim, "the Resource Manager did not route the call to the pool member it killed"
+    streams = ha.crashed_streams()
+    attach_json("crashed recording", [{"dn": c.dn, "file": c.file, "segments": c.segments, "required": c.required,
+                                       "problem": c.problem} for c in streams])
+    judge(crash_recording_readable(streams, calluuid=ha.crash.first.job.call.calluuid),
+          ["ARE-HA-CRASH-RECORDING-READABLE"], "recording left by the killed recorder")
 
 
 @when(parsers.parse("the Resource Manager has pinged the pool for {seconds:g} seconds"))

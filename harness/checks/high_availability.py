@@ -12,8 +12,8 @@ from harness.checks._finding import violation
 from harness.protocol.sip.resource_manager import MemberDown, RmEvent
 from harness.spec.findings import Finding
 
-__all__ = ["DeadDialog", "FailoverSession", "dead_dialogs_ended", "failover_sessions_accepted",
-           "pool_members_in_rotation"]
+__all__ = ["CrashedStream", "DeadDialog", "FailoverSession", "crash_recording_readable", "dead_dialogs_ended",
+           "failover_sessions_accepted", "pool_members_in_rotation"]
 
 Address = tuple[str, int]
 
@@ -79,3 +79,38 @@ def dead_dialogs_ended(dead: Sequence[DeadDialog], within_s: float, *, calluuid:
                       observed="no BYE" if d.ended_after_s is None else f"BYE after {d.ended_after_s:.1f} s",
                       expected=f"BYE within {within_s:g} s of the failure", calluuid=calluuid, call_id=d.call_id)
             for d in dead if d.ended_after_s is None or d.ended_after_s > within_s]
+
+
+@dataclass(frozen=True, slots=True)
+class CrashedStream:
+    """One stream's file as a recorder killed mid-call left it: the time-code segments decoded in
+    it (None: no readable file) and the segments sent whole up to the bound before the kill."""
+
+    dn: str
+    file: str | None
+    segments: tuple[int, ...] | None
+    required: int  # segments 0..required-1 must be there
+    problem: str | None = None  # why the file could not be read
+
+
+def crash_recording_readable(streams: Sequence[CrashedStream], *, calluuid: str | None = None) -> list[Finding]:
+    """GVP-HA, a recorder failure: the recording restarts on another recorder, so the first part
+    is only ever what the killed recorder left on disk. It must be readable and hold the call up
+    to a bound before the kill (what a recorder that writes as it goes, checkpointing the WAV
+    header, keeps; docs/architecture.md §4: "a crash leaves playable files")."""
+    findings: list[Finding] = []
+    for s in streams:
+        if s.segments is None:
+            findings.append(violation("ARE-HA-CRASH-RECORDING-READABLE",
+                                      f"after the crash the {s.dn} stream's file is not readable: {s.problem}",
+                                      observed="unreadable", expected="a playable file", calluuid=calluuid,
+                                      stream=s.dn))
+            continue
+        missing = sorted(set(range(s.required)) - set(s.segments))
+        if missing:
+            findings.append(violation("ARE-HA-CRASH-RECORDING-READABLE",
+                                      f"after the crash {s.file} holds {len(set(s.segments))} time-code segment(s) of "
+                                      f"the {s.dn} stream; segments {missing[0]}..{missing[-1]} sent before the kill "
+                                      "are missing", observed=f"{len(set(s.segments))} segments",
+                                      expected=f"segments 0..{s.required - 1}", calluuid=calluuid, stream=s.dn))
+    return findings

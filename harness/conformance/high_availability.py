@@ -24,16 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.checks.high_availability import DeadDialog, FailoverSession
+import soundfile
+
+from harness.checks.high_availability import CrashedStream, DeadDialog, FailoverSession
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
 from harness.emulators.resource_manager import ResourceManagerEmulation
 from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmulation
+from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SYMBOL_SAMPLES, decode_timecode
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import SipRequest, parse_message
 from harness.protocol.sip.resource_manager import Policy, RmEvent
 from harness.recorders.under_test import RecorderUnderTest
 
-__all__ = ["FailoverEvidence", "FailoverRun", "HaScenario", "PoolRun", "recording_job"]
+__all__ = ["CrashEvidence", "FailoverEvidence", "FailoverRun", "HaScenario", "PoolRun", "recording_job"]
 
 Address = tuple[str, int]
 
@@ -175,6 +178,15 @@ def _status(refused: str | None) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+@dataclass(frozen=True, slots=True)
+class CrashEvidence:
+    victim: RecorderUnderTest  # the pool member killed mid-call
+    first: ActiveRecording  # the part recorded on it
+    second: ActiveRecording  # the recording started again after the crash
+    bound_s: float  # audio sent this long before the kill need not be on disk
+    first_on_victim: bool  # RM had routed the first part to the victim
+
+
 @dataclass(slots=True)
 class HaScenario:
     """What one high-availability scenario drove, for its Then steps (a bdd fixture holds it)."""
@@ -184,9 +196,12 @@ class HaScenario:
     pool: PoolRun | None = None
     failover: FailoverEvidence | None = None
     calls: list[ActiveRecording] = field(default_factory=list)
-    # Starts one more instance of the recorder under test (the bdd fixture gives it, for a
-    # recorder started from a command); None: a pool cannot be built (not applicable).
-    another_member: Callable[[], RecorderUnderTest] | None = None
+    # Starts one more instance of the recorder under test and returns it with a function that
+    # kills it (the bdd fixture gives it, for a recorder started from a command); None: a pool
+    # cannot be built (not applicable).
+    another_member: Callable[[], tuple[RecorderUnderTest, Callable[[], None]]] | None = None
+    crash: CrashEvidence | None = None
+    _kill: dict[Address, Callable[[], None]] = field(default_factory=dict)
     _failover_run: FailoverRun | None = None
     _silent: list[socket.socket] = field(default_factory=list)
     _duplicating: list[tuple[RecorderUnderTest, MediaServerEmulation, ActiveRecording]] = field(default_factory=list)
@@ -196,7 +211,9 @@ class HaScenario:
         while len(self.members) < size:
             if self.another_member is None:
                 return False
-            self.members.append(self.another_member())
+            member, kill = self.another_member()
+            self.members.append(member)
+            self._kill[(member.host, member.port)] = kill
         return True
 
     def start_pool(self) -> PoolRun:
@@ -245,6 +262,55 @@ class HaScenario:
         self._failover_run = FailoverRun(self.members[0], self.work_dir / "failover")
         self.failover = self._failover_run.run(recording_job(), before_s=before_s, outage_s=outage_s,
                                                after_s=after_s, dead_dialog_wait_s=dead_dialog_wait_s)
+
+    def run_crash(self, before_s: float, outage_s: float, after_s: float, bound_s: float) -> None:
+        """GVP-HA recorder failure: the call goes to a pool member that is then killed (SIGKILL);
+        Media Server's sessions to it are dropped, and after `outage_s` the recording is started
+        again with the same parameters, which RM sends to a live member."""
+        victim = next(m for m in self.members if (m.host, m.port) in self._kill)
+        survivors = [m for m in self.members if m is not victim]
+        self.pool = PoolRun([victim, *survivors], self.work_dir / "pool")  # round-robin: the victim first
+        job = recording_job()
+        first = self.pool.record_call(job)
+        time.sleep(before_s)
+        self._kill[(victim.host, victim.port)]()
+        media_server = self.pool.media_server
+        for stream in first.streams:
+            media_server.stop_rtp(stream)
+        for leg in first.legs:
+            if leg.process.pid is not None and leg.result is None:
+                leg.result = leg.process.kill()  # nothing more can reach a dead recorder
+        time.sleep(outage_s)
+        second = self.pool.record_call(job)
+        time.sleep(after_s)
+        self.pool.release(second)
+        self.calls.append(second)
+        pinned = {m for m in self.pool.member_of(first) if m is not None}
+        self.crash = CrashEvidence(victim, first, second, bound_s, (victim.host, victim.port) in pinned)
+
+    def crashed_streams(self) -> list[CrashedStream]:
+        """What the killed recorder left of the first part, decoded (reference layout)."""
+        assert self.crash is not None
+        crash = self.crash
+        assert crash.victim.recordings is not None
+        directory = crash.victim.recordings / crash.first.job.call.calluuid / crash.first.job.record_id
+        out: list[CrashedStream] = []
+        for stream in crash.first.streams:
+            sent_samples = stream.packets_sent * SYMBOL_SAMPLES - int(crash.bound_s * SAMPLE_RATE)
+            required = max(sent_samples // SEGMENT_SAMPLES, 0)
+            files = sorted(directory.glob(f"stream-*-{stream.job.dn}.wav"))
+            if not files:
+                out.append(CrashedStream(stream.job.dn, None, None, required, f"no stream file in {directory}"))
+                continue
+            try:
+                audio, rate = soundfile.read(str(files[0]), dtype="int16", always_2d=True)
+                track = decode_timecode(audio[:, 0], rate, streams=[stream.job.stream_index])
+            except (RuntimeError, ValueError, soundfile.LibsndfileError) as error:
+                out.append(CrashedStream(stream.job.dn, files[0].name, None, required, str(error)))
+                continue
+            out.append(CrashedStream(stream.job.dn, files[0].name, track.counters_of(stream.job.stream_index),
+                                     required))
+        return out
 
     def recording_of(self, active: ActiveRecording) -> tuple[RecorderUnderTest, Path] | None:
         """The member RM pinned the call to, and where its reference-layout recording is."""

@@ -241,6 +241,13 @@ class ManagedRecorder:
         if proc is not None:
             stop_process(proc)
 
+    def kill(self) -> None:
+        """SIGKILL at once: the recorder crashes mid-call (GVP-HA); what it wrote so far stays."""
+        proc = self._process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
 
 def _namespace() -> contextlib.AbstractContextManager[NamespaceHandle]:
     try:

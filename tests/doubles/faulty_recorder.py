@@ -33,6 +33,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   reject-failover answers 482 to the new Media Server's session with the calluuid, record id and
                   dn of one a failed Media Server left open (ARE-HA-FAILOVER-ACCEPTED)
   no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
+  no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
+                  (ARE-HA-CRASH-RECORDING-READABLE)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -316,6 +318,16 @@ class NoRtpTimeout(RecorderCore):
         return
 
 
+class NoCheckpoint(RecorderCore):
+    """Keeps every packet in memory until the recording closes (no storage tick, so no write and
+    no WAV header checkpoint mid-call): killed mid-call it leaves empty files
+    (ARE-HA-CRASH-RECORDING-READABLE)."""
+
+    def _tick(self, now: float) -> None:
+        self._end_silent_sessions(now)
+        self._next_tick = now + self.config.tick_interval_s if self._open else None
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -324,6 +336,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
+    "no-checkpoint": NoCheckpoint,
 }
 
 

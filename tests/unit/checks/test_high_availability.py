@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from harness.checks.high_availability import (
+    CrashedStream,
     DeadDialog,
     FailoverSession,
+    crash_recording_readable,
     dead_dialogs_ended,
     failover_sessions_accepted,
     pool_members_in_rotation,
@@ -44,3 +46,14 @@ def test_a_dead_dialog_never_or_late_ended_is_a_finding() -> None:
     assert [(f.requirement_id, f.call_id) for f in findings] == [("ARE-HA-DEAD-DIALOG-ENDED", "c1"),
                                                                  ("ARE-HA-DEAD-DIALOG-ENDED", "c2")]
     assert dead_dialogs_ended([DeadDialog("c1", 3.1)], 6.0) == []
+
+
+def test_an_unreadable_or_short_crash_recording_is_a_finding() -> None:
+    findings = crash_recording_readable([CrashedStream("7001", None, None, 3, "no such file"),
+                                         CrashedStream("5551", "stream-1-5551.wav", (0, 1), 3)], calluuid="U")
+    assert [(f.requirement_id, f.stream) for f in findings] == [("ARE-HA-CRASH-RECORDING-READABLE", "7001"),
+                                                                ("ARE-HA-CRASH-RECORDING-READABLE", "5551")]
+
+
+def test_a_crash_recording_holding_the_call_up_to_the_bound_is_no_finding() -> None:
+    assert crash_recording_readable([CrashedStream("7001", "stream-2-7001.wav", (0, 1, 2, 3), 3)]) == []
