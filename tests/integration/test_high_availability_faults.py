@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 POOL = "pool_behind_the_resource_manager"
 FAILOVER = "after_a_media_server_failover"
-CRASH = "recorder_killed_mid_call"
+CRASH = "recorder_killed"
 ALL = f"{POOL} or {FAILOVER} or {CRASH} or hot_standby or stream_duplication"
 
 
