@@ -102,6 +102,24 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: Reco
                 return stack.enter_context(member.running()), member.kill
 
             scenario.another_member = another
+        elif request.config.getoption("--arec-profile"):
+            from harness.recorders.launcher import ProfileRecorder
+            from harness.recorders.profile import load_profile
+
+            profile = load_profile(request.config.getoption("--arec-profile"))
+            process = profile.process
+            locator = recorder_under_test.locator
+            # One profile started again: only a per-scenario process on a free port, in the
+            # reference layout (the pool's recordings are looked up there), outside a namespace.
+            if (process is not None and process.scope == "scenario" and not process.netns and profile.port == 0
+                    and (locator is None or locator.spec.layout == "reference")):
+                def another_of_profile() -> tuple[RecorderUnderTest, Callable[[], None]]:
+                    index = len(scenario.members)
+                    member = ProfileRecorder(profile, tmp_path / f"recorder-{index}", tlib=tlib_endpoint.address,
+                                             tlib_config=recorder_tlib_config)
+                    return stack.enter_context(member.running()), member.kill
+
+                scenario.another_member = another_of_profile
         stack.callback(scenario.close)
         yield scenario
 

@@ -304,6 +304,13 @@ class ProfileRecorder:
             stack.callback(self.stop)
             yield self._under_test(host, port, values, ns)
 
+    def kill(self) -> None:
+        """SIGKILL at once: the recorder crashes mid-call (GVP-HA); what it wrote so far stays."""
+        proc = self._process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
     def _under_test(self, host: str, port: int, values: dict[str, str],
                     ns: NamespaceHandle | None = None) -> RecorderUnderTest:
         profile = self.profile
