@@ -237,3 +237,20 @@ def test_the_sessions_of_one_call_stay_on_the_member_that_took_the_first() -> No
     _sent(core)
     core.receive(agent.invite(b"", 0.2), MS, 0.2)
     assert _invites(_sent(core), A)  # same calluuid: not round-robin to B
+
+
+def test_a_cancel_is_answered_by_rm_and_sent_on_to_the_member_on_the_invites_branch() -> None:
+    core = _core()
+    uac = _uac()
+    invite_bytes = uac.invite(b"", 0.0)
+    core.receive(invite_bytes, MS, 0.0)
+    (to_a,) = _invites(_sent(core), A)
+    invite = _request(invite_bytes)
+    cancel = SipRequest("CANCEL", invite.uri, invite.headers.copy())
+    cancel.headers.set("CSeq", f"{invite.cseq.number} CANCEL")
+    core.receive(cancel.to_bytes(), MS, 0.1)
+    out = _sent(core)
+    (ok,) = [_response(d) for d in _to(out, MS)]
+    assert ok.status == 200 and ok.cseq.method == "CANCEL"  # RFC 3261 §16.10
+    (downstream,) = [_request(d) for d in _to(out, A)]
+    assert downstream.method == "CANCEL" and downstream.top_via.branch == to_a.top_via.branch
