@@ -14,6 +14,7 @@ from harness.bdd.stepdefs import step_fixtures
 from harness.checks.high_availability import (
     crash_recording_readable,
     dead_dialogs_ended,
+    failover_recording_complete,
     failover_sessions_accepted,
     pool_members_in_rotation,
 )
@@ -143,6 +144,18 @@ def _recorded_on_pool(ha: HaScenario) -> None:
 def _accepted(ha: HaScenario) -> None:
     assert ha.failover is not None
     judge(failover_sessions_accepted(ha.failover.sessions), ["ARE-HA-FAILOVER-ACCEPTED"], "failover sessions")
+
+
+@then("the call's recording holds each stream's audio from both Media Servers, with the outage as a gap")
+def _failover_recording(ha: HaScenario) -> None:
+    assert ha.failover is not None
+    audio = ha.failover_audio()
+    if audio is None:
+        pytest.skip("not applicable: the recorder's files are not visible to the harness")
+    attach_json("failover audio", [{"dn": a.dn, "found": sorted(a.found), "before": list(a.before),
+                                    "after": list(a.after)} for a in audio])
+    judge(failover_recording_complete(audio, calluuid=ha.failover.first.job.call.calluuid),
+          ["ARE-HA-FAILOVER-RECORDING"], "recording across the failover")
 
 
 @then(parsers.parse("the recorder ended the dead sessions within {seconds:g} seconds of the failure"))

@@ -12,7 +12,7 @@ from harness.checks._finding import violation
 from harness.protocol.sip.resource_manager import MemberDown, RmEvent
 from harness.spec.findings import Finding
 
-__all__ = ["CrashedStream", "DeadDialog", "FailoverSession", "crash_recording_readable", "dead_dialogs_ended",
+__all__ = ["CrashedStream", "DeadDialog", "FailoverSession", "FailoverStreamAudio", "failover_recording_complete", "crash_recording_readable", "dead_dialogs_ended",
            "failover_sessions_accepted", "pool_members_in_rotation"]
 
 Address = tuple[str, int]
@@ -113,4 +113,43 @@ def crash_recording_readable(streams: Sequence[CrashedStream], *, calluuid: str 
                                       f"the {s.dn} stream; segments {missing[0]}..{missing[-1]} sent before the kill "
                                       "are missing", observed=f"{len(set(s.segments))} segments",
                                       expected=f"segments 0..{s.required - 1}", calluuid=calluuid, stream=s.dn))
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverStreamAudio:
+    """One stream of a call across a Media Server failover: the time-code segments each Media
+    Server sent whole (the new one carries on the call's timeline, so the outage's segments are
+    in neither), and the segments found in the recorder's files of that DN (all versions)."""
+
+    dn: str
+    found: frozenset[int]
+    before: tuple[int, ...]  # sent whole by the failed Media Server
+    after: tuple[int, ...]  # sent whole by the new one
+
+
+def failover_recording_complete(streams: Sequence[FailoverStreamAudio], *,
+                                calluuid: str | None = None) -> list[Finding]:
+    """GVP-HA: the new Media Server's session continues the call's recording, "stitched or
+    versioned": either way the recording of each stream holds the audio of both Media Servers,
+    and no audio in the outage ("Lost audio = RM detection time + failover time"), which is a gap,
+    not filled with audio of either part."""
+    findings: list[Finding] = []
+    for s in streams:
+        # The outage's segments, less the one each Media Server sent in part at its edge.
+        gap = set(range(s.before[-1] + 2 if s.before else 0, s.after[0] - 1 if s.after else 0))
+        for label, wanted in (("before the failover", s.before), ("after the failover", s.after)):
+            missing = sorted(set(wanted) - s.found)
+            if missing:
+                findings.append(violation("ARE-HA-FAILOVER-RECORDING",
+                                          f"the {s.dn} stream's recording misses segments {missing[0]}..{missing[-1]} "
+                                          f"sent {label}", observed=f"{len(set(wanted) & s.found)} of {len(wanted)}",
+                                          expected="every segment of both Media Servers", calluuid=calluuid,
+                                          stream=s.dn))
+        invented = sorted((s.found & gap) - set(s.before) - set(s.after))
+        if invented:
+            findings.append(violation("ARE-HA-FAILOVER-RECORDING",
+                                      f"the {s.dn} stream's recording holds segments {invented} of the outage, which "
+                                      "no Media Server sent", observed="audio in the gap", expected="a gap",
+                                      calluuid=calluuid, stream=s.dn))
     return findings

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import soundfile
 
-from harness.checks.high_availability import CrashedStream, DeadDialog, FailoverSession
+from harness.checks.high_availability import CrashedStream, DeadDialog, FailoverSession, FailoverStreamAudio
+from harness.conformance.recordings import wait_for_recordings
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
 from harness.emulators.resource_manager import ResourceManagerEmulation
 from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmulation
@@ -39,6 +40,7 @@ from harness.recorders.under_test import RecorderUnderTest
 __all__ = ["CrashEvidence", "FailoverEvidence", "FailoverRun", "HaScenario", "PoolRun", "recording_job"]
 
 Address = tuple[str, int]
+PACKET_S = SYMBOL_SAMPLES / SAMPLE_RATE  # one 20 ms packet: one time-code slot
 
 
 def recording_job(customer_dn: str = "5551234", agent_dn: str = "7001", codec: str = "PCMU") -> RecordingJob:
@@ -99,6 +101,9 @@ class FailoverEvidence:
     dead: list[DeadDialog]  # the dead Media Server's dialogs and when the recorder ended each
     failed_at: float  # wall clock of the Media Server failure
     rejoined_at: float  # wall clock of the new Media Server's first INVITE
+    first: ActiveRecording  # what the failed Media Server sent
+    second: ActiveRecording  # what the new one sent, from time-code slot `second_slot` on
+    second_slot: int
 
 
 @dataclass(slots=True)
@@ -118,8 +123,10 @@ class FailoverRun:
         failed_at = time.time()
         self._die(self._first, first)
         time.sleep(outage_s)
+        started = min((r.sent_at for s in first.streams for r in s.log), default=time.monotonic())
+        slot = round((time.monotonic() - started) / PACKET_S)  # the call's timeline goes on
         self._second = MediaServerEmulation(target, self.work_dir / "sipp-ms2", call_id_prefix="arec-ms2",
-                                            local_address=self.recorder.local_address)
+                                            local_address=self.recorder.local_address, first_slot=slot)
         rejoined_at = time.time()
         second = self._second.start_recording(job)  # same job: same calluuid, record id, dns
         sessions = [FailoverSession(leg.target.dn, leg.process.leg.call_id or "",
@@ -128,7 +135,7 @@ class FailoverRun:
         time.sleep(after_s)
         self._second.release(second)
         dead = self._collect_byes(failed_at, failed_at + dead_dialog_wait_s)
-        return FailoverEvidence(sessions, dead, failed_at, rejoined_at)
+        return FailoverEvidence(sessions, dead, failed_at, rejoined_at, first, second, slot)
 
     def _die(self, media_server: MediaServerEmulation, active: ActiveRecording) -> None:
         """Media Server fails: its RTP stops and its SIPp processes are killed (no BYE)."""
@@ -262,6 +269,30 @@ class HaScenario:
         self._failover_run = FailoverRun(self.members[0], self.work_dir / "failover")
         self.failover = self._failover_run.run(recording_job(), before_s=before_s, outage_s=outage_s,
                                                after_s=after_s, dead_dialog_wait_s=dead_dialog_wait_s)
+
+    def failover_audio(self) -> list[FailoverStreamAudio] | None:
+        """Per stream: the time-code segments each Media Server sent whole, and those found in
+        every file of that DN the recorder wrote for the call (reference layout: all versions
+        under <recordings>/<calluuid>/). None: the recordings are not visible."""
+        evidence, recorder = self.failover, self.members[0]
+        if evidence is None or recorder.recordings is None:
+            return None
+        root = recorder.recordings / evidence.first.job.call.calluuid
+        wait_for_recordings(recorder, lambda: None, lambda: root / evidence.first.job.record_id)
+        out: list[FailoverStreamAudio] = []
+        for before, after in zip(evidence.first.streams, evidence.second.streams, strict=True):
+            index, dn = before.job.stream_index, before.job.dn
+            found: set[int] = set()
+            for path in sorted(root.glob(f"*/stream-*-{dn}.wav")):
+                with contextlib.suppress(RuntimeError, ValueError, soundfile.LibsndfileError):
+                    audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+                    found |= set(decode_timecode(audio[:, 0], rate, streams=[index]).counters_of(index))
+            start = evidence.second_slot * SYMBOL_SAMPLES
+            end = start + after.packets_sent * SYMBOL_SAMPLES
+            out.append(FailoverStreamAudio(
+                dn, frozenset(found), tuple(range(before.packets_sent * SYMBOL_SAMPLES // SEGMENT_SAMPLES)),
+                tuple(range(-(-start // SEGMENT_SAMPLES), end // SEGMENT_SAMPLES))))
+        return out
 
     def run_crash(self, before_s: float, outage_s: float, after_s: float, bound_s: float) -> None:
         """GVP-HA recorder failure: the call goes to a pool member that is then killed (SIGKILL);

@@ -166,6 +166,10 @@ class MediaServerEmulation:
     # Call-IDs are "<prefix>-<leg number>-<record id>@<address>": a second Media Server (the one
     # taking over after a failover, GVP-HA) needs its own prefix, or it would reuse the dead one's.
     call_id_prefix: str = "arec"
+    # The time-code slot each stream starts at: a Media Server taking over a call after a
+    # failover carries on the call's timeline (the slots of the outage are never sent), so the
+    # recording shows which audio came from which Media Server and where the gap is.
+    first_slot: int = 0
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -275,7 +279,8 @@ class MediaServerEmulation:
             # time.monotonic); added first, the original goes out first at each deadline.
             start_at = time.monotonic()
             self.call_legs.start(self.pacer, stream.source, stream.job.side, start_at=start_at)
-        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule), stream.destination,
+        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule, first_n=self.first_slot),
+                                                stream.destination,
                                                 sock=stream.sock, start_at=start_at)
 
     # -- run time --------------------------------------------------------------------------

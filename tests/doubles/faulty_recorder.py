@@ -32,6 +32,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   (ARE-HA-POOL-OPTIONS)
   reject-failover answers 482 to the new Media Server's session with the calluuid, record id and
                   dn of one a failed Media Server left open (ARE-HA-FAILOVER-ACCEPTED)
+  drop-failover-audio  answers the failover session 200 but records nothing of it
+                  (ARE-HA-FAILOVER-RECORDING)
   no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
   no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
                   (ARE-HA-CRASH-RECORDING-READABLE)
@@ -310,6 +312,22 @@ class RejectFailover(RecorderCore):
         super()._on_new_invite(event, now)
 
 
+class DropFailoverAudio(RecorderCore):
+    """Answers the new Media Server's session 200, but records nothing of it while the session
+    with the same calluuid, record id and dn is still open: the audio after a Media Server
+    failover is lost (ARE-HA-FAILOVER-RECORDING)."""
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        target = parse_recording_uri(event.request.uri)
+        duplicate = any(s.ending is None and (s.target.calluuid, s.target.record_id, s.target.dn)
+                        == (target.calluuid, target.record_id, target.dn) for s in self._sessions.values())
+        super()._on_new_invite(event, now)
+        session = self._sessions.get(event.request.call_id)
+        if duplicate and session is not None:
+            for stream in session.streams:
+                stream.paused = True  # receive_rtp drops what a paused stream gets
+
+
 class NoRtpTimeout(RecorderCore):
     """Keeps a session whose RTP stopped open for ever: the dead Media Server's dialogs are never
     ended (ARE-HA-DEAD-DIALOG-ENDED)."""
@@ -336,7 +354,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
-    "no-checkpoint": NoCheckpoint,
+    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio,
 }
 
 

@@ -6,8 +6,10 @@ from harness.checks.high_availability import (
     CrashedStream,
     DeadDialog,
     FailoverSession,
+    FailoverStreamAudio,
     crash_recording_readable,
     dead_dialogs_ended,
+    failover_recording_complete,
     failover_sessions_accepted,
     pool_members_in_rotation,
 )
@@ -57,3 +59,20 @@ def test_an_unreadable_or_short_crash_recording_is_a_finding() -> None:
 
 def test_a_crash_recording_holding_the_call_up_to_the_bound_is_no_finding() -> None:
     assert crash_recording_readable([CrashedStream("7001", "stream-2-7001.wav", (0, 1, 2, 3), 3)]) == []
+
+
+def test_a_failover_recording_missing_a_part_or_filling_the_gap_is_a_finding() -> None:
+    before, after = (0, 1, 2, 3), (8, 9, 10)
+    lost_after = FailoverStreamAudio("7001", frozenset(before), before, after)
+    (finding,) = failover_recording_complete([lost_after], calluuid="U")
+    assert finding.requirement_id == "ARE-HA-FAILOVER-RECORDING" and "after the failover" in finding.message
+    filled = FailoverStreamAudio("7001", frozenset(range(0, 11)), before, after)
+    (finding,) = failover_recording_complete([filled])
+    assert "outage" in finding.message
+
+
+def test_a_failover_recording_with_both_parts_and_the_gap_is_no_finding() -> None:
+    before, after = (0, 1, 2, 3), (8, 9, 10)
+    # The segment each Media Server sent in part at its edge (4, 7) may be decoded: no finding.
+    audio = FailoverStreamAudio("7001", frozenset({*before, 4, 7, *after}), before, after)
+    assert failover_recording_complete([audio]) == []
