@@ -279,6 +279,9 @@ class MediaServerEmulation:
             # time.monotonic); added first, the original goes out first at each deadline.
             start_at = time.monotonic()
             self.call_legs.start(self.pacer, stream.source, stream.job.side, start_at=start_at)
+        if self.first_slot and start_at is None:
+            # Offsets count from slot 0: the first slot sent goes out now, not first_slot later.
+            start_at = time.monotonic() - self.first_slot * stream.source.ptime_ms / 1000.0
         stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule, first_n=self.first_slot),
                                                 stream.destination,
                                                 sock=stream.sock, start_at=start_at)
