@@ -26,8 +26,17 @@ from harness.report.attach import attach_json
 from harness.validators.recording import recording_not_found, validate_recording
 
 
+def _udp_only(ha: HaScenario) -> None:
+    # The Resource Manager emulation proxies UDP only, and the dead Media Server's port is
+    # watched for the recorder's BYE over UDP.
+    if ha.members[0].transport != "udp":
+        pytest.skip(f"not applicable: the high-availability scenarios run over UDP, the recorder under test "
+                    f"uses {ha.members[0].transport}")
+
+
 @given(parsers.parse("a pool of {size:d} recorders behind the Resource Manager"))
 def _pool(ha: HaScenario, size: int) -> None:
+    _udp_only(ha)
     if not ha.grow_pool(size):
         pytest.skip("not applicable: a pool needs further instances of the recorder under test, which only a "
                     "recorder the harness starts from a command can give")
@@ -36,6 +45,7 @@ def _pool(ha: HaScenario, size: int) -> None:
 
 @given("a pool of a recorder that does not answer and the recorder under test, behind the Resource Manager")
 def _standby_pool(ha: HaScenario) -> None:
+    _udp_only(ha)
     ha.add_unanswering_member()
     ha.start_pool()
 
@@ -106,6 +116,7 @@ def _calls(ha: HaScenario, count: int, seconds: float) -> None:
 @when(parsers.parse("the Media Server fails after {before:g} seconds of the call and a new one takes over "
                     "{outage:g} seconds later, for {after:g} seconds"))
 def _failover(ha: HaScenario, before: float, outage: float, after: float) -> None:
+    _udp_only(ha)
     # The dead sessions are watched for a BYE up to the bound the Then step judges.
     ha.run_failover(before, outage, after, dead_dialog_wait_s=_DEAD_DIALOG_BOUND_S)
 
