@@ -87,7 +87,8 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: Reco
        tlib_endpoint: TlibEndpoint, recorder_tlib_config: Path) -> Iterator[HaScenario]:
     """A high-availability scenario (features/13_high_availability.feature): the recorder under
     test, and for a pool a second instance started from the same command (harness.recorders.launcher)."""
-    scenario = HaScenario(tmp_path / "ha", [recorder_under_test])
+    scenario = HaScenario(tmp_path / "ha", [recorder_under_test],
+                          pool_size=int(request.config.getoption("--arec-pool-size")))
     with contextlib.ExitStack() as stack:
         command: str | None = request.config.getoption("--arec-recorder-cmd")
         if recorder_under_test.managed and not request.config.getoption("--arec-profile"):

@@ -203,6 +203,7 @@ class HaScenario:
     pool: PoolRun | None = None
     failover: FailoverEvidence | None = None
     calls: list[ActiveRecording] = field(default_factory=list)
+    pool_size: int = 2  # `arec run --pool-size`: members of a pool at least
     # Starts one more instance of the recorder under test and returns it with a function that
     # kills it (the bdd fixture gives it, for a recorder started from a command); None: a pool
     # cannot be built (not applicable).
