@@ -28,6 +28,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="parallel workers (pytest-xdist); auto (default): two per usable CPU, at most 4, "
                           "one with --recorder (a single running recorder is shared)")
     run.add_argument("--report-dir", metavar="DIR", default="reports", help="where results and html go")
+    run.add_argument("--pool-size", type=int, default=2, metavar="N",
+                     help="instances of the recorder under test behind the Resource Manager in the pool scenarios "
+                          "(default 2)")
 
     validate = sub.add_parser("validate", help="validate a capture (and recordings) offline")
     validate.add_argument("capture", metavar="CAPTURE.pcap")

@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="recorder profile (TOML) of the recorder under test; see docs/recorder-profiles.md")
     group.addoption("--arec-recorder-cmd", default=None, metavar="CMD",
                     help="command starting a recorder double per scenario ({port} {rtp_low} {rtp_high} {dir})")
+    group.addoption("--arec-pool-size", default=2, type=int, metavar="N",
+                    help="instances of the recorder under test in a Resource Manager pool (at least the "
+                         "feature's own size; features/13_high_availability.feature)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -119,6 +119,8 @@ def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list
         command += ["-n", str(workers)]
     if args.keyword:
         command += ["-k", args.keyword]
+    if getattr(args, "pool_size", 2) != 2:
+        command += ["--arec-pool-size", str(args.pool_size)]
     if args.recorder_profile:
         command += ["--arec-profile", str(Path(args.recorder_profile).resolve())]
     if args.recorder:

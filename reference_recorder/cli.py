@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tlib-config", metavar="FILE",
                         help="TOML: DNs to register, recording rules, pause key (re-read when it changes)")
     parser.add_argument("--rtp-ports", default="20000-29999", metavar="LOW-HIGH")
+    parser.add_argument("--rtp-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="end (BYE) a session with no RTP for this long; 0: never")
 
 
 def build_parser(prog: str = "arec recorder") -> argparse.ArgumentParser:

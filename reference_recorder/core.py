@@ -37,9 +37,11 @@ from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
+from harness.protocol.sip.dialog import Dialog
 from harness.protocol.sip.message import SipRequest
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
+from reference_recorder.rtp_timeout import build_bye, bye_destination
 from reference_recorder.storage_work import (
     RecordingRef,
     StorageAddStream,
@@ -85,6 +87,9 @@ class RecorderConfig:
     # Media Server stops the stream and sends BYE back to back, and the event loop may read the
     # SIP socket before the RTP one; the stream's end time stays the BYE's.
     bye_grace_s: float = 0.3
+    # A confirmed session with no RTP for this long is ended with our BYE (a Media Server that
+    # died sends none, GVP-HA; reference_recorder/rtp_timeout.py). None: never.
+    rtp_timeout_s: float | None = 30.0
 
 
 @dataclass(slots=True)
@@ -124,6 +129,8 @@ class RecordingSession:
     pending: tuple[uas.RequestHandle, bytes] | None = None
     awaiting: set[int] = field(default_factory=set)
     storage_error: str | None = None
+    dialog: Dialog | None = None  # once answered 2xx: what our BYE on an RTP timeout is built from
+    last_media: float = 0.0  # when RTP last arrived (or the session was answered)
 
 
 class RecorderCore:
@@ -153,6 +160,8 @@ class RecorderCore:
         self._open: list[RecordingRef] = []  # recordings not yet handed to StorageClose
         self._current: dict[tuple[str, str], RecordingRef] = {}  # latest by (calluuid, record id)
         self._awaited: dict[int, RecordingSession] = {}  # id(StorageAddStream) -> its session
+        self._bye_out: list[uas.Outgoing] = []
+        self._bye_branches = itertools.count(1)
         self.counters: dict[str, int] = {"bad_sip": 0, "bad_rtp": 0, "rtp_unknown_port": 0, "rejected_503": 0}
 
     # -- input ---------------------------------------------------------------------------
@@ -178,6 +187,7 @@ class RecorderCore:
             self.counters["rtp_unknown_port"] += 1
             return
         session, stream = entry
+        session.last_media = now
         try:
             packet = RtpPacket.parse(data)
         except RtpParseError:
@@ -216,7 +226,8 @@ class RecorderCore:
             self._tick(now)
 
     def data_to_send(self) -> list[uas.Outgoing]:
-        return self._ua.data_to_send()
+        byes, self._bye_out = self._bye_out, []
+        return self._ua.data_to_send() + byes
 
     def storage_work(self) -> list[StorageWork]:
         """Disk work due since the last call, in order (the adapter runs it with `store.run`,
@@ -254,8 +265,9 @@ class RecorderCore:
             self._ua.respond(handle, 500, "Server Internal Error",
                              headers=[("Server", self.config.user_agent)], now=now)
             return
-        self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent)], body=answer,
-                         content_type="application/sdp", now=now)
+        session.dialog = self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent)], body=answer,
+                                          content_type="application/sdp", now=now)
+        session.last_media = now
 
     def close(self, now: float) -> None:
         """Shutdown: end every session and hand out the closing of every open recording."""
@@ -536,8 +548,28 @@ class RecorderCore:
         stats = tuple((session.recording, stream.key, self._stream_report(stream))
                       for session in self._sessions.values() for stream in session.streams)
         self._storage_work.append(StorageTick(now, self.config.tick_interval_s, stats))
+        self._end_silent_sessions(now)
         # StorageClose writes out what is left of a recording: no tick is needed after the last.
         self._next_tick = now + self.config.tick_interval_s if self._open else None
+
+
+    def _end_silent_sessions(self, now: float) -> None:
+        """BYE on every confirmed dialog whose RTP stopped for rtp_timeout_s (not while paused)."""
+        timeout = self.config.rtp_timeout_s
+        if timeout is None:
+            return
+        for session in list(self._sessions.values()):
+            dialog = session.dialog
+            if (dialog is None or not session.confirmed or session.ending is not None or any(s.paused for s in session.streams)
+                    or now - session.last_media < timeout):
+                continue
+            if self.config.transport == "udp":
+                self._bye_out.append(uas.Outgoing(
+                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent),
+                    bye_destination(dialog)))
+            self._ua.end_dialog(dialog.id)
+            self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")
+            session.ending = (now, session.last_media, "rtp-timeout")
 
 
 # Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a

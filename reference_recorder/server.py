@@ -356,7 +356,8 @@ def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = Re
     except OSError as error:
         return _setup_error(f"cannot create recordings directory {root}: {error.strerror}")
     config = RecorderConfig(recordings_root=root, sip_address=(host, port), media_address=host,
-                            transport=args.transport, capacity=args.capacity)
+                            transport=args.transport, capacity=args.capacity,
+                            rtp_timeout_s=getattr(args, "rtp_timeout", 30.0) or None)
     try:
         tlib = _tlib_options(getattr(args, "tlib", None), getattr(args, "tlib_config", None))
     except ValueError as error:

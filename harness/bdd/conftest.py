@@ -10,10 +10,11 @@ fixtures pytest-bdd generated there visible to every feature (harness/bdd/stepde
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,13 @@ from pytest_bdd.parser import Step
 # Each module's __all__ is exactly its step fixtures (harness/bdd/stepdefs.py).
 from harness.bdd.steps_call import *  # noqa: F403
 from harness.bdd.steps_edge_cases import *  # noqa: F403
+from harness.bdd.steps_high_availability import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
+from harness.conformance.high_availability import HaScenario
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, scenario_verdicts
 from harness.emulators.tlib_endpoint import TlibEndpoint
@@ -77,6 +80,49 @@ def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path, tlib_end
     host, port, transport = parse_sip_target(choice)
     recordings = request.config.getoption("--arec-recordings")
     yield RecorderUnderTest(choice, host, port, transport, Path(recordings) if recordings else None, None)
+
+
+@pytest.fixture
+def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: RecorderUnderTest,
+       tlib_endpoint: TlibEndpoint, recorder_tlib_config: Path) -> Iterator[HaScenario]:
+    """A high-availability scenario (features/13_high_availability.feature): the recorder under
+    test, and for a pool a second instance started from the same command (harness.recorders.launcher)."""
+    scenario = HaScenario(tmp_path / "ha", [recorder_under_test],
+                          pool_size=int(request.config.getoption("--arec-pool-size")))
+    with contextlib.ExitStack() as stack:
+        command: str | None = request.config.getoption("--arec-recorder-cmd")
+        if recorder_under_test.managed and not request.config.getoption("--arec-profile"):
+            def another() -> tuple[RecorderUnderTest, Callable[[], None]]:
+                index = len(scenario.members)
+                slot = zlib.crc32(f"{request.node.nodeid}{os.getpid()}-{index}".encode())
+                member = ManagedRecorder(command or REFERENCE_COMMAND, tmp_path / f"recordings-{index}", slot=slot,
+                                         name=f"{recorder_under_test.name} (instance {index + 1})",
+                                         capabilities=recorder_under_test.capabilities,
+                                         tlib=tlib_endpoint.address, tlib_config=recorder_tlib_config,
+                                         log_path=tmp_path / f"recorder-{index}.log")
+                return stack.enter_context(member.running()), member.kill
+
+            scenario.another_member = another
+        elif request.config.getoption("--arec-profile"):
+            from harness.recorders.launcher import ProfileRecorder
+            from harness.recorders.profile import load_profile
+
+            profile = load_profile(request.config.getoption("--arec-profile"))
+            process = profile.process
+            locator = recorder_under_test.locator
+            # One profile started again: only a per-scenario process on a free port, in the
+            # reference layout (the pool's recordings are looked up there), outside a namespace.
+            if (process is not None and process.scope == "scenario" and not process.netns and profile.port == 0
+                    and (locator is None or locator.spec.layout == "reference")):
+                def another_of_profile() -> tuple[RecorderUnderTest, Callable[[], None]]:
+                    index = len(scenario.members)
+                    member = ProfileRecorder(profile, tmp_path / f"recorder-{index}", tlib=tlib_endpoint.address,
+                                             tlib_config=recorder_tlib_config)
+                    return stack.enter_context(member.running()), member.kill
+
+                scenario.another_member = another_of_profile
+        stack.callback(scenario.close)
+        yield scenario
 
 
 @pytest.fixture

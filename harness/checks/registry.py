@@ -48,6 +48,7 @@ _TLIB = "harness.checks.tlib"
 _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
+_HA = "harness.checks.high_availability"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -120,6 +121,16 @@ _ENTRIES: Final = (
     Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
           why="needs the pause intervals of the run-time control (T-Lib)"),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
+    Judge("ARE-HA-POOL-OPTIONS", _HA, ("pool_members_in_rotation",), False,
+          why="needs the Resource Manager emulation's view of its pool"),
+    Judge("ARE-HA-FAILOVER-ACCEPTED", _HA, ("failover_sessions_accepted",), False,
+          why="needs to know which sessions the new Media Server opened after the failure"),
+    Judge("ARE-HA-DEAD-DIALOG-ENDED", _HA, ("dead_dialogs_ended",), False,
+          why="needs to know which dialogs died with the Media Server, and when"),
+    Judge("ARE-HA-FAILOVER-RECORDING", _HA, ("failover_recording_complete",), False,
+          why="needs to know what each Media Server sent, before and after the failover"),
+    Judge("ARE-HA-CRASH-RECORDING-READABLE", _HA, ("crash_recording_readable",), False,
+          why="needs to know when the recorder was killed and what was sent until then"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

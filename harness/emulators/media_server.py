@@ -163,6 +163,13 @@ class MediaServerEmulation:
     # stream is sent next to its replica, and both carry slot-stamped (unique) payloads so the
     # replication validator can pair them. Owned (and closed) by whoever passes it.
     call_legs: CallLegs | None = None
+    # Call-IDs are "<prefix>-<leg number>-<record id>@<address>": a second Media Server (the one
+    # taking over after a failover, GVP-HA) needs its own prefix, or it would reuse the dead one's.
+    call_id_prefix: str = "arec"
+    # The time-code slot each stream starts at: a Media Server taking over a call after a
+    # failover carries on the call's timeline (the slots of the outage are never sent), so the
+    # recording shows which audio came from which Media Server and where the gap is.
+    first_slot: int = 0
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -219,7 +226,7 @@ class MediaServerEmulation:
             calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
             other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
             media_ports=tuple(s.local_port for s in streams), local_ip=self.local_address,
-            media_ip=self.local_address, call_id=f"arec-{number}-{target.record_id}@{self.local_address}",
+            media_ip=self.local_address, call_id=f"{self.call_id_prefix}-{number}-{target.record_id}@{self.local_address}",
         )
         process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
         return RecordingLeg(target, streams, process)
@@ -272,7 +279,11 @@ class MediaServerEmulation:
             # time.monotonic); added first, the original goes out first at each deadline.
             start_at = time.monotonic()
             self.call_legs.start(self.pacer, stream.source, stream.job.side, start_at=start_at)
-        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule), stream.destination,
+        if self.first_slot and start_at is None:
+            # Offsets count from slot 0: the first slot sent goes out now, not first_slot later.
+            start_at = time.monotonic() - self.first_slot * stream.source.ptime_ms / 1000.0
+        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule, first_n=self.first_slot),
+                                                stream.destination,
                                                 sock=stream.sock, start_at=start_at)
 
     # -- run time --------------------------------------------------------------------------

@@ -53,7 +53,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_COMMAND = (
     f"{shlex.quote(sys.executable)} -m reference_recorder --listen 127.0.0.1:{{port}} "
     "--recordings {dir} --rtp-ports {rtp_low}-{rtp_high} --transport {transport} "
-    "--tlib {tlib} --tlib-config {tlib_config} --capacity 6"
+    "--tlib {tlib} --tlib-config {tlib_config} --capacity 6 --rtp-timeout 3"
 )
 
 
@@ -249,6 +249,13 @@ class ManagedRecorder:
         if proc is not None:
             stop_process(proc)
 
+    def kill(self) -> None:
+        """SIGKILL at once: the recorder crashes mid-call (GVP-HA); what it wrote so far stays."""
+        proc = self._process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
 
 def _namespace() -> contextlib.AbstractContextManager[NamespaceHandle]:
     try:
@@ -304,6 +311,13 @@ class ProfileRecorder:
             port = self._start(values, exec_prefix, host)
             stack.callback(self.stop)
             yield self._under_test(host, port, values, ns)
+
+    def kill(self) -> None:
+        """SIGKILL at once: the recorder crashes mid-call (GVP-HA); what it wrote so far stays."""
+        proc = self._process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def _under_test(self, host: str, port: int, values: dict[str, str],
                     ns: NamespaceHandle | None = None) -> RecorderUnderTest:

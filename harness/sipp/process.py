@@ -163,6 +163,16 @@ class SippProcess:
                 self._popen.wait()
         return self.result()
 
+    def kill(self) -> SippResult:
+        """SIGKILL at once: the Media Server dies mid-call and sends nothing more (no BYE)."""
+        if self._popen is None:
+            raise RuntimeError("not started")
+        if self._popen.poll() is None:
+            self._terminated = True
+            self._popen.kill()
+            self._popen.wait()
+        return self.result()
+
     def result(self) -> SippResult:
         code = self._popen.poll() if self._popen else None
         if self._control is not None and code is not None:

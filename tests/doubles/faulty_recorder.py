@@ -28,6 +28,15 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
                   RFC 3264 §6.1)
   new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
+  options-silent  never answers OPTIONS: the Resource Manager's ping takes it out of the pool
+                  (ARE-HA-POOL-OPTIONS)
+  reject-failover answers 482 to the new Media Server's session with the calluuid, record id and
+                  dn of one a failed Media Server left open (ARE-HA-FAILOVER-ACCEPTED)
+  drop-failover-audio  answers the failover session 200 but records nothing of it
+                  (ARE-HA-FAILOVER-RECORDING)
+  no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
+  no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
+                  (ARE-HA-CRASH-RECORDING-READABLE)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -41,6 +50,7 @@ import sys
 from typing import Any
 
 from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.genesys import parse_recording_uri
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
@@ -291,6 +301,62 @@ class DropAbove(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class OptionsSilent(RecorderCore):
+    """Never answers an out-of-dialog OPTIONS: Resource Manager's ping finds it dead and takes it
+    out of its pool's rotation (ARE-HA-POOL-OPTIONS)."""
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        if data.startswith(b"OPTIONS "):
+            return
+        super().receive_sip(data, source, now)
+
+
+class RejectFailover(RecorderCore):
+    """Takes a new INVITE with the calluuid, record id and dn of a session still open (the one
+    a failed Media Server left without BYE) for a duplicate and answers 482 (ARE-HA-FAILOVER-ACCEPTED)."""
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        target = parse_recording_uri(event.request.uri)
+        if any(s.ending is None and (s.target.calluuid, s.target.record_id, s.target.dn)
+               == (target.calluuid, target.record_id, target.dn) for s in self._sessions.values()):
+            raise RemoteProtocolError("duplicate recording session", 482, "Loop Detected")
+        super()._on_new_invite(event, now)
+
+
+class DropFailoverAudio(RecorderCore):
+    """Answers the new Media Server's session 200, but records nothing of it while the session
+    with the same calluuid, record id and dn is still open: the audio after a Media Server
+    failover is lost (ARE-HA-FAILOVER-RECORDING)."""
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        target = parse_recording_uri(event.request.uri)
+        duplicate = any(s.ending is None and (s.target.calluuid, s.target.record_id, s.target.dn)
+                        == (target.calluuid, target.record_id, target.dn) for s in self._sessions.values())
+        super()._on_new_invite(event, now)
+        session = self._sessions.get(event.request.call_id)
+        if duplicate and session is not None:
+            for stream in session.streams:
+                stream.paused = True  # receive_rtp drops what a paused stream gets
+
+
+class NoRtpTimeout(RecorderCore):
+    """Keeps a session whose RTP stopped open for ever: the dead Media Server's dialogs are never
+    ended (ARE-HA-DEAD-DIALOG-ENDED)."""
+
+    def _end_silent_sessions(self, now: float) -> None:
+        return
+
+
+class NoCheckpoint(RecorderCore):
+    """Keeps every packet in memory until the recording closes (no storage tick, so no write and
+    no WAV header checkpoint mid-call): killed mid-call it leaves empty files
+    (ARE-HA-CRASH-RECORDING-READABLE)."""
+
+    def _tick(self, now: float) -> None:
+        self._end_silent_sessions(now)
+        self._next_tick = now + self.config.tick_interval_s if self._open else None
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -298,6 +364,8 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
+    "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
+    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio,
 }
 
 

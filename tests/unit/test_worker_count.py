@@ -45,3 +45,9 @@ def test_the_pytest_command_gets_the_worker_count(monkeypatch: pytest.MonkeyPatc
     assert command[command.index("-n") + 1] == "4"
     assert "-n" not in pytest_command(_args(workers="1"), tmp_path / "r", tmp_path / "j.xml")
     assert "-n" not in pytest_command(_args(recorder="sip:127.0.0.1:5060"), tmp_path / "r", tmp_path / "j.xml")
+
+
+def test_the_pool_size_reaches_pytest_only_when_not_the_default(tmp_path: Path) -> None:
+    command = pytest_command(_args(pool_size=3), tmp_path / "r", tmp_path / "j.xml")
+    assert command[command.index("--arec-pool-size") + 1] == "3"
+    assert "--arec-pool-size" not in pytest_command(_args(), tmp_path / "r", tmp_path / "j.xml")

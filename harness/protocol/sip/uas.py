@@ -468,6 +468,10 @@ class UserAgentServer:
         self._invite_final_sent(stx, status, out, now)
         return self._snapshot(stx.dialog_id)
 
+    def end_dialog(self, dialog_id: DialogId) -> None:
+        """The TU ended the dialog itself (it sent BYE, §15): a later request in it gets 481."""
+        self._dialogs.remove(dialog_id)
+
     def is_pending(self, handle: RequestHandle) -> bool:
         """True while the request behind `handle` still awaits the TU's final response."""
         return handle.id in self._tx.by_handle

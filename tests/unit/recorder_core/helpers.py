@@ -100,13 +100,14 @@ class Leg:
 class Driver:
     """A `RecorderCore` plus a manual clock, fake ports and a temporary recordings root."""
 
-    def __init__(self, root: Path, *, capacity: int = 100, ports: FakePorts | None = None) -> None:
+    def __init__(self, root: Path, *, capacity: int = 100, ports: FakePorts | None = None,
+                 rtp_timeout_s: float | None = None) -> None:
         self.log_lines: list[str] = []  # what the core logged
         self.now = T0
         self.ports = ports or FakePorts()
         self.root = root
         config = RecorderConfig(recordings_root=root, sip_address=("127.0.0.1", 5060),
-                                media_address="127.0.0.1", capacity=capacity)
+                                media_address="127.0.0.1", capacity=capacity, rtp_timeout_s=rtp_timeout_s)
         # fsync off: the crash-safety of the store has its own tests; here it only costs time.
         # The store is the adapter's: the driver runs the core's storage work as the adapter's
         # storage thread would (`run_storage`), after every input unless `auto_storage` is off.
