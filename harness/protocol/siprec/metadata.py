@@ -264,4 +264,5 @@ def build_metadata(meta: RecordingMetadata, *,
             _sub(e, "send", sid)
         for sid in a.recv:
             _sub(e, "recv", sid)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + document + b"\n"

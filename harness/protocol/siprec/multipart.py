@@ -90,12 +90,12 @@ def _parse_part(raw: bytes) -> BodyPart:
             continue
         if line[:1] in (b" ", b"\t") and headers:
             name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip().decode('utf-8', 'replace')}")
+            headers[-1] = (name, f"{value} {line.strip().decode('utf-8', 'replace')}")  # folded (RFC 5322 §2.2.3)
             continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name.strip():
+        raw_name, sep, raw_value = line.partition(b":")
+        if not sep or not raw_name.strip():
             raise MultipartError(f"malformed body-part header line {line[:80]!r}")
-        headers.append((name.strip().decode("ascii", "replace"), value.strip().decode("utf-8", "replace")))
+        headers.append((raw_name.strip().decode("ascii", "replace"), raw_value.strip().decode("utf-8", "replace")))
     return BodyPart(tuple(headers), body)
 
 
