@@ -41,8 +41,8 @@ from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answ
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
 from harness.protocol.siprec.session import OPTION_TAG
-from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder import siprec as srs
+from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.storage_work import (
     RecordingRef,

@@ -9,7 +9,7 @@ model it keeps (the participant <-> stream mapping written to ``recording.json``
   communication session's RFC 7989 Session-ID (`<sipSessionID>`, the SRC emulation puts the
   Genesys CallUUID there), else the `Session-ID` header, else the RS Call-ID; the record id is
   the RS Call-ID (one RS = one recording, RFC 7866 §6.1.1 "one RS per CS" is the SRC's choice).
-- Streams are named by their `a=label` (RFC 7866 §8.1.1; the metadata `<stream><label>`
+- Streams are named by their `a=label` (RFC 4574; the metadata `<stream><label>`
   refers to it), so each labelled stream gets today's file layout with the label as its DN.
 - Metadata may be absent from the INVITE and arrive later in a re-INVITE (RFC 7866 §9);
   `partial` documents update the model (RFC 7865 §6.1.1). Unknown namespaces are ignored

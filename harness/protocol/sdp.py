@@ -787,7 +787,7 @@ class OfferedMedia:
     codecs: tuple[OfferedCodec, ...]
     media: str = "audio"
     ptime_ms: int | None = None
-    label: str | None = None  # RFC 4574 a=label: SIPREC metadata names the stream by it (RFC 7866 §8.1.1)
+    label: str | None = None  # RFC 4574 a=label: SIPREC metadata names the stream by it
 
 
 def build_offer(address: str, media: Sequence[OfferedMedia], *, session_id: int, version: int = 1,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.siprec.multipart import BodyPart, parse_multipart
 from harness.protocol.sip.message import SipMessage
+from harness.protocol.siprec.multipart import BodyPart, parse_multipart
 
 __all__ = [
     "METADATA_REQUEST_TYPE",

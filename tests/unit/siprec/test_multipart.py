@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.protocol.siprec.multipart import BodyPart, MultipartError, boundary_of, build_multipart, parse_multipart
+from harness.protocol.siprec.multipart import (
+    BodyPart,
+    MultipartError,
+    boundary_of,
+    build_multipart,
+    parse_multipart,
+)
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 META = b'<?xml version="1.0"?>\r\n<recording xmlns="urn:ietf:params:xml:ns:recording:1"/>\r\n'
