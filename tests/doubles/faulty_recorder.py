@@ -28,6 +28,15 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
                   RFC 3264 §6.1)
   new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
+  ignore-metadata SIPREC: accepts the recording session and its RFC 7865 metadata, then keeps no
+                  participant <-> stream map (SRS-METADATA-KEPT)
+  swap-participants  SIPREC: records each labelled stream's audio under the other stream's label
+                  while keeping the metadata's map, so a participant's audio is in the wrong
+                  stream (SRS-PARTICIPANT-AUDIO)
+  reject-no-metadata  SIPREC: refuses (400) a recording-session INVITE that carries no metadata
+                  yet, although RFC 7866 §9 lets it follow (SRS-NO-INITIAL-METADATA)
+  no-srs-tag      SIPREC: answers a recording session without +sip.srs in its Contact (SRS-FEATURE-TAG)
+  (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -44,6 +53,7 @@ from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
+from harness.protocol.siprec.session import SRS_FEATURE_TAG, is_recording_session, split_body
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 
@@ -280,13 +290,44 @@ class DropAbove(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class IgnoreMetadata(RecorderCore):
+    """Parses the SIPREC metadata (so it answers like the reference) and drops it before storing."""
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        if session.siprec is not None:
+            session.siprec.metadata = None
+        super()._annotate_siprec(session, now)
+
+
+class SwapParticipants(SwapChannels):
+    """SwapChannels on a SIPREC session: stream label 1's RTP lands in label 2's file and back,
+    while recording.json keeps the metadata's (right) participant map."""
+
+
+class RejectWithoutMetadata(RecorderCore):
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        request = event.request
+        if is_recording_session(request) and split_body(request.content_type_full, request.body).metadata is None:
+            raise RemoteProtocolError("recording session without metadata", 400, "Bad Request")
+        super()._on_new_invite(event, now)
+
+
+class NoSrsTag(RecorderCore):
+    def data_to_send(self) -> list[uas.Outgoing]:
+        tag = f";{SRS_FEATURE_TAG}".encode()
+        # Shorter headers, same body: Content-Length stays right.
+        return [uas.Outgoing(item.data.replace(tag, b""), item.destination, item.transport)
+                for item in super().data_to_send()]
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
     "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity, "drop-above": DropAbove,
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
-    "new-origin-on-reinvite": NewOriginOnReinvite,
+    "new-origin-on-reinvite": NewOriginOnReinvite, "ignore-metadata": IgnoreMetadata,
+    "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
 }
 
 
