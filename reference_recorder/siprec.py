@@ -5,9 +5,10 @@
 the recording's identity, the SDP offer, one stream per labelled m-line, and the metadata
 model it keeps (the participant <-> stream mapping written to ``recording.json``).
 
-- Identity: a recording session has no Genesys Request-URI. The CallUUID is the first
-  communication session's RFC 7989 Session-ID (`<sipSessionID>`, the SRC emulation puts the
-  Genesys CallUUID there), else the `Session-ID` header, else the RS Call-ID; the record id is
+- Identity: a recording session has no Genesys Request-URI. The CallUUID is the
+  `X-Genesys-CallUUID` header when the SRC passes the Genesys call on (SBCs in front of SIP
+  Server do, as arec's SRC emulation), else the first communication session's RFC 7989
+  Session-ID (`<sipSessionID>`), else the `Session-ID` header, else the RS Call-ID; the record id is
   the RS Call-ID (one RS = one recording, RFC 7866 §6.1.1 "one RS per CS" is the SRC's choice).
 - Streams are named by their `a=label` (RFC 4574; the metadata `<stream><label>`
   refers to it), so each labelled stream gets today's file layout with the label as its DN.
@@ -96,6 +97,9 @@ def refuse_half_siprec(request: SipRequest) -> None:
 
 
 def _calluuid(request: SipRequest, meta: RecordingMetadata | None) -> str:
+    genesys = request.headers.get("X-Genesys-CallUUID")
+    if genesys and genesys.strip():
+        return genesys.strip()  # an SRC in front of SIP Server passes the Genesys call on
     if meta is not None:
         for session in meta.sessions:
             for sid in session.sip_session_ids:

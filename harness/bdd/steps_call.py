@@ -13,7 +13,8 @@ from harness.conformance.verdict import judge
 from harness.emulators.sip_server import SessionMode, Side
 
 SIDES = {"customer": Side.CUSTOMER, "agent": Side.AGENT}
-MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION}
+MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION,
+         "siprec": SessionMode.SIPREC}
 
 # -- Given ---------------------------------------------------------------------------------------
 

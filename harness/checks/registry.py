@@ -125,7 +125,7 @@ _ENTRIES: Final = (
     Judge("SRS-OFFER-LABELS", _SIPREC, ("check_rs_offer",), True),
     Judge("SRS-METADATA-WELLFORMED", _SIPREC, ("check_rs_offer",), True),
     Judge("SRS-METADATA-LABELS-ASSOCIATED", _SIPREC, ("check_rs_offer",), True),
-    Judge("SRS-RS-ACCEPTED", _SIPREC, ("check_rs_answer",), True),
+    Judge("SRS-RS-ACCEPTED", _SIPREC, ("check_rs_answer", "recording_session_seen"), True),
     Judge("SRS-FEATURE-TAG", _SIPREC, ("check_rs_answer",), True),
     Judge("SRS-NO-INITIAL-METADATA", _SIPREC, ("check_rs_answer",), True),
     Judge("SRS-EXTENSIONS-IGNORED", _SIPREC, ("check_rs_answer",), True),

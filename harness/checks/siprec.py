@@ -46,6 +46,7 @@ __all__ = [
     "metadata_kept",
     "not_a_recording_session",
     "participant_audio",
+    "recording_session_seen",
 ]
 
 EMITTED_REQUIREMENTS = (
@@ -160,6 +161,8 @@ def check_rs_answer(request: SipRequest, final: SipResponse | None, *, had_metad
     failure (SRS-NO-INITIAL-METADATA / SRS-EXTENSIONS-IGNORED), any other refusal SRS-RS-ACCEPTED."""
     call_id = request.call_id
     status = None if final is None else final.status
+    if status == 420 and any(t.lower() != OPTION_TAG for t in request.require):
+        return []  # it also required an extension the SRS may lack: judged by extension_refused
     if final is None or not 200 <= final.status < 300:
         rid = ("SRS-NO-INITIAL-METADATA" if not had_metadata else
                "SRS-EXTENSIONS-IGNORED" if extensions else "SRS-RS-ACCEPTED")
@@ -173,6 +176,15 @@ def check_rs_answer(request: SipRequest, final: SipResponse | None, *, had_metad
                           "Contact", contact, f"Contact: <...>;{SRS_FEATURE_TAG}", evidence=evidence,
                           call_id=call_id)]
     return []
+
+
+def recording_session_seen(sessions: int, *, calluuid: str | None = None) -> list[Finding]:
+    """The call's SIPREC recording session reached the SRS at all (the validator judges those
+    in the capture; this is the case it cannot see: none)."""
+    if sessions:
+        return []
+    return [violation("SRS-RS-ACCEPTED", "no SIPREC recording session for the call in the capture",
+                      "0 recording sessions", "1 recording session", calluuid=calluuid)]
 
 
 def not_a_recording_session(request: SipRequest, final: SipResponse | None, *,

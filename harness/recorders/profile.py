@@ -28,7 +28,7 @@ from harness.recorders.locate import (
     RecordingsSpec,
     placeholders,
 )
-from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, Capabilities
+from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, KNOWN_SESSION_MODES, Capabilities
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.
@@ -283,7 +283,7 @@ def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
         rules_configurable=r.flag("rules_configurable", False),
         attached_data_in_metadata=r.flag("attached_data_in_metadata", False),
         session_modes=frozenset(r.strings("session_modes", tuple(sorted(ALL_SESSION_MODES)),
-                                          tuple(sorted(ALL_SESSION_MODES)))),
+                                          tuple(sorted(KNOWN_SESSION_MODES)))),
         pause_profiles=frozenset(r.strings("pause_profiles", tuple(sorted(ALL_PAUSE_PROFILES)),
                                            tuple(sorted(ALL_PAUSE_PROFILES)))),
         capacity=_capacity(r),

@@ -1,0 +1,102 @@
+"""A scenario's SIPREC recording session (RFC 7866) at run time and its recording evidence.
+
+What the Gherkin bindings of features/15_siprec.feature drive: the SRC's late metadata and
+partial updates by re-INVITE (RFC 7866 §9, RFC 7865 §6.1.1), pause / resume by re-INVITE
+a=inactive / a=sendonly (RFC 7866 §7.1.1.2, through `RuntimeControl`'s re-INVITE profile, so
+the recording validator knows the paused span), and the recording's participant map judged
+against the metadata the SRC ended with (`harness.validators.siprec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.conformance.run import ScenarioRun
+from harness.emulators.media_server import RecordingLeg
+from harness.emulators.runtime_control import PauseProfile, RuntimeControl
+from harness.emulators.sip_server import Side
+from harness.emulators.siprec_client import SiprecClient
+from harness.protocol.sdp import Direction
+from harness.sipp.twin import SippLegError
+from harness.spec.findings import Finding
+from harness.validators.siprec import judge_siprec_recording
+
+__all__ = ["client", "pause", "recording_verdict", "resume", "send_full_metadata", "send_update"]
+
+
+def client(run: ScenarioRun) -> SiprecClient:
+    assert run.active is not None and run.active.siprec is not None, "the call is not recorded over SIPREC"
+    return run.active.siprec
+
+
+def _leg(run: ScenarioRun) -> RecordingLeg:
+    assert run.active is not None
+    (leg,) = run.active.legs
+    return leg
+
+
+def _reinvite(run: ScenarioRun, body_of: Callable[[bytes], tuple[bytes, str]], what: str) -> None:
+    leg = _leg(run)
+
+    def send() -> None:
+        control = leg.process.control
+        sdp = leg.process.leg.offer_sdp(version=control.session.offer_version + 1, direction=Direction.SENDONLY)
+        body, content_type = body_of(sdp)
+        try:
+            control.reinvite(sdp=body, content_type=content_type)
+        except (SippLegError, TimeoutError) as error:
+            # Not answered: the recorder's failure, judged from the capture (SIP-REINVITE-ANSWERED).
+            run.note(f"SIPREC re-INVITE ({what}) not answered: {error}")
+
+    run.note(f"SRC re-INVITE: {what}")
+    run.on_tserver(send)
+
+
+def send_full_metadata(run: ScenarioRun) -> None:
+    """The metadata the INVITE lacked (RFC 7866 §9: it may follow in a re-INVITE)."""
+    src = client(run)
+    _reinvite(run, src.full_body, "the recording metadata (complete)")
+
+
+def send_update(run: ScenarioRun, change: str, new_agent_dn: str | None = None) -> None:
+    """A partial metadata update: "hold" (the customer only receives) or "transfer"."""
+    src = client(run)
+    if change == "hold":
+        _reinvite(run, lambda sdp: src.hold(sdp, Side.CUSTOMER), "partial metadata: customer on hold")
+    elif change == "transfer" and new_agent_dn is not None:
+        _reinvite(run, lambda sdp: src.transfer(sdp, new_agent_dn),
+                  f"partial metadata: transfer to {new_agent_dn}")
+    else:
+        raise ValueError(f"unknown metadata change {change!r}")
+
+
+def _control(run: ScenarioRun) -> RuntimeControl:
+    assert run.active is not None
+    if run.control is None:
+        run.control = RuntimeControl(run.media_server, run.active, PauseProfile.REINVITE)
+    return run.control
+
+
+def pause(run: ScenarioRun) -> None:
+    """RFC 7866 §7.1.1.2: the SRC pauses by re-INVITE a=inactive and stops the media."""
+    control = _control(run)
+    run.note("SRC pauses the recording (re-INVITE a=inactive)")
+    run.on_tserver(control.pause)
+
+
+def resume(run: ScenarioRun) -> None:
+    control = _control(run)
+    run.note("SRC resumes the recording (re-INVITE a=sendonly)")
+    run.on_tserver(control.resume)
+
+
+def recording_verdict(run: ScenarioRun) -> list[Finding] | None:
+    """SRS-METADATA-KEPT / SRS-PARTICIPANT-AUDIO on the reference layout; None when the
+    recording is not in it (a profile's own layout keeps its map elsewhere: not read yet)."""
+    evidence = run.evidence()
+    directory = evidence.recording_dir
+    if directory is None or not (directory / "recording.json").is_file():
+        return None
+    src = client(run)
+    return judge_siprec_recording(directory, src.model, src.stream_of_aor,
+                                  calluuid=run.call.calluuid if run.call else None)
