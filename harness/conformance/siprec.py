@@ -17,7 +17,7 @@ from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Side
 from harness.emulators.siprec_client import SiprecClient
 from harness.protocol.sdp import Direction
-from harness.sipp.twin import SippLegError
+from harness.sipp.twin import LegState, SippLegError
 from harness.spec.findings import Finding
 from harness.validators.siprec import judge_siprec_recording
 
@@ -39,6 +39,11 @@ def _reinvite(run: ScenarioRun, body_of: Callable[[bytes], tuple[bytes, str]], w
     leg = _leg(run)
 
     def send() -> None:
+        if leg.refused is not None or leg.result is not None or leg.process.control.state is not LegState.IDLE:
+            # No dialog to re-INVITE in (the SRS refused the session): what it did is judged
+            # from the capture.
+            run.note(f"SIPREC re-INVITE ({what}) not sent: the recording session is not established")
+            return
         control = leg.process.control
         sdp = leg.process.leg.offer_sdp(version=control.session.offer_version + 1, direction=Direction.SENDONLY)
         body, content_type = body_of(sdp)

@@ -28,7 +28,12 @@ from harness.recorders.locate import (
     RecordingsSpec,
     placeholders,
 )
-from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, KNOWN_SESSION_MODES, Capabilities
+from harness.recorders.under_test import (
+    ALL_PAUSE_PROFILES,
+    ALL_SESSION_MODES,
+    KNOWN_SESSION_MODES,
+    Capabilities,
+)
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.

@@ -53,7 +53,6 @@ from harness.checks.sdp_answers import (
     check_origin_kept,
     sessions_answered_with_sdp,
 )
-from harness.protocol.errors import RemoteProtocolError
 from harness.checks.siprec import EMITTED_REQUIREMENTS as SIPREC_REQUIREMENTS
 from harness.checks.siprec import (
     check_rs_answer,
@@ -61,11 +60,10 @@ from harness.checks.siprec import (
     looks_like_siprec,
     not_a_recording_session,
 )
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.sdp import SessionDescription, parse_sdp
 from harness.protocol.sip.headers import Via
-from harness.protocol.siprec.metadata import RecordingMetadata
-from harness.protocol.siprec.session import is_recording_session, split_body
 from harness.protocol.sip.message import (
     SipMessage,
     SipParseError,
@@ -74,6 +72,8 @@ from harness.protocol.sip.message import (
     StreamFramer,
     parse_message,
 )
+from harness.protocol.siprec.metadata import RecordingMetadata
+from harness.protocol.siprec.session import is_recording_session, split_body
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
