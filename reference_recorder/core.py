@@ -359,9 +359,8 @@ class RecorderCore:
             # Detected). Accepting it would overwrite the live session and leak its RTP ports.
             raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
                                       "Loop Detected")
-        recording_session = srs.open_recording_session(request)
+        recording_session = self._open_recording_session(request)
         if recording_session is None:
-            srs.refuse_half_siprec(request)
             target = parse_recording_uri(request.uri)
             _check_identifiers(target)
             offer = self._offer_of(request)
@@ -470,6 +469,16 @@ class RecorderCore:
         self._annotate_siprec(session, now)
         self._respond(event, now, 200, headers=self._siprec_contact(session), body=answer.to_bytes(),
                       content_type="application/sdp")
+
+    @staticmethod
+    def _open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription,
+                                                              srs.SiprecSession] | None:
+        """A SIPREC recording session's target, offer and state; None for any other INVITE
+        (403 for one that requires siprec without +sip.src, RFC 7866 §6.2)."""
+        recording_session = srs.open_recording_session(request)
+        if recording_session is None:
+            srs.refuse_half_siprec(request)
+        return recording_session
 
     def _siprec_contact(self, session: RecordingSession) -> list[tuple[str, str]]:
         """RFC 7866 §6.2: the SRS's Contact in a recording session carries `+sip.srs`."""

@@ -114,12 +114,14 @@ def _calluuid(request: SipRequest, meta: RecordingMetadata | None) -> str:
     return request.call_id
 
 
-def open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription, SiprecSession] | None:
+def open_recording_session(request: SipRequest, *, strict: bool = True,
+                           ) -> tuple[RecordingTarget, SessionDescription, SiprecSession] | None:
     """None when `request` is no recording session; else its target, SDP offer and state.
 
     Raises RemoteProtocolError: 400 for a body or metadata that cannot be parsed, 488 for a
     recording session without SDP (the SRS never offers: RFC 7866 §6.1.1, the SRC does)."""
-    if not is_recording_session(request):
+    half = not strict and OPTION_TAG in {t.lower() for t in request.require}  # a faulty double's view
+    if not is_recording_session(request) and not half:
         return None
     body = split_body(request.content_type_full, request.body)
     if body.sdp is None:

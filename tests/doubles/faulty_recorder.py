@@ -36,6 +36,10 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   reject-no-metadata  SIPREC: refuses (400) a recording-session INVITE that carries no metadata
                   yet, although RFC 7866 §9 lets it follow (SRS-NO-INITIAL-METADATA)
   no-srs-tag      SIPREC: answers a recording session without +sip.srs in its Contact (SRS-FEATURE-TAG)
+  accept-half-siprec  SIPREC: takes an INVITE with Require: siprec but no +sip.src for a recording
+                  session and answers it with +sip.srs (SRS-NOT-RS, RFC 7866 §6.2)
+  ignore-require  drops every option tag but siprec from Require before reading the request, so
+                  an unknown required extension is accepted instead of 420 (SRS-REQUIRE-420)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
@@ -54,6 +58,7 @@ from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
 from harness.protocol.siprec.session import SRS_FEATURE_TAG, is_recording_session, split_body
+from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 
@@ -320,6 +325,21 @@ class NoSrsTag(RecorderCore):
                 for item in super().data_to_send()]
 
 
+class AcceptHalfSiprec(RecorderCore):
+    @staticmethod
+    def _open_recording_session(request: SipRequest) -> Any:
+        return srs.open_recording_session(request, strict=False)
+
+
+class IgnoreRequire(RecorderCore):
+    _REQUIRE = re.compile(rb"(?im)^require[ \t]*:[^\r\n]*")
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        keep = b"Require: siprec" if b"siprec" in head.lower() else b"X-Dropped-Require: 1"
+        super().receive_sip(self._REQUIRE.sub(keep, head) + sep + body, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -328,6 +348,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite, "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
+    "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
 }
 
 

@@ -20,7 +20,9 @@ from harness.spec.findings import Evidence, Finding
 from harness.validators.siprec import judge_siprec_recording
 from reference_recorder.core import RecorderCore
 from tests.doubles.faulty_recorder import (
+    AcceptHalfSiprec,
     IgnoreMetadata,
+    IgnoreRequire,
     NoSrsTag,
     RejectWithoutMetadata,
     SendrecvAnswer,
@@ -116,3 +118,14 @@ def test_reference_refuses_what_is_not_a_recording_session_and_unknown_extension
     assert not_a_recording_session(half_request, driver.final(half)) == []
     unknown = driver.final(offer("require_unknown_extension.sip", call_id="ext-1"))
     assert extension_refused("x-vendor-magic", unknown) == []
+
+
+def test_the_half_siprec_double_fails_not_rs_and_the_require_double_fails_420(tmp_path: Path) -> None:
+    half = offer("missing_src_feature_tag.sip", call_id="half-1")
+    half_request = parse_message(half)
+    assert isinstance(half_request, SipRequest)
+    answered = _driver(tmp_path / "half", AcceptHalfSiprec).final(half)
+    assert _ids(not_a_recording_session(half_request, answered)) == {"SRS-NOT-RS"}
+    unknown = _driver(tmp_path / "require", IgnoreRequire).final(offer("require_unknown_extension.sip"))
+    assert unknown.status == 200
+    assert _ids(extension_refused("x-vendor-magic", unknown)) == {"SRS-REQUIRE-420"}
