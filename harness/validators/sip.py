@@ -138,6 +138,7 @@ class SipDialogSummary:
     siprec_metadata: RecordingMetadata | None = None
     siprec_initial_metadata: bool = False
     siprec_extensions: tuple[str, ...] = ()
+    siprec_half: bool = False  # meant as SIPREC, but lacking Require: siprec or +sip.src (RFC 7866 §6.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +409,7 @@ def _siprec_offer(dialog: SipDialogSummary, event: SipEvent, msg: SipRequest,
                   findings: list[Finding]) -> RecordingTarget | None:
     """A SIPREC INVITE (or one that tries to be): the SRC's side, judged by harness.checks.siprec."""
     dialog.siprec = is_recording_session(msg)
+    dialog.siprec_half = not dialog.siprec
     verdict = check_rs_offer(msg, evidence=_evidence(event))
     findings += verdict.findings
     dialog.siprec_metadata, dialog.siprec_initial_metadata = verdict.metadata, verdict.had_metadata
