@@ -19,7 +19,7 @@ from harness.emulators.siprec_client import SiprecClient
 from harness.protocol.sdp import Direction
 from harness.sipp.twin import LegState, SippLegError
 from harness.spec.findings import Finding
-from harness.validators.siprec import judge_siprec_recording
+from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 
 __all__ = ["client", "pause", "recording_verdict", "resume", "send_full_metadata", "send_update"]
 
@@ -96,9 +96,17 @@ def resume(run: ScenarioRun) -> None:
 
 
 def recording_verdict(run: ScenarioRun) -> list[Finding] | None:
-    """SRS-METADATA-KEPT / SRS-PARTICIPANT-AUDIO on the reference layout; None when the
-    recording is not in it (a profile's own layout keeps its map elsewhere: not read yet)."""
+    """SRS-METADATA-KEPT / SRS-PARTICIPANT-AUDIO on the reference layout, or on the map file a
+    profile names (`participant_map`); None when neither exists (not applicable)."""
     evidence = run.evidence()
+    locator = run.recorder.locator
+    if locator is not None and locator.spec.layout != "reference":
+        if locator.spec.participant_map is None or run.job is None:
+            return None
+        src = client(run)
+        values = {"calluuid": run.job.call.calluuid, "record_id": run.job.record_id, "record_dn": run.job.record_dn}
+        path = locator.root / locator.spec.participant_map.format_map(values)
+        return judge_participant_map(path, src.model, src.stream_of_aor, calluuid=run.job.call.calluuid)
     directory = evidence.recording_dir
     if directory is None or not (directory / "recording.json").is_file():
         return None

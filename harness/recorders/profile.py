@@ -47,7 +47,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "sip": frozenset({"address"}),
     "process": frozenset({"command", "ready_line", "ready_timeout_s", "netns", "scope"}),
     "recordings": frozenset({"directory", "locate", "pattern", "glob", "metadata", "layout", "channels",
-                             "format", "settle_s"}),
+                             "format", "settle_s", "participant_map"}),
     "capabilities": frozenset({"tlib_client", "rules_configurable", "attached_data_in_metadata",
                                "session_modes", "pause_profiles", "capacity"}),
 }
@@ -256,7 +256,9 @@ def _recordings(file: Path, table: Mapping[str, Any] | None, *, managed: bool) -
     glob = r.text("glob", "*.wav")
     assert glob is not None
     metadata = r.template("metadata", CALL_PLACEHOLDERS - {"dn", "call_id"}, required=locate == "metadata")
-    for key, value in (("pattern", pattern), ("glob", glob), ("metadata", metadata)):
+    participant_map = r.template("participant_map", CALL_PLACEHOLDERS - {"dn", "call_id"}, required=False)
+    for key, value in (("pattern", pattern), ("glob", glob), ("metadata", metadata),
+                       ("participant_map", participant_map)):
         if value is not None and (value.startswith(("/", "~")) or ".." in Path(value).parts):
             raise r.error(key, f"{value!r} must be relative to the recordings directory, inside it")
     if pattern is not None and layout == "mono-per-stream" and not placeholders(pattern) & {"dn", "call_id"}:
@@ -278,7 +280,7 @@ def _recordings(file: Path, table: Mapping[str, Any] | None, *, managed: bool) -
     elif channels:
         raise r.error("channels", f"only for layout = \"stereo\" (this layout is {layout!r})")
     return RecordingsSpec(directory, locate, pattern, glob, metadata, layout, channels,
-                          r.choice("format", FORMATS, "pcm16"), r.number("settle_s", 2.0))
+                          r.choice("format", FORMATS, "pcm16"), r.number("settle_s", 2.0), participant_map)
 
 
 def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:

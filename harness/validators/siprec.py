@@ -4,7 +4,9 @@ stream's file holds, for `harness.checks.siprec.metadata_kept` / `participant_au
 Reference layout (docs/architecture.md §4): ``recording.json`` has a ``siprec`` section
 (``participants[].aors`` / ``sends`` = labels, ``streams[].label``), and each labelled stream is
 an ordinary mono stream whose DN is its label (``stream-<n>-<label>.wav``). A third-party SRS
-described by a profile gives the same map through its metadata file (not read here yet).
+described by a profile names its own map file (`participant_map`), in the format of
+docs/recorder-profiles.md: ``{"streams": [{"label": L, "participants": [AOR, ...], "file": PATH}]}``
+(PATH relative to the JSON file; a missing or unreadable map is no mapping).
 
 The time-code (`harness.media.timecode`) proves whose audio a file holds: the SRC emulation
 sends stream number *s* for the participant it associates with label *L*.
@@ -21,8 +23,8 @@ from harness.protocol.siprec.metadata import RecordingMetadata
 from harness.spec.findings import Finding
 from harness.validators.recording import timecode_streams
 
-__all__ = ["decoded_identities", "expected_mapping", "judge_siprec_recording", "kept_mapping", "label_files",
-           "stream_identity"]
+__all__ = ["decoded_identities", "expected_mapping", "judge_participant_map", "judge_siprec_recording",
+           "kept_mapping", "label_files", "read_participant_map", "stream_identity"]
 
 
 def stream_identity(stream: int) -> str:
@@ -78,22 +80,51 @@ def judge_siprec_recording(directory: Path, sent: RecordingMetadata, stream_of_a
     """SRS-METADATA-KEPT and SRS-PARTICIPANT-AUDIO for one reference-layout recording directory.
 
     `sent`: the metadata model the SRC ended the session with; `stream_of_aor`: the time-code
-    stream each participant's audio carried. Participant audio is judged through the map the
-    SRS kept (whose file it says holds whom), so a swapped file is found even when the map is
-    right, and a wrong map is SRS-METADATA-KEPT, not both."""
+    stream each participant's audio carried. Participant audio is judged per label: the file the
+    SRS keeps for a label must hold the audio of the participant the SRC's metadata associates
+    with that label. So swapped files fail SRS-PARTICIPANT-AUDIO even when the map is right, and
+    a wrong map over the right files fails SRS-METADATA-KEPT only."""
     path = directory / "recording.json"
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         document = {}
-    kept = kept_mapping(document)
-    findings = metadata_kept(expected_mapping(sent), kept, calluuid=calluuid, where=str(path))
+    return _judge(kept_mapping(document), label_files(directory, document), sent, stream_of_aor, calluuid, str(path))
+
+
+def read_participant_map(path: Path) -> tuple[dict[str, frozenset[str]], dict[str, Path]] | None:
+    """A profile's participant map file: (label -> AORs, label -> file); None when unusable."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        kept: dict[str, frozenset[str]] = {}
+        files: dict[str, Path] = {}
+        for entry in document["streams"]:
+            label = str(entry["label"])
+            kept[label] = frozenset(str(a) for a in entry.get("participants", ()))
+            if entry.get("file"):
+                files[label] = path.parent / str(entry["file"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return kept, files
+
+
+def _judge(kept: dict[str, frozenset[str]] | None, files: Mapping[str, Path], sent: RecordingMetadata,
+           stream_of_aor: Mapping[str, int], calluuid: str | None, where: str) -> list[Finding]:
+    truth = expected_mapping(sent)
+    findings = metadata_kept(truth, kept, calluuid=calluuid, where=where)
     if kept is None:
         return findings
     expected: dict[str, str] = {}
-    for label, aors in kept.items():
+    for label, aors in truth.items():
         streams = {stream_of_aor[a] for a in aors if a in stream_of_aor}
         if len(streams) == 1:
             expected[label] = stream_identity(streams.pop())
-    decoded = decoded_identities(label_files(directory, document))
-    return findings + participant_audio(expected, decoded, calluuid=calluuid)
+    return findings + participant_audio(expected, decoded_identities(files), calluuid=calluuid)
+
+
+def judge_participant_map(path: Path, sent: RecordingMetadata, stream_of_aor: Mapping[str, int], *,
+                          calluuid: str | None = None) -> list[Finding]:
+    """SRS-METADATA-KEPT / SRS-PARTICIPANT-AUDIO for a profile's own map file."""
+    read = read_participant_map(path)
+    kept, files = (None, {}) if read is None else read
+    return _judge(kept, files, sent, stream_of_aor, calluuid, str(path))

@@ -5,6 +5,7 @@ check; each double fails exactly the requirement it breaks. Deterministic: a man
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from harness.protocol.sdp import parse_sdp
 from harness.protocol.sip.message import SipRequest, parse_message
 from harness.protocol.siprec.session import split_body
 from harness.spec.findings import Evidence, Finding
-from harness.validators.siprec import judge_siprec_recording
+from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 from reference_recorder.core import RecorderCore
 from tests.doubles.faulty_recorder import (
     AcceptHalfSiprec,
@@ -129,3 +130,28 @@ def test_the_half_siprec_double_fails_not_rs_and_the_require_double_fails_420(tm
     unknown = _driver(tmp_path / "require", IgnoreRequire).final(offer("require_unknown_extension.sip"))
     assert unknown.status == 200
     assert _ids(extension_refused("x-vendor-magic", unknown)) == {"SRS-REQUIRE-420"}
+
+
+def test_a_profiles_own_participant_map_is_judged_the_same_way(tmp_path: Path) -> None:
+    """A third-party SRS names its map file in the profile (`participant_map`): the format of
+    docs/recorder-profiles.md, here written from the reference recording's files."""
+    driver = _driver(tmp_path, RecorderCore)
+    findings, request = _record(driver, "rfc7866_basic.sip")
+    assert findings == []
+    directory = next(driver.root.rglob("recording.json")).parent
+    document = json.loads((directory / "recording.json").read_text())
+    files = {s["dn"]: s["files"][0] for s in document["streams"]}
+    meta = check_rs_offer(request).metadata
+    assert meta is not None
+    truth = {"1": AGENT, "2": CUSTOMER}
+
+    def write(mapping: dict[str, str]) -> Path:
+        path = directory / "map.json"
+        path.write_text(json.dumps({"streams": [{"label": label, "participants": [aor], "file": files[label]}
+                                                for label, aor in mapping.items()]}))
+        return path
+
+    assert judge_participant_map(write(truth), meta, STREAM_OF_AOR) == []
+    swapped = judge_participant_map(write({"1": CUSTOMER, "2": AGENT}), meta, STREAM_OF_AOR)
+    assert _ids(swapped) == {"SRS-METADATA-KEPT"}  # the files are right: only the map is wrong
+    assert _ids(judge_participant_map(directory / "absent.json", meta, STREAM_OF_AOR)) == {"SRS-METADATA-KEPT"}
