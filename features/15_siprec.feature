@@ -78,3 +78,13 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
     Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
     And every re-INVITE of the recording sessions was answered as RFC 3264 asks
     And no audio sent while the recording was paused is in the recording
+
+  @SRS-REQUIRE-420
+  Scenario: A recording INVITE requiring an extension the SRS lacks gets 420 with Unsupported
+    When the SRC sends a recording INVITE that also requires an extension the SRS cannot know
+    Then the SRS answered 420 Bad Extension naming that extension in Unsupported
+
+  @SRS-NOT-RS
+  Scenario: An INVITE requiring siprec without +sip.src is not taken for a recording session
+    When the SRC sends a recording INVITE without +sip.src in its Contact
+    Then the SRS did not take it for a recording session

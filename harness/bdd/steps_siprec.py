@@ -9,7 +9,7 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.bdd.helpers import not_applicable_unless, sessions_of_call
 from harness.bdd.stepdefs import step_fixtures
-from harness.checks.siprec import recording_session_seen
+from harness.checks.siprec import extension_refused, not_a_recording_session, recording_session_seen
 from harness.conformance import siprec
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge
@@ -85,6 +85,33 @@ def _participant_map(run: ScenarioRun) -> None:
         judge([], ids, "SIPREC participant map", not_applicable=ids)
         return
     judge(findings, ids, "SIPREC participant map")
+
+
+@when("the SRC sends a recording INVITE that also requires an extension the SRS cannot know")
+def _probe_unknown_extension(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    edge_calls["siprec-unknown-extension"] = siprec.probe(run, "unknown-extension")
+
+
+@when("the SRC sends a recording INVITE without +sip.src in its Contact")
+def _probe_no_src(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    edge_calls["siprec-no-src"] = siprec.probe(run, "no-src")
+
+
+@then("the SRS answered 420 Bad Extension naming that extension in Unsupported")
+def _answered_420(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    call_id = edge_calls["siprec-unknown-extension"]
+    _invite, final = siprec.probe_exchange(run, call_id)
+    judge(extension_refused(siprec.UNKNOWN_EXTENSION, final, call_id=call_id), ["SRS-REQUIRE-420"],
+          "unknown extension refused")
+
+
+@then("the SRS did not take it for a recording session")
+def _not_rs(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    call_id = edge_calls["siprec-no-src"]
+    invite, final = siprec.probe_exchange(run, call_id)
+    findings = [] if invite is None else not_a_recording_session(invite, final)
+    judge(findings, ["SRS-NOT-RS"], "not a recording session",
+          not_exercised=["SRS-NOT-RS"] if invite is None else [])
 
 
 __all__ = step_fixtures(globals())

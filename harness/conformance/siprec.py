@@ -17,11 +17,13 @@ from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Side
 from harness.emulators.siprec_client import SiprecClient
 from harness.protocol.sdp import Direction
+from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.sipp.twin import LegState, SippLegError
 from harness.spec.findings import Finding
 from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 
-__all__ = ["client", "pause", "recording_verdict", "resume", "send_full_metadata", "send_update"]
+__all__ = ["PROBES", "UNKNOWN_EXTENSION", "client", "pause", "probe", "probe_exchange", "recording_verdict", "resume",
+           "send_full_metadata", "send_update"]
 
 
 def client(run: ScenarioRun) -> SiprecClient:
@@ -113,3 +115,53 @@ def recording_verdict(run: ScenarioRun) -> list[Finding] | None:
     src = client(run)
     return judge_siprec_recording(directory, src.model, src.stream_of_aor,
                                   calluuid=run.call.calluuid if run.call else None)
+
+
+# -- probes: single INVITEs an SRS must refuse or not take for a recording session ------------
+
+PROBES = {"unknown-extension": "siprec_probe_unknown_ext_uac", "no-src": "siprec_probe_no_src_uac"}
+UNKNOWN_EXTENSION = "x-arec-unknown"  # the option tag the unknown-extension probe requires
+
+
+def probe(run: ScenarioRun, name: str) -> str:
+    """Run one SIPREC probe scenario (harness/sipp/scenarios/siprec_probe_*_uac.xml) with a
+    SIPREC body; returns its Call-ID (the Then steps find the exchange in the capture)."""
+    import uuid
+
+    from harness.sipp.leg import OFFER_FILE, SCENARIO_DIR, Scenario, SippLeg, Transport
+    from harness.sipp.process import run_options
+
+    call_id = f"siprec-{name}-{uuid.uuid4().hex[:12]}"
+    src = SiprecClient("PROBE" + uuid.uuid4().hex[:27].upper(), "5551234", "7001", run.recorder.local_address)
+    sdp_leg = SippLeg(recorder_host=run.recorder.host, recorder_port=run.recorder.port, record_id="probe",
+                      calluuid="probe", dn="5551234", record_dn="7001", scenario=Scenario.SIPREC,
+                      media_ports=(40000, 40002), media_ip=run.recorder.local_address, labels=src.labels)
+    body, _ = src.full_body(sdp_leg.offer_sdp())
+    leg = SippLeg(recorder_host=run.recorder.host, recorder_port=run.recorder.port, record_id="probe",
+                  calluuid="probe", dn="probe", record_dn="probe", scenario=Scenario.OPTIONS,
+                  transport=Transport(run.recorder.transport), local_ip=run.recorder.local_address,
+                  call_id=call_id, recv_timeout_ms=2000)
+    work = run.work_dir / "sipp" / f"siprec-{name}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / OFFER_FILE).write_bytes(body.removesuffix(b"\r\n"))  # SIPp adds the last CRLF
+    result = run_options(leg, work, timeout=15.0, scenario_path=SCENARIO_DIR / f"{PROBES[name]}.xml")
+    run.note(f"SIPp {PROBES[name]} ({call_id}): {result.summary()}")
+    return call_id
+
+
+def probe_exchange(run: ScenarioRun, call_id: str) -> tuple[SipRequest | None, SipResponse | None]:
+    """The probe's INVITE and the SRS's final answer to it, from the capture."""
+    from harness.validators.sip import sip_events
+
+    invite: SipRequest | None = None
+    final: SipResponse | None = None
+    for event in sip_events(run.evidence().datagrams, []):
+        message = event.message
+        if message.call_id != call_id:
+            continue
+        if isinstance(message, SipRequest) and message.method == "INVITE" and invite is None:
+            invite = message
+        elif isinstance(message, SipResponse) and message.status >= 200 and message.cseq.method == "INVITE" \
+                and final is None:
+            final = message
+    return invite, final

@@ -33,8 +33,9 @@ def _siprec_profile(tmp_path: Path, fault: str) -> Path:
 
 def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> None:
     code, output, results = _run(tmp_path, "labelled_stream or complete_metadata_sent_later or vendor_extension_elements"
-                                           " or partial_metadata_updates or pause_and_resume_by_reinvite_ainactive")
-    assert code == 0 and "7 passed" in output, output[-3000:]
+                                           " or partial_metadata_updates or pause_and_resume_by_reinvite_ainactive"
+                                           " or extension_the_srs_lacks or without_sipsrc")
+    assert code == 0 and "9 passed" in output, output[-3000:]
     seen: dict[str, set[str]] = {}
     for result in results:
         for rid, verdicts in _labels(result).items():
@@ -42,7 +43,7 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     assert all(v <= {"passed", "not exercised", "not applicable"} for v in seen.values()), seen
     for rid in ("SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
                 "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-OFFER-LABELS", "SDP-ANSWER-INACTIVE",
-                "REC-PAUSE-NO-AUDIO"):
+                "REC-PAUSE-NO-AUDIO", "SRS-NOT-RS", "SRS-REQUIRE-420"):
         assert "passed" in seen.get(rid, set()), (rid, seen.get(rid))
 
 
@@ -52,6 +53,8 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     ("sendrecv", _BASIC, {"SDP-ANSWER-RECVONLY"}),
     ("no-srs-tag", _BASIC, {"SRS-FEATURE-TAG"}),
     ("reject-no-metadata", "complete_metadata_sent_later", {"SRS-NO-INITIAL-METADATA"}),
+    ("accept-half-siprec", "without_sipsrc", {"SRS-NOT-RS"}),
+    ("ignore-require", "extension_the_srs_lacks", {"SRS-REQUIRE-420"}),
 ])
 def test_each_siprec_double_fails_its_requirement(tmp_path: Path, fault: str, keyword: str,
                                                   expected: set[str]) -> None:

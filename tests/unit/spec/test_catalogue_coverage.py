@@ -29,17 +29,8 @@ COVERED_STEPS = tuple(range(1, 11))  # features 01-10: every seed step of the Ge
 # MUST requirements that no scenario tags yet but that a test checks against a recorder's real
 # behaviour (the reference recorder), as "path::test function" — verified to exist below.
 EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
-    # The step 6 edge cases (video port 0, 488, CANCEL/487, malformed/400) are scenarios now
-    # (features/06_session_edge_cases.feature). The two SIPREC refusals have no live probe yet:
-    # the reference recorder's core answers the corpus offers and the checks judge the answers.
-    "SRS-NOT-RS": ("tests/unit/recorder_core/test_siprec_verdicts.py::"
-                   "test_reference_refuses_what_is_not_a_recording_session_and_unknown_extensions",
-                   "tests/unit/recorder_core/test_siprec_verdicts.py::"
-                   "test_the_half_siprec_double_fails_not_rs_and_the_require_double_fails_420"),
-    "SRS-REQUIRE-420": ("tests/unit/recorder_core/test_siprec_verdicts.py::"
-                        "test_reference_refuses_what_is_not_a_recording_session_and_unknown_extensions",
-                        "tests/unit/recorder_core/test_siprec_verdicts.py::"
-                        "test_the_half_siprec_double_fails_not_rs_and_the_require_double_fails_420"),
+    # Empty: the step 6 edge cases (video port 0, 488, CANCEL/487, malformed/400) are scenarios
+    # now (features/06_session_edge_cases.feature), the SIPREC refusals too (features/15_siprec.feature).
 }
 
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
