@@ -9,12 +9,12 @@ model it keeps (the participant <-> stream mapping written to ``recording.json``
   `X-Genesys-CallUUID` header when the SRC passes the Genesys call on (SBCs in front of SIP
   Server do, as arec's SRC emulation), else the first communication session's RFC 7989
   Session-ID (`<sipSessionID>`), else the `Session-ID` header, else the RS Call-ID; the record id is
-  the RS Call-ID (one RS = one recording, RFC 7866 §6.1.1 "one RS per CS" is the SRC's choice).
+  the RS Call-ID (one recording session = one recording).
 - Streams are named by their `a=label` (RFC 4574; the metadata `<stream><label>`
   refers to it), so each labelled stream gets today's file layout with the label as its DN.
 - Metadata may be absent from the INVITE and arrive later in a re-INVITE (RFC 7866 §9);
-  `partial` documents update the model (RFC 7865 §6.1.1). Unknown namespaces are ignored
-  (RFC 7865 §6: extensions) but listed, as evidence they were seen.
+  `partial` documents update the model (RFC 7865 (datamode)). Unknown namespaces are ignored
+  (RFC 7865: extensions) but listed, as evidence they were seen.
 - The answer's Contact carries `+sip.srs` (RFC 7866 §6.2).
 """
 

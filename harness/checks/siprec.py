@@ -7,7 +7,7 @@ Three sides, as the recording session shows them:
   every label with a participant;
 - the SRS's answers: a recording session accepted with `+sip.srs` in the Contact (RFC 7866 §6.2),
   also without initial metadata (RFC 7866 §9: it may come later) and with vendor extensions
-  it does not know (RFC 7865 §6); 420 + Unsupported for an extension it lacks (RFC 3261
+  it does not know (RFC 7865); 420 + Unsupported for an extension it lacks (RFC 3261
   §8.2.2.3); an INVITE that is not a recording session not treated as one (RFC 7866 §6.2).
   Direction and m-line count/order of the SDP answer are the generic SDP checks
   (`harness.checks.sdp_answers`, `harness.validators.sip`), run on the SDP part;
@@ -157,7 +157,7 @@ def check_rs_answer(request: SipRequest, final: SipResponse | None, *, had_metad
 
     RFC 7866 §6.2: the SRS answers a recording session with `+sip.srs` in its Contact. It must
     accept one whose metadata is still to come (RFC 7866 §9) and one whose metadata carries
-    extension elements it does not know (RFC 7865 §6: ignore them): refusing those is its own
+    extension elements it does not know (RFC 7865: ignore them): refusing those is its own
     failure (SRS-NO-INITIAL-METADATA / SRS-EXTENSIONS-IGNORED), any other refusal SRS-RS-ACCEPTED."""
     call_id = request.call_id
     status = None if final is None else final.status

@@ -1,7 +1,7 @@
 """A scenario's SIPREC recording session (RFC 7866) at run time and its recording evidence.
 
 What the Gherkin bindings of features/15_siprec.feature drive: the SRC's late metadata and
-partial updates by re-INVITE (RFC 7866 §9, RFC 7865 §6.1.1), pause / resume by re-INVITE
+partial updates by re-INVITE (RFC 7866 §9, RFC 7865 (datamode)), pause / resume by re-INVITE
 a=inactive / a=sendonly (RFC 7866 §7.1.1.2, through `RuntimeControl`'s re-INVITE profile, so
 the recording validator knows the paused span), and the recording's participant map judged
 against the metadata the SRC ended with (`harness.validators.siprec`).

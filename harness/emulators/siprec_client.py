@@ -5,7 +5,7 @@ The SRC records a Genesys call between a customer and an agent: one recording se
 sendonly m-line per party labelled with the party's DN (RFC 4574 `a=label`), and metadata that
 names the communication session (its RFC 7989 Session-ID derived from the CallUUID), the two
 participants with their AORs, the two streams by label, and who sends / receives which stream
-(participantstreamassoc). Over the call's life it sends `partial` updates (RFC 7865 §6.1.1):
+(participantstreamassoc). Over the call's life it sends `partial` updates (RFC 7865 (datamode)):
 hold (the held party only receives), transfer (the agent leaves, another joins on the same
 stream). `model` is always the SRC's full view: what the recorder must end up keeping.
 
@@ -37,7 +37,7 @@ __all__ = ["GENESYS_NS", "METADATA_TYPE", "SiprecClient"]
 
 METADATA_TYPE: Final = "application/rs-metadata+xml"
 # AudioCodes SBCs pass the Genesys CallUUID in their own namespace (AC-Genesys); a recorder must
-# ignore extension elements it does not know (RFC 7865 §6).
+# ignore extension elements it does not know (RFC 7865).
 GENESYS_NS: Final = "urn:ietf:params:xml:ns:Genesys"
 _BOUNDARY: Final = "arec-siprec-boundary"
 _NAMESPACE_UUID: Final = uuid.UUID("6f1d3b0e-6a3c-4d55-9b1e-7e5a2c4f9a10")

@@ -3,15 +3,15 @@
 The model keeps what an SRS needs to say who is in which recorded stream: the communication
 sessions (with their RFC 7989 Session-IDs), the participants (with their AORs), the streams
 (with the SDP `a=label` that ties each to an m-line, RFC 7866 §8.1.1 / RFC 4574) and the
-participant <-> stream associations (`<send>` / `<recv>` stream ids, RFC 7865 §6.8). Times are
+participant <-> stream associations (`<send>` / `<recv>` stream ids, RFC 7865). Times are
 kept as the xs:dateTime text the SRC wrote.
 
-RFC 7865 §6: elements from other namespaces may extend `group`, `session`, `participant` and
+RFC 7865: elements from other namespaces may extend `group`, `session`, `participant` and
 `stream`; a consumer that does not know them ignores them. The parser records their qualified
 names in `extensions` (evidence that some were present) and otherwise skips them, wherever they
 appear. A document in the wrong namespace, or not XML at all, is a `MetadataError`.
 
-`datamode` (RFC 7865 §6.1.1, RFC 7866 §9): `complete` replaces what the SRS knew, `partial`
+`datamode` (RFC 7865 (datamode), RFC 7866 §9): `complete` replaces what the SRS knew, `partial`
 carries only what changed; `apply_update` merges a partial document by element id, and a
 `<disassociate-time>` in a participantstreamassoc ends that association (a participant who left
 on transfer).
@@ -79,7 +79,7 @@ class Stream:
 
 @dataclass(frozen=True, slots=True)
 class Association:
-    """participantstreamassoc: the streams a participant sends and receives (RFC 7865 §6.8)."""
+    """participantstreamassoc: the streams a participant sends and receives (RFC 7865)."""
 
     participant_id: str
     send: tuple[str, ...] = ()
@@ -150,7 +150,7 @@ def _foreign(elements: Iterable[ET.Element]) -> list[str]:
 
 
 def parse_metadata(data: bytes) -> RecordingMetadata:
-    """Parse one metadata document (RFC 7865 §6). Raises `MetadataError` (400)."""
+    """Parse one metadata document (RFC 7865). Raises `MetadataError` (400)."""
     if _DTD.search(data):
         raise MetadataError("metadata with a DTD or entity declaration")
     try:
@@ -196,7 +196,7 @@ def _merge(old: tuple[_T, ...], new: tuple[_T, ...], key: str) -> tuple[_T, ...]
 
 
 def apply_update(base: RecordingMetadata | None, update: RecordingMetadata) -> RecordingMetadata:
-    """The SRS's view after `update` (RFC 7865 §6.1.1): complete replaces, partial merges by id."""
+    """The SRS's view after `update` (RFC 7865 (datamode)): complete replaces, partial merges by id."""
     if base is None or update.datamode == "complete":
         return replace(update, datamode="complete")
     associations = dict((a.participant_id, a) for a in base.associations)
@@ -221,7 +221,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 def build_metadata(meta: RecordingMetadata, *,
                    extensions: Mapping[str, Mapping[str, str]] | None = None) -> bytes:
-    """The XML document for `meta` (RFC 7865 §6 element order). `extensions` adds vendor
+    """The XML document for `meta` (RFC 7865 element order). `extensions` adds vendor
     elements: participant/stream/session id -> {"{namespace}local": text}, inside that element."""
     ET.register_namespace("", NAMESPACE)
     extra = extensions or {}

@@ -6,9 +6,9 @@ either order. Real SRCs differ from the RFC examples: some write LF-only line en
 body, some quote the boundary, some put the metadata first. The parser is tolerant of those
 (RFC 4566 §5 asks the same tolerance of SDP parsers); the builder always writes CRLF.
 
-RFC 2046 §5.1.1: "The boundary delimiter MUST occur at the beginning of a line ... the CRLF
-preceding the boundary delimiter line is conceptually attached to the boundary", so a part's
-body excludes the line end before the next delimiter.
+RFC 2046 §5.1.1: a boundary delimiter starts a line, and the line end before it belongs to the
+delimiter, not to the part before it, so a part's body excludes the line end before the next
+delimiter.
 """
 
 from __future__ import annotations

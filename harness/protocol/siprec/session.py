@@ -1,8 +1,7 @@
 """What makes a request a SIPREC recording session, and where its SDP and metadata are.
 
-RFC 7866 §6.1.1: the SRC "MUST include the '+sip.src' feature tag in the Contact URI" and
-"MUST include the 'siprec' option tag in the Require header" of the INVITE that starts a
-recording session; §6.2: an SRS treats an INVITE as a recording session only when both are
+RFC 7866 §6.1.1: the SRC must put the `+sip.src` feature tag in its Contact URI and the
+`siprec` option tag in the Require header of the INVITE that starts a recording session; §6.2: an SRS treats an INVITE as a recording session only when both are
 present, and answers with '+sip.srs' in its Contact. RFC 7866 §9.1: the body is
 multipart/mixed with the SDP and the metadata (`application/rs-metadata+xml`, disposition
 `recording-session`); metadata may also come later (a re-INVITE or UPDATE), and an SRS may
