@@ -25,3 +25,4 @@ Feature: 07 - Recording starts: the replicated RTP is received and recorded
       | two-session    | PCMA  | 3       |
       | single-session | PCMU  | 3       |
       | two-session    | PCMU  | 4       |
+      | siprec         | PCMU  | 2       |

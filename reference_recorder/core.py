@@ -18,6 +18,8 @@ What it does, with the rule behind each choice:
 - Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, docs/genesys-flow.md
   §4.6 profile 3); silence is written for the paused span so the file stays on wall-clock time.
 - OPTIONS answered 200 (Resource Manager liveness ping, GVP-Scale).
+- SIPREC recording sessions (RFC 7866): `reference_recorder.siprec` reads the multipart body
+  and the RFC 7865 metadata; the core records each labelled stream and answers with `+sip.srs`.
 """
 
 from __future__ import annotations
@@ -39,12 +41,15 @@ from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answ
 from harness.protocol.sip import uas
 from harness.protocol.sip.dialog import Dialog
 from harness.protocol.sip.message import SipRequest
+from harness.protocol.siprec.session import OPTION_TAG
+from reference_recorder import siprec as srs
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.rtp_timeout import build_bye, bye_destination
 from reference_recorder.storage_work import (
     RecordingRef,
     StorageAddStream,
+    StorageAnnotate,
     StorageClose,
     StorageEndStream,
     StorageOpen,
@@ -131,6 +136,7 @@ class RecordingSession:
     storage_error: str | None = None
     dialog: Dialog | None = None  # once answered 2xx: what our BYE on an RTP timeout is built from
     last_media: float = 0.0  # when RTP last arrived (or the session was answered)
+    siprec: srs.SiprecSession | None = None  # a SIPREC recording session (RFC 7866)
 
 
 class RecorderCore:
@@ -149,8 +155,11 @@ class RecorderCore:
         host, port = config.sip_address
         transport = ";transport=tcp" if config.transport == "tcp" else ""
         # §12.1.1: the 2xx to INVITE carries our Contact; the UAS core adds it.
-        self._ua = uas.UserAgentServer(contact=f"<sip:recorder@{_uri_host(host)}:{port}{transport}>",
-                                       allow=ALLOW.split(", "), stateless=self._stateless_answer)
+        self._contact = f"<sip:recorder@{_uri_host(host)}:{port}{transport}>"
+        # `siprec` (RFC 7866 §6.1.1) is the one option tag a recording INVITE may require; any
+        # other gets 420 + Unsupported from the UAS core (RFC 3261 §8.2.2.3).
+        self._ua = uas.UserAgentServer(contact=self._contact, allow=ALLOW.split(", "),
+                                       supported=(OPTION_TAG,), stateless=self._stateless_answer)
         self._sessions: dict[str, RecordingSession] = {}  # by Call-ID
         self._streams_by_port: dict[int, tuple[RecordingSession, MediaStream]] = {}
         self._session_ids = itertools.count(1)
@@ -258,6 +267,7 @@ class RecorderCore:
             return
         handle, answer = session.pending
         session.pending = None
+        contact = self._siprec_contact(session)
         if session.storage_error is not None:
             self._log(f"INVITE {printable(session.call_id)}: 500 cannot store the recording: "
                       f"{session.storage_error}")
@@ -265,8 +275,8 @@ class RecorderCore:
             self._ua.respond(handle, 500, "Server Internal Error",
                              headers=[("Server", self.config.user_agent)], now=now)
             return
-        session.dialog = self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent)], body=answer,
-                                          content_type="application/sdp", now=now)
+        session.dialog = self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent), *contact],
+                                          body=answer, content_type="application/sdp", now=now)
         session.last_media = now
 
     def close(self, now: float) -> None:
@@ -361,9 +371,15 @@ class RecorderCore:
             # Detected). Accepting it would overwrite the live session and leak its RTP ports.
             raise RemoteProtocolError(f"Call-ID {request.call_id} already has a session", 482,
                                       "Loop Detected")
-        target = parse_recording_uri(request.uri)
-        _check_identifiers(target)
-        offer = self._offer_of(request)
+        recording_session = self._open_recording_session(request)
+        if recording_session is None:
+            target = parse_recording_uri(request.uri)
+            _check_identifiers(target)
+            offer = self._offer_of(request)
+            rs_state = None
+        else:
+            target, offer, rs_state = recording_session
+            _check_identifiers(target)
         plans_ports: dict[int, int] = {}
 
         def allocate(m_index: int, _media: object) -> int:
@@ -395,12 +411,14 @@ class RecorderCore:
             raise
         recording = self._recording_for(target, now)
         session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id,
-                                   pending=(event.handle, answer.to_bytes()))
+                                   pending=(event.handle, answer.to_bytes()), siprec=rs_state)
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
             # Single-session mode: the first audio m-line is `dn`, the second `otherDN` (GVP-MSRec).
             dn = target.dn if position == 0 or target.other_dn is None else target.other_dn
+            if rs_state is not None:
+                dn = rs_state.dn_for(plan.index)  # SIPREC: the stream is named by its a=label
             key = f"{request.call_id}#{plan.index}"
             if key in recording.stream_keys:
                 # A Call-ID reused after its session ended, while the call's recording is still
@@ -420,6 +438,7 @@ class RecorderCore:
             if port not in self._streams_by_port:
                 self._ports.release(port)  # allocated for an m-line the answer then refused
         self._sessions[request.call_id] = session
+        self._annotate_siprec(session, now)
         self._schedule_tick(now)
         self._log(f"recording session {printable(request.call_id)}: calluuid={printable(target.calluuid)} "
                   f"record={printable(target.record_id)} dn={printable(target.dn)} streams={len(session.streams)}")
@@ -430,7 +449,7 @@ class RecorderCore:
         if session is None:
             raise RemoteProtocolError("re-INVITE for a finished session", 481,
                                       "Call/Transaction Does Not Exist")
-        offer = self._offer_of(request)
+        offer = self._offer_of(request) if session.siprec is None else srs.reoffer(session.siprec, request)
         by_index = {s.m_index: s for s in session.streams}
 
         def refuse_new(_m_index: int, _media: object) -> int:
@@ -459,7 +478,29 @@ class RecorderCore:
             elif plan.offer_direction in (Direction.SENDONLY, Direction.SENDRECV) and stream.paused:
                 stream.paused = False
                 self._storage_work.append(StorageResume(session.recording, stream.key, now))
-        self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
+        self._annotate_siprec(session, now)
+        self._respond(event, now, 200, headers=self._siprec_contact(session), body=answer.to_bytes(),
+                      content_type="application/sdp")
+
+    @staticmethod
+    def _open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription,
+                                                              srs.SiprecSession] | None:
+        """A SIPREC recording session's target, offer and state; None for any other INVITE
+        (403 for one that requires siprec without +sip.src, RFC 7866 §6.2)."""
+        recording_session = srs.open_recording_session(request)
+        if recording_session is None:
+            srs.refuse_half_siprec(request)
+        return recording_session
+
+    def _siprec_contact(self, session: RecordingSession) -> list[tuple[str, str]]:
+        """RFC 7866 §6.2: the SRS's Contact in a recording session carries `+sip.srs`."""
+        return [] if session.siprec is None else [("Contact", srs.contact_with_srs_tag(self._contact))]
+
+    def _annotate_siprec(self, session: RecordingSession, now: float) -> None:
+        """Hand the participant <-> stream map to the store (recording.json `siprec`)."""
+        if session.siprec is not None:
+            keys = {s.m_index: s.key for s in session.streams}
+            self._storage_work.append(StorageAnnotate(session.recording, "siprec", session.siprec.to_json(keys), now))
 
     @staticmethod
     def _offer_of(request: SipRequest) -> SessionDescription:

@@ -19,6 +19,7 @@ __all__ = [
     "QueuedAudio",
     "RecordingRef",
     "StorageAddStream",
+    "StorageAnnotate",
     "StorageClose",
     "StorageEndStream",
     "StorageOpen",
@@ -117,5 +118,15 @@ class StorageClose:
     now: float
 
 
+@dataclass(frozen=True, slots=True)
+class StorageAnnotate:
+    """Set one extra section of ``recording.json`` (the SIPREC participant map) and rewrite it."""
+
+    recording: RecordingRef
+    section: str
+    data: dict[str, Any]
+    now: float
+
+
 StorageWork = (StorageOpen | StorageAddStream | StoragePause | StorageResume | StorageEndStream
-               | StorageTick | StorageClose)
+               | StorageTick | StorageClose | StorageAnnotate)

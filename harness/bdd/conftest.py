@@ -28,6 +28,7 @@ from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
+from harness.bdd.steps_siprec import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
 from harness.conformance.high_availability import HaScenario
 from harness.conformance.run import ScenarioRun

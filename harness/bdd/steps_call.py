@@ -13,7 +13,8 @@ from harness.conformance.verdict import judge
 from harness.emulators.sip_server import SessionMode, Side
 
 SIDES = {"customer": Side.CUSTOMER, "agent": Side.AGENT}
-MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION}
+MODES = {"two-session": SessionMode.TWO_SESSIONS, "single-session": SessionMode.SINGLE_SESSION,
+         "siprec": SessionMode.SIPREC}
 
 # -- Given ---------------------------------------------------------------------------------------
 
@@ -45,6 +46,11 @@ def _mode(run: ScenarioRun, mode: str) -> None:
 
 @given(parsers.parse('a call from "{customer}" to "{agent}" negotiated with {codec}'))
 def _call(run: ScenarioRun, customer: str, agent: str, codec: str) -> None:
+    # The default mode (two sessions) too must be one the recorder takes: a SIPREC-only
+    # recorder is not judged on the ARE flows.
+    mode = run.sip_server.mode.value
+    not_applicable_unless(mode in run.recorder.capabilities.session_modes,
+                          f"the recorder does not support {mode} mode")
     run.place_call(customer, agent, codec)
 
 

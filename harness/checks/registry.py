@@ -49,6 +49,7 @@ _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
 _HA = "harness.checks.high_availability"
+_SIPREC = "harness.checks.siprec"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -131,6 +132,21 @@ _ENTRIES: Final = (
           why="needs to know what each Media Server sent, before and after the failover"),
     Judge("ARE-HA-CRASH-RECORDING-READABLE", _HA, ("crash_recording_readable",), False,
           why="needs to know when the recorder was killed and what was sent until then"),
+    Judge("SRS-OFFER-SIPREC", _SIPREC, ("check_rs_offer",), True),
+    Judge("SRS-OFFER-LABELS", _SIPREC, ("check_rs_offer",), True),
+    Judge("SRS-METADATA-WELLFORMED", _SIPREC, ("check_rs_offer",), True),
+    Judge("SRS-METADATA-LABELS-ASSOCIATED", _SIPREC, ("check_rs_offer",), True),
+    Judge("SRS-RS-ACCEPTED", _SIPREC, ("check_rs_answer", "recording_session_seen"), True),
+    Judge("SRS-FEATURE-TAG", _SIPREC, ("check_rs_answer",), True),
+    Judge("SRS-NO-INITIAL-METADATA", _SIPREC, ("check_rs_answer",), True),
+    Judge("SRS-EXTENSIONS-IGNORED", _SIPREC, ("check_rs_answer",), True),
+    Judge("SRS-NOT-RS", _SIPREC, ("not_a_recording_session",), True),
+    Judge("SRS-REQUIRE-420", _SIPREC, ("extension_refused",), False, why=_PROBE),
+    Judge("SRS-METADATA-KEPT", _SIPREC, ("metadata_kept",), False,
+          why="needs the recorder's participant map (recording.json or the profile's metadata file) next to the "
+              "metadata the SRC sent; the offline pipeline does not read it yet"),
+    Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), False,
+          why="needs the time-code identity each labelled stream carried and the SRS's label -> file map"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

@@ -342,6 +342,7 @@ class ScenarioRun:
         mode = ExpectedMode.ANY
         if self.job is not None:
             mode = (ExpectedMode.SINGLE_SESSION if self.job.mode is SessionMode.SINGLE_SESSION
+                    else ExpectedMode.ANY if self.job.mode is SessionMode.SIPREC  # judged by the SRS-* checks
                     else ExpectedMode.TWO_SESSIONS)
         evidence = gather_evidence(pcap, method, recorder=recorder, mode=mode, sipp_dir=self.work_dir / "sipp",
                                    sent=self.sent_rtp(), capture_stats=stats, sent_pcap=sent_pcap)

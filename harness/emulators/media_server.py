@@ -19,11 +19,12 @@ import itertools
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.emulators.call_legs import CallLegs, StampedSource
 from harness.emulators.sip_server import RecordingJob, SessionMode, Side, StreamJob
+from harness.emulators.siprec_client import SiprecClient
 from harness.media.pacer import PacedSender, SendRecord
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.protocol.errors import RemoteProtocolError
@@ -135,6 +136,7 @@ class RecordingLeg:
 class ActiveRecording:
     job: RecordingJob
     legs: list[RecordingLeg] = field(default_factory=list)
+    siprec: SiprecClient | None = None  # SIPREC mode: the SRC's metadata over the call's life
 
     def stream(self, side: Side) -> ReplicatedStream:
         return next(s for leg in self.legs for s in leg.streams if s.job.side is side)
@@ -170,6 +172,10 @@ class MediaServerEmulation:
     # failover carries on the call's timeline (the slots of the outage are never sent), so the
     # recording shows which audio came from which Media Server and where the gap is.
     first_slot: int = 0
+    # SIPREC mode (SessionMode.SIPREC): metadata in the INVITE or only later; a vendor
+    # extension element in the metadata (harness.emulators.siprec_client).
+    siprec_initial_metadata: bool = True
+    siprec_vendor_extension: bool = False
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -198,6 +204,15 @@ class MediaServerEmulation:
             for index, stream in enumerate(ordered):
                 stream.m_index = index
             active.legs.append(self._new_leg(target, ordered, codec, Scenario.SINGLE, dest))
+        elif job.mode is SessionMode.SIPREC:
+            (target,) = job.targets()
+            ordered = [streams[Side.CUSTOMER], streams[Side.AGENT]]  # the labels' order (SiprecClient)
+            for index, stream in enumerate(ordered):
+                stream.m_index = index
+            active.siprec = SiprecClient.for_job(job, self.local_address,
+                                                 initial_metadata=self.siprec_initial_metadata,
+                                                 vendor_extension=self.siprec_vendor_extension)
+            active.legs.append(self._new_leg(target, ordered, codec, Scenario.SIPREC, dest, active.siprec))
         else:
             by_dn = {t.dn: t for t in job.targets()}
             for side in self.invite_order:
@@ -218,9 +233,24 @@ class MediaServerEmulation:
         return ReplicatedStream(job, source_type.create(job.stream_index, codec, rng=rng), sock, 0)
 
     def _new_leg(self, target: RecordingTarget, streams: list[ReplicatedStream], codec: Codec,
-                 scenario: Scenario, dest: tuple[str, int] | None = None) -> RecordingLeg:
+                 scenario: Scenario, dest: tuple[str, int] | None = None,
+                 siprec: SiprecClient | None = None) -> RecordingLeg:
         number = next(self._leg_numbers)
         recorder = self.recorder if dest is None else dest
+        if siprec is not None:
+            # One recording session per call; its Call-ID is the record id, so an SRS that keys
+            # recordings by CallUUID (X-Genesys-CallUUID) and RS Call-ID files it where the
+            # reference layout has it (<calluuid>/<record_id>/).
+            sipp_leg = SippLeg(
+                recorder_host=recorder[0], recorder_port=recorder[1], record_id=target.record_id,
+                calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,
+                scenario=scenario, transport=self.transport, codec=codec,
+                media_ports=tuple(s.local_port for s in streams), local_ip=self.local_address,
+                media_ip=self.local_address, call_id=target.record_id, labels=siprec.labels)
+            body, body_type = siprec.initial_body(sipp_leg.offer_sdp())
+            sipp_leg = replace(sipp_leg, body=body, body_type=body_type)
+            process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-siprec")
+            return RecordingLeg(target, streams, process)
         sipp_leg = SippLeg(
             recorder_host=recorder[0], recorder_port=recorder[1], record_id=target.record_id,
             calluuid=target.calluuid, dn=target.dn, record_dn=target.record_dn or target.dn,

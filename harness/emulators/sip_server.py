@@ -41,6 +41,7 @@ class Side(enum.Enum):
 class SessionMode(enum.Enum):
     TWO_SESSIONS = "two-session"  # one recording session per stream (default Genesys mode)
     SINGLE_SESSION = "single-session"  # one session, two m-lines, dn + otherDN
+    SIPREC = "siprec"  # one SIPREC recording session (RFC 7866) per call, a labelled m-line per party
 
 
 @dataclass(slots=True)
@@ -92,7 +93,8 @@ class RecordingJob:
 
     def targets(self) -> list[RecordingTarget]:
         """The recording context of each recording session Media Server will open."""
-        if self.mode is SessionMode.SINGLE_SESSION:
+        if self.mode in (SessionMode.SINGLE_SESSION, SessionMode.SIPREC):
+            # SIPREC: one session too; its streams are labelled with the DNs (harness.emulators.siprec_client).
             first, second = self.streams
             return [RecordingTarget(self.record_id, self.call.calluuid, first.dn, self.record_dn, second.dn)]
         return [RecordingTarget(self.record_id, self.call.calluuid, s.dn, self.record_dn) for s in self.streams]

@@ -31,6 +31,8 @@ def check_legs_per_call(report: SipReport) -> tuple[list[Finding], set[ExpectedM
     calls: dict[str, dict[str, SipDialogSummary]] = {}
     for call_id, dialog in report.dialogs.items():
         uuid = calluuid_of(dialog)
+        if dialog.siprec or dialog.siprec_half:
+            continue  # one SIPREC recording session per call: judged by the SRS-* checks, not ARE-06
         if uuid is not None and dialog.invite is not None:
             calls.setdefault(uuid, {})[call_id] = dialog
     findings: list[Finding] = []

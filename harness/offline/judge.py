@@ -7,7 +7,7 @@ list of requirements exercised. Checks that need only that evidence belong here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from harness.spec.findings import Finding
 from harness.validators.delivery import DeliveryReport
 from harness.validators.replication import ReplicationReport
 from harness.validators.rtp import RtpReport
-from harness.validators.sip import ExpectedMode, SipReport
+from harness.validators.sip import ExpectedMode, SipDialogSummary, SipReport
 
 if TYPE_CHECKING:
     from harness.recorders.locate import RecordingsSpec
@@ -82,7 +82,10 @@ def exercised_requirements(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMo
     if sip_seen:
         ids |= {"SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES"}
     if any(d.invite is not None for d in dialogs):
-        ids |= {"SIP-DIALOG-ESTABLISHED", "ARE-06-RURI-PARAMS"}
+        ids.add("SIP-DIALOG-ESTABLISHED")
+    if any(d.invite is not None and not (d.siprec or d.siprec_half) for d in dialogs):
+        ids.add("ARE-06-RURI-PARAMS")  # a SIPREC session has no Genesys recording URI
+    ids |= siprec_exercised(dialogs)
     if sip.negotiated:
         ids |= {"SDP-MLINE-ORDER", "SDP-ANSWER-RECVONLY", "SDP-CODEC-ACCEPTED",
                 "RTP-STREAM-RECEIVED", "RTP-PT-MATCHES-SDP", "RTP-NO-MEDIA-ON-RECVONLY"}
@@ -112,3 +115,23 @@ def exercised_requirements(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMo
         ids |= set(recording_ids)
     catalogue = list(load_catalogue())
     return [r for r in catalogue if r in ids] + sorted(ids - set(catalogue))
+
+
+def siprec_exercised(dialogs: Iterable[SipDialogSummary]) -> set[str]:
+    """The SIPREC requirements a capture's recording sessions exercised (RFC 7866, RFC 7865)."""
+    ids: set[str] = set()
+    for d in dialogs:
+        if d.siprec_half:
+            ids |= {"SRS-OFFER-SIPREC", "SRS-NOT-RS"}
+        if not d.siprec:
+            continue
+        ids |= {"SRS-OFFER-SIPREC", "SRS-OFFER-LABELS", "SRS-METADATA-WELLFORMED"}
+        if d.siprec_metadata is not None:
+            ids.add("SRS-METADATA-LABELS-ASSOCIATED")
+        if d.final_status is not None:
+            ids.add("SRS-RS-ACCEPTED" if d.siprec_initial_metadata else "SRS-NO-INITIAL-METADATA")
+            if d.siprec_extensions:
+                ids.add("SRS-EXTENSIONS-IGNORED")
+            if 200 <= d.final_status < 300:
+                ids.add("SRS-FEATURE-TAG")
+    return ids

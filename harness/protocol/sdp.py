@@ -787,6 +787,7 @@ class OfferedMedia:
     codecs: tuple[OfferedCodec, ...]
     media: str = "audio"
     ptime_ms: int | None = None
+    label: str | None = None  # RFC 4574 a=label: SIPREC metadata names the stream by it
 
 
 def build_offer(address: str, media: Sequence[OfferedMedia], *, session_id: int, version: int = 1,
@@ -808,6 +809,8 @@ def build_offer(address: str, media: Sequence[OfferedMedia], *, session_id: int,
         if m.ptime_ms is not None:
             attrs.append(("ptime", str(m.ptime_ms)))
         attrs.append((direction.value, None))
+        if m.label is not None:
+            attrs.append(("label", m.label))
         sections.append(MediaDescription(m.media, m.port, "RTP/AVP", tuple(str(c.payload_type) for c in m.codecs),
                                          attributes=tuple(attrs)))
     return SessionDescription(

@@ -50,6 +50,9 @@ class RecordingsSpec:
     channels: tuple[str, ...] = ()
     format: str = "pcm16"
     settle_s: float = 2.0
+    # SIPREC: a JSON file (pattern, no {dn}/{call_id}) where the SRS keeps who is in which
+    # labelled stream (docs/recorder-profiles.md "participant_map"); None: not known.
+    participant_map: str | None = None
 
     @property
     def separates_recordings(self) -> bool:

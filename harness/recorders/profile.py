@@ -28,7 +28,12 @@ from harness.recorders.locate import (
     RecordingsSpec,
     placeholders,
 )
-from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, Capabilities
+from harness.recorders.under_test import (
+    ALL_PAUSE_PROFILES,
+    ALL_SESSION_MODES,
+    KNOWN_SESSION_MODES,
+    Capabilities,
+)
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.
@@ -42,7 +47,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "sip": frozenset({"address"}),
     "process": frozenset({"command", "ready_line", "ready_timeout_s", "netns", "scope"}),
     "recordings": frozenset({"directory", "locate", "pattern", "glob", "metadata", "layout", "channels",
-                             "format", "settle_s"}),
+                             "format", "settle_s", "participant_map"}),
     "capabilities": frozenset({"tlib_client", "rules_configurable", "attached_data_in_metadata",
                                "session_modes", "pause_profiles", "capacity"}),
 }
@@ -251,7 +256,9 @@ def _recordings(file: Path, table: Mapping[str, Any] | None, *, managed: bool) -
     glob = r.text("glob", "*.wav")
     assert glob is not None
     metadata = r.template("metadata", CALL_PLACEHOLDERS - {"dn", "call_id"}, required=locate == "metadata")
-    for key, value in (("pattern", pattern), ("glob", glob), ("metadata", metadata)):
+    participant_map = r.template("participant_map", CALL_PLACEHOLDERS - {"dn", "call_id"}, required=False)
+    for key, value in (("pattern", pattern), ("glob", glob), ("metadata", metadata),
+                       ("participant_map", participant_map)):
         if value is not None and (value.startswith(("/", "~")) or ".." in Path(value).parts):
             raise r.error(key, f"{value!r} must be relative to the recordings directory, inside it")
     if pattern is not None and layout == "mono-per-stream" and not placeholders(pattern) & {"dn", "call_id"}:
@@ -273,7 +280,7 @@ def _recordings(file: Path, table: Mapping[str, Any] | None, *, managed: bool) -
     elif channels:
         raise r.error("channels", f"only for layout = \"stereo\" (this layout is {layout!r})")
     return RecordingsSpec(directory, locate, pattern, glob, metadata, layout, channels,
-                          r.choice("format", FORMATS, "pcm16"), r.number("settle_s", 2.0))
+                          r.choice("format", FORMATS, "pcm16"), r.number("settle_s", 2.0), participant_map)
 
 
 def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
@@ -283,7 +290,7 @@ def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
         rules_configurable=r.flag("rules_configurable", False),
         attached_data_in_metadata=r.flag("attached_data_in_metadata", False),
         session_modes=frozenset(r.strings("session_modes", tuple(sorted(ALL_SESSION_MODES)),
-                                          tuple(sorted(ALL_SESSION_MODES)))),
+                                          tuple(sorted(KNOWN_SESSION_MODES)))),
         pause_profiles=frozenset(r.strings("pause_profiles", tuple(sorted(ALL_PAUSE_PROFILES)),
                                            tuple(sorted(ALL_PAUSE_PROFILES)))),
         capacity=_capacity(r),

@@ -15,10 +15,14 @@ from harness.exitcodes import SetupError
 if TYPE_CHECKING:
     from harness.recorders.locate import RecordingLocator
 
-__all__ = ["ALL_PAUSE_PROFILES", "ALL_SESSION_MODES", "REFERENCE_CAPABILITIES", "SIP_ONLY", "Capabilities",
+__all__ = ["ALL_PAUSE_PROFILES", "ALL_SESSION_MODES", "KNOWN_SESSION_MODES", "REFERENCE_CAPABILITIES", "SIPREC_MODE", "SIP_ONLY", "Capabilities",
            "RecorderUnderTest", "parse_sip_target"]
 
 ALL_SESSION_MODES = frozenset({"two-session", "single-session"})
+# SIPREC (RFC 7866): one recording session per call from an SRC. Not a default: a recorder
+# takes part only when its profile lists it (an ARE-only recorder would fail every SIPREC step).
+SIPREC_MODE = "siprec"
+KNOWN_SESSION_MODES = ALL_SESSION_MODES | {SIPREC_MODE}
 ALL_PAUSE_PROFILES = frozenset({"rtp-stops", "silence", "reinvite"})
 
 
@@ -43,7 +47,7 @@ class Capabilities:
 
 
 REFERENCE_CAPABILITIES = Capabilities(tlib_client=True, rules_configurable=True, attached_data_in_metadata=True,
-                                      capacity=6)
+                                      session_modes=KNOWN_SESSION_MODES, capacity=6)
 SIP_ONLY = Capabilities()
 
 

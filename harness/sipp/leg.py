@@ -27,6 +27,7 @@ class Scenario(StrEnum):
     LEG = "are_leg_uac"  # one stream per session (two-session mode)
     SINGLE = "are_single_uac"  # one session, two m=audio lines (single-session mode)
     OPTIONS = "options_uac"  # OPTIONS ping, expects 200 (Resource Manager liveness check, GVP-Scale)
+    SIPREC = "siprec_uac"  # one SIPREC recording session (RFC 7866), a labelled m-line per stream
 
     @property
     def path(self) -> Path:
@@ -39,7 +40,7 @@ class Scenario(StrEnum):
 
     @property
     def stream_count(self) -> int:
-        return 2 if self is Scenario.SINGLE else 1
+        return 2 if self in (Scenario.SINGLE, Scenario.SIPREC) else 1
 
 
 class Transport(StrEnum):
@@ -104,6 +105,11 @@ class SippLeg:
     call_id: str | None = None  # None: SIPp's default "<n>-<pid>@<ip>"
     recv_timeout_ms: int = 5000
     uri_host: str | None = None  # host[:port] written in the URI; default recorder_host:port
+    # SIPREC (Scenario.SIPREC): the a=label of each m-line (RFC 4574), and the whole initial
+    # body when it is more than the SDP (multipart/mixed with the RFC 7865 metadata) and its type.
+    labels: tuple[str, ...] = ()
+    body: bytes | None = None
+    body_type: str = "application/sdp"
 
     def __post_init__(self) -> None:
         for name in ("record_id", "calluuid", "dn", "record_dn"):
@@ -132,6 +138,12 @@ class SippLeg:
             raise ValueError("telephone-event needs a distinct dynamic payload type 96..127 (RFC 4733 §7.1)")
         if self.recv_timeout_ms <= 0 or self.ptime_ms <= 0:
             raise ValueError("recv_timeout_ms and ptime_ms must be positive")
+        if self.labels and len(self.labels) != len(self.media_ports):
+            raise ValueError("one a=label per m-line")
+        for label in self.labels:
+            _check_token("label", label)
+        if any(c in self.body_type for c in "\r\n"):
+            raise ValueError("body_type must be one header value")
 
     @property
     def uri_hostport(self) -> str:
@@ -143,6 +155,8 @@ class SippLeg:
         for OPTIONS."""
         if self.scenario is Scenario.OPTIONS:
             return f"sip:{self.uri_hostport}"
+        if self.scenario is Scenario.SIPREC:
+            return f"sip:srs@{self.uri_hostport}"  # RFC 7866: an SRS is addressed like any UA
         host, port = _split_hostport(self.uri_hostport)
         target = RecordingTarget(self.record_id, self.calluuid, self.dn, self.record_dn, self.other_dn)
         return str(build_recording_uri(target, host, port))
@@ -160,14 +174,23 @@ class SippLeg:
         # The session id only has to be unique per session (RFC 4566 §5.2): derive it from
         # the record id and the dn so the two legs of one call differ.
         session_id = int.from_bytes(f"{self.record_id}/{self.dn}".encode(), "big") % 10**10
-        media = [OfferedMedia(port, tuple(codecs), ptime_ms=self.ptime_ms) for port in self.media_ports]
+        labels = self.labels or (None,) * len(self.media_ports)
+        media = [OfferedMedia(port, tuple(codecs), ptime_ms=self.ptime_ms, label=label)
+                 for port, label in zip(self.media_ports, labels, strict=True)]
         return build_offer(self.media_ip, media, session_id=session_id, version=version, username="MCP",
                            direction=direction).to_bytes()
+
+    def initial_body(self) -> bytes:
+        """What the INVITE carries: the SIPREC multipart body when given, else the SDP offer."""
+        return self.body if self.body is not None else self.offer_sdp()
 
     def sipp_keys(self) -> list[tuple[str, str]]:
         """The ``-key`` values the scenario reads (none collides with a SIPp keyword)."""
         if self.scenario is Scenario.OPTIONS:
             return [("rec_host", self.uri_hostport)]
+        if self.scenario is Scenario.SIPREC:
+            return [("ruri", self.request_uri), ("rec_host", self.uri_hostport), ("body_type", self.body_type),
+                    ("calluuid", self.calluuid)]
         # The Request-URI whole (one builder, harness.protocol.genesys); record_id and rec_host
         # for the To header.
         return [("ruri", self.request_uri), ("record_id", self.record_id), ("rec_host", self.uri_hostport)]

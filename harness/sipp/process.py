@@ -116,7 +116,7 @@ class SippProcess:
         if self.leg.scenario.uses_twin:
             # SIPp appends one CRLF after the last line of a message (here the inserted file),
             # so the file must not end with CRLF, or the body would end with an empty line.
-            (self.work_dir / OFFER_FILE).write_bytes(self.leg.offer_sdp().removesuffix(b"\r\n"))
+            (self.work_dir / OFFER_FILE).write_bytes(self.leg.initial_body().removesuffix(b"\r\n"))
             self._control = SippControl(
                 offer=self.leg.offer_sdp,
                 host="127.0.0.1",

@@ -148,13 +148,15 @@ def parse_twin_message(raw: bytes) -> TwinMessage:
     return msg
 
 
-def encode_command(call_id: str, action: TwinAction, body: bytes = b"") -> bytes:
+def encode_command(call_id: str, action: TwinAction, body: bytes = b"",
+                   content_type: str = "application/sdp") -> bytes:
     """One command for SIPp's <recvCmd>, ESC-terminated (SIPp's control-socket framing)."""
-    if ESC in body or any(c in call_id for c in "\r\n\x1b"):
+    if ESC in body or any(c in call_id + content_type for c in "\r\n\x1b"):
         raise LocalProtocolError("twin command must not contain ESC or CR/LF in the Call-ID")
     head = f"Call-ID: {call_id}\r\n{ACTION_HEADER}: {action.value}\r\n"
     if body:
-        head += "Content-Type: application/sdp\r\n"
+        # The SIPREC scenario copies it into the re-INVITE (multipart/mixed with metadata, RFC 7866 §9).
+        head += f"Content-Type: {content_type}\r\n"
     head += f"Content-Length: {len(body)}\r\n\r\n"
     return head.encode("ascii") + body + ESC
 
@@ -251,17 +253,17 @@ class TwinSession:
         if self.state is not LegState.FINISHED:
             self.state = LegState.FAILED
 
-    def _act(self, action: TwinAction, body: bytes = b"") -> bytes:
+    def _act(self, action: TwinAction, body: bytes = b"", content_type: str = "application/sdp") -> bytes:
         nxt = _ACTION_TRANSITIONS.get((self.state, action))
         if nxt is None or self.call_id is None:
             raise LocalProtocolError(f"cannot {action.value} while the leg is {self.state.value}")
-        data = encode_command(self.call_id, action, body)
+        data = encode_command(self.call_id, action, body, content_type)
         self.state = nxt
         return data
 
-    def reinvite(self, sdp: bytes) -> bytes:
+    def reinvite(self, sdp: bytes, content_type: str = "application/sdp") -> bytes:
         """Bytes ordering a re-INVITE carrying ``sdp`` (its o= version must be larger)."""
-        data = self._act(TwinAction.REINVITE, sdp)
+        data = self._act(TwinAction.REINVITE, sdp, content_type)
         self.offer_version += 1
         return data
 
@@ -379,14 +381,14 @@ class SippControl:
         return answered_leg(self._wait_for({TwinEvent.ANSWERED}, timeout, "answer to the INVITE"))
 
     def reinvite(self, direction: Direction | None = None, *, sdp: bytes | None = None,
-                 timeout: float = 10.0) -> AnsweredLeg:
+                 timeout: float = 10.0, content_type: str = "application/sdp") -> AnsweredLeg:
         """Send a re-INVITE now (pause: INACTIVE, resume: SENDONLY); returns the new answer."""
         self._drain()
         if sdp is None:
             if self._offer is None or direction is None:
                 raise LocalProtocolError("reinvite needs a direction (with an offer builder) or an sdp")
             sdp = self._offer(self.session.offer_version + 1, direction)
-        self._send(self.session.reinvite(sdp))
+        self._send(self.session.reinvite(sdp, content_type))
         return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the re-INVITE"))
 
     def bye(self) -> None:

@@ -36,7 +36,7 @@ from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
 __all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "metadata_expected", "recording_not_found",
-           "timecode_absent", "validate_recording"]
+           "timecode_absent", "timecode_streams", "validate_recording"]
 
 EMITTED_REQUIREMENTS = (
     "REC-FILES-PRESENT",
@@ -413,3 +413,14 @@ def timecode_absent(endpoint: tuple[str, int], dn: str, what: str, *, where: Pat
                    f"RTP to {endpoint[0]}:{endpoint[1]} (DN {dn}) carries no decodable audio time-code: {what}",
                    Evidence(file=str(where) if where else None), observed="no time-code", expected="time-code audio",
                    calluuid=calluuid, call_id=call_id, stream=dn)
+
+
+def timecode_streams(path: Path) -> tuple[int, ...]:
+    """The time-code streams found in the first channel of `path` (empty when it cannot be read).
+    The SIPREC participant check (harness.validators.siprec) asks whose audio a file holds; the
+    decoder stays behind this module, the one validator allowed to use it (docs/architecture.md §3.1)."""
+    try:
+        audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+        return decode_timecode(audio[:, 0], rate).streams_present()
+    except (OSError, RuntimeError, ValueError):
+        return ()

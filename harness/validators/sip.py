@@ -31,7 +31,11 @@ Checks, per Call-ID (one recording session each):
   (SIP-OPTIONS-BUSY-RETRY-AFTER): the Resource Manager cannot tell when to ping again;
 * the INVITE Request-URI is a Genesys recording URI with record/calluuid/dn/recordDN
   (ARE-06-RURI-PARAMS), and the sessions of one calluuid match the expected mode
-  (ARE-06-TWO-INVITES-PER-CALL / ARE-06-SINGLE-SESSION).
+  (ARE-06-TWO-INVITES-PER-CALL / ARE-06-SINGLE-SESSION);
+* a SIPREC recording session (RFC 7866: Require: siprec, +sip.src, multipart/mixed with the SDP
+  and RFC 7865 metadata) is recognised instead of an ARE one: its SDP is the body's SDP part,
+  its offers and the SRS's answers go to `harness.checks.siprec` (SRS-*), and its call is the
+  X-Genesys-CallUUID the SRC passed on (else the metadata's Session-ID, else the Call-ID).
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ from harness.checks.sdp_answers import (
     check_origin_kept,
     sessions_answered_with_sdp,
 )
+from harness.checks.siprec import EMITTED_REQUIREMENTS as SIPREC_REQUIREMENTS
+from harness.checks.siprec import (
+    check_rs_answer,
+    check_rs_offer,
+    looks_like_siprec,
+    not_a_recording_session,
+)
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.sdp import SessionDescription, parse_sdp
@@ -61,6 +72,8 @@ from harness.protocol.sip.message import (
     StreamFramer,
     parse_message,
 )
+from harness.protocol.siprec.metadata import RecordingMetadata
+from harness.protocol.siprec.session import is_recording_session, split_body
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
@@ -73,7 +86,7 @@ EMITTED_REQUIREMENTS = (
     "SIP-MESSAGE-WELLFORMED", "SIP-RESP-CODES", "SIP-DIALOG-ESTABLISHED", "SDP-MLINE-ORDER",
     "SDP-VIDEO-REFUSED-PORT0", "SDP-CODEC-ACCEPTED", "ARE-10-BYE-ENDS-STREAM",
     "ARE-06-RURI-PARAMS", "ARE-06-TWO-INVITES-PER-CALL", "ARE-06-SINGLE-SESSION", "SIP-OPTIONS-200",
-    "SIP-OPTIONS-BUSY-RETRY-AFTER", "SIP-REINVITE-ANSWERED", *SDP_ANSWER_REQUIREMENTS,
+    "SIP-OPTIONS-BUSY-RETRY-AFTER", "SIP-REINVITE-ANSWERED", *SDP_ANSWER_REQUIREMENTS, *SIPREC_REQUIREMENTS,
 )
 
 # RFC 3261 §17.1.2.2 Timer F (64*T1, T1 = 500 ms): the OPTIONS client transaction gives up;
@@ -119,6 +132,13 @@ class SipDialogSummary:
     # Directions offered in the re-INVITEs answered 2xx whose answer was judged (what
     # `arec validate` may count as exercised: SDP-ANSWER-INACTIVE needs an inactive or recvonly offer).
     reoffered_directions: set[str] = field(default_factory=set)
+    # SIPREC (RFC 7866): a recording session, the SRC's metadata model so far, whether the
+    # INVITE carried metadata and which foreign extension elements it had.
+    siprec: bool = False
+    siprec_metadata: RecordingMetadata | None = None
+    siprec_initial_metadata: bool = False
+    siprec_extensions: tuple[str, ...] = ()
+    siprec_half: bool = False  # meant as SIPREC, but lacking Require: siprec or +sip.src (RFC 7866 §6.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +291,17 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
             requests[key] = event
             if msg.method == "INVITE" and dialog.invite is None and msg.to.tag is None:
                 dialog.invite = event
-                dialog.target = _check_ruri(event, msg, findings)
+                if looks_like_siprec(msg):
+                    dialog.target = _siprec_offer(dialog, event, msg, findings)
+                else:
+                    dialog.target = _check_ruri(event, msg, findings)
             elif msg.method == "INVITE" and msg.to.tag is not None:
                 dialog.reinvites += 1
                 reinvites.add(key)
+                if dialog.siprec:
+                    verdict = check_rs_offer(msg, dialog.siprec_metadata, evidence=_evidence(event), reinvite=True)
+                    findings += verdict.findings
+                    dialog.siprec_metadata = verdict.metadata
             elif msg.method == "BYE":
                 dialog.byes += 1
                 dialog.first_bye = dialog.first_bye or event
@@ -296,11 +323,15 @@ def validate_sip(datagrams: Iterable[Datagram], *, recorder: Endpoint | None = N
         if request is dialog.invite:
             dialog.final_status = msg.status
             dialog.to_tag = msg.to.tag
+            if isinstance(request.message, SipRequest) and looks_like_siprec(request.message):
+                findings += _siprec_answer(dialog, request.message, event, msg)
             if 200 <= msg.status < 300:
                 _check_answer(dialog, request, event, findings, audio_only)
         elif key in reinvites:
             if 200 <= msg.status < 300:
                 _check_reanswer(dialog, request, event, findings)
+                if dialog.siprec and isinstance(request.message, SipRequest):
+                    findings += check_rs_answer(request.message, msg, had_metadata=True, evidence=_evidence(event))
         elif cseq.method == "BYE":
             dialog.bye_status = msg.status
             if not 200 <= msg.status < 300:
@@ -356,8 +387,51 @@ def _check_ruri(event: SipEvent, msg: SipRequest, findings: list[Finding]) -> Re
     return target
 
 
+def _evidence(event: SipEvent) -> Evidence:
+    return Evidence(event.index, event.timestamp, _start_line(event.message))
+
+
+def _siprec_target(msg: SipRequest, meta: RecordingMetadata | None) -> RecordingTarget:
+    """The call a SIPREC recording session records, as the SRC names it (no Genesys URI)."""
+    calluuid = (msg.headers.get("X-Genesys-CallUUID") or "").strip()
+    if not calluuid and meta is not None:
+        calluuid = next((sid.split(";", 1)[0] for s in meta.sessions for sid in s.sip_session_ids), "")
+    try:
+        sdp = split_body(msg.content_type_full, msg.body).sdp
+        labels = [m.label for m in parse_sdp(sdp).media if m.label] if sdp else []
+    except RemoteProtocolError:
+        labels = []  # judged by harness.checks.siprec
+    return RecordingTarget(msg.call_id, calluuid or msg.call_id, labels[0] if labels else "?", None,
+                           labels[1] if len(labels) > 1 else None)
+
+
+def _siprec_offer(dialog: SipDialogSummary, event: SipEvent, msg: SipRequest,
+                  findings: list[Finding]) -> RecordingTarget | None:
+    """A SIPREC INVITE (or one that tries to be): the SRC's side, judged by harness.checks.siprec."""
+    dialog.siprec = is_recording_session(msg)
+    dialog.siprec_half = not dialog.siprec
+    verdict = check_rs_offer(msg, evidence=_evidence(event))
+    findings += verdict.findings
+    dialog.siprec_metadata, dialog.siprec_initial_metadata = verdict.metadata, verdict.had_metadata
+    dialog.siprec_extensions = verdict.extensions
+    return _siprec_target(msg, verdict.metadata)
+
+
+def _siprec_answer(dialog: SipDialogSummary, invite: SipRequest, ok: SipEvent, msg: SipResponse) -> list[Finding]:
+    if not dialog.siprec:
+        return not_a_recording_session(invite, msg, evidence=_evidence(ok))
+    return check_rs_answer(invite, msg, had_metadata=dialog.siprec_initial_metadata,
+                           extensions=dialog.siprec_extensions, evidence=_evidence(ok))
+
+
 def _sdp(event: SipEvent, findings: list[Finding]) -> SessionDescription | None:
     body = event.message.body
+    if body and event.message.content_type == "multipart/mixed":
+        # SIPREC (RFC 7866 §9.1): the offer is the body's application/sdp part.
+        try:
+            body = split_body(event.message.content_type_full, body).sdp or b""
+        except RemoteProtocolError:
+            return None  # judged by harness.checks.siprec (SRS-METADATA-WELLFORMED)
     if not body:
         return None
     try:

@@ -54,6 +54,12 @@ __all__ = ["STEREO_NAME", "CallRecording"]
 STEREO_NAME: Final = "call-stereo.wav"
 
 
+# recording.json keys `set_section` may not replace.
+_RESERVED_SECTIONS = frozenset({
+    "schema_version", "calluuid", "record_id", "version", "dn", "record_dn", "call_ids", "t0", "sample_rate",
+    "start", "stop", "pauses", "stereo_files", "channels", "streams", "attached_data", "tlib",
+    "samples_checkpointed", "updated_at", "complete"})
+
 def _locked(method: Callable[P, R]) -> Callable[P, R]:
     """Run `method` under the recording's lock, after placing the packets queued so far."""
 
@@ -151,6 +157,7 @@ class CallRecording:
         self._record_dn: str | None = None
         self._dn: str | None = None
         self._attached: dict[str, Any] = {}
+        self._sections: dict[str, Any] = {}  # extra top-level sections (`siprec`)
         self._tlib: dict[str, list[dict[str, Any]]] = {section: [] for section in TLIB_SECTIONS}
         self._stopped_at: float | None = None
         self._closed = False
@@ -181,6 +188,13 @@ class CallRecording:
     def set_attached_data(self, data: Mapping[str, Any]) -> None:
         """Replace the attached (user) data fetched over T-Lib; must be JSON-serialisable."""
         self._attached = json_copy(data, "attached data")
+
+    @_locked
+    def set_section(self, section: str, data: Mapping[str, Any]) -> None:
+        """Set an extra top-level section of recording.json (the SIPREC participant map)."""
+        if section in _RESERVED_SECTIONS:
+            raise ValueError(f"{section} is a built-in recording.json key")
+        self._sections[section] = json_copy(data, section)
 
     @_locked
     def add_tlib_entry(self, section: str, entry: Mapping[str, Any]) -> None:
@@ -477,7 +491,7 @@ class CallRecording:
                 }
             )
         call_ids = list(dict.fromkeys(s.call_id for s in self._streams.values() if s.call_id is not None))
-        return {
+        document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "calluuid": self.calluuid,
             "record_id": self.record_id,
@@ -505,6 +519,8 @@ class CallRecording:
             "updated_at": rel(now, t0),
             "complete": self._closed,
         }
+        document.update(self._sections)
+        return document
 
     def _write_json(self, now: float) -> None:
         write_json_atomic(self.directory, self.to_json(now), fsync=self._fsync)

@@ -22,6 +22,7 @@ from reference_recorder.storage_work import (
     QueuedAudio,
     RecordingRef,
     StorageAddStream,
+    StorageAnnotate,
     StorageClose,
     StorageOpen,
     StoragePause,
@@ -273,6 +274,11 @@ class RecordingStore:
             rec = self._by_ref.pop(work.recording.id, None)
             if rec is not None:
                 rec.close(work.now)
+        elif isinstance(work, StorageAnnotate):
+            annotated = self._by_ref.get(work.recording.id)
+            if annotated is not None:
+                annotated.set_section(work.section, work.data)
+                annotated.write_now(work.now)
         elif isinstance(work, StorageAddStream):
             self._recording(work.recording).add_stream(
                 work.key, dn=work.dn, codec=work.codec, clock_rate=work.clock_rate, call_id=work.call_id,

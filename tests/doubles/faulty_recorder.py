@@ -37,6 +37,19 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
   no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
                   (ARE-HA-CRASH-RECORDING-READABLE)
+  ignore-metadata SIPREC: accepts the recording session and its RFC 7865 metadata, then keeps no
+                  participant <-> stream map (SRS-METADATA-KEPT)
+  swap-participants  SIPREC: records each labelled stream's audio under the other stream's label
+                  while keeping the metadata's map, so a participant's audio is in the wrong
+                  stream (SRS-PARTICIPANT-AUDIO)
+  reject-no-metadata  SIPREC: refuses (400) a recording-session INVITE that carries no metadata
+                  yet, although RFC 7866 §9 lets it follow (SRS-NO-INITIAL-METADATA)
+  no-srs-tag      SIPREC: answers a recording session without +sip.srs in its Contact (SRS-FEATURE-TAG)
+  accept-half-siprec  SIPREC: takes an INVITE with Require: siprec but no +sip.src for a recording
+                  session and answers it with +sip.srs (SRS-NOT-RS, RFC 7866 §6.2)
+  ignore-require  drops every option tag but siprec from Require before reading the request, so
+                  an unknown required extension is accepted instead of 420 (SRS-REQUIRE-420)
+  (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -54,6 +67,8 @@ from harness.protocol.genesys import parse_recording_uri
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
+from harness.protocol.siprec.session import SRS_FEATURE_TAG, is_recording_session, split_body
+from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 
@@ -355,6 +370,49 @@ class NoCheckpoint(RecorderCore):
     def _tick(self, now: float) -> None:
         self._end_silent_sessions(now)
         self._next_tick = now + self.config.tick_interval_s if self._open else None
+class IgnoreMetadata(RecorderCore):
+    """Parses the SIPREC metadata (so it answers like the reference) and drops it before storing."""
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        if session.siprec is not None:
+            session.siprec.metadata = None
+        super()._annotate_siprec(session, now)
+
+
+class SwapParticipants(SwapChannels):
+    """SwapChannels on a SIPREC session: stream label 1's RTP lands in label 2's file and back,
+    while recording.json keeps the metadata's (right) participant map."""
+
+
+class RejectWithoutMetadata(RecorderCore):
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        request = event.request
+        if is_recording_session(request) and split_body(request.content_type_full, request.body).metadata is None:
+            raise RemoteProtocolError("recording session without metadata", 400, "Bad Request")
+        super()._on_new_invite(event, now)
+
+
+class NoSrsTag(RecorderCore):
+    def data_to_send(self) -> list[uas.Outgoing]:
+        tag = f";{SRS_FEATURE_TAG}".encode()
+        # Shorter headers, same body: Content-Length stays right.
+        return [uas.Outgoing(item.data.replace(tag, b""), item.destination, item.transport)
+                for item in super().data_to_send()]
+
+
+class AcceptHalfSiprec(RecorderCore):
+    @staticmethod
+    def _open_recording_session(request: SipRequest) -> Any:
+        return srs.open_recording_session(request, strict=False)
+
+
+class IgnoreRequire(RecorderCore):
+    _REQUIRE = re.compile(rb"(?im)^require[ \t]*:[^\r\n]*")
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        keep = b"Require: siprec" if b"siprec" in head.lower() else b"X-Dropped-Require: 1"
+        super().receive_sip(self._REQUIRE.sub(keep, head) + sep + body, source, now)
 
 
 FAULTS: dict[str, type[RecorderCore]] = {
@@ -366,6 +424,9 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
     "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio,
+    "ignore-metadata": IgnoreMetadata,
+    "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
+    "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
 }
 
 

@@ -155,3 +155,17 @@ def test_managed_recorder_directory_is_created(tmp_path: Path) -> None:
                  'directory = "new/rec"\npattern = "{dn}.wav"\n')
     load_profile(path)
     assert (tmp_path / "new" / "rec").is_dir()
+
+
+def test_a_siprec_profile_names_its_participant_map(tmp_path: Path) -> None:
+    (tmp_path / "rec").mkdir()
+    text = GOOD.replace('pattern = "{calluuid}/{record_id}/stream-*-{dn}.wav"',
+                        'pattern = "{calluuid}/{record_id}/stream-*-{dn}.wav"\n'
+                        'participant_map = "{calluuid}/{record_id}/participants.json"')
+    text = text.replace('session_modes = ["two-session"]', 'session_modes = ["siprec"]')
+    profile = load_profile(write(tmp_path, text))
+    assert profile.recordings is not None
+    assert profile.recordings.participant_map == "{calluuid}/{record_id}/participants.json"
+    assert profile.capabilities.session_modes == frozenset({"siprec"})
+    assert "participant_map" in load_error(tmp_path, text.replace("/participants.json", "/{dn}.json"))
+    assert "session_modes" in load_error(tmp_path, text.replace('["siprec"]', '["sip-rec"]'))

@@ -158,8 +158,12 @@ def test_scenario_file_is_xml_and_uses_exactly_our_keys(scenario: Scenario) -> N
     root = ET.fromstring(text.encode("iso-8859-1"))
     assert root.tag == "scenario"
     used = set(re.findall(r"\[([$A-Za-z_]+)\]", text.split("-->", 1)[1])) - SIPP_KEYWORDS
+    if scenario is Scenario.SIPREC:
+        used -= {"$offer_ct", "$offer_type"}  # the re-INVITE's Content-Type, read from the twin command
     sample = {Scenario.LEG: leg(), Scenario.SINGLE: single(),
-              Scenario.OPTIONS: leg(scenario=Scenario.OPTIONS, media_ports=())}[scenario]
+              Scenario.OPTIONS: leg(scenario=Scenario.OPTIONS, media_ports=()),
+              Scenario.SIPREC: leg(scenario=Scenario.SIPREC, media_ports=(40000, 40002),
+                                   labels=("5551234", "7001"))}[scenario]
     assert used == {k for k, _ in sample.sipp_keys()}
     if scenario.uses_twin:
         assert '[file name="offer.sdp"]' in text

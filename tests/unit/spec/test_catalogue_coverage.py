@@ -30,7 +30,7 @@ COVERED_STEPS = tuple(range(1, 11))  # features 01-10: every seed step of the Ge
 # behaviour (the reference recorder), as "path::test function" — verified to exist below.
 EXERCISED_BY_TESTS: dict[str, tuple[str, ...]] = {
     # Empty: the step 6 edge cases (video port 0, 488, CANCEL/487, malformed/400) are scenarios
-    # now (features/06_session_edge_cases.feature).
+    # now (features/06_session_edge_cases.feature), the SIPREC refusals too (features/15_siprec.feature).
 }
 
 # MUST requirements exercised neither by a scenario tag nor by a recorder test: the gap.
