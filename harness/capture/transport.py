@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
-from harness.capture.reader import FrameChunk, PcapReadError, iter_frame_chunks
+from harness.capture.reader import FrameBlock, PcapReadError, iter_frame_blocks
 
 __all__ = [
     "FRAGMENT_TIMEOUT",
@@ -465,19 +465,23 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
     learnt: dict[Endpoint, int] = dict.fromkeys(rtp_endpoints, 0)
     vector = rtp_batches is not None and kind_of is not None
     index = 0
-    for linktype, times, frames in _chunks(path, rtp_batches):
+    for block in _blocks(path, rtp_batches):
+        linktype, buffer, count = block.linktype, block.buffer, len(block)
         if rtp_batches is not None:
-            rtp_batches.count += len(frames)
+            rtp_batches.count += count
             if rtp_batches.count >= rtp_batches.limit:
                 rtp_batches.flush(rtp_batches)
                 batch_flows = rtp_batches.flows
         base = index
-        index += len(frames)
-        candidates = _rtp_candidates(frames) if vector and linktype == 1 and len(frames) >= 32 else None
-        positions: Iterable[int] = range(len(frames)) if candidates is None \
+        index += count
+        candidates = _rtp_candidates(block) if vector and linktype == 1 and count >= 32 else None
+        positions: Iterable[int] = range(count) if candidates is None \
             else np.flatnonzero(~candidates.mask).tolist()
+        times: list[float] = block.times.tolist()
+        starts: list[int] = block.starts.tolist()
+        ends: list[int] = (block.starts + block.lengths).tolist()
         for pos in positions:
-            timestamp, data = times[pos], frames[pos]
+            timestamp, data = times[pos], buffer[starts[pos]:ends[pos]]
             index_here = base + pos + 1
             # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
             if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 42 and data[14] == 0x45 \
@@ -565,7 +569,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                         _note_learnt(rtp_endpoints, learnt, index_here)
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
         if candidates is not None:
-            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink,
+            yield from _vector_rtp(candidates, base, block, flows, learnt, rtp_batches, rtp_sink,
                                   rtp_fixed_sink, vector_flows)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
@@ -601,7 +605,7 @@ class _Candidates:
     positions: npt.NDArray[np.int64]  # their positions in the chunk
     offsets: npt.NDArray[np.int64]  # their offsets in `blob`
     stops: npt.NDArray[np.int64]  # end of their UDP payload, relative to the frame
-    blob: npt.NDArray[np.uint8]  # the chunk's frames back to back
+    blob: npt.NDArray[np.uint8]  # the block's buffer (`FrameBlock.buffer`)
 
 
 _HEURISTIC_PT_TABLE = np.zeros(128, dtype=bool)
@@ -612,12 +616,10 @@ _HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
 _SSRC_BYTES = np.arange(50, 54)
 
 
-def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
-    n = len(frames)
-    lengths = np.fromiter(map(len, frames), dtype=np.int64, count=n)
-    starts = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    blob = np.frombuffer(b"".join(frames), dtype=np.uint8)
+def _rtp_candidates(block: FrameBlock) -> _Candidates | None:
+    n = len(block)
+    lengths, starts = block.lengths, block.starts
+    blob = np.frombuffer(block.buffer, dtype=np.uint8)
     long_enough = np.flatnonzero(lengths >= 54)
     o = starts[long_enough]
     ln = lengths[long_enough]
@@ -640,7 +642,7 @@ def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
     return _Candidates(mask, positions, o[chosen], stop[chosen], blob)
 
 
-def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
+def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
                 flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
                 rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None,
                 rtp_fixed_sink: RtpFixedSink | None = None,
@@ -686,32 +688,35 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
     if rtp_batches is not None and rtp_at.size:
         rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
                               np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
-                              np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
+                              block.times[c.positions[rtp_at]],
                               frame_numbers[rtp_at].astype(np.int64))
+    buffer = block.buffer
     if rtp_fixed_sink is not None and rtp_at.size:
-        at = c.positions[rtp_at].tolist()
+        at = offsets[rtp_at].tolist()
         header = blob[offsets[rtp_at][:, None] + _SSRC_BYTES].astype(np.uint32)
         ssrcs = ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]).tolist()
-        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), [times[pos] for pos in at],
+        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), block.times[c.positions[rtp_at]].tolist(),
                        [pairs[flow] for flow in flow_of[rtp_at].tolist()], ssrcs,
-                       [frames[pos][54:stop] for pos, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
+                       [buffer[o + 54:o + stop] for o, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
     elif rtp_sink is not None:
-        for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
-                                           flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
+        for number, pos, o, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
+                                              offsets[rtp_at].tolist(), flow_of[rtp_at].tolist(),
+                                              c.stops[rtp_at].tolist(), strict=True):
             src, dst = pairs[flow]
-            rtp_sink(number, times[pos], src, dst, frames[pos][42:stop])
+            rtp_sink(number, float(block.times[pos]), src, dst, buffer[o + 42:o + stop])
     for j in np.flatnonzero(~is_rtp).tolist():
         pos = int(c.positions[j])
+        o = int(offsets[j])
         pair = pairs[int(flow_of[j])]
-        yield (base + pos + 1, times[pos], pair[0], pair[1], Transport.UDP,
-               frames[pos][42:int(c.stops[j])], PayloadKind.OTHER, False)
+        yield (base + pos + 1, float(block.times[pos]), pair[0], pair[1], Transport.UDP,
+               buffer[o + 42:o + int(c.stops[j])], PayloadKind.OTHER, False)
 
 
-def _chunks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameChunk]:
-    """The file's frame chunks; on a read error, the RTP collected so far is flushed before the
+def _blocks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameBlock]:
+    """The file's frame blocks; on a read error, the RTP collected so far is flushed before the
     error propagates (every record read is judged, then the bad one is reported)."""
     try:
-        yield from iter_frame_chunks(path)
+        yield from iter_frame_blocks(path)
     except PcapReadError:
         if rtp_batches is not None:
             rtp_batches.flush(rtp_batches)
