@@ -142,7 +142,7 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     return (_CorruptRecord, _ShortHeader, struct.error, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError)
 
 
-_READ_BLOCK = 4 * 1024 * 1024  # bytes read at a time by the fast pcap framer
+_READ_BLOCK = 1024 * 1024  # bytes read at a time by the fast pcap framer (a few blocks in memory at once)
 
 
 def _walk(data: bytes, pos: int, append: Callable[[int], None], order: Literal["little", "big"],
