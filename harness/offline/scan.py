@@ -24,7 +24,7 @@ from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.offline.rtp_worker import RtpWorker, use_rtp_worker
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sdp import parse_sdp
-from harness.validators.pcap import PcapReadError, RtpBatches, iter_capture
+from harness.validators.pcap import CaptureRecord, PcapReadError, RtpBatches, iter_capture
 from harness.validators.replication import ReplicationAnalyzer
 from harness.validators.rtp import RtpAnalyzer
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
@@ -72,8 +72,9 @@ def learn_formats(payload: bytes, analyzer: FormatLearner, index: int) -> None:
 def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     """Read `path` once and gather the SIP, RTP and replication evidence.
 
-    `rtp_worker`: the RTP statistics in a second process (`harness.offline.rtp_worker`);
-    None decides by the CPU affinity and the capture's size. Same evidence either way."""
+    `rtp_worker`: the RTP statistics and the SIP validation in a second process
+    (`harness.offline.rtp_worker`); None decides by the CPU affinity and the capture's size.
+    Same evidence either way."""
     if rtp_worker is None:
         rtp_worker = use_rtp_worker(path)
     worker = RtpWorker() if rtp_worker else None
@@ -89,7 +90,7 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
         for src, dst, packets in batches.take():
             analyzer.feed_batch(src, dst, *packets)
 
-    def sip_datagrams() -> Iterator[Datagram]:
+    def sip_records() -> Iterator[CaptureRecord]:
         sip_kind, udp = PayloadKind.SIP, Transport.UDP
         try:
             # The same hand-over points with or without a worker: the batch boundaries split the
@@ -101,18 +102,21 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
                     state["sip_seen"] = True
                     if record[4] is udp:
                         learn_formats(record[5], learner, record[0])
-                    yield Datagram(*record)
+                    yield record
         except PcapReadError as exc:
             state["error"] = exc
 
-    try:
-        sip = validate_sip(sip_datagrams(), mode=ExpectedMode.ANY)
-    except BaseException:
-        if worker is not None:
+    if worker is None:
+        sip = validate_sip((Datagram(*record) for record in sip_records()), mode=ExpectedMode.ANY)
+    else:
+        # The SIP validation runs in the worker too: the pass only classifies and hands on.
+        try:
+            for record in sip_records():
+                worker.sip(record)
+        except BaseException:
             worker.close()
-        raise
-    if worker is not None:
-        analyzer = worker.result()
+            raise
+        analyzer, sip = worker.result()
     error = state["error"]
     return ScanEvidence(sip, analyzer, replication, bool(state["sip_seen"]),
                         error if isinstance(error, PcapReadError) else None)
