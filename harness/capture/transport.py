@@ -36,6 +36,7 @@ __all__ = [
     "MAX_TCP_FLOWS",
     "MAX_TCP_PENDING_BYTES",
     "CaptureRecord",
+    "FixedRtpChunk",
     "KindOf",
     "RtpBatches",
     "RtpFixedSink",
@@ -321,10 +322,43 @@ KindOf = Callable[[Endpoint, Endpoint, Transport, bytes], PayloadKind]
 
 # Receives RTP-over-UDP payloads instead of their being yielded: (index, timestamp, src, dst, payload).
 RtpSink = Callable[[int, float, Endpoint, Endpoint, bytes], None]
-# The vector path's fixed-header RTP packets of one chunk, in capture order, instead of one
-# `RtpSink` call each: (frame numbers, arrival times, (src, dst) pairs, SSRCs, payload bodies
-# after the 12-byte fixed header).
-RtpFixedSink = Callable[[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]], None]
+
+
+@dataclass(slots=True)
+class FixedRtpChunk:
+    """The vector path's fixed-header RTP packets of one chunk, in capture order (instead of one
+    `RtpSink` call each), as arrays over the read buffer: packet i is frame `frames[i]`, arrived
+    at `times[i]`, on flow `pairs[flow[i]]` with SSRC `ssrcs[i]`; its body (after the 12-byte
+    fixed header) is `buffer[starts[i]:stops[i]]`. Cheap to send to another process (no Python
+    object per packet); `columns` gives the per-packet lists."""
+
+    frames: npt.NDArray[np.int64]
+    times: npt.NDArray[np.float64]
+    flow: npt.NDArray[np.int64]
+    pairs: list[tuple[Endpoint, Endpoint]]
+    ssrcs: npt.NDArray[np.int64]
+    buffer: bytes
+    starts: npt.NDArray[np.int64]
+    stops: npt.NDArray[np.int64]
+
+    def columns(self) -> tuple[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]]:
+        """(frame numbers, arrival times, (src, dst) pairs, SSRCs, bodies), one entry a packet."""
+        pairs, buffer = self.pairs, self.buffer
+        return (self.frames.tolist(), self.times.tolist(), [pairs[f] for f in self.flow.tolist()],
+                self.ssrcs.tolist(),
+                [buffer[a:b] for a, b in zip(self.starts.tolist(), self.stops.tolist(), strict=True)])
+
+    def compact(self) -> FixedRtpChunk:
+        """The same packets over only the part of the buffer their bodies use (what is sent)."""
+        if not len(self.starts):
+            return self
+        low, high = int(self.starts.min()), int(self.stops.max())
+        return FixedRtpChunk(self.frames, self.times, self.flow, self.pairs, self.ssrcs, self.buffer[low:high],
+                             self.starts - low, self.stops - low)
+
+
+# Receives the vector path's fixed-header RTP a chunk at a time.
+RtpFixedSink = Callable[[FixedRtpChunk], None]
 
 _MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
 _RTP_FIXED_HEADER = 12
@@ -702,12 +736,11 @@ def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
                               frame_numbers[rtp_at].astype(np.int64))
     buffer = block.buffer
     if rtp_fixed_sink is not None and rtp_at.size:
-        at = offsets[rtp_at].tolist()
-        header = blob[offsets[rtp_at][:, None] + _SSRC_BYTES].astype(np.uint32)
-        ssrcs = ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]).tolist()
-        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), block.times[c.positions[rtp_at]].tolist(),
-                       [pairs[flow] for flow in flow_of[rtp_at].tolist()], ssrcs,
-                       [buffer[o + 54:o + stop] for o, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
+        at = offsets[rtp_at]
+        header = blob[at[:, None] + _SSRC_BYTES].astype(np.int64)
+        ssrcs = (header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]
+        rtp_fixed_sink(FixedRtpChunk(frame_numbers[rtp_at], block.times[c.positions[rtp_at]], flow_of[rtp_at],
+                                     pairs, ssrcs, buffer, at + 54, at + c.stops[rtp_at]))
     elif rtp_sink is not None:
         for number, pos, o, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
                                               offsets[rtp_at].tolist(), flow_of[rtp_at].tolist(),

@@ -97,7 +97,7 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
             # statistics' vector runs, and the floats must not depend on where they fall.
             batches = RtpBatches(flush)
             for record in iter_capture(path, replication.feed, rtp_batches=batches,
-                                       rtp_fixed_sink=replication.feed_fixed):
+                                       rtp_fixed_sink=replication.feed_chunk):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
                     if record[4] is udp:
