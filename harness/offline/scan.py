@@ -24,7 +24,14 @@ from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.offline.rtp_worker import RtpWorker, use_rtp_worker
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sdp import parse_sdp
-from harness.validators.pcap import CaptureRecord, PcapReadError, RtpBatches, iter_capture
+from harness.validators.pcap import (
+    CaptureRecord,
+    PcapReadError,
+    RtpBatches,
+    RtpFixedSink,
+    RtpSink,
+    iter_capture,
+)
 from harness.validators.replication import ReplicationAnalyzer
 from harness.validators.rtp import RtpAnalyzer
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
@@ -83,6 +90,9 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     replication = ReplicationAnalyzer()
     state: dict[str, object] = {"sip_seen": False, "error": None}
 
+    replicate_packet: RtpSink = worker.replicate_packet if worker is not None else replication.feed
+    replicate_chunk: RtpFixedSink = worker.replicate_chunk if worker is not None else replication.feed_chunk
+
     def flush(batches: RtpBatches) -> None:
         if worker is not None:
             worker.feed(batches.take())
@@ -96,8 +106,7 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
             # The same hand-over points with or without a worker: the batch boundaries split the
             # statistics' vector runs, and the floats must not depend on where they fall.
             batches = RtpBatches(flush)
-            for record in iter_capture(path, replication.feed, rtp_batches=batches,
-                                       rtp_fixed_sink=replication.feed_chunk):
+            for record in iter_capture(path, replicate_packet, rtp_batches=batches, rtp_fixed_sink=replicate_chunk):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
                     if record[4] is udp:
@@ -116,7 +125,7 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
         except BaseException:
             worker.close()
             raise
-        analyzer, sip = worker.result()
+        analyzer, sip, replication = worker.result()
     error = state["error"]
     return ScanEvidence(sip, analyzer, replication, bool(state["sip_seen"]),
                         error if isinstance(error, PcapReadError) else None)

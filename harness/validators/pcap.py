@@ -54,6 +54,7 @@ __all__ = [
     "PayloadClassifier",
     "PcapReadError",
     "RtpBatches",
+    "RtpFixedSink",
     "RtpSink",
     "classify",
     "iter_capture",
