@@ -612,6 +612,15 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
 def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int], index: int) -> None:
     """Stamp the endpoints learnt since the last call (those after the first len(learnt) of an
     insertion-ordered collection) with the frame number that taught them."""
+    new = len(rtp_endpoints) - len(learnt)
+    if new <= 0:
+        return
+    if isinstance(rtp_endpoints, dict):
+        # The classifier's dict: the newest entries read from its end (islice from the start
+        # walks every endpoint learnt before them, on every SIP message that teaches one).
+        for ep in islice(reversed(rtp_endpoints), new):
+            learnt.setdefault(ep, index)
+        return
     for ep in islice(rtp_endpoints, len(learnt), None):
         learnt.setdefault(ep, index)
 

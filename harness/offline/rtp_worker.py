@@ -26,11 +26,10 @@ than their statistics).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.capture.model import Datagram, Endpoint
 from harness.capture.transport import CaptureRecord, FixedRtpChunk, FlowArrays
@@ -39,6 +38,9 @@ from harness.validators.rtp import RtpAnalyzer
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
 
 __all__ = ["MIN_WORKER_BYTES", "RtpWorker", "use_rtp_worker"]
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 _SIP_BATCH = 256  # SIP records sent at a time (the worker validates while the parent reads on)
 _CHUNKS_PER_MESSAGE = 2  # replication chunks sent at a time (about 4096 packets each)
@@ -118,6 +120,8 @@ class RtpWorker:
     """The parent's side: `learn_format` and `feed` as the sequential scan calls them, `result`."""
 
     def __init__(self) -> None:
+        import multiprocessing  # here: a run on one CPU never needs it (import time)
+
         # fork: the worker starts with the modules already imported (no second import time).
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
