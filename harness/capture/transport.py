@@ -711,28 +711,27 @@ def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
         vector_flows = {} if vector_flows is None else vector_flows
         vector_flows.clear()
     count = len(unique_keys)
-    known_since = np.empty(count, dtype=np.int64)
-    numbers = np.empty(count, dtype=np.int64)
-    pairs: list[tuple[Endpoint, Endpoint]] = []
     whole = unique_keys.tobytes()  # the distinct 12-byte keys back to back
-    for i in range(count):
-        raw = whole[12 * i:12 * i + 12]
-        flow = vector_flows.get(raw)
+    raws = [whole[i:i + 12] for i in range(0, 12 * count, 12)]
+    found = list(map(vector_flows.get, raws))  # one C-level lookup per flow; new flows below
+    for i, flow in enumerate(found):
         if flow is None:
+            raw = raws[i]
             pair = flows.get(raw)
             if pair is None:
                 sport, dport = struct.unpack_from("!HH", raw, 8)
                 pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
                 flows[raw] = pair
             number = rtp_batches.flow_number(raw, pair) if rtp_batches is not None else -1
-            flow = vector_flows[raw] = _VectorFlow(pair, number)
+            flow = found[i] = vector_flows[raw] = _VectorFlow(pair, number)
         if flow.known_since == _NEVER:
             # `learnt` only grows and keeps each endpoint's first stamp: a known flow stays known.
             pair = flow.pair
             flow.known_since = min(learnt.get(pair[0], _NEVER), learnt.get(pair[1], _NEVER))
-        pairs.append(flow.pair)
-        known_since[i] = flow.known_since
-        numbers[i] = flow.number
+    flows_found: list[_VectorFlow] = found  # type: ignore[assignment]  # every None replaced above
+    pairs = [flow.pair for flow in flows_found]
+    known_since = np.fromiter([flow.known_since for flow in flows_found], dtype=np.int64, count=count)
+    numbers = np.fromiter([flow.number for flow in flows_found], dtype=np.int64, count=count)
     ports = key_bytes[:, 8:].astype(np.int64)
     heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
     heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
