@@ -12,7 +12,9 @@ load: wall time (best and median of `--repeat`) and peak RSS of each run
 own). Writes bench/results/bench_validate.json with, per CPU set, the ratio tshark / arec
 (> 1: arec is faster) and arec / tshark peak memory, and prints them.
 
-Run: .venv/bin/python bench/bench_validate.py [--calls 400] [--seconds 11] [--repeat 3]
+arec's modules are byte-compiled first (`python -m compileall`), as `pip install` leaves them.
+
+Run: PYTHONPATH=. .venv/bin/python bench/bench_validate.py [--calls 400] [--seconds 11] [--repeat 5]
 Not a test: the ratio of two tools measured in the same run is the number to read (the machine
 may be shared); absolute seconds are for trend-watching only.
 """
