@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -728,7 +729,7 @@ def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
             # `learnt` only grows and keeps each endpoint's first stamp: a known flow stays known.
             pair = flow.pair
             flow.known_since = min(learnt.get(pair[0], _NEVER), learnt.get(pair[1], _NEVER))
-    flows_found: list[_VectorFlow] = found  # type: ignore[assignment]  # every None replaced above
+    flows_found = cast("list[_VectorFlow]", found)  # every None was replaced above
     pairs = [flow.pair for flow in flows_found]
     known_since = np.fromiter([flow.known_since for flow in flows_found], dtype=np.int64, count=count)
     numbers = np.fromiter([flow.number for flow in flows_found], dtype=np.int64, count=count)
