@@ -23,12 +23,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
-from harness.capture.reader import FrameChunk, PcapReadError, iter_frame_chunks
+from harness.capture.reader import FrameBlock, PcapReadError, iter_frame_blocks
 
 __all__ = [
     "FRAGMENT_TIMEOUT",
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_TCP_FLOWS",
     "MAX_TCP_PENDING_BYTES",
     "CaptureRecord",
+    "FixedRtpChunk",
     "KindOf",
     "RtpBatches",
     "RtpFixedSink",
@@ -321,10 +323,43 @@ KindOf = Callable[[Endpoint, Endpoint, Transport, bytes], PayloadKind]
 
 # Receives RTP-over-UDP payloads instead of their being yielded: (index, timestamp, src, dst, payload).
 RtpSink = Callable[[int, float, Endpoint, Endpoint, bytes], None]
-# The vector path's fixed-header RTP packets of one chunk, in capture order, instead of one
-# `RtpSink` call each: (frame numbers, arrival times, (src, dst) pairs, SSRCs, payload bodies
-# after the 12-byte fixed header).
-RtpFixedSink = Callable[[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]], None]
+
+
+@dataclass(slots=True)
+class FixedRtpChunk:
+    """The vector path's fixed-header RTP packets of one chunk, in capture order (instead of one
+    `RtpSink` call each), as arrays over the read buffer: packet i is frame `frames[i]`, arrived
+    at `times[i]`, on flow `pairs[flow[i]]` with SSRC `ssrcs[i]`; its body (after the 12-byte
+    fixed header) is `buffer[starts[i]:stops[i]]`. Cheap to send to another process (no Python
+    object per packet); `columns` gives the per-packet lists."""
+
+    frames: npt.NDArray[np.int64]
+    times: npt.NDArray[np.float64]
+    flow: npt.NDArray[np.int64]
+    pairs: list[tuple[Endpoint, Endpoint]]
+    ssrcs: npt.NDArray[np.int64]
+    buffer: bytes
+    starts: npt.NDArray[np.int64]
+    stops: npt.NDArray[np.int64]
+
+    def columns(self) -> tuple[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]]:
+        """(frame numbers, arrival times, (src, dst) pairs, SSRCs, bodies), one entry a packet."""
+        pairs, buffer = self.pairs, self.buffer
+        return (self.frames.tolist(), self.times.tolist(), [pairs[f] for f in self.flow.tolist()],
+                self.ssrcs.tolist(),
+                [buffer[a:b] for a, b in zip(self.starts.tolist(), self.stops.tolist(), strict=True)])
+
+    def compact(self) -> FixedRtpChunk:
+        """The same packets over only the part of the buffer their bodies use (what is sent)."""
+        if not len(self.starts):
+            return self
+        low, high = int(self.starts.min()), int(self.stops.max())
+        return FixedRtpChunk(self.frames, self.times, self.flow, self.pairs, self.ssrcs, self.buffer[low:high],
+                             self.starts - low, self.stops - low)
+
+
+# Receives the vector path's fixed-header RTP a chunk at a time.
+RtpFixedSink = Callable[[FixedRtpChunk], None]
 
 _MAX_FLOW_CACHE = 65536  # (addresses + ports) → endpoint tuples, cleared when full
 _RTP_FIXED_HEADER = 12
@@ -465,19 +500,23 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
     learnt: dict[Endpoint, int] = dict.fromkeys(rtp_endpoints, 0)
     vector = rtp_batches is not None and kind_of is not None
     index = 0
-    for linktype, times, frames in _chunks(path, rtp_batches):
+    for block in _blocks(path, rtp_batches):
+        linktype, buffer, count = block.linktype, block.buffer, len(block)
         if rtp_batches is not None:
-            rtp_batches.count += len(frames)
+            rtp_batches.count += count
             if rtp_batches.count >= rtp_batches.limit:
                 rtp_batches.flush(rtp_batches)
                 batch_flows = rtp_batches.flows
         base = index
-        index += len(frames)
-        candidates = _rtp_candidates(frames) if vector and linktype == 1 and len(frames) >= 32 else None
-        positions: Iterable[int] = range(len(frames)) if candidates is None \
+        index += count
+        candidates = _rtp_candidates(block) if vector and linktype == 1 and count >= 32 else None
+        positions: Iterable[int] = range(count) if candidates is None \
             else np.flatnonzero(~candidates.mask).tolist()
+        times: list[float] = block.times.tolist()
+        starts: list[int] = block.starts.tolist()
+        ends: list[int] = (block.starts + block.lengths).tolist()
         for pos in positions:
-            timestamp, data = times[pos], frames[pos]
+            timestamp, data = times[pos], buffer[starts[pos]:ends[pos]]
             index_here = base + pos + 1
             # ---- fast path: untagged Ethernet II + IPv4 (IHL 5, not a fragment) + UDP
             if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 42 and data[14] == 0x45 \
@@ -565,7 +604,7 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
                         _note_learnt(rtp_endpoints, learnt, index_here)
                     yield (d.index, d.timestamp, d.src, d.dst, d.transport, d.payload, kind, d.stream_gap)
         if candidates is not None:
-            yield from _vector_rtp(candidates, base, times, frames, flows, learnt, rtp_batches, rtp_sink,
+            yield from _vector_rtp(candidates, base, block, flows, learnt, rtp_batches, rtp_sink,
                                   rtp_fixed_sink, vector_flows)
     if rtp_batches is not None:
         rtp_batches.flush(rtp_batches)
@@ -574,6 +613,15 @@ def iter_transport(path: str | Path, kind_of: KindOf | None = None,
 def _note_learnt(rtp_endpoints: Collection[Endpoint], learnt: dict[Endpoint, int], index: int) -> None:
     """Stamp the endpoints learnt since the last call (those after the first len(learnt) of an
     insertion-ordered collection) with the frame number that taught them."""
+    new = len(rtp_endpoints) - len(learnt)
+    if new <= 0:
+        return
+    if isinstance(rtp_endpoints, dict):
+        # The classifier's dict: the newest entries read from its end (islice from the start
+        # walks every endpoint learnt before them, on every SIP message that teaches one).
+        for ep in islice(reversed(rtp_endpoints), new):
+            learnt.setdefault(ep, index)
+        return
     for ep in islice(rtp_endpoints, len(learnt), None):
         learnt.setdefault(ep, index)
 
@@ -601,23 +649,20 @@ class _Candidates:
     positions: npt.NDArray[np.int64]  # their positions in the chunk
     offsets: npt.NDArray[np.int64]  # their offsets in `blob`
     stops: npt.NDArray[np.int64]  # end of their UDP payload, relative to the frame
-    blob: npt.NDArray[np.uint8]  # the chunk's frames back to back
+    blob: npt.NDArray[np.uint8]  # the block's buffer (`FrameBlock.buffer`)
 
 
 _HEURISTIC_PT_TABLE = np.zeros(128, dtype=bool)
 _HEURISTIC_PT_TABLE[[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, *range(96, 128)]] = True
 _KEY_BYTES = np.arange(26, 38)  # source address, destination address, ports
-_PORT_BYTES = np.arange(34, 38)
 _HEADER_BYTES = np.arange(42, 54)  # the RTP fixed header
 _SSRC_BYTES = np.arange(50, 54)
 
 
-def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
-    n = len(frames)
-    lengths = np.fromiter(map(len, frames), dtype=np.int64, count=n)
-    starts = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    blob = np.frombuffer(b"".join(frames), dtype=np.uint8)
+def _rtp_candidates(block: FrameBlock) -> _Candidates | None:
+    n = len(block)
+    lengths, starts = block.lengths, block.starts
+    blob = np.frombuffer(block.buffer, dtype=np.uint8)
     long_enough = np.flatnonzero(lengths >= 54)
     o = starts[long_enough]
     ln = lengths[long_enough]
@@ -640,45 +685,55 @@ def _rtp_candidates(frames: tuple[bytes, ...]) -> _Candidates | None:
     return _Candidates(mask, positions, o[chosen], stop[chosen], blob)
 
 
-def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tuple[bytes, ...],
+def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
                 flows: dict[bytes, tuple[Endpoint, Endpoint]], learnt: dict[Endpoint, int],
                 rtp_batches: RtpBatches | None, rtp_sink: RtpSink | None,
                 rtp_fixed_sink: RtpFixedSink | None = None,
                 vector_flows: dict[bytes, _VectorFlow] | None = None) -> Iterator[CaptureRecord]:
     """Classify and collect a chunk's RTP-shaped frames (see `iter_transport`)."""
     blob, offsets = c.blob, c.offsets
-    keys = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES]).view("V12").ravel()
-    unique_keys, flow_of = np.unique(keys, return_inverse=True)
-    flow_of = flow_of.ravel()
+    # Group the packets by flow (addresses + ports): a sort on two integer columns (np.unique of
+    # 12-byte void keys compares bytes one by one, several times slower). Group order is
+    # irrelevant: `RtpBatches.take` hands flows on in first-packet order.
+    key_bytes = np.ascontiguousarray(blob[offsets[:, None] + _KEY_BYTES])
+    high = np.ascontiguousarray(key_bytes[:, :8]).view(np.uint64).ravel()
+    low = np.ascontiguousarray(key_bytes[:, 8:]).view(np.uint32).ravel()
+    order = np.lexsort((low, high))
+    sorted_high, sorted_low = high[order], low[order]
+    starts_group = np.empty(len(order), dtype=bool)
+    starts_group[0] = True
+    starts_group[1:] = (sorted_high[1:] != sorted_high[:-1]) | (sorted_low[1:] != sorted_low[:-1])
+    flow_of = np.empty(len(order), dtype=np.int64)
+    flow_of[order] = np.cumsum(starts_group) - 1
+    unique_keys = key_bytes[order[starts_group]]
     frame_numbers = c.positions + (base + 1)
     # When the flow's endpoints became SDP-named (a later frame is RTP by the SDP rule).
     if vector_flows is None or len(vector_flows) >= _MAX_FLOW_CACHE:
         vector_flows = {} if vector_flows is None else vector_flows
         vector_flows.clear()
     count = len(unique_keys)
-    known_since = np.empty(count, dtype=np.int64)
-    numbers = np.empty(count, dtype=np.int64)
-    pairs: list[tuple[Endpoint, Endpoint]] = []
     whole = unique_keys.tobytes()  # the distinct 12-byte keys back to back
-    for i in range(count):
-        raw = whole[12 * i:12 * i + 12]
-        flow = vector_flows.get(raw)
+    raws = [whole[i:i + 12] for i in range(0, 12 * count, 12)]
+    found = list(map(vector_flows.get, raws))  # one C-level lookup per flow; new flows below
+    for i, flow in enumerate(found):
         if flow is None:
+            raw = raws[i]
             pair = flows.get(raw)
             if pair is None:
                 sport, dport = struct.unpack_from("!HH", raw, 8)
                 pair = ((_ip4_text(raw[0:4]), sport), (_ip4_text(raw[4:8]), dport))
                 flows[raw] = pair
             number = rtp_batches.flow_number(raw, pair) if rtp_batches is not None else -1
-            flow = vector_flows[raw] = _VectorFlow(pair, number)
+            flow = found[i] = vector_flows[raw] = _VectorFlow(pair, number)
         if flow.known_since == _NEVER:
             # `learnt` only grows and keeps each endpoint's first stamp: a known flow stays known.
             pair = flow.pair
             flow.known_since = min(learnt.get(pair[0], _NEVER), learnt.get(pair[1], _NEVER))
-        pairs.append(flow.pair)
-        known_since[i] = flow.known_since
-        numbers[i] = flow.number
-    ports = blob[offsets[:, None] + _PORT_BYTES].astype(np.int64)
+    flows_found = cast("list[_VectorFlow]", found)  # every None was replaced above
+    pairs = [flow.pair for flow in flows_found]
+    known_since = np.fromiter([flow.known_since for flow in flows_found], dtype=np.int64, count=count)
+    numbers = np.fromiter([flow.number for flow in flows_found], dtype=np.int64, count=count)
+    ports = key_bytes[:, 8:].astype(np.int64)
     heuristic = (((ports[:, 0] << 8) | ports[:, 1]) >= 1024) & (((ports[:, 2] << 8) | ports[:, 3]) >= 1024)
     heuristic &= _HEURISTIC_PT_TABLE[blob[offsets + 43] & 0x7F]
     is_rtp = (frame_numbers > known_since[flow_of]) | heuristic
@@ -686,32 +741,34 @@ def _vector_rtp(c: _Candidates, base: int, times: tuple[float, ...], frames: tup
     if rtp_batches is not None and rtp_at.size:
         rtp_batches.add_chunk(numbers[flow_of[rtp_at]],
                               np.ascontiguousarray(blob[offsets[rtp_at][:, None] + _HEADER_BYTES]),
-                              np.asarray(times, dtype=np.float64)[c.positions[rtp_at]],
+                              block.times[c.positions[rtp_at]],
                               frame_numbers[rtp_at].astype(np.int64))
+    buffer = block.buffer
     if rtp_fixed_sink is not None and rtp_at.size:
-        at = c.positions[rtp_at].tolist()
-        header = blob[offsets[rtp_at][:, None] + _SSRC_BYTES].astype(np.uint32)
-        ssrcs = ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]).tolist()
-        rtp_fixed_sink(frame_numbers[rtp_at].tolist(), [times[pos] for pos in at],
-                       [pairs[flow] for flow in flow_of[rtp_at].tolist()], ssrcs,
-                       [frames[pos][54:stop] for pos, stop in zip(at, c.stops[rtp_at].tolist(), strict=True)])
+        at = offsets[rtp_at]
+        header = blob[at[:, None] + _SSRC_BYTES].astype(np.int64)
+        ssrcs = (header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]
+        rtp_fixed_sink(FixedRtpChunk(frame_numbers[rtp_at], block.times[c.positions[rtp_at]], flow_of[rtp_at],
+                                     pairs, ssrcs, buffer, at + 54, at + c.stops[rtp_at]))
     elif rtp_sink is not None:
-        for number, pos, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
-                                           flow_of[rtp_at].tolist(), c.stops[rtp_at].tolist(), strict=True):
+        for number, pos, o, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
+                                              offsets[rtp_at].tolist(), flow_of[rtp_at].tolist(),
+                                              c.stops[rtp_at].tolist(), strict=True):
             src, dst = pairs[flow]
-            rtp_sink(number, times[pos], src, dst, frames[pos][42:stop])
+            rtp_sink(number, float(block.times[pos]), src, dst, buffer[o + 42:o + stop])
     for j in np.flatnonzero(~is_rtp).tolist():
         pos = int(c.positions[j])
+        o = int(offsets[j])
         pair = pairs[int(flow_of[j])]
-        yield (base + pos + 1, times[pos], pair[0], pair[1], Transport.UDP,
-               frames[pos][42:int(c.stops[j])], PayloadKind.OTHER, False)
+        yield (base + pos + 1, float(block.times[pos]), pair[0], pair[1], Transport.UDP,
+               buffer[o + 42:o + int(c.stops[j])], PayloadKind.OTHER, False)
 
 
-def _chunks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameChunk]:
-    """The file's frame chunks; on a read error, the RTP collected so far is flushed before the
+def _blocks(path: str | Path, rtp_batches: RtpBatches | None) -> Iterator[FrameBlock]:
+    """The file's frame blocks; on a read error, the RTP collected so far is flushed before the
     error propagates (every record read is judged, then the bad one is reported)."""
     try:
-        yield from iter_frame_chunks(path)
+        yield from iter_frame_blocks(path)
     except PcapReadError:
         if rtp_batches is not None:
             rtp_batches.flush(rtp_batches)

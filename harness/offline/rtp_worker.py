@@ -1,11 +1,23 @@
-"""The RTP statistics of a scan in a second process, when the scan may use a second CPU.
+"""The RTP statistics, the SIP validation and the replication analysis of a scan in a second
+process, when the scan may use a second CPU.
 
-The scan's one pass stays in the parent (dpkt framing, classification, SIP, replication); the
-RTP analysis needs only what the parent collects anyway: each flow's fixed headers, arrival
-times and frame numbers (`RtpBatches.take`), and the formats SDP bodies announced
-(`learn_format`, stamped with their frame number). They are sent to the worker in the order the
-sequential scan applies them (the formats learnt before a batch, then the batch), so the
-worker's `RtpAnalyzer` holds exactly the state the parent's would; it is sent back at the end.
+The scan's one pass stays in the parent (framing, classification, SDP learning); the three
+analyses that give the pass nothing back run in the worker:
+
+* the RTP analysis needs only what the parent collects anyway: each flow's fixed headers,
+  arrival times and frame numbers (`RtpBatches.take`), and the formats SDP bodies announced
+  (`learn_format`, stamped with their frame number). They are sent in the order the sequential
+  scan applies them (the formats learnt before a batch, then the batch), so the worker's
+  `RtpAnalyzer` holds exactly the state the parent's would;
+* the SIP validation (`validate_sip`) reads the SIP records in capture order, a few hundred
+  per message, as the sequential scan's generator would hand them to it;
+* the replication analysis gets its packets in capture order: the vector path's chunks as
+  `FixedRtpChunk`s (arrays and the bodies' part of the read buffer: no Python object per
+  packet to pickle) and the other RTP packets one by one (`replicate_packet`), interleaved as
+  the sequential scan feeds them. Its window is settled in the worker before it is sent back
+  (`ReplicationAnalyzer.settle_all`), so the analyzer sent is small.
+
+The results are sent back at the end (`result`); an error in any is re-raised in the parent.
 
 Worker count from the CPU affinity (`os.sched_getaffinity`: what this process may run on, as
 `taskset` sets it), not `os.cpu_count()`; small captures stay in one process (a fork costs more
@@ -14,21 +26,31 @@ than their statistics).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from multiprocessing.connection import Connection
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.capture.model import Endpoint
-from harness.capture.transport import FlowArrays
+from harness.capture.model import Datagram, Endpoint
+from harness.capture.transport import CaptureRecord, FixedRtpChunk, FlowArrays
+from harness.validators.replication import ReplicationAnalyzer
 from harness.validators.rtp import RtpAnalyzer
+from harness.validators.sip import ExpectedMode, SipReport, validate_sip
 
 __all__ = ["MIN_WORKER_BYTES", "RtpWorker", "use_rtp_worker"]
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+_SIP_BATCH = 256  # SIP records sent at a time (the worker validates while the parent reads on)
+_CHUNKS_PER_MESSAGE = 2  # replication chunks sent at a time (about 4096 packets each)
 
 MIN_WORKER_BYTES = 16 * 1024 * 1024  # captures below this are analysed in one process
 
 _Learnt = tuple[Endpoint, int, frozenset[int], int]  # endpoint, clock, event payload types, since
 _Batch = list[tuple[Endpoint, Endpoint, FlowArrays]]
+# Replication input in capture order: a vector-path chunk, or one packet (index, time, src, dst, payload).
+_Replicated = FixedRtpChunk | tuple[int, float, Endpoint, Endpoint, bytes]
 
 
 def use_rtp_worker(path: Path) -> bool:
@@ -43,25 +65,54 @@ def use_rtp_worker(path: Path) -> bool:
 
 def _serve(conn: Connection) -> None:
     analyzer = RtpAnalyzer()
-    error: BaseException | None = None
-    while True:
+    replication = ReplicationAnalyzer()
+    errors: list[BaseException] = []
+    done = False
+
+    def datagrams() -> Iterator[Datagram]:
+        nonlocal done
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                done = True
+                return  # the parent is gone
+            if message is None:
+                done = True
+                return
+            if errors:
+                continue  # drain until the end: the parent learns of the error then
+            learnt, batches, sip, replicated = message
+            try:
+                for endpoint, clock, events, since in learnt:
+                    analyzer.learn_format(endpoint, clock, events, since_index=since)
+                for src, dst, packets in batches:
+                    analyzer.feed_batch(src, dst, *packets)
+                for item in replicated:
+                    if isinstance(item, FixedRtpChunk):
+                        replication.feed_chunk(item)
+                    else:
+                        replication.feed(*item)
+            except Exception as exc:  # noqa: BLE001 - re-raised in the parent by `result`
+                errors.append(exc)
+                continue
+            for record in sip:
+                yield Datagram(*record)
+
+    report: SipReport | None = None
+    try:
+        report = validate_sip(datagrams(), mode=ExpectedMode.ANY)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent by `result`
+        errors.append(exc)
+    while not done:  # the validator stopped early (an error): drain what the parent still sends
+        for _ in datagrams():
+            pass
+    if not errors:
         try:
-            message = conn.recv()
-        except EOFError:
-            return  # the parent is gone
-        if message is None:
-            break
-        if error is not None:
-            continue  # drain until the end: the parent learns of the error then
-        learnt, batches = message
-        try:
-            for endpoint, clock, events, since in learnt:
-                analyzer.learn_format(endpoint, clock, events, since_index=since)
-            for src, dst, packets in batches:
-                analyzer.feed_batch(src, dst, *packets)
+            replication.settle_all()
         except Exception as exc:  # noqa: BLE001 - re-raised in the parent by `result`
-            error = exc
-    conn.send((None, error) if error is not None else (analyzer, None))
+            errors.append(exc)
+    conn.send((None, None, None, errors[0]) if errors else (analyzer, report, replication, None))
     conn.close()
 
 
@@ -69,6 +120,8 @@ class RtpWorker:
     """The parent's side: `learn_format` and `feed` as the sequential scan calls them, `result`."""
 
     def __init__(self) -> None:
+        import multiprocessing  # here: a run on one CPU never needs it (import time)
+
         # fork: the worker starts with the modules already imported (no second import time).
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
@@ -76,28 +129,55 @@ class RtpWorker:
         self._process.start()
         child.close()
         self._learnt: list[_Learnt] = []
+        self._sip: list[CaptureRecord] = []
+        self._replicated: list[_Replicated] = []
+        self._replicated_chunks = 0
 
     def learn_format(self, endpoint: Endpoint, clock_rate: int, telephone_event_pts: frozenset[int], *,
                      since_index: int = 0) -> None:
         self._learnt.append((endpoint, clock_rate, telephone_event_pts, since_index))
 
     def feed(self, batches: _Batch) -> None:
-        self._conn.send((self._learnt, batches))
-        self._learnt = []
+        self._send(batches)
 
-    def result(self) -> RtpAnalyzer:
-        """The worker's analyzer, once everything sent is applied (its error re-raised)."""
+    def sip(self, record: CaptureRecord) -> None:
+        """A SIP record, in capture order, for the worker's `validate_sip`."""
+        self._sip.append(record)
+        if len(self._sip) >= _SIP_BATCH:
+            self._send([])
+
+    def replicate_chunk(self, chunk: FixedRtpChunk) -> None:
+        """`ReplicationAnalyzer.feed_chunk`, in the worker (sent with the next message)."""
+        self._replicated.append(chunk.compact())
+        self._replicated_chunks += 1
+        if self._replicated_chunks >= _CHUNKS_PER_MESSAGE:
+            self._send([])
+
+    def replicate_packet(self, index: int, timestamp: float, src: Endpoint, dst: Endpoint, payload: bytes) -> None:
+        """`ReplicationAnalyzer.feed`, in the worker, in order with the chunks."""
+        self._replicated.append((index, timestamp, src, dst, payload))
+
+    def _send(self, batches: _Batch) -> None:
+        self._conn.send((self._learnt, batches, self._sip, self._replicated))
+        self._learnt = []
+        self._sip = []
+        self._replicated = []
+        self._replicated_chunks = 0
+
+    def result(self) -> tuple[RtpAnalyzer, SipReport, ReplicationAnalyzer]:
+        """The worker's analyzers and SIP report, once everything sent is applied (its error re-raised)."""
         try:
-            self._conn.send((self._learnt, []))
+            self._send([])
             self._conn.send(None)
-            analyzer, error = self._conn.recv()
+            analyzer, report, replication, error = self._conn.recv()
         finally:
             self._conn.close()
             self._process.join()
         if error is not None:
             raise error
-        assert isinstance(analyzer, RtpAnalyzer)
-        return analyzer
+        assert isinstance(analyzer, RtpAnalyzer) and isinstance(report, SipReport)
+        assert isinstance(replication, ReplicationAnalyzer)
+        return analyzer, report, replication
 
     def close(self) -> None:
         """Stop the worker without a result (the scan failed)."""

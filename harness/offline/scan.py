@@ -24,7 +24,14 @@ from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
 from harness.offline.rtp_worker import RtpWorker, use_rtp_worker
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sdp import parse_sdp
-from harness.validators.pcap import PcapReadError, RtpBatches, iter_capture
+from harness.validators.pcap import (
+    CaptureRecord,
+    PcapReadError,
+    RtpBatches,
+    RtpFixedSink,
+    RtpSink,
+    iter_capture,
+)
 from harness.validators.replication import ReplicationAnalyzer
 from harness.validators.rtp import RtpAnalyzer
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
@@ -72,8 +79,9 @@ def learn_formats(payload: bytes, analyzer: FormatLearner, index: int) -> None:
 def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     """Read `path` once and gather the SIP, RTP and replication evidence.
 
-    `rtp_worker`: the RTP statistics in a second process (`harness.offline.rtp_worker`);
-    None decides by the CPU affinity and the capture's size. Same evidence either way."""
+    `rtp_worker`: the RTP statistics and the SIP validation in a second process
+    (`harness.offline.rtp_worker`); None decides by the CPU affinity and the capture's size.
+    Same evidence either way."""
     if rtp_worker is None:
         rtp_worker = use_rtp_worker(path)
     worker = RtpWorker() if rtp_worker else None
@@ -82,6 +90,9 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     replication = ReplicationAnalyzer()
     state: dict[str, object] = {"sip_seen": False, "error": None}
 
+    replicate_packet: RtpSink = worker.replicate_packet if worker is not None else replication.feed
+    replicate_chunk: RtpFixedSink = worker.replicate_chunk if worker is not None else replication.feed_chunk
+
     def flush(batches: RtpBatches) -> None:
         if worker is not None:
             worker.feed(batches.take())
@@ -89,30 +100,32 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
         for src, dst, packets in batches.take():
             analyzer.feed_batch(src, dst, *packets)
 
-    def sip_datagrams() -> Iterator[Datagram]:
+    def sip_records() -> Iterator[CaptureRecord]:
         sip_kind, udp = PayloadKind.SIP, Transport.UDP
         try:
             # The same hand-over points with or without a worker: the batch boundaries split the
             # statistics' vector runs, and the floats must not depend on where they fall.
             batches = RtpBatches(flush)
-            for record in iter_capture(path, replication.feed, rtp_batches=batches,
-                                       rtp_fixed_sink=replication.feed_fixed):
+            for record in iter_capture(path, replicate_packet, rtp_batches=batches, rtp_fixed_sink=replicate_chunk):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
                     if record[4] is udp:
                         learn_formats(record[5], learner, record[0])
-                    yield Datagram(*record)
+                    yield record
         except PcapReadError as exc:
             state["error"] = exc
 
-    try:
-        sip = validate_sip(sip_datagrams(), mode=ExpectedMode.ANY)
-    except BaseException:
-        if worker is not None:
+    if worker is None:
+        sip = validate_sip((Datagram(*record) for record in sip_records()), mode=ExpectedMode.ANY)
+    else:
+        # The SIP validation runs in the worker too: the pass only classifies and hands on.
+        try:
+            for record in sip_records():
+                worker.sip(record)
+        except BaseException:
             worker.close()
-        raise
-    if worker is not None:
-        analyzer = worker.result()
+            raise
+        analyzer, sip, replication = worker.result()
     error = state["error"]
     return ScanEvidence(sip, analyzer, replication, bool(state["sip_seen"]),
                         error if isinstance(error, PcapReadError) else None)

@@ -18,6 +18,7 @@ sends media, so every accepted stream is answered recvonly or inactive.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -430,7 +431,22 @@ def _parse_media(value: str, lineno: int) -> MediaDescription:
 
 
 def parse_sdp(data: bytes | str) -> SessionDescription:
-    """Parse an SDP body; raises `RemoteProtocolError` (400) naming the offending line."""
+    """Parse an SDP body; raises `RemoteProtocolError` (400) naming the offending line.
+
+    The result is a frozen value, so a body seen again (one pass over a capture reads each SDP
+    body three times: the classifier, the RTP format learner and the SIP validator) is parsed
+    once (`_parse_sdp_bytes`, a small LRU cache; a refused body is parsed again, and raises again)."""
+    if type(data) is bytes:
+        return _parse_sdp_bytes(data)
+    return _parse_sdp(data)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_sdp_bytes(data: bytes) -> SessionDescription:
+    return _parse_sdp(data)
+
+
+def _parse_sdp(data: bytes | str) -> SessionDescription:
     if isinstance(data, bytes | bytearray):
         try:
             text = bytes(data).decode("utf-8")

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.capture.model import Datagram, Endpoint, NegotiatedStream, PayloadKind, Transport
+from harness.capture.transport import FixedRtpChunk
 from harness.protocol.rtp.packet import RTP_HEADER_LEN, RtpParseError, fixed_header, parse_header_fields
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
@@ -216,6 +217,16 @@ class ReplicationAnalyzer:
             entry.matched_by[key] = (timestamp, index)
             fifo.append((timestamp, entry, key, owner))
 
+    def feed_chunk(self, chunk: FixedRtpChunk) -> None:
+        """`feed_fixed` for one chunk of the vector path (`harness.capture.transport`)."""
+        self.feed_fixed(*chunk.columns())
+
+    def settle_all(self) -> None:
+        """Settle every packet still in the window (what `finish` does first): the analyzer is
+        then small to send to another process, and `finish` gives the same report."""
+        while self._fifo:
+            self._settle(*self._fifo.popleft())
+
     def _settle(self, _arrival: float, entry: _Entry, stream: StreamKey, original: StreamKey | None) -> None:
         if original is None:  # the entry's own packet
             if self._index.get(entry.digest) is entry:
@@ -256,8 +267,7 @@ class ReplicationAnalyzer:
 
     def finish(self, negotiated: Sequence[NegotiatedStream] = ()) -> ReplicationReport:
         """Pairs and findings; `negotiated` tells which addresses are the recorder's."""
-        while self._fifo:
-            self._settle(*self._fifo.popleft())
+        self.settle_all()
         recorder = {s.answer_endpoint for s in negotiated if s.answer_endpoint is not None and s.answer_endpoint[1]}
         # The call a stream belongs to, by the negotiated address it goes to or comes from.
         endpoint_call: dict[Endpoint, str] = {}

@@ -126,7 +126,7 @@ def test_replica_seen_before_original_is_oriented_by_the_recorder_address(tmp_pa
 def test_batch_feed_of_the_scan_equals_the_per_packet_feed(tmp_path: Path) -> None:
     """`feed_fixed` (the vector path's chunks, as `arec validate` scans) keeps `feed`'s state:
     same pairs, loss, mismatch and findings as feeding every datagram one by one."""
-    from harness.validators.pcap import RtpBatches, iter_capture
+    from harness.validators.pcap import FixedRtpChunk, RtpBatches, iter_capture
     from harness.validators.replication import ReplicationAnalyzer
 
     payloads = _payloads(120)
@@ -145,9 +145,10 @@ def test_batch_feed_of_the_scan_equals_the_per_packet_feed(tmp_path: Path) -> No
     batched = ReplicationAnalyzer()
     calls: list[int] = []
 
-    def fixed(*columns: list) -> None:  # type: ignore[type-arg]
-        calls.append(len(columns[0]))
-        batched.feed_fixed(*columns)
+    def fixed(chunk: FixedRtpChunk) -> None:
+        calls.append(len(chunk.frames))
+        # What the worker process receives: the chunk over its bodies' part of the buffer.
+        batched.feed_chunk(chunk.compact())
 
     for _ in iter_capture(path, batched.feed, rtp_batches=RtpBatches(lambda b: None), rtp_fixed_sink=fixed):
         pass
