@@ -48,6 +48,7 @@ _TLIB = "harness.checks.tlib"
 _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
+_MID = "harness.checks.midcall"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -120,6 +121,14 @@ _ENTRIES: Final = (
     Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
           why="needs the pause intervals of the run-time control (T-Lib)"),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
+    Judge("ARE-07-XFER-KEEPS-RECORDING", _MID, ("transfer_kept_recording",), False,
+          why="needs the mid-call changes the Media Server emulation made (which stream, when, answered)"),
+    Judge("ARE-07-HOLD-WALL-CLOCK", _MID, ("hold_kept_timeline",), False,
+          why="needs the hold intervals the Media Server emulation acted out"),
+    Judge("ARE-07-CODEC-CHANGE", _MID, ("codec_change_decoded",), False,
+          why="needs the mid-call changes the Media Server emulation made"),
+    Judge("ARE-10-XFER-STICKY-SIDE", _MID, ("sticky_side_followed",), False,
+          why="needs SIP Server's decision that the transfer ends the recording"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

@@ -36,6 +36,13 @@ from harness.conformance.tlib_clients import (
 )
 from harness.emulators.call_legs import CallLegs
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
+from harness.emulators.midcall import (
+    ChangeKind,
+    MediaChange,
+    MidCallChanges,
+    TransferOutcome,
+    transfer_outcome,
+)
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
 from harness.emulators.sip_tserver import RecordingStatus, SipTServer
@@ -80,6 +87,8 @@ class ScenarioRun:
     active: ActiveRecording | None = None
     options_result: SippResult | None = None
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
+    midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
+    transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
     # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
     # it); None: the run starts and stops one of its own.
     endpoint: TlibEndpoint | None = None
@@ -288,6 +297,64 @@ class ScenarioRun:
         active = self.active
         self.on_tserver(lambda: self.media_server.end_leg(active.leg_of(side)))
 
+    # -- mid-call changes (harness.emulators.midcall) ------------------------------------------
+    def _mid_call(self) -> MidCallChanges:
+        assert self.active is not None, "no recording to change"
+        if self.control is None:
+            self.control = RuntimeControl(self.media_server, self.active, self.pause_profile)
+        if self.midcall is None:
+            self.midcall = MidCallChanges(self.control)
+        return self.midcall
+
+    def _note_changes(self, known: int) -> None:
+        assert self.midcall is not None and self.control is not None
+        for record in self.midcall.log[known:]:
+            self.note(f"{record.kind.value} of the {record.side.value} stream: SSRC {record.ssrc:08X}, {record.codec}, "
+                      f"from port {record.local_port}" + ("" if record.answered else ", re-INVITE not answered"))
+
+    def transfer(self, transferring_dn: str, target_dn: str, change: MediaChange,
+                 sides: tuple[Side, ...]) -> TransferOutcome:
+        """`transferring_dn` transfers the call to `target_dn`: SIP Server decides from the
+        recording's side (sticky, docs/genesys-flow.md §3.5) whether the recording sessions are
+        kept in path (a re-INVITE with `change` on the streams of `sides`) or end (BYE)."""
+        assert self.active is not None and self.job is not None, "no recording to transfer"
+        outcome = transfer_outcome(self.job.record_dn, transferring_dn)
+        self.transfers.append(outcome)
+        self.note(f"{transferring_dn} transfers the call to {target_dn}: the recording started by "
+                  f"{self.job.record_dn} is {outcome.value}")
+        if outcome is TransferOutcome.ENDED:
+            active = self.active
+            # The call goes on (customer <-> target); only its recording ends: BYE on each session.
+            self.on_tserver(lambda: self.control.stop() if self.control is not None and not self.control.stopped
+                            else self.media_server.release(active))
+            return outcome
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.change_media(change, sides))
+        self._note_changes(known)
+        return outcome
+
+    def change_codec(self, codec: str) -> None:
+        """A re-INVITE on every recording session moves the call to `codec` (same sources)."""
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.change_media(MediaChange(new_ssrc=False, new_port=False, codec=codec),
+                                                     tuple(Side), kind=ChangeKind.CODEC))
+        self._note_changes(known)
+
+    def hold(self, side: Side) -> None:
+        """The party on `side` is held, shown the way the scenario's pause profile says."""
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.hold(side, self.pause_profile))
+        self._note_changes(known)
+
+    def retrieve(self, side: Side) -> None:
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.retrieve(side))
+        self._note_changes(known)
+
     def keep_talking(self, seconds: float) -> None:
         time.sleep(seconds)
 
@@ -413,6 +480,8 @@ class ScenarioRun:
         self._capture = None
         if self._call_legs is not None:
             self._call_legs.close()
+        if self.midcall is not None:
+            self.midcall.close()
         for client in self.tlib_clients.values():
             client.close()
         if self._own_endpoint:

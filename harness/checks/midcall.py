@@ -1,0 +1,106 @@
+"""What the recording must show after a mid-call change (docs/genesys-flow.md §3.5, GVP-Xfer,
+RFC 3264 §8): a transfer kept in path, a hold / retrieve of one party, a codec change, and a
+transfer that ends the recording (the "sticky" side).
+
+Evidence: the recording validator's findings (by their fields, never their text), judged
+against what the Media Server emulation sent (the time code of every stream, with only the
+re-INVITE's own gap left out), and the facts of each change: did its re-INVITE get a 2xx?
+A change whose re-INVITE was not answered leaves the recording with nothing to continue: that
+is the recorder's failure of the change's requirement too, not a pass on the shorter audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.checks._finding import violation
+from harness.spec.findings import Finding
+
+__all__ = ["ChangeFact", "codec_change_decoded", "hold_kept_timeline", "sticky_side_followed",
+           "transfer_kept_recording"]
+
+
+def _incomplete(finding: Finding, *, finalised: bool = False) -> bool:
+    """A recording validator's finding that says a stream's audio is not all there, in order, on
+    wall-clock time (segments missing, misplaced, decoded as garbage; files or channels absent);
+    `finalised`: an unfinished file too. (Literal ids in the comparison: these findings are the
+    validator's, only read here.)"""
+    return (finding.requirement_id in ("REC-AUDIO-COMPLETE", "REC-FILES-PRESENT", "REC-STREAM-CHANNEL")
+            or (finalised and finding.requirement_id == "ARE-10-FILES-FINALISED"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFact:
+    """One mid-call change of one stream: its DN, what changed, whether its re-INVITE got a 2xx."""
+
+    dn: str
+    what: str
+    answered: bool
+
+
+def _continuity(requirement_id: str, what: str, recording_findings: Sequence[Finding],
+                changes: Sequence[ChangeFact], calluuid: str | None) -> list[Finding]:
+    if not changes:
+        return [violation(requirement_id, f"no {what} took place: nothing to judge", observed="no change",
+                          expected=what, calluuid=calluuid)]
+    out = [violation(requirement_id, f"the re-INVITE of the {change.what} (DN {change.dn}) got no 2xx: the "
+                     "recording cannot go on with the new media", observed="re-INVITE not answered 2xx",
+                     expected="200 OK, then the stream recorded on", calluuid=calluuid, stream=change.dn)
+           for change in changes if not change.answered]
+    by_stream: dict[str | None, Finding] = {}
+    for finding in recording_findings:
+        if _incomplete(finding):
+            by_stream.setdefault(finding.stream, finding)
+    out += [violation(requirement_id, f"across the {what} the recording is not complete and on wall-clock time: "
+                      f"{gap.message}", observed=gap.observed, expected=gap.expected, evidence=gap.evidence,
+                      calluuid=calluuid, stream=stream)
+            for stream, gap in by_stream.items()]
+    return out
+
+
+def transfer_kept_recording(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
+                            calluuid: str | None = None) -> list[Finding]:
+    """GVP-Xfer (docs/genesys-flow.md §3.5): a transfer kept in path keeps the recording sessions
+    and renegotiates the media by re-INVITE (new SSRC, source port, possibly codec). The
+    recorder answers it and records on into the same recording: every time-code segment sent
+    before and after the re-INVITE is in the call's recording, in order, at its wall-clock
+    place (only the re-INVITE's own gap may be missing)."""
+    return _continuity("ARE-07-XFER-KEEPS-RECORDING", "transfer kept in path", recording_findings, changes,
+                       calluuid)
+
+
+def hold_kept_timeline(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
+                       calluuid: str | None = None) -> list[Finding]:
+    """A party held and retrieved (its RTP stops, or silence flows, or a re-INVITE a=inactive then
+    a=sendonly) is not a recording pause: the held party's channel stays on wall-clock time
+    (the hold is silence of its length) and holds every segment sent before and after it."""
+    return _continuity("ARE-07-HOLD-WALL-CLOCK", "hold and retrieve", recording_findings, changes, calluuid)
+
+
+def codec_change_decoded(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
+                         calluuid: str | None = None) -> list[Finding]:
+    """RFC 3264 §8: a re-INVITE may change the codec; the payload type in the RTP follows the new
+    answer (RFC 3550 §5.1). Each part of the recording is decoded with the codec negotiated for
+    it: audio decoded with the old law carries no readable time code."""
+    return _continuity("ARE-07-CODEC-CHANGE", "codec change", recording_findings, changes, calluuid)
+
+
+def sticky_side_followed(recording_findings: Sequence[Finding], sessions_up_after: Sequence[str], *,
+                         calluuid: str | None = None) -> list[Finding]:
+    """docs/genesys-flow.md §3.5 (GVP-Xfer): a recording started from the device that transfers
+    away ends: SIP Server has Media Server send BYE on the recording sessions. The recorder
+    follows: each session ends at its BYE (`sessions_up_after`: Call-IDs of sessions still not
+    ended afterwards) and the recording is finalised with the audio up to the transfer."""
+    out = [violation("ARE-10-XFER-STICKY-SIDE", f"recording session {call_id} did not end at the BYE of the "
+                     "transfer", observed="no 200 to the BYE", expected="BYE answered 200", calluuid=calluuid,
+                     call_id=call_id) for call_id in sessions_up_after]
+    by_stream: dict[str | None, Finding] = {}
+    for finding in recording_findings:
+        if _incomplete(finding, finalised=True):
+            by_stream.setdefault(finding.stream, finding)
+    out += [violation("ARE-10-XFER-STICKY-SIDE", f"the recording ended by the transfer is not the call up to it, "
+                      f"finalised: {gap.message}", observed=gap.observed, expected=gap.expected,
+                      evidence=gap.evidence, calluuid=calluuid, stream=stream)
+            for stream, gap in by_stream.items()]
+    return out
