@@ -15,6 +15,7 @@ from harness.bdd.steps_call import SIDES
 from harness.checks import midcall as midcall_checks
 from harness.checks.midcall import ChangeFact
 from harness.conformance.run import ScenarioRun
+from harness.conformance.segment_levels import TIMECODE_RMS, segment_levels
 from harness.conformance.verdict import judge
 from harness.emulators.media_server import CODECS
 from harness.emulators.midcall import ChangeKind, MediaChange, TransferOutcome
@@ -74,17 +75,31 @@ def _facts(run: ScenarioRun, *kinds: ChangeKind) -> list[ChangeFact]:
             for r in run.midcall.log if r.kind in kinds]
 
 
+def _levels(run: ScenarioRun) -> dict[str, list[tuple[int, float]]]:
+    """Each stream's decoded segment levels, where the layout has a file or channel per stream."""
+    located = run.located_recording()
+    if located is None or run.active is None:
+        return {}
+    out = {}
+    for stream in run.active.streams:
+        levels = segment_levels(located.target, stream.job.dn, stream.job.stream_index)
+        if levels is not None:
+            out[stream.job.dn] = levels
+    return out
+
+
 def _judge_change(run: ScenarioRun, check: Callable[..., list[Finding]], kinds: Sequence[ChangeKind],
-                  requirement_id: str, what: str) -> None:
+                  requirement_id: str, what: str, *, levels: bool = False) -> None:
     findings = list(recording_findings(run))
-    findings += check(findings, _facts(run, *kinds), calluuid=run.call.calluuid if run.call else None)
+    extra = {"levels": _levels(run), "expected_rms": TIMECODE_RMS} if levels else {}
+    findings += check(findings, _facts(run, *kinds), calluuid=run.call.calluuid if run.call else None, **extra)
     judge(findings, [requirement_id, *_RECORDING_IDS], what)
 
 
 @then("the recording goes on in the same recording across the transfer, on wall-clock time")
 def _goes_on(run: ScenarioRun) -> None:
     _judge_change(run, midcall_checks.transfer_kept_recording, [ChangeKind.TRANSFER], "ARE-07-XFER-KEEPS-RECORDING",
-                  "recording across the transfer")
+                  "recording across the transfer", levels=True)
 
 
 @then("the recording survives the transfer as SIP Server decided")
@@ -110,7 +125,7 @@ def _hold_timeline(run: ScenarioRun) -> None:
 @then("each part of the recording is decoded with the codec negotiated for it, on wall-clock time")
 def _codec_parts(run: ScenarioRun) -> None:
     _judge_change(run, midcall_checks.codec_change_decoded, [ChangeKind.CODEC], "ARE-07-CODEC-CHANGE",
-                  "recording across the codec change")
+                  "recording across the codec change", levels=True)
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -11,13 +11,14 @@ is the recorder's failure of the change's requirement too, not a pass on the sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.checks._finding import violation
 from harness.spec.findings import Finding
 
-__all__ = ["ChangeFact", "codec_change_decoded", "hold_kept_timeline", "sticky_side_followed",
+__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "hold_kept_timeline", "sticky_side_followed",
            "transfer_kept_recording"]
 
 
@@ -39,8 +40,34 @@ class ChangeFact:
     answered: bool
 
 
+# How far a decoded segment's level may be from the time code's own: a recorder's gain stage is
+# allowed, the ~10 dB of a G.711 law decoded as the other is not (harness/conformance/segment_levels.py).
+LEVEL_TOLERANCE_DB = 6.0
+
+# (segment counter, RMS) of each decoded segment, by DN; a DN absent: no per-stream file to read.
+SegmentLevels = Mapping[str, Sequence[tuple[int, float]]]
+
+
+def _levels(requirement_id: str, what: str, levels: SegmentLevels, expected_rms: float,
+            calluuid: str | None) -> list[Finding]:
+    out = []
+    for dn, segments in levels.items():
+        off = [(segment, rms) for segment, rms in segments
+               if rms <= 0 or abs(20 * math.log10(rms / expected_rms)) > LEVEL_TOLERANCE_DB]
+        if off:
+            first, rms = off[0]
+            level = f"{20 * math.log10(rms / expected_rms):+.1f} dB" if rms > 0 else "silent"
+            out.append(violation(requirement_id, f"across the {what}, {len(off)} segment(s) of DN {dn} are at the "
+                                 f"wrong level (first: segment {first}, {level}): decoded with another codec "
+                                 "than the one negotiated for them", observed=level,
+                                 expected=f"the time code's level ± {LEVEL_TOLERANCE_DB:g} dB", calluuid=calluuid,
+                                 stream=dn))
+    return out
+
+
 def _continuity(requirement_id: str, what: str, recording_findings: Sequence[Finding],
-                changes: Sequence[ChangeFact], calluuid: str | None) -> list[Finding]:
+                changes: Sequence[ChangeFact], calluuid: str | None, levels: SegmentLevels | None = None,
+                expected_rms: float = 0.0) -> list[Finding]:
     if not changes:
         return [violation(requirement_id, f"no {what} took place: nothing to judge", observed="no change",
                           expected=what, calluuid=calluuid)]
@@ -56,18 +83,22 @@ def _continuity(requirement_id: str, what: str, recording_findings: Sequence[Fin
                       f"{gap.message}", observed=gap.observed, expected=gap.expected, evidence=gap.evidence,
                       calluuid=calluuid, stream=stream)
             for stream, gap in by_stream.items()]
+    if levels and expected_rms > 0:
+        out += _levels(requirement_id, what, levels, expected_rms, calluuid)
     return out
 
 
 def transfer_kept_recording(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
+                            levels: SegmentLevels | None = None, expected_rms: float = 0.0,
                             calluuid: str | None = None) -> list[Finding]:
     """GVP-Xfer (docs/genesys-flow.md §3.5): a transfer kept in path keeps the recording sessions
     and renegotiates the media by re-INVITE (new SSRC, source port, possibly codec). The
     recorder answers it and records on into the same recording: every time-code segment sent
     before and after the re-INVITE is in the call's recording, in order, at its wall-clock
-    place (only the re-INVITE's own gap may be missing)."""
+    place (only the re-INVITE's own gap may be missing), each part at the time code's level
+    (`levels`, when the transfer changed the codec: see `codec_change_decoded`)."""
     return _continuity("ARE-07-XFER-KEEPS-RECORDING", "transfer kept in path", recording_findings, changes,
-                       calluuid)
+                       calluuid, levels, expected_rms)
 
 
 def hold_kept_timeline(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
@@ -79,11 +110,15 @@ def hold_kept_timeline(recording_findings: Sequence[Finding], changes: Sequence[
 
 
 def codec_change_decoded(recording_findings: Sequence[Finding], changes: Sequence[ChangeFact], *,
+                         levels: SegmentLevels | None = None, expected_rms: float = 0.0,
                          calluuid: str | None = None) -> list[Finding]:
     """RFC 3264 §8: a re-INVITE may change the codec; the payload type in the RTP follows the new
     answer (RFC 3550 §5.1). Each part of the recording is decoded with the codec negotiated for
-    it: audio decoded with the old law carries no readable time code."""
-    return _continuity("ARE-07-CODEC-CHANGE", "codec change", recording_findings, changes, calluuid)
+    it: µ-law decoded as A-law carries no readable time code; A-law decoded as µ-law does, but
+    ~10 dB too loud, so every decoded segment's level (`levels`, RMS by DN) must be the time
+    code's own (`expected_rms`) within LEVEL_TOLERANCE_DB."""
+    return _continuity("ARE-07-CODEC-CHANGE", "codec change", recording_findings, changes, calluuid, levels,
+                       expected_rms)
 
 
 def sticky_side_followed(recording_findings: Sequence[Finding], sessions_up_after: Sequence[str], *,

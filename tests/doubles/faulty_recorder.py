@@ -28,6 +28,15 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
                   RFC 3264 §6.1)
   new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
+  stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
+                  nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
+                  party's re-INVITE: ARE-07-HOLD-WALL-CLOCK)
+  drop-new-ssrc   records only the first SSRC each stream carried: a transfer's new source is
+                  dropped (ARE-07-XFER-KEEPS-RECORDING)
+  ignore-codec-change  takes the new payload type of a re-INVITE but decodes on with the codec of
+                  the first answer: PCMA written as PCMU and back (ARE-07-CODEC-CHANGE)
+  ignore-bye      answers BYE 200 (its UAS core does) but keeps the session and its recording open:
+                  the recording ended by a transfer is never finalised (ARE-10-XFER-STICKY-SIDE)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -280,13 +289,69 @@ class DropAbove(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class StopAfterReinvite(RecorderCore):
+    """Answers a re-INVITE, then drops every RTP packet of that session's streams."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reinvited: set[str] = set()  # Call-IDs
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        super()._on_reinvite(event, now)
+        self._reinvited.add(event.request.call_id)
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None and entry[0].call_id in self._reinvited:
+            return
+        super().receive_rtp(port, data, source, now)
+
+
+class DropNewSsrc(RecorderCore):
+    """Keeps to the first SSRC seen on each stream's port; packets of any other are dropped."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_ssrc: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            ssrc = RtpPacket.parse(data).ssrc
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        if self._first_ssrc.setdefault(port, ssrc) == ssrc:
+            super().receive_rtp(port, data, source, now)
+
+
+class IgnoreCodecChange(RecorderCore):
+    """Follows a re-INVITE's payload type but keeps decoding with the codec first negotiated."""
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        session = self._sessions.get(event.request.call_id)
+        before = {id(s): s.encoding for s in session.streams} if session is not None else {}
+        super()._on_reinvite(event, now)
+        for stream in session.streams if session is not None else []:
+            stream.encoding = before.get(id(stream), stream.encoding)
+
+
+class IgnoreBye(RecorderCore):
+    """Its UAS core answers BYE 200, but the session (and so the recording) is never ended."""
+
+    def _handle(self, event: object, now: float) -> None:
+        if isinstance(event, uas.DialogTerminated) and event.request is not None:
+            return
+        super()._handle(event, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
     "accept-malformed": AcceptMalformed, "drop-at-capacity": DropAtCapacity, "drop-above": DropAbove,
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
-    "new-origin-on-reinvite": NewOriginOnReinvite,
+    "new-origin-on-reinvite": NewOriginOnReinvite, "stop-after-reinvite": StopAfterReinvite,
+    "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
 }
 
 
