@@ -216,3 +216,18 @@ def test_first_packet_before_drain_point_is_anchored_at_it() -> None:
     # Arrival says sample 400, but 800 samples are already written: start there, do not drop.
     assert tl.add(5, pkt(0), T0 + 0.05) is Placement.PLACED
     np.testing.assert_array_equal(tl.drain(960), expected([0], 160))
+
+
+def test_a_new_source_is_anchored_with_the_stream_transit_offset_not_its_bare_arrival() -> None:
+    """Before: the first packet arrived 25 ms late (200 samples: the recorder was busy setting
+    up the call), so the whole stream sat 200 samples late; a transfer's new source, anchored on
+    its bare arrival, then landed 200 samples early, over the end of the old audio (measured in
+    features/11_midcall_changes.feature). After: the anchor keeps the stream's transit offset."""
+    tl = StreamTimeline(T0)
+    assert tl.add(1000, pkt(0), T0 + 0.025, ssrc=1) is Placement.PLACED  # late first packet
+    for i in range(1, 10):  # then on time: 200 samples before their place
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    # New SSRC, random timestamp, sent at slot 11 (one slot of gap), arriving on time.
+    assert tl.add(7_777_777, pkt(11), T0 + 0.02 * 11, ssrc=2) is Placement.REANCHORED
+    out = tl.drain(200 + PT * 12)
+    np.testing.assert_array_equal(out, expected([*range(10), 11], 200 + PT * 12, offset=200))
