@@ -85,3 +85,22 @@ Feature: 11 - Mid-call changes: transfer kept in path, sticky side, hold and ret
       | from | to   |
       | PCMU | PCMA |
       | PCMA | PCMU |
+
+  # record-consult-calls: named in the training material's contents only (UNCONFIRMED), so a
+  # scenario option; the main call's streams go on during the consultation (a scenario choice:
+  # whether Media Server holds them is not published).
+  @ARE-07-CONSULT-SEPARATE
+  Scenario Outline: The agent consults "7002" with record-consult-calls <option>
+    Given agent DN "7001" is configured with record=true
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the agent consults "7002" with record-consult-calls <option>
+    And the call goes on for 1 seconds
+    And the consultation call ends
+    And the call is released
+    Then <outcome>
+
+    Examples:
+      | option | outcome                                                                                   |
+      | on     | the consultation has a complete recording of its own CallUUID and the call's stays complete |
+      | off    | the consultation is not recorded and the call's recording stays complete                   |

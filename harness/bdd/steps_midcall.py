@@ -6,6 +6,8 @@ docs/genesys-flow.md §3.5). The re-INVITE answers are judged by the step of fea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 
 from pytest_bdd import parsers, then, when
 
@@ -14,13 +16,16 @@ from harness.bdd.stepdefs import step_fixtures
 from harness.bdd.steps_call import SIDES
 from harness.checks import midcall as midcall_checks
 from harness.checks.midcall import ChangeFact
+from harness.conformance.recordings import wait_for_recordings
 from harness.conformance.run import ScenarioRun
 from harness.conformance.segment_levels import TIMECODE_RMS, segment_levels
 from harness.conformance.verdict import judge
-from harness.emulators.media_server import CODECS
+from harness.emulators.media_server import CODECS, ActiveRecording
 from harness.emulators.midcall import ChangeKind, MediaChange, TransferOutcome
 from harness.emulators.sip_server import Side
+from harness.recorders.locate import Located
 from harness.spec.findings import Finding
+from harness.validators.recording import validate_recording
 
 _RECORDING_IDS = ["REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"]
 _STREAMS = {"the agent stream": (Side.AGENT,), "the customer stream": (Side.CUSTOMER,),
@@ -126,6 +131,52 @@ def _hold_timeline(run: ScenarioRun) -> None:
 def _codec_parts(run: ScenarioRun) -> None:
     _judge_change(run, midcall_checks.codec_change_decoded, [ChangeKind.CODEC], "ARE-07-CODEC-CHANGE",
                   "recording across the codec change", levels=True)
+
+
+@when(parsers.parse('the agent consults "{dn}" with record-consult-calls {option}'))
+def _consult(run: ScenarioRun, dn: str, option: str) -> None:
+    run.consult(dn, record_consult={"on": True, "off": False}[option])
+
+
+@when("the consultation call ends")
+def _consult_ends(run: ScenarioRun) -> None:
+    run.end_consultation()
+
+
+def _settled(run: ScenarioRun, active: ActiveRecording) -> Located | None:
+    """A consultation's recording once settled: its files are finalised after its own BYEs,
+    and get the same moment the call's recording gets (`wait_for_recordings`)."""
+    root = run.recorder.recordings
+    directory = None if root is None else root / active.job.call.calluuid / active.job.record_id
+    wait_for_recordings(run.recorder, partial(run.located_recording, active), lambda: directory)
+    return run.located_recording(active)
+
+
+def _consultation(run: ScenarioRun, record_consult: bool) -> None:
+    main = list(recording_findings(run))
+    consult: list[Finding] | None = None
+    consult_calluuid = None
+    for active in run.consultations:
+        consult_calluuid = active.job.call.calluuid
+        located = _settled(run, active)
+        if located is not None:
+            consult = validate_recording(located.target, run.expected_streams(active),
+                                         require_metadata=isinstance(located.target, Path))
+    findings = main + (consult or [])
+    findings += midcall_checks.consultation_recorded(main, consult, record_consult=record_consult,
+                                                     consult_calluuid=consult_calluuid,
+                                                     calluuid=run.call.calluuid if run.call else None)
+    judge(findings, ["ARE-07-CONSULT-SEPARATE", *_RECORDING_IDS], "consultation recording")
+
+
+@then("the consultation has a complete recording of its own CallUUID and the call's stays complete")
+def _consult_recorded(run: ScenarioRun) -> None:
+    _consultation(run, record_consult=True)
+
+
+@then("the consultation is not recorded and the call's recording stays complete")
+def _consult_not_recorded(run: ScenarioRun) -> None:
+    _consultation(run, record_consult=False)
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from harness.checks._finding import violation
 from harness.spec.findings import Finding
 
-__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "hold_kept_timeline", "sticky_side_followed",
+__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "consultation_recorded", "hold_kept_timeline", "sticky_side_followed",
            "transfer_kept_recording"]
 
 
@@ -138,4 +138,33 @@ def sticky_side_followed(recording_findings: Sequence[Finding], sessions_up_afte
                       f"finalised: {gap.message}", observed=gap.observed, expected=gap.expected,
                       evidence=gap.evidence, calluuid=calluuid, stream=stream)
             for stream, gap in by_stream.items()]
+    return out
+
+
+def consultation_recorded(main_findings: Sequence[Finding], consult_findings: Sequence[Finding] | None, *,
+                          record_consult: bool, consult_calluuid: str | None = None,
+                          calluuid: str | None = None) -> list[Finding]:
+    """docs/genesys-flow.md §3.5 (GIR-Flows "Consultations"; the `record-consult-calls` option
+    UNCONFIRMED): with consultation recording on, the consultation is a call of its own and the
+    recorder keeps it a recording of its own, under its own CallUUID and complete
+    (`consult_findings`: the recording validator's findings on it; None: no recording of it was
+    looked for); on or off, the call's own recording stays complete, none of the consultation
+    mixed into it (`main_findings`)."""
+    out: list[Finding] = []
+    if record_consult:
+        if consult_findings is None or (consult_calluuid is not None and consult_calluuid == calluuid):
+            out.append(violation("ARE-07-CONSULT-SEPARATE", "the consultation has no recording of its own",
+                                 observed="none", expected="a recording under the consultation's CallUUID",
+                                 calluuid=consult_calluuid))
+        else:
+            first = next((f for f in consult_findings if _incomplete(f, finalised=True)), None)
+            if first is not None:
+                out.append(violation("ARE-07-CONSULT-SEPARATE", "the consultation's own recording is not complete: "
+                                     f"{first.message}", observed=first.observed, expected=first.expected,
+                                     evidence=first.evidence, calluuid=consult_calluuid, stream=first.stream))
+    first = next((f for f in main_findings if _incomplete(f, finalised=True)), None)
+    if first is not None:
+        out.append(violation("ARE-07-CONSULT-SEPARATE", "around the consultation the call's own recording is not "
+                             f"complete: {first.message}", observed=first.observed, expected=first.expected,
+                             evidence=first.evidence, calluuid=calluuid, stream=first.stream))
     return out

@@ -41,6 +41,7 @@ from harness.emulators.midcall import (
     MediaChange,
     MidCallChanges,
     TransferOutcome,
+    consult_job,
     transfer_outcome,
 )
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
@@ -89,6 +90,8 @@ class ScenarioRun:
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
     midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
     transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
+    # Recordings of other calls than the scenario's main one (a recorded consultation call).
+    consultations: list[ActiveRecording] = field(default_factory=list)
     # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
     # it); None: the run starts and stops one of its own.
     endpoint: TlibEndpoint | None = None
@@ -354,6 +357,28 @@ class ScenarioRun:
         known = len(midcall.log)
         self.on_tserver(lambda: midcall.retrieve(side))
         self._note_changes(known)
+
+    def consult(self, consult_dn: str, *, record_consult: bool) -> None:
+        """The recorded agent places a consultation call to `consult_dn`; with
+        record-consult-calls on, SIP Server records it as a call of its own (`consult_job`)."""
+        assert self.job is not None, "no recorded call to consult from"
+        job = consult_job(self.sip_server, self.job, consult_dn, record_consult=record_consult)
+        if job is None:
+            self.note(f"{self.job.call.agent_dn} consults {consult_dn}: not recorded (record-consult-calls=false)")
+            return
+        self.note(f"{self.job.call.agent_dn} consults {consult_dn}: recorded as call {job.call.calluuid}, "
+                  f"record id {job.record_id}")
+        self.consultations.append(self.on_tserver(lambda: self.media_server.start_recording(job)))
+
+    def end_consultation(self) -> None:
+        """The consultation call ends: BYE on its recording sessions."""
+        consultations = list(self.consultations)
+
+        def end() -> None:
+            for active in consultations:
+                self.media_server.release(active)
+
+        self.on_tserver(end)
 
     def keep_talking(self, seconds: float) -> None:
         time.sleep(seconds)

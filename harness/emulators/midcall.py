@@ -33,13 +33,14 @@ from dataclasses import dataclass, field, replace
 
 from harness.emulators.media_server import CODECS, RecordingLeg, ReplicatedStream
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
-from harness.emulators.sip_server import Side
+from harness.emulators.sip_server import RecordingJob, Side, SipServerEmulation
 from harness.media.rtp_source import RtpStreamSource
 from harness.protocol.rtp.seqnum import ts_distance
 from harness.protocol.sdp import Direction
 from harness.sipp.leg import SippLeg
 
-__all__ = ["ChangeKind", "ChangeRecord", "MediaChange", "MidCallChanges", "TransferOutcome", "transfer_outcome"]
+__all__ = ["ChangeKind", "ChangeRecord", "MediaChange", "MidCallChanges", "TransferOutcome", "consult_job",
+           "transfer_outcome"]
 
 # A new source's timestamp base is at least this far (either way, in serial arithmetic) from
 # where the old one would be: a recorder that places the new source by the old timestamp
@@ -66,6 +67,21 @@ def transfer_outcome(record_dn: str, transferring_dn: str) -> TransferOutcome:
     device that now transfers away (the recording job's record DN), it ends; started from the
     other device, it survives the far end's transfer and the sessions are kept in path."""
     return TransferOutcome.ENDED if record_dn == transferring_dn else TransferOutcome.KEPT
+
+
+def consult_job(server: SipServerEmulation, main: RecordingJob, consult_dn: str, *,
+                record_consult: bool) -> RecordingJob | None:
+    """SIP Server's decision when the recorded agent places a consultation call to `consult_dn`
+    (docs/genesys-flow.md §3.5: "when recording is on the agent DN, consult calls are recorded
+    too"; the option, called `record-consult-calls` in the training material's contents, is
+    UNCONFIRMED, so a scenario option): on, the consultation is a call of its own, with its own
+    CallUUID and ConnID, recorded as a separate recording on behalf of the consulting agent;
+    off, it is not recorded."""
+    if not record_consult:
+        return None
+    agent = main.call.agent_dn
+    call = server.place_call(agent, consult_dn, main.call.codec)
+    return server.job_for(call, Side.CUSTOMER, trigger=f"consultation from DN {agent} (record-consult-calls=true)")
 
 
 @dataclass(frozen=True, slots=True)

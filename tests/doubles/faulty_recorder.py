@@ -37,6 +37,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   the first answer: PCMA written as PCMU and back (ARE-07-CODEC-CHANGE)
   ignore-bye      answers BYE 200 (its UAS core does) but keeps the session and its recording open:
                   the recording ended by a transfer is never finalised (ARE-10-XFER-STICKY-SIDE)
+  merge-by-record-dn  joins a new session to any open recording started on behalf of the same
+                  recordDN, whatever its calluuid: the agent's consultation call is written into
+                  the main call's recording (ARE-07-CONSULT-SEPARATE)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -50,11 +53,13 @@ import sys
 from typing import Any
 
 from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.genesys import RecordingTarget
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
+from reference_recorder.storage_work import RecordingRef
 
 
 class SendrecvAnswer(RecorderCore):
@@ -344,6 +349,16 @@ class IgnoreBye(RecorderCore):
         super()._handle(event, now)
 
 
+class MergeByRecordDn(RecorderCore):
+    """Correlates sessions by recordDN instead of calluuid (docs/genesys-flow.md §4.4 says calluuid)."""
+
+    def _recording_for(self, target: RecordingTarget, now: float) -> RecordingRef:
+        for session in self._sessions.values():
+            if session.target.record_dn == target.record_dn and not session.recording.closing:
+                return session.recording
+        return super()._recording_for(target, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -352,6 +367,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite, "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
+    "merge-by-record-dn": MergeByRecordDn,
 }
 
 

@@ -71,3 +71,17 @@ def test_sticky_side_the_recording_ended_by_the_transfer() -> None:
     assert _ids(up) == ["ARE-10-XFER-STICKY-SIDE"] and up[0].call_id == "arec-1@127.0.0.1"
     unfinished = Finding("ARE-10-FILES-FINALISED", Severity.MUST, "recording.json is not marked complete")
     assert _ids(midcall.sticky_side_followed([unfinished], [])) == ["ARE-10-XFER-STICKY-SIDE"]
+
+
+def test_consultation_recorded_separately_or_not_at_all() -> None:
+    assert midcall.consultation_recorded([_OTHER], [], record_consult=True, consult_calluuid="C2", calluuid="U1") == []
+    assert midcall.consultation_recorded([], None, record_consult=False, calluuid="U1") == []
+    missing = midcall.consultation_recorded([], None, record_consult=True, calluuid="U1")
+    assert _ids(missing) == ["ARE-07-CONSULT-SEPARATE"]
+    same = midcall.consultation_recorded([], [], record_consult=True, consult_calluuid="U1", calluuid="U1")
+    assert _ids(same) == ["ARE-07-CONSULT-SEPARATE"]
+    no_dir = Finding("REC-FILES-PRESENT", Severity.MUST, "recording directory does not exist")
+    broken = midcall.consultation_recorded([], [no_dir], record_consult=True, consult_calluuid="C2", calluuid="U1")
+    assert _ids(broken) == ["ARE-07-CONSULT-SEPARATE"] and broken[0].calluuid == "C2"
+    mixed = midcall.consultation_recorded([_GAP], None, record_consult=False, calluuid="U1")
+    assert _ids(mixed) == ["ARE-07-CONSULT-SEPARATE"] and mixed[0].calluuid == "U1"

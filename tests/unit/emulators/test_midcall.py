@@ -7,7 +7,14 @@ import random
 
 import pytest
 
-from harness.emulators.midcall import MediaChange, MidCallChanges, TransferOutcome, transfer_outcome
+from harness.emulators.midcall import (
+    MediaChange,
+    MidCallChanges,
+    TransferOutcome,
+    consult_job,
+    transfer_outcome,
+)
+from harness.emulators.sip_server import Side, SipServerEmulation
 from harness.media.rtp_source import RtpStreamSource
 from harness.protocol.rtp.seqnum import ts_distance
 
@@ -47,3 +54,12 @@ def test_a_codec_change_keeps_the_source() -> None:
                                      MediaChange(new_ssrc=False, new_port=False, codec="PCMU"))
     assert (new.ssrc, new.initial_seq, new.initial_timestamp) == (old.ssrc, old.initial_seq, old.initial_timestamp)
     assert (new.codec, new.payload_type) == ("PCMU", 0)
+
+
+def test_a_consultation_is_a_call_of_its_own_when_recorded() -> None:
+    server = SipServerEmulation()
+    main = server.job_for(server.place_call("5551234", "7001", "PCMU"), Side.AGENT, "DN 7001 record=true")
+    assert consult_job(server, main, "7002", record_consult=False) is None
+    job = consult_job(server, main, "7002", record_consult=True)
+    assert job is not None and job.call.calluuid != main.call.calluuid and job.call.conn_id != main.call.conn_id
+    assert (job.call.customer_dn, job.call.agent_dn, job.record_dn) == ("7001", "7002", "7001")
