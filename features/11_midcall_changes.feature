@@ -104,3 +104,16 @@ Feature: 11 - Mid-call changes: transfer kept in path, sticky side, hold and ret
       | option | outcome                                                                                   |
       | on     | the consultation has a complete recording of its own CallUUID and the call's stays complete |
       | off    | the consultation is not recorded and the call's recording stays complete                   |
+
+  # GIR-Flows records a conference as the parties' mixed output plus a separate supervisor
+  # stream; whether the parties' two sessions become one mixed one is not published: here
+  # they go on as they were (a scenario choice) and the supervisor's stream is a session more.
+  @ARE-07-CONFERENCE-SUPERVISOR
+  Scenario: A supervisor joins the call: a further recording session for the supervisor's stream
+    Given agent DN "7001" is configured with record=true
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And supervisor "7100" joins the call
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the supervisor's stream is recorded in the call's recording from its join on

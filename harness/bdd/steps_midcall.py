@@ -25,7 +25,7 @@ from harness.emulators.midcall import ChangeKind, MediaChange, TransferOutcome
 from harness.emulators.sip_server import Side
 from harness.recorders.locate import Located
 from harness.spec.findings import Finding
-from harness.validators.recording import validate_recording
+from harness.validators.recording import RecordingFiles, validate_recording
 
 _RECORDING_IDS = ["REC-AUDIO-COMPLETE", "REC-STREAM-CHANNEL", "REC-FILES-PRESENT"]
 _STREAMS = {"the agent stream": (Side.AGENT,), "the customer stream": (Side.CUSTOMER,),
@@ -177,6 +177,37 @@ def _consult_recorded(run: ScenarioRun) -> None:
 @then("the consultation is not recorded and the call's recording stays complete")
 def _consult_not_recorded(run: ScenarioRun) -> None:
     _consultation(run, record_consult=False)
+
+
+def _own_file(target: Path | RecordingFiles, dn: str) -> RecordingFiles:
+    """DN `dn`'s own file (or labelled channel) of a recording layout."""
+    if isinstance(target, Path):
+        files = sorted(target.glob(f"stream-*-{dn}.wav"))
+        return RecordingFiles(mono={dn: files[0]} if files else {})
+    if dn in target.mono:
+        return RecordingFiles(mono={dn: target.mono[dn]})
+    return RecordingFiles(multichannel=target.multichannel, channel_dns=target.channel_dns)
+
+
+@when(parsers.parse('supervisor "{dn}" joins the call'))
+def _supervisor_joins(run: ScenarioRun, dn: str) -> None:
+    run.supervisor_joins(dn)
+
+
+@then("the supervisor's stream is recorded in the call's recording from its join on")
+def _supervisor_recorded(run: ScenarioRun) -> None:
+    findings = list(recording_findings(run))
+    (leg,) = run.joined
+    dn = leg.streams[0].job.dn
+    located = run.located_recording()
+    if located is not None:
+        # The supervisor's stream in a file or channel of its own (the parties' stereo file
+        # may keep to the two parties), the parties' time code not in it.
+        findings += validate_recording(_own_file(located.target, dn), run.joined_streams(), require_metadata=False,
+                                       other_streams=[e.stream for e in run.expected_streams()])
+    findings += midcall_checks.supervisor_stream_recorded(findings, dn, leg.answer is not None and not leg.refused,
+                                                          calluuid=run.call.calluuid if run.call else None)
+    judge(findings, ["ARE-07-CONFERENCE-SUPERVISOR", *_RECORDING_IDS], "supervisor stream recorded")
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from harness.checks._finding import violation
 from harness.spec.findings import Finding
 
-__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "consultation_recorded", "hold_kept_timeline", "sticky_side_followed",
+__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "consultation_recorded", "supervisor_stream_recorded", "hold_kept_timeline", "sticky_side_followed",
            "transfer_kept_recording"]
 
 
@@ -167,4 +167,27 @@ def consultation_recorded(main_findings: Sequence[Finding], consult_findings: Se
         out.append(violation("ARE-07-CONSULT-SEPARATE", "around the consultation the call's own recording is not "
                              f"complete: {first.message}", observed=first.observed, expected=first.expected,
                              evidence=first.evidence, calluuid=calluuid, stream=first.stream))
+    return out
+
+
+def supervisor_stream_recorded(recording_findings: Sequence[Finding], supervisor_dn: str, answered: bool, *,
+                               calluuid: str | None = None) -> list[Finding]:
+    """GIR-Flows (docs/genesys-flow.md §3.5): a conference with a supervisor is recorded with "a
+    separate supervisor stream": Media Server opens one more recording session of the call
+    (same calluuid and record id, the supervisor's dn). The recorder answers it and records the
+    supervisor's stream into the call's recording, from its join on, the parties' streams
+    unaffected."""
+    out = []
+    if not answered:
+        out.append(violation("ARE-07-CONFERENCE-SUPERVISOR", f"the supervisor's recording session (DN {supervisor_dn}) "
+                             "was not answered 2xx", observed="no 2xx", expected="200 OK", calluuid=calluuid,
+                             stream=supervisor_dn))
+    by_stream: dict[str | None, Finding] = {}
+    for finding in recording_findings:
+        if _incomplete(finding):
+            by_stream.setdefault(finding.stream, finding)
+    out += [violation("ARE-07-CONFERENCE-SUPERVISOR", f"with the supervisor joined, the call's recording is not "
+                      f"complete: {gap.message}", observed=gap.observed, expected=gap.expected, evidence=gap.evidence,
+                      calluuid=calluuid, stream=stream)
+            for stream, gap in by_stream.items()]
     return out

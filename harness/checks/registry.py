@@ -129,6 +129,8 @@ _ENTRIES: Final = (
           why="needs the mid-call changes the Media Server emulation made"),
     Judge("ARE-10-XFER-STICKY-SIDE", _MID, ("sticky_side_followed",), False,
           why="needs SIP Server's decision that the transfer ends the recording"),
+    Judge("ARE-07-CONFERENCE-SUPERVISOR", _MID, ("supervisor_stream_recorded",), False,
+          why="needs to know which session is the supervisor's that joined"),
     Judge("ARE-07-CONSULT-SEPARATE", _MID, ("consultation_recorded",), False,
           why="needs SIP Server's decision to record the consultation (record-consult-calls)"),
 )

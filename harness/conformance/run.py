@@ -35,7 +35,7 @@ from harness.conformance.tlib_clients import (
     request_summary,
 )
 from harness.emulators.call_legs import CallLegs
-from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
+from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, RecordingLeg
 from harness.emulators.midcall import (
     ChangeKind,
     MediaChange,
@@ -45,7 +45,7 @@ from harness.emulators.midcall import (
     transfer_outcome,
 )
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
-from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
+from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation, StreamJob
 from harness.emulators.sip_tserver import RecordingStatus, SipTServer
 from harness.emulators.tlib_endpoint import Address, TlibEndpoint
 from harness.emulators.tlib_server import BlockingTlibClient
@@ -90,6 +90,8 @@ class ScenarioRun:
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
     midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
     transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
+    # Recording sessions added to the call's recording by a party joining it (a supervisor).
+    joined: list[RecordingLeg] = field(default_factory=list)
     # Recordings of other calls than the scenario's main one (a recorded consultation call).
     consultations: list[ActiveRecording] = field(default_factory=list)
     # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
@@ -370,6 +372,19 @@ class ScenarioRun:
                   f"record id {job.record_id}")
         self.consultations.append(self.on_tserver(lambda: self.media_server.start_recording(job)))
 
+    def supervisor_joins(self, dn: str) -> RecordingLeg:
+        """Supervisor DN `dn` joins the call (a conference): Media Server opens one recording
+        session more, for the supervisor's stream (time-code alphabet 2), in the same recording."""
+        assert self.active is not None, "no recording for the supervisor to join"
+        assert self.control is None and self.job is not None and self.job.mode is SessionMode.TWO_SESSIONS, \
+            "a supervisor joins only a two-session recording without run-time control in this emulation"
+        active = self.active
+        leg = self.on_tserver(lambda: self.media_server.join_stream(active, StreamJob(Side.AGENT, dn, 2)))
+        self.joined.append(leg)
+        self.note(f"supervisor {dn} joins the call: recording session {leg.process.leg.call_id} "
+                  + (f"refused: {leg.refused}" if leg.refused else "answered"))
+        return leg
+
     def end_consultation(self) -> None:
         """The consultation call ends: BYE on its recording sessions."""
         consultations = list(self.consultations)
@@ -487,9 +502,17 @@ class ScenarioRun:
         return locate_recording(self.recorder, self.job, active or self.active, since)
 
     def expected_streams(self, active: ActiveRecording | None = None) -> list[ExpectedStream]:
+        """What the recording must hold for the call's parties (a joined supervisor's stream is
+        judged by its own step, `joined_streams`: a recorder may keep it out of the parties'
+        multi-channel file)."""
         active = active or self.active
         assert active is not None
-        return expected_streams(active, self.control)
+        joined = {s.job.dn for leg in self.joined for s in leg.streams}
+        return [e for e in expected_streams(active, self.control) if e.dn not in joined]
+
+    def joined_streams(self) -> list[ExpectedStream]:
+        """What the recording must hold for the streams of the parties that joined the call."""
+        return [expected_stream(s) for leg in self.joined for s in leg.streams]
 
     def close(self) -> None:
         media_server = self._media_server

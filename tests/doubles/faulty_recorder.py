@@ -40,6 +40,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   merge-by-record-dn  joins a new session to any open recording started on behalf of the same
                   recordDN, whatever its calluuid: the agent's consultation call is written into
                   the main call's recording (ARE-07-CONSULT-SEPARATE)
+  drop-third-stream  accepts a third session of a call's recording (a supervisor joining) but
+                  records none of its audio (ARE-07-CONFERENCE-SUPERVISOR)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -359,6 +361,18 @@ class MergeByRecordDn(RecorderCore):
         return super()._recording_for(target, now)
 
 
+class DropThirdStream(RecorderCore):
+    """Records at most two streams per recording: a later session's RTP is dropped."""
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None:
+            session, stream = entry
+            if session.recording.stream_keys.index(stream.key) >= 2:
+                return
+        super().receive_rtp(port, data, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -367,7 +381,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite, "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
-    "merge-by-record-dn": MergeByRecordDn,
+    "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,
 }
 
 

@@ -22,6 +22,7 @@ _HOLD = "held_and_retrieved and {profile}"
 _CODEC = "codec_change_by_reinvite and PCMU-PCMA"
 _STICKY_ENDS = "started_from_the_started_device and ends"
 _CONSULT_ON = "agent_consults and on-the"
+_SUPERVISOR = "supervisor_joins_the_call"
 
 
 def _run(keyword: str, tmp_path: Path, fault: str | None = None) -> tuple[int, str]:
@@ -49,6 +50,7 @@ def _run(keyword: str, tmp_path: Path, fault: str | None = None) -> tuple[int, s
         ("no-gap-fill", _HOLD.format(profile="rtp-stops"), "ARE-07-HOLD-WALL-CLOCK"),
         ("ignore-bye", _STICKY_ENDS, "ARE-10-XFER-STICKY-SIDE"),
         ("merge-by-record-dn", _CONSULT_ON, "ARE-07-CONSULT-SEPARATE"),
+        ("drop-third-stream", _SUPERVISOR, "ARE-07-CONFERENCE-SUPERVISOR"),
     ],
 )
 def test_midcall_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault: str, keyword: str,
@@ -61,9 +63,9 @@ def test_midcall_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path
 
 
 def test_the_reference_recorder_passes_the_scenarios_the_midcall_doubles_fail(tmp_path: Path) -> None:
-    keyword = " or ".join(f"({k})" for k in (_XFER, _XFER_CODEC, _CODEC, _STICKY_ENDS, _CONSULT_ON,
+    keyword = " or ".join(f"({k})" for k in (_XFER, _XFER_CODEC, _CODEC, _STICKY_ENDS, _CONSULT_ON, _SUPERVISOR,
                                                _HOLD.format(profile="reinvite"), _HOLD.format(profile="rtp-stops")))
     code, output = _run(keyword, tmp_path)
     passed = re.search(r"(\d+) passed", output)
-    assert code == 0 and passed is not None and int(passed.group(1)) >= 7, output[-3000:]
+    assert code == 0 and passed is not None and int(passed.group(1)) >= 8, output[-3000:]
     assert "failed" not in output and "skipped" not in output and "error" not in output, output[-3000:]

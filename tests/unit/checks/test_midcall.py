@@ -85,3 +85,11 @@ def test_consultation_recorded_separately_or_not_at_all() -> None:
     assert _ids(broken) == ["ARE-07-CONSULT-SEPARATE"] and broken[0].calluuid == "C2"
     mixed = midcall.consultation_recorded([_GAP], None, record_consult=False, calluuid="U1")
     assert _ids(mixed) == ["ARE-07-CONSULT-SEPARATE"] and mixed[0].calluuid == "U1"
+
+
+def test_supervisor_stream_recorded() -> None:
+    assert midcall.supervisor_stream_recorded([_OTHER], "7100", answered=True) == []
+    refused = midcall.supervisor_stream_recorded([], "7100", answered=False, calluuid="U1")
+    assert _ids(refused) == ["ARE-07-CONFERENCE-SUPERVISOR"] and refused[0].stream == "7100"
+    silent = Finding("REC-AUDIO-COMPLETE", Severity.MUST, "holds silence only", stream="7100")
+    assert _ids(midcall.supervisor_stream_recorded([silent], "7100", answered=True)) == ["ARE-07-CONFERENCE-SUPERVISOR"]
