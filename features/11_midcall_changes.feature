@@ -50,6 +50,9 @@ Feature: 11 - Mid-call changes: transfer kept in path, sticky side, hold and ret
       | agent    | 7001    | 7001 | ended the recording         | ends at the transfer  |
       | customer | 5551234 | 7001 | kept the recording in path  | survives the transfer |
 
+  # Half a second of hold: shorter than the timestamp jump past which recorders commonly give
+  # up the RTP timestamps and re-anchor on arrival time (the reference recorder: 1 s), so the
+  # time line after the hold is the recorder's own work, whichever way it does it.
   @ARE-07-HOLD-WALL-CLOCK @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ANSWER-RECVONLY @SDP-ORIGIN-KEPT
   Scenario Outline: The customer is held and retrieved (<profile>): the recording stays on wall-clock time
     Given agent DN "7001" is configured with record=true
@@ -57,7 +60,7 @@ Feature: 11 - Mid-call changes: transfer kept in path, sticky side, hold and ret
     And a call from "5551234" to "7001" negotiated with PCMU
     When the call is established and lasts 1 seconds
     And the customer party is put on hold
-    And the call goes on for 1 seconds
+    And the call goes on for 500 milliseconds
     And the customer party is retrieved
     And the call goes on for 1 seconds
     And the call is released

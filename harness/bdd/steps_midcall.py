@@ -49,6 +49,11 @@ def _hold(run: ScenarioRun, side: str) -> None:
     run.hold(SIDES[side])
 
 
+@when(parsers.parse("the call goes on for {ms:d} milliseconds"))
+def _call_goes_on_ms(run: ScenarioRun, ms: int) -> None:
+    run.keep_talking(ms / 1000)
+
+
 @when(parsers.parse("the {side} party is retrieved"))
 def _retrieve(run: ScenarioRun, side: str) -> None:
     run.retrieve(SIDES[side])
