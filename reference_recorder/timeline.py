@@ -29,7 +29,11 @@ Placement rules (docs/architecture.md §4 reference recorder output):
    just before the pause (measured: 1.2 s of a 3 s call under `pytest -n 2`).
 3. If that position and the packet's arrival position disagree by more than
    ``reanchor_threshold`` seconds, or the SSRC changed, the stream is re-anchored on the
-   arrival time (timestamp reset, SSRC change, source restart) and it is counted.
+   arrival time (timestamp reset, SSRC change, source restart) and it is counted. The
+   arrival time is taken less the stream's transit offset (the smallest arrival-minus-place
+   distance of its recent packets): the first packet's own delay, which set the anchor, is in
+   every later place, so a new source (a transfer's re-INVITE, docs/genesys-flow.md §3.5)
+   anchored on its bare arrival would land that much early, on top of the audio before it.
    A sender that stops and resumes *without* advancing its timestamp lands in the past;
    when the newest packets keep landing before the written audio for longer than
    ``late_reanchor_after`` seconds of arrival time, the stream is re-anchored too (a
@@ -64,6 +68,7 @@ __all__ = ["Placement", "StreamTimeline", "TimelineStats", "seconds_to_samples"]
 
 _IN_SEQUENCE: Final = 4  # a packet at most this many packets after the newest is in sequence
 _RECENT_TS: Final = 1024  # timestamps remembered for duplicate detection (~20 s at 50 pps)
+_OFFSET_WINDOW: Final = 50  # packets whose transit offset a re-anchor uses (~1 s at 50 pps)
 
 
 class Placement(enum.Enum):
@@ -131,6 +136,9 @@ class StreamTimeline:
         self._anchor_sample = 0
         self._ssrc: int | None = None
         self._late_streak_since: float | None = None
+        # Arrival position minus placed position of the recent packets (their transit offset
+        # relative to the anchor's packet); the smallest is the least-delayed one.
+        self._offsets: deque[int] = deque(maxlen=_OFFSET_WINDOW)
         self._recent: set[int] = set()
         self._recent_order: deque[int] = deque()
         # Pause intervals in samples; end None = still paused.
@@ -185,7 +193,8 @@ class StreamTimeline:
         self._ref_ext = ext
         self._anchor_ext = ext
         # Never anchor into audio already handed out: that packet would be dropped.
-        self._anchor_sample = max(arrival_pos, self._flushed)
+        offset = min(self._offsets) if self._offsets else 0
+        self._anchor_sample = max(arrival_pos - offset, self._flushed)
         self._late_streak_since = None
         # A new timestamp space: old timestamps say nothing about duplicates any more.
         self._recent.clear()
@@ -206,6 +215,8 @@ class StreamTimeline:
         that would move before the drain point is lost; it cannot be unwritten)."""
         self._anchor_sample -= samples
         self._realigned += 1
+        # Every placed packet moved with it: its transit offset grew by as much (rule 3).
+        self._offsets = deque((o + samples for o in self._offsets), maxlen=_OFFSET_WINDOW)
         keep = max(0, self._len - samples)
         if keep:
             self._buf[:keep] = self._buf[samples : self._len]
@@ -285,6 +296,7 @@ class StreamTimeline:
             self._late += 1
             return Placement.LATE
 
+        self._offsets.append(arrival_pos - start)
         offset = start - self._flushed
         self._ensure(offset + n)
         if offset + n > self._len:

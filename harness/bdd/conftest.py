@@ -24,6 +24,7 @@ from pytest_bdd.parser import Step
 from harness.bdd.steps_call import *  # noqa: F403
 from harness.bdd.steps_edge_cases import *  # noqa: F403
 from harness.bdd.steps_high_availability import *  # noqa: F403
+from harness.bdd.steps_midcall import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403

@@ -50,6 +50,7 @@ _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
 _HA = "harness.checks.high_availability"
 _SIPREC = "harness.checks.siprec"
+_MID = "harness.checks.midcall"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -147,6 +148,18 @@ _ENTRIES: Final = (
               "metadata the SRC sent; the offline pipeline does not read it yet"),
     Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), False,
           why="needs the time-code identity each labelled stream carried and the SRS's label -> file map"),
+    Judge("ARE-07-XFER-KEEPS-RECORDING", _MID, ("transfer_kept_recording",), False,
+          why="needs the mid-call changes the Media Server emulation made (which stream, when, answered)"),
+    Judge("ARE-07-HOLD-WALL-CLOCK", _MID, ("hold_kept_timeline",), False,
+          why="needs the hold intervals the Media Server emulation acted out"),
+    Judge("ARE-07-CODEC-CHANGE", _MID, ("codec_change_decoded",), False,
+          why="needs the mid-call changes the Media Server emulation made"),
+    Judge("ARE-10-XFER-STICKY-SIDE", _MID, ("sticky_side_followed",), False,
+          why="needs SIP Server's decision that the transfer ends the recording"),
+    Judge("ARE-07-CONFERENCE-SUPERVISOR", _MID, ("supervisor_stream_recorded",), False,
+          why="needs to know which session is the supervisor's that joined"),
+    Judge("ARE-07-CONSULT-SEPARATE", _MID, ("consultation_recorded",), False,
+          why="needs SIP Server's decision to record the consultation (record-consult-calls)"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

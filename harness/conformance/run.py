@@ -35,9 +35,17 @@ from harness.conformance.tlib_clients import (
     request_summary,
 )
 from harness.emulators.call_legs import CallLegs
-from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
+from harness.emulators.media_server import ActiveRecording, MediaServerEmulation, RecordingLeg
+from harness.emulators.midcall import (
+    ChangeKind,
+    MediaChange,
+    MidCallChanges,
+    TransferOutcome,
+    consult_job,
+    transfer_outcome,
+)
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
-from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation
+from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, SipServerEmulation, StreamJob
 from harness.emulators.sip_tserver import RecordingStatus, SipTServer
 from harness.emulators.tlib_endpoint import Address, TlibEndpoint
 from harness.emulators.tlib_server import BlockingTlibClient
@@ -80,6 +88,12 @@ class ScenarioRun:
     active: ActiveRecording | None = None
     options_result: SippResult | None = None
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
+    midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
+    transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
+    # Recording sessions added to the call's recording by a party joining it (a supervisor).
+    joined: list[RecordingLeg] = field(default_factory=list)
+    # Recordings of other calls than the scenario's main one (a recorded consultation call).
+    consultations: list[ActiveRecording] = field(default_factory=list)
     # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
     # it); None: the run starts and stops one of its own.
     endpoint: TlibEndpoint | None = None
@@ -288,6 +302,99 @@ class ScenarioRun:
         active = self.active
         self.on_tserver(lambda: self.media_server.end_leg(active.leg_of(side)))
 
+    # -- mid-call changes (harness.emulators.midcall) ------------------------------------------
+    def _mid_call(self) -> MidCallChanges:
+        assert self.active is not None, "no recording to change"
+        if self.control is None:
+            self.control = RuntimeControl(self.media_server, self.active, self.pause_profile)
+        if self.midcall is None:
+            self.midcall = MidCallChanges(self.control)
+        return self.midcall
+
+    def _note_changes(self, known: int) -> None:
+        assert self.midcall is not None and self.control is not None
+        for record in self.midcall.log[known:]:
+            self.note(f"{record.kind.value} of the {record.side.value} stream: SSRC {record.ssrc:08X}, {record.codec}, "
+                      f"from port {record.local_port}" + ("" if record.answered else ", re-INVITE not answered"))
+
+    def transfer(self, transferring_dn: str, target_dn: str, change: MediaChange,
+                 sides: tuple[Side, ...]) -> TransferOutcome:
+        """`transferring_dn` transfers the call to `target_dn`: SIP Server decides from the
+        recording's side (sticky, docs/genesys-flow.md §3.5) whether the recording sessions are
+        kept in path (a re-INVITE with `change` on the streams of `sides`) or end (BYE)."""
+        assert self.active is not None and self.job is not None, "no recording to transfer"
+        outcome = transfer_outcome(self.job.record_dn, transferring_dn)
+        self.transfers.append(outcome)
+        self.note(f"{transferring_dn} transfers the call to {target_dn}: the recording started by "
+                  f"{self.job.record_dn} is {outcome.value}")
+        if outcome is TransferOutcome.ENDED:
+            active = self.active
+            # The call goes on (customer <-> target); only its recording ends: BYE on each session.
+            self.on_tserver(lambda: self.control.stop() if self.control is not None and not self.control.stopped
+                            else self.media_server.release(active))
+            return outcome
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.change_media(change, sides))
+        self._note_changes(known)
+        return outcome
+
+    def change_codec(self, codec: str) -> None:
+        """A re-INVITE on every recording session moves the call to `codec` (same sources)."""
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.change_media(MediaChange(new_ssrc=False, new_port=False, codec=codec),
+                                                     tuple(Side), kind=ChangeKind.CODEC))
+        self._note_changes(known)
+
+    def hold(self, side: Side) -> None:
+        """The party on `side` is held, shown the way the scenario's pause profile says."""
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.hold(side, self.pause_profile))
+        self._note_changes(known)
+
+    def retrieve(self, side: Side) -> None:
+        midcall = self.on_tserver(self._mid_call)
+        known = len(midcall.log)
+        self.on_tserver(lambda: midcall.retrieve(side))
+        self._note_changes(known)
+
+    def consult(self, consult_dn: str, *, record_consult: bool) -> None:
+        """The recorded agent places a consultation call to `consult_dn`; with
+        record-consult-calls on, SIP Server records it as a call of its own (`consult_job`)."""
+        assert self.job is not None, "no recorded call to consult from"
+        job = consult_job(self.sip_server, self.job, consult_dn, record_consult=record_consult)
+        if job is None:
+            self.note(f"{self.job.call.agent_dn} consults {consult_dn}: not recorded (record-consult-calls=false)")
+            return
+        self.note(f"{self.job.call.agent_dn} consults {consult_dn}: recorded as call {job.call.calluuid}, "
+                  f"record id {job.record_id}")
+        self.consultations.append(self.on_tserver(lambda: self.media_server.start_recording(job)))
+
+    def supervisor_joins(self, dn: str) -> RecordingLeg:
+        """Supervisor DN `dn` joins the call (a conference): Media Server opens one recording
+        session more, for the supervisor's stream (time-code alphabet 2), in the same recording."""
+        assert self.active is not None, "no recording for the supervisor to join"
+        assert self.control is None and self.job is not None and self.job.mode is SessionMode.TWO_SESSIONS, \
+            "a supervisor joins only a two-session recording without run-time control in this emulation"
+        active = self.active
+        leg = self.on_tserver(lambda: self.media_server.join_stream(active, StreamJob(Side.AGENT, dn, 2)))
+        self.joined.append(leg)
+        self.note(f"supervisor {dn} joins the call: recording session {leg.process.leg.call_id} "
+                  + (f"refused: {leg.refused}" if leg.refused else "answered"))
+        return leg
+
+    def end_consultation(self) -> None:
+        """The consultation call ends: BYE on its recording sessions."""
+        consultations = list(self.consultations)
+
+        def end() -> None:
+            for active in consultations:
+                self.media_server.release(active)
+
+        self.on_tserver(end)
+
     def keep_talking(self, seconds: float) -> None:
         time.sleep(seconds)
 
@@ -396,9 +503,17 @@ class ScenarioRun:
         return locate_recording(self.recorder, self.job, active or self.active, since)
 
     def expected_streams(self, active: ActiveRecording | None = None) -> list[ExpectedStream]:
+        """What the recording must hold for the call's parties (a joined supervisor's stream is
+        judged by its own step, `joined_streams`: a recorder may keep it out of the parties'
+        multi-channel file)."""
         active = active or self.active
         assert active is not None
-        return expected_streams(active, self.control)
+        joined = {s.job.dn for leg in self.joined for s in leg.streams}
+        return [e for e in expected_streams(active, self.control) if e.dn not in joined]
+
+    def joined_streams(self) -> list[ExpectedStream]:
+        """What the recording must hold for the streams of the parties that joined the call."""
+        return [expected_stream(s) for leg in self.joined for s in leg.streams]
 
     def close(self) -> None:
         media_server = self._media_server
@@ -414,6 +529,8 @@ class ScenarioRun:
         self._capture = None
         if self._call_legs is not None:
             self._call_legs.close()
+        if self.midcall is not None:
+            self.midcall.close()
         for client in self.tlib_clients.values():
             client.close()
         if self._own_endpoint:

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.capture.synthetic import SyntheticCapture
 from harness.emulators.media_server import MediaServerEmulation, ReplicatedStream
 from harness.emulators.runtime_control import RuntimeControl
+from harness.media.rtp_source import RtpStreamSource
 
 __all__ = ["SentRtp", "sent_rtp", "stream_pieces", "write_sent_rtp"]
 
@@ -21,18 +22,20 @@ def sent_rtp(media_server: MediaServerEmulation | None, control: RuntimeControl 
     if media_server is None:
         return []
     offset = media_server.pacer.wall_offset
-    replicas = [(sent_at + offset, (media_server.local_address, stream.local_port), stream.destination, packet)
+    replicas = [(sent_at + offset, (media_server.local_address, port), stream.destination, packet)
                 for stream in (s for active in media_server.recordings for s in active.streams)
                 if stream.destination is not None
-                for sent_at, packet in _stream_sent(media_server, control, stream)]
+                for sent_at, port, packet in _stream_sent(media_server, control, stream)]
     # The call's original legs too (harness-owned endpoints, not sent to the recorder).
     originals = media_server.call_legs.sent(media_server.pacer) if media_server.call_legs is not None else []
     return replicas + originals
 
 
 def _stream_sent(media_server: MediaServerEmulation, control: RuntimeControl | None,
-                 stream: ReplicatedStream) -> list[tuple[float, bytes]]:
-    """Every RTP packet a stream really sent, rebuilt byte for byte, with its send time.
+                 stream: ReplicatedStream) -> list[tuple[float, int, bytes]]:
+    """Every RTP packet a stream really sent, rebuilt byte for byte, with its send time and
+    source port (a mid-call change, harness.emulators.midcall, gives later pieces another
+    RTP source and socket: each piece is rebuilt with its own).
 
     A stream is a sequence of pacer streams (*pieces*): one while nothing was paused, more
     after run-time control (harness/emulators/runtime_control.py). Each pacer log counts its
@@ -41,9 +44,10 @@ def _stream_sent(media_server: MediaServerEmulation, control: RuntimeControl | N
     silence pieces carry codec silence; the first packet of a time-code piece has the
     marker (a new talkspurt after a gap, RFC 3551 §4.1), as the control sends them.
     """
-    out: list[tuple[float, bytes]] = []
-    source = stream.source
-    for pacer_id, first_slot, silence in stream_pieces(control, stream):
+    out: list[tuple[float, int, bytes]] = []
+    origins = _piece_origins(control, stream)
+    for i, (pacer_id, first_slot, silence) in enumerate(stream_pieces(control, stream)):
+        source, port = origins[i] if i < len(origins) else (stream.source, stream.local_port)
         for k, sent in enumerate(media_server.pacer.log(pacer_id)):
             if sent.error is not None:
                 continue
@@ -52,8 +56,16 @@ def _stream_sent(media_server: MediaServerEmulation, control: RuntimeControl | N
                 packet = source.silence_packet(slot, seq=sent.seq, marker=False)
             else:
                 packet = source.packet(slot, seq=sent.seq, marker=k == 0)
-            out.append((sent.sent_at, packet))
+            out.append((sent.sent_at, port, packet))
     return out
+
+
+def _piece_origins(control: RuntimeControl | None, stream: ReplicatedStream) -> list[tuple[RtpStreamSource, int]]:
+    """(RTP source, local port) of each piece of a controlled stream, in order."""
+    if control is None or id(stream) not in {id(s) for active in control.history for s in active.streams}:
+        return []
+    return [(p.source or stream.source, stream.local_port if p.local_port is None else p.local_port)
+            for p in control.pieces(stream)]
 
 
 def stream_pieces(control: RuntimeControl | None, stream: ReplicatedStream) -> list[tuple[int, int, bool]]:

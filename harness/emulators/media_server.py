@@ -225,6 +225,21 @@ class MediaServerEmulation:
                 self._start_rtp(stream)
         return active
 
+    def join_stream(self, active: ActiveRecording, job: StreamJob) -> RecordingLeg:
+        """A further recording session of `active`'s recording for the stream of a party that
+        joins the call (a supervisor's conference: "a separate supervisor stream", GIR-Flows):
+        same calluuid, record id and recordDN, its own dn; two-session mode only."""
+        codec = CODECS[active.job.call.codec.upper()]
+        stream = self._new_stream(job, codec.name)
+        target = RecordingTarget(active.job.record_id, active.job.call.calluuid, job.dn, active.job.record_dn)
+        dest = parse_dest(active.job.dest) if active.job.dest is not None else None
+        leg = self._new_leg(target, [stream], codec, Scenario.LEG, dest)
+        active.legs.append(leg)
+        self._invite(leg)
+        if self.send_rtp:
+            self._start_rtp(stream)
+        return leg
+
     def _new_stream(self, job: StreamJob, codec: str) -> ReplicatedStream:
         sock = socket.socket(socket.AF_INET6 if ":" in self.local_address else socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.local_address, 0))

@@ -40,7 +40,7 @@ from harness.media.pacer import SendRecord
 from harness.media.rtp_source import RtpStreamSource
 from harness.media.timecode import SEGMENT_SAMPLES
 from harness.protocol.sdp import Direction
-from harness.sipp.twin import LegState, SippLegError
+from harness.sipp.twin import AnsweredLeg, LegState, SippLegError
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["ControlAction", "ControlError", "ControlLogEntry", "PauseProfile", "RuntimeControl", "StreamPiece",
@@ -99,6 +99,11 @@ class StreamPiece:
     first_slot: int
     silence: bool  # codec silence (sent while paused) instead of time-code
     log: tuple[SendRecord, ...] = ()
+    # What sent it: a mid-call change (harness.emulators.midcall: transfer, codec change) gives
+    # the stream a new RTP source and socket; each piece keeps its own, so every packet sent
+    # can be rebuilt (None: the stream's source and port, never changed).
+    source: RtpStreamSource | None = None
+    local_port: int | None = None
 
 
 @dataclass(slots=True)
@@ -168,7 +173,8 @@ class RuntimeControl:
             if not first:
                 raise ControlError(f"stream {stream.job.dn} has sent no packet yet")
             control.base = first[0].deadline
-            control.pieces.append(StreamPiece(stream.pacer_id, 0, silence=False))
+            control.pieces.append(StreamPiece(stream.pacer_id, 0, silence=False, source=stream.source,
+                                              local_port=stream.local_port))
         return control
 
     @property
@@ -207,7 +213,8 @@ class RuntimeControl:
         assert stream.destination is not None
         items = _piece_items(stream.source, first_slot, control.sent_count, silence=silence)
         pacer_id = self.media.pacer.add_stream(items, stream.destination, sock=stream.sock, start_at=control.base)
-        control.pieces.append(StreamPiece(pacer_id, first_slot, silence))
+        control.pieces.append(StreamPiece(pacer_id, first_slot, silence, source=stream.source,
+                                          local_port=stream.local_port))
         stream.pacer_id = pacer_id
 
     def _slot_now(self, control: _StreamControl) -> int:
@@ -253,17 +260,19 @@ class RuntimeControl:
         return [c for c in self._streams.values()
                 if c.paused_slots and c.paused_slots[-1][1] == -1 and c.stream.stopped_at is None]
 
-    def _reinvite(self, leg: RecordingLeg, direction: Direction) -> None:
+    def _reinvite(self, leg: RecordingLeg, direction: Direction, *, sdp: bytes | None = None) -> AnsweredLeg | None:
         if leg.result is not None:
-            return
+            return None
         if leg.process.control.state is not LegState.IDLE:
             # The dialog is over already (the recorder sent BYE, SIPp ended the call): there is
             # nothing to re-INVITE; what the recorder did is judged from the capture.
             self.failures.append(f"re-INVITE {direction.value} on {leg.process.leg.call_id} not sent: the leg is "
                                  f"{leg.process.control.state.value}")
-            return
+            return None
         try:
-            leg.process.control.reinvite(direction, timeout=self._reinvite_timeout)
+            if sdp is None:
+                return leg.process.control.reinvite(direction, timeout=self._reinvite_timeout)
+            return leg.process.control.reinvite(sdp=sdp, timeout=self._reinvite_timeout)
         except (SippLegError, TimeoutError) as error:
             # The recorder did not answer the re-INVITE (SIPp gave up on it: timer B /
             # -recv_timeout). That is the recorder's failure, judged from the capture
@@ -274,6 +283,7 @@ class RuntimeControl:
             leg.result = leg.process.terminate()
             for stream in leg.streams:
                 self._abandon(stream)
+            return None
 
     def _abandon(self, stream: ReplicatedStream) -> None:
         """A stream whose leg is gone: no more pieces, its log is what the ended pieces sent."""
@@ -287,6 +297,49 @@ class RuntimeControl:
         if control is not None and control.paused_slots and control.paused_slots[-1][1] == -1:
             start, _ = control.paused_slots[-1]
             control.paused_slots[-1] = (start, start)
+
+    # --- mid-call media changes (harness.emulators.midcall) ---------------------------------
+
+    def interrupt(self, stream: ReplicatedStream) -> int:
+        """Stop `stream`'s RTP now and open a gap in its time line (a hold, the moment of a
+        transfer's re-INVITE); returns the first slot not sent. The recording is not paused:
+        the gap's segments are simply not sent (ExpectedStream: not wanted, never forbidden in
+        effect, since nothing of them went out)."""
+        with self._lock:
+            control = self._control(stream)
+            next_slot = self._end_piece(control)
+            control.paused_slots.append((next_slot, -1))
+            return next_slot
+
+    def fill_silence(self, stream: ReplicatedStream, slot: int) -> None:
+        """During an interruption, send codec silence from `slot` (a held party's line stays up)."""
+        with self._lock:
+            self._start_piece(self._control(stream), slot, silence=True)
+
+    def carry_on(self, stream: ReplicatedStream, *, restart_sequence: bool = False, min_gap: int = 0) -> int:
+        """End the interruption: the time code goes on at the slot of "now" (the RTP clock ran
+        on, RFC 3550 §5.1), or right after a silence piece. `restart_sequence`: the stream has a
+        new source (new SSRC), whose sequence numbers start at its own initial value; `min_gap`:
+        at least that many slots are left out (another party's media never follows the old one's
+        to the sample). Returns the first slot of the new piece."""
+        with self._lock:
+            control = self._control(stream)
+            if control.pieces and control.pieces[-1].silence and not control.pieces[-1].log:
+                slot = self._end_piece(control)
+            else:
+                slot = max(self._slot_now(control), control.paused_slots[-1][0] + min_gap)
+            if restart_sequence:
+                control.sent_count = 0
+            start, _ = control.paused_slots[-1]
+            control.paused_slots[-1] = (start, slot)
+            self._start_piece(control, slot, silence=False)
+            return slot
+
+    def reinvite_with(self, leg: RecordingLeg, direction: Direction, sdp: bytes) -> AnsweredLeg | None:
+        """Re-INVITE `leg` with the offer `sdp`; its answer, or None when the recorder did not
+        answer (the leg is then abandoned, as for a pause re-INVITE: judged from the capture)."""
+        with self._lock:
+            return self._reinvite(leg, direction, sdp=sdp)
 
     def stop(self) -> None:
         """BYE on every leg (stops the RTP first); a pause still open ends at the BYE."""

@@ -50,6 +50,20 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   ignore-require  drops every option tag but siprec from Require before reading the request, so
                   an unknown required extension is accepted instead of 420 (SRS-REQUIRE-420)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
+  stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
+                  nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
+                  party's re-INVITE: ARE-07-HOLD-WALL-CLOCK)
+  drop-new-ssrc   records only the first SSRC each stream carried: a transfer's new source is
+                  dropped (ARE-07-XFER-KEEPS-RECORDING)
+  ignore-codec-change  takes the new payload type of a re-INVITE but decodes on with the codec of
+                  the first answer: PCMA written as PCMU and back (ARE-07-CODEC-CHANGE)
+  ignore-bye      answers BYE 200 (its UAS core does) but keeps the session and its recording open:
+                  the recording ended by a transfer is never finalised (ARE-10-XFER-STICKY-SIDE)
+  merge-by-record-dn  joins a new session to any open recording started on behalf of the same
+                  recordDN, whatever its calluuid: the agent's consultation call is written into
+                  the main call's recording (ARE-07-CONSULT-SEPARATE)
+  drop-third-stream  accepts a third session of a call's recording (a supervisor joining) but
+                  records none of its audio (ARE-07-CONFERENCE-SUPERVISOR)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -63,7 +77,7 @@ import sys
 from typing import Any
 
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.genesys import parse_recording_uri
+from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
@@ -71,6 +85,7 @@ from harness.protocol.siprec.session import SRS_FEATURE_TAG, is_recording_sessio
 from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
+from reference_recorder.storage_work import RecordingRef
 
 
 class SendrecvAnswer(RecorderCore):
@@ -413,6 +428,81 @@ class IgnoreRequire(RecorderCore):
         head, sep, body = data.partition(b"\r\n\r\n")
         keep = b"Require: siprec" if b"siprec" in head.lower() else b"X-Dropped-Require: 1"
         super().receive_sip(self._REQUIRE.sub(keep, head) + sep + body, source, now)
+class StopAfterReinvite(RecorderCore):
+    """Answers a re-INVITE, then drops every RTP packet of that session's streams."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reinvited: set[str] = set()  # Call-IDs
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        super()._on_reinvite(event, now)
+        self._reinvited.add(event.request.call_id)
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None and entry[0].call_id in self._reinvited:
+            return
+        super().receive_rtp(port, data, source, now)
+
+
+class DropNewSsrc(RecorderCore):
+    """Keeps to the first SSRC seen on each stream's port; packets of any other are dropped."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_ssrc: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            ssrc = RtpPacket.parse(data).ssrc
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        if self._first_ssrc.setdefault(port, ssrc) == ssrc:
+            super().receive_rtp(port, data, source, now)
+
+
+class IgnoreCodecChange(RecorderCore):
+    """Follows a re-INVITE's payload type but keeps decoding with the codec first negotiated."""
+
+    def _on_reinvite(self, event: uas.RequestReceived, now: float) -> None:
+        session = self._sessions.get(event.request.call_id)
+        before = {id(s): s.encoding for s in session.streams} if session is not None else {}
+        super()._on_reinvite(event, now)
+        for stream in session.streams if session is not None else []:
+            stream.encoding = before.get(id(stream), stream.encoding)
+
+
+class IgnoreBye(RecorderCore):
+    """Its UAS core answers BYE 200, but the session (and so the recording) is never ended."""
+
+    def _handle(self, event: object, now: float) -> None:
+        if isinstance(event, uas.DialogTerminated) and event.request is not None:
+            return
+        super()._handle(event, now)
+
+
+class MergeByRecordDn(RecorderCore):
+    """Correlates sessions by recordDN instead of calluuid (docs/genesys-flow.md §4.4 says calluuid)."""
+
+    def _recording_for(self, target: RecordingTarget, now: float) -> RecordingRef:
+        for session in self._sessions.values():
+            if session.target.record_dn == target.record_dn and not session.recording.closing:
+                return session.recording
+        return super()._recording_for(target, now)
+
+
+class DropThirdStream(RecorderCore):
+    """Records at most two streams per recording: a later session's RTP is dropped."""
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None:
+            session, stream = entry
+            if session.recording.stream_keys.index(stream.key) >= 2:
+                return
+        super().receive_rtp(port, data, source, now)
 
 
 FAULTS: dict[str, type[RecorderCore]] = {
@@ -427,6 +517,9 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
+    "stop-after-reinvite": StopAfterReinvite,
+    "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
+    "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,
 }
 
 

@@ -78,8 +78,10 @@ def export(recording: Path, doc: dict[str, object], out: Path, shape: str) -> No
         _write_atomically(out / f"{calluuid}_{dn}_{stamp}.wav",
                           lambda p: soundfile.write(str(p), clipped, 8000, subtype="ULAW", format="WAV"))
         return
-    for channel in channels:
-        dn = str(channel["dn"])
+    # Every stream, not only the two of the stereo channels (a supervisor joining the call has a
+    # third, features/11_midcall_changes.feature).
+    streams: list[dict[str, object]] = list(doc.get("streams") or channels)  # type: ignore[arg-type]
+    for dn in dict.fromkeys(str(s["dn"]) for s in streams):
         mono = next(recording.glob(f"stream-*-{dn}.wav"), None)
         if mono is None:
             continue

@@ -261,3 +261,30 @@ def test_on_time_packets_with_ordinary_jitter_never_move_the_stream() -> None:
         assert tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i + j) is Placement.PLACED
     assert tl.stats.realigned_earlier == 0
     np.testing.assert_array_equal(tl.drain(1600), expected(list(range(10)), 1600))
+def test_a_new_source_is_anchored_with_the_stream_transit_offset_not_its_bare_arrival() -> None:
+    """Before: the first packet arrived late (the recorder was busy setting up the call), so the
+    whole stream sat that much late; a transfer's new source, anchored on its bare arrival, then
+    landed that much early, over the end of the old audio (measured in
+    features/11_midcall_changes.feature). After: the anchor keeps the stream's transit offset.
+    15 ms (120 samples) is under rule 2's 20 ms slack, so the stream itself is not moved."""
+    tl = StreamTimeline(T0)
+    assert tl.add(1000, pkt(0), T0 + 0.015, ssrc=1) is Placement.PLACED  # late first packet
+    for i in range(1, 10):  # then on time: 120 samples before their place
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.stats.realigned_earlier == 0
+    # New SSRC, random timestamp, sent at slot 11 (one slot of gap), arriving on time.
+    assert tl.add(7_777_777, pkt(11), T0 + 0.02 * 11, ssrc=2) is Placement.REANCHORED
+    out = tl.drain(120 + PT * 12)
+    np.testing.assert_array_equal(out, expected([*range(10), 11], 120 + PT * 12, offset=120))
+
+
+def test_a_new_source_after_the_stream_moved_earlier_lands_in_place() -> None:
+    """25 ms late first packet: rule 2 moves the stream back to where it was sent, and the
+    transit offsets move with it, so the new source's anchor is not shifted late."""
+    tl = StreamTimeline(T0)
+    tl.add(1000, pkt(0), T0 + 0.025, ssrc=1)
+    for i in range(1, 10):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.stats.realigned_earlier == 1
+    assert tl.add(7_777_777, pkt(11), T0 + 0.02 * 11, ssrc=2) is Placement.REANCHORED
+    np.testing.assert_array_equal(tl.drain(PT * 12), expected([*range(10), 11], PT * 12))

@@ -104,3 +104,22 @@ def test_reinvite_answered_only_by_the_487_after_bye_fails(tmp_path: Path) -> No
     report = _run(tmp_path, flow)
     assert _ids(report) == ["SIP-REINVITE-ANSWERED"]
     assert "after the dialog's BYE" in report.findings[0].message
+
+
+def _to_pcma(message: Message) -> Message:
+    src, dst, data = message
+    data = data.replace(b"RTP/AVP 0 101", b"RTP/AVP 8 101").replace(b"RTP/AVP 0\r\n", b"RTP/AVP 8\r\n")
+    return src, dst, data.replace(b"a=rtpmap:0 PCMU/8000", b"a=rtpmap:8 PCMA/8000")
+
+
+def test_a_codec_change_by_reinvite_widens_the_formats_the_stream_may_carry(tmp_path: Path) -> None:
+    """Before: the negotiated stream kept the first answer's formats only, so RTP in the codec a
+    re-INVITE moved to (features/11_midcall_changes.feature, PCMU -> PCMA) was reported as
+    RTP-PT-MATCHES-SDP against a conforming recorder. After: the formats of every answer."""
+    report = _run(tmp_path, [*_initial(), _to_pcma(_reinvite("sendonly")), _to_pcma(_reanswer("recvonly"))])
+    assert _ids(report) == []
+    (dialog,) = report.dialogs.values()
+    assert [sorted(m.payload_types) for m in dialog.media] == [[0, 8]]
+    # A pause re-INVITE with the same codec changes nothing.
+    report = _run(tmp_path, [*_initial(), _reinvite(), _reanswer()])
+    assert [sorted(m.payload_types) for m in next(iter(report.dialogs.values())).media] == [[0]]
