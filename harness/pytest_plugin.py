@@ -27,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="recorder profile (TOML) of the recorder under test; see docs/recorder-profiles.md")
     group.addoption("--arec-recorder-cmd", default=None, metavar="CMD",
                     help="command starting a recorder double per scenario ({port} {rtp_low} {rtp_high} {dir})")
+    group.addoption("--arec-impair", default=None, metavar="KNOBS",
+                    help="impair every replicated stream of every scenario, e.g. 'loss=0.02,jitter=20,seed=7' "
+                         "(harness/media/impairments.py lists the knobs)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,6 +22,8 @@ from pytest_bdd.parser import Step
 # Each module's __all__ is exactly its step fixtures (harness/bdd/stepdefs.py).
 from harness.bdd.steps_call import *  # noqa: F403
 from harness.bdd.steps_edge_cases import *  # noqa: F403
+from harness.bdd.steps_impaired import *  # noqa: F403
+from harness.bdd.steps_impaired import impair_each_stream
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
@@ -80,11 +82,14 @@ def recorder_under_test(request: pytest.FixtureRequest, tmp_path: Path, tlib_end
 
 
 @pytest.fixture
-def run(recorder_under_test: RecorderUnderTest, tmp_path: Path, tlib_endpoint: TlibEndpoint,
-        recorder_tlib_config: Path) -> Iterator[ScenarioRun]:
+def run(request: pytest.FixtureRequest, recorder_under_test: RecorderUnderTest, tmp_path: Path,
+        tlib_endpoint: TlibEndpoint, recorder_tlib_config: Path) -> Iterator[ScenarioRun]:
     # Rules reach a recorder the harness started with {tlib_config}; others cannot be given any.
     config = recorder_tlib_config if recorder_under_test.managed else None
     scenario = ScenarioRun(recorder_under_test, tmp_path, endpoint=tlib_endpoint, recorder_tlib_config=config)
+    knobs: str | None = request.config.getoption("--arec-impair")
+    if knobs:
+        impair_each_stream(scenario, knobs)
     scenario.start_capture()
     try:
         yield scenario

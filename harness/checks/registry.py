@@ -48,10 +48,12 @@ _TLIB = "harness.checks.tlib"
 _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
+_IMP = "harness.checks.impaired_media"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
 _PROBE = "needs to know which probe the scenario sent (SIPp edge case)"
+_IMPAIRED = "needs what the impaired Media Server emulation put on the wire (lost, late, duplicated, events)"
 
 _ENTRIES: Final = (
     Judge("ARE-01-DN-ALWAYS-RECORD", _INIT, ("recording_decision", "unexpected_sessions"), False, why=_JOB),
@@ -119,6 +121,9 @@ _ENTRIES: Final = (
     Judge("ARE-09-CONTROL-ERRORS", _TLIB, ("control_error",), False, why=_TLIB_EVENTS),
     Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
           why="needs the pause intervals of the run-time control (T-Lib)"),
+    *(Judge(rid, _IMP, ("impaired_recording",), False, why=_IMPAIRED)
+      for rid in ("REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
+                  "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO")),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
 )
 

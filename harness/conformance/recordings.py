@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.conformance.impaired import impaired_expected, is_impaired
 from harness.emulators.media_server import ActiveRecording, ReplicatedStream
 from harness.emulators.runtime_control import RuntimeControl
 from harness.emulators.sip_server import RecordingJob
@@ -90,6 +91,8 @@ def expected_streams(active: ActiveRecording, control: RuntimeControl | None) ->
 
 def expected_stream(stream: ReplicatedStream) -> ExpectedStream:
     """What the recording must hold for a stream: the segments whose packets were all sent."""
+    if is_impaired(stream):
+        return impaired_expected(stream)
     packets = stream.packets_sent
     whole_segments = packets * SYMBOL_SAMPLES // SEGMENT_SAMPLES
     return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,

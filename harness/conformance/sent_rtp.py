@@ -43,6 +43,11 @@ def _stream_sent(media_server: MediaServerEmulation, control: RuntimeControl | N
     """
     out: list[tuple[float, bytes]] = []
     source = stream.source
+    if stream.wire and stream.pacer_id is not None and not stream.previous_logs:
+        # Impaired media: the datagrams were built by harness.media.impairments and kept in
+        # order; pacer log record k is wire[k] (lost packets were never handed over).
+        return [(sent.sent_at, stream.wire[sent.index].data) for sent in media_server.pacer.log(stream.pacer_id)
+                if sent.error is None]
     for pacer_id, first_slot, silence in stream_pieces(control, stream):
         for k, sent in enumerate(media_server.pacer.log(pacer_id)):
             if sent.error is not None:

@@ -1,0 +1,77 @@
+"""Steps of impaired media (features/14_impaired_media.feature, the media side of seed step 7):
+the Media Server emulation's per-stream impairments (harness/media/impairments.py) and the
+Then step judging what the recording kept of them (harness/checks/impaired_media.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pytest_bdd import given, parsers, then
+
+from harness.bdd.helpers import recording_findings
+from harness.bdd.stepdefs import step_fixtures
+from harness.checks.impaired_media import QUIET_REQUIREMENTS, TIMELINE_REQUIREMENTS, impaired_recording
+from harness.conformance.impaired import impaired_sent, is_impaired
+from harness.conformance.run import ScenarioRun
+from harness.conformance.verdict import judge
+from harness.emulators.sip_server import Side
+from harness.media.impairments import parse_impairments
+from harness.spec.findings import Finding
+from harness.validators.recording import stream_timecodes
+
+IMPAIRED_REQUIREMENTS = (*TIMELINE_REQUIREMENTS, *QUIET_REQUIREMENTS)
+# The Examples' columns, in the step's order, and the knob each one sets ("-": off).
+_COLUMNS = ("loss", "burst", "outage", "reorder", "dup", "jitter", "late", "drift", "seqjump", "tsjump", "ssrc",
+            "dtx", "dtmf", "ptime", "extras")
+
+
+def impair_each_stream(run: ScenarioRun, knobs: str) -> None:
+    """Both parties' replicas get the impairments of `knobs`; each side its own seed (the spec's
+    seed * 2 + stream index), printed in the report's notes so the run can be replayed."""
+    spec = parse_impairments(knobs)
+    for index, side in enumerate((Side.CUSTOMER, Side.AGENT)):
+        run.impairments[side] = replace(spec, seed=spec.seed * 2 + index)
+        run.note(f"Media Server impairs the {side.value} stream: {run.impairments[side].describe()}")
+
+
+@given(parsers.parse("the Media Server impairs each stream: loss {loss}, bursts {burst}, outage {outage}, "
+                     "reorder {reorder}, duplicates {dup}, jitter {jitter}, late {late}, drift {drift}, "
+                     "seq jump {seqjump}, ts jump {tsjump}, SSRC change {ssrc}, DTX {dtx}, DTMF {dtmf}, "
+                     "ptime {ptime}, extras {extras}, seed {seed:d}"))
+def _impaired(run: ScenarioRun, loss: str, burst: str, outage: str, reorder: str, dup: str, jitter: str, late: str,
+              drift: str, seqjump: str, tsjump: str, ssrc: str, dtx: str, dtmf: str, ptime: str, extras: str,
+              seed: int) -> None:
+    cells = dict(zip(_COLUMNS, (loss, burst, outage, reorder, dup, jitter, late, drift, seqjump, tsjump, ssrc, dtx,
+                                dtmf, ptime, extras), strict=True))
+    knobs = [f"{name}={value}" for name, value in cells.items() if value != "-" and name != "extras"]
+    knobs += [] if extras == "-" else extras.split("+")
+    impair_each_stream(run, ",".join([*knobs, f"seed={seed}"]))
+
+
+@then("the recording keeps the timeline of what reached the recorder")
+def _timeline(run: ScenarioRun) -> None:
+    findings: list[Finding] = list(recording_findings(run))  # skips when recordings are not visible
+    assert run.active is not None
+    streams = [s for s in run.active.streams if is_impaired(s)]
+    located = run.located_recording()
+    target = located.target if located is not None else run.evidence().recording_dir
+    assert target is not None
+    timecodes = stream_timecodes(target, run.expected_streams())
+    calluuid = run.call.calluuid if run.call is not None else None
+    exercised: set[str] = set()
+    for stream in streams:
+        sent = impaired_sent(stream)
+        recorded = timecodes.get(sent.dn)
+        for rid in IMPAIRED_REQUIREMENTS:
+            if not sent.exercised(rid):
+                continue
+            exercised.add(rid)
+            decoded = recorded.decoded if recorded is not None else ()
+            audible = recorded.audible if recorded is not None else ()
+            findings += impaired_recording(rid, sent, decoded, audible, calluuid=calluuid)
+    judge(findings, list(IMPAIRED_REQUIREMENTS), "impaired media timeline",
+          not_exercised=[r for r in IMPAIRED_REQUIREMENTS if r not in exercised])
+
+
+# The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).
+__all__ = step_fixtures(globals())
