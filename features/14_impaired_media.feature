@@ -25,11 +25,11 @@ Feature: 14 - Impaired media: the recorder keeps a truthful timeline of what rea
     Examples:
       | case              | loss | burst    | outage  | reorder | dup | jitter | late | drift | seqjump  | tsjump    | ssrc | dtx     | dtmf      | ptime | extras         | seed |
       | random loss       | 0.08 | -        | -       | -       | -   | -      | -    | -     | -        | -         | -    | -       | -         | -     | -              | 11   |
-      | burst loss        | -    | 0.08/0.4 | -       | -       | -   | -      | -    | -     | -        | -         | -    | -       | -         | 30    | -              | 12   |
-      | outage            | -    | -        | 0.8+0.5 | -       | -   | -      | -    | -     | -        | -         | -    | -       | -         | -     | -              | 13   |
-      | reorder           | -    | -        | -       | 3       | -   | -      | -    | -     | -        | -         | -    | -       | -         | 10    | -              | 14   |
-      | duplicates        | -    | -        | -       | -       | 0.1 | -      | -    | -     | -        | -         | -    | -       | -         | 40    | -              | 15   |
-      | jitter, late      | -    | -        | -       | -       | -   | 40     | 0.03 | -     | -        | -         | -    | -       | -         | -     | -              | 16   |
-      | drift, jumps      | -    | -        | -       | -       | -   | -      | -    | 100   | 0.9+1000 | 1.1+80000 | -    | -       | -         | 60    | -              | 17   |
-      | SSRC change       | -    | -        | -       | -       | -   | -      | -    | -100  | -        | -         | 1.0  | -       | -         | -     | pad+ext+csrc=2 | 18   |
-      | DTX, DTMF         | -    | -        | -       | -       | -   | -      | -    | -     | -        | -         | -    | 0.6+0.4 | 1.3+0.3+5 | -     | -              | 19   |
+      | bursty loss       | -    | 0.08/0.4 | -       | -       | -   | -      | -    | -     | -        | -         | -    | -       | -         | 30    | -              | 12   |
+      | long outage       | -    | -        | 0.8+0.5 | -       | -   | -      | -    | -     | -        | -         | -    | -       | -         | -     | -              | 13   |
+      | reordered         | -    | -        | -       | 3       | -   | -      | -    | -     | -        | -         | -    | -       | -         | 10    | -              | 14   |
+      | duplicated        | -    | -        | -       | -       | 0.1 | -      | -    | -     | -        | -         | -    | -       | -         | 40    | -              | 15   |
+      | jittered, late    | -    | -        | -       | -       | -   | 40     | 0.03 | -     | -        | -         | -    | -       | -         | -     | -              | 16   |
+      | drifting, jumps   | -    | -        | -       | -       | -   | -      | -    | 100   | 0.9+1000 | 1.1+80000 | -    | -       | -         | 60    | -              | 17   |
+      | changed source    | -    | -        | -       | -       | -   | -      | -    | -100  | -        | -         | 1.0  | -       | -         | -     | pad+ext+csrc=2 | 18   |
+      | suppressed, DTMF  | -    | -        | -       | -       | -   | -      | -    | -     | -        | -         | -    | 0.6+0.4 | 1.3+0.3+5 | -     | -              | 19   |

@@ -12,8 +12,10 @@ Rules (RFC 3550 §5.1: the timestamp is the sampling instant, so the distance be
 segments on the recording is the distance at which they were sent):
 * timeline ids: every required segment from the first impaired one on is in the recording
   exactly once, at its sent position within the catalogue's `position_samples`;
-* quiet ids: no audible audio (5 ms blocks above -50 dBFS) inside a span where only RFC 4733
-  events / RFC 3389 comfort noise were sent, `edge_samples` of slack at each end.
+* quiet ids: no audible audio (1 ms blocks above -50 dBFS) inside a span where only RFC 4733
+  events / RFC 3389 comfort noise were sent, with `start_edge_samples` of slack at its start (the
+  block straddling the last audio sample before it) and `end_edge_samples` at its end (a
+  recorder may place the audio after a sender's gap on its arrival time).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def impaired_recording(requirement_id: str, sent: ImpairedStream, decoded: Seque
     ref_seg, ref_start = (before or clean)[0]
     offset = ref_start - ref_seg * SEGMENT_SAMPLES
     if requirement_id in QUIET_REQUIREMENTS:
-        return _quiet(requirement_id, sent, audible, offset, int(tolerance.get("edge_samples", 80)), calluuid)
+        edges = (int(tolerance.get("start_edge_samples", 16)), int(tolerance.get("end_edge_samples", 160)))
+        return _quiet(requirement_id, sent, audible, offset, edges, calluuid)
     assert first is not None
     limit = int(tolerance.get("position_samples", 160))
     missing, doubled, moved = [], [], []
@@ -98,12 +101,12 @@ def impaired_recording(requirement_id: str, sent: ImpairedStream, decoded: Seque
                                f"sent position", calluuid=calluuid, stream=sent.dn)]
 
 
-def _quiet(requirement_id: str, sent: ImpairedStream, audible: Sequence[tuple[int, int]], offset: int, edge: int,
-           calluuid: str | None) -> list[Finding]:
+def _quiet(requirement_id: str, sent: ImpairedStream, audible: Sequence[tuple[int, int]], offset: int,
+           edges: tuple[int, int], calluuid: str | None) -> list[Finding]:
     what = "telephone events" if requirement_id == "REC-DTMF-NOT-AUDIO" else "comfort noise"
     loud = []
     for start, end in sent.quiet.get(requirement_id, ()):
-        lo, hi = start + offset + edge, end + offset - edge
+        lo, hi = start + offset + edges[0], end + offset - edges[1]
         overlap = sum(max(0, min(hi, b) - max(lo, a)) for a, b in audible)
         if overlap > 0:
             loud.append((start, end, overlap))

@@ -393,7 +393,8 @@ def _ranges(values: list[int]) -> str:
 @dataclass(frozen=True, slots=True)
 class StreamTimecode:
     """One stream's recording as the time code sees it: (segment, first sample) of each of its
-    own decoded segments, and the audible [start, end) spans of the channel (5 ms blocks)."""
+    own decoded segments, and the audible [start, end) spans of the channel (1 ms blocks: fine
+    enough to see a few samples of a telephone event decoded next to the audio before it)."""
 
     dn: str
     decoded: tuple[tuple[int, int], ...]
@@ -431,7 +432,7 @@ def stream_timecodes(recording: Path | RecordingFiles, expected: Sequence[Expect
     return out
 
 
-def _audible_spans(samples: npt.NDArray[np.int16], block: int = 40) -> tuple[tuple[int, int], ...]:
+def _audible_spans(samples: npt.NDArray[np.int16], block: int = 8) -> tuple[tuple[int, int], ...]:
     usable = len(samples) // block * block
     if usable == 0:
         return ()

@@ -1,0 +1,43 @@
+"""Impaired media (issue 11): each faulty recorder double fails the requirement of its fault on
+the feature 14 row that exercises it, and only that row's fault; the reference recorder passes
+every row (harness/bdd runs them: `-k impaired_media`). Pattern: test_truthful_verdicts.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_truthful_verdicts import _fault_command, _labels, _run, _violation
+
+pytestmark = pytest.mark.integration
+
+# -k is a case-insensitive substring match that also sees the Examples' column names: each row
+# is picked by a word of its case no column name contains.
+_ROW = "impaired_media_case and "
+
+
+@pytest.mark.parametrize(("fault", "row", "failed"), [
+    ("concatenate", "random", {"REC-LOSS-SILENCE"}),
+    ("arrival-order", "reordered", {"REC-REORDER-RESTORED"}),
+    ("duplicates-twice", "duplicated", {"REC-DUPLICATE-ONCE"}),
+    ("decode-events", "suppressed", {"REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"}),
+    ("first-ssrc-only", "changed", {"REC-SOURCE-CHANGE-KEPT"}),
+])
+def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, failed: set[str]) -> None:  # type: ignore[no-untyped-def]
+    code, output, results = _run(tmp_path, _ROW + row, "--arec-recorder-cmd", _fault_command(fault))
+    assert code == 1 and "1 failed" in output, output[-3000:]
+    assert failed <= _violation(output), output[-3000:]
+    labels = _labels(results[0])
+    for rid in failed:
+        assert "failed" in labels[rid], labels
+    # The row's other impairment ids are not exercised (nothing passed or failed without evidence).
+    others = {"REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
+              "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"} - failed
+    assert all(labels[rid] == {"not exercised"} for rid in others), labels
+
+
+def test_the_reference_recorder_passes_the_rows_the_doubles_fail(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed)")
+    assert code == 0 and "5 passed" in output, output[-3000:]
+    for result in results:
+        labels = _labels(result)
+        assert all(v <= {"passed", "not applicable", "not exercised"} for v in labels.values()), labels
