@@ -276,7 +276,7 @@ def impair(source: RtpStreamSource, spec: Impairments, *, max_slots: int = 50 * 
             after_gap = True
         ts = header.ts_base + n * spp
         if _within(t, spec.dtx):
-            if t >= cn_next:
+            if t >= cn_next - 1e-9:  # float slot times: 1.1 + 0.1 > 1.2
                 data = build(False, COMFORT_NOISE_PT, ts, bytes([_CN_LEVEL]))
                 push(at, WirePacket(at, data, WireKind.COMFORT_NOISE, n))
                 cn_next = t + spec.cn_interval_ms / 1000.0
