@@ -28,6 +28,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="parallel workers (pytest-xdist); auto (default): two per usable CPU, at most 4, "
                           "one with --recorder (a single running recorder is shared)")
     run.add_argument("--report-dir", metavar="DIR", default="reports", help="where results and html go")
+    run.add_argument("--impair", metavar="KNOBS", help="impair every replicated RTP stream, e.g. "
+                     "'loss=0.02,jitter=20,seed=7' (docs/impaired-media.md; overrides the profile's [media])")
 
     validate = sub.add_parser("validate", help="validate a capture (and recordings) offline")
     validate.add_argument("capture", metavar="CAPTURE.pcap")

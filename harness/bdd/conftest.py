@@ -88,6 +88,11 @@ def run(request: pytest.FixtureRequest, recorder_under_test: RecorderUnderTest, 
     config = recorder_tlib_config if recorder_under_test.managed else None
     scenario = ScenarioRun(recorder_under_test, tmp_path, endpoint=tlib_endpoint, recorder_tlib_config=config)
     knobs: str | None = request.config.getoption("--arec-impair")
+    profile: str | None = request.config.getoption("--arec-profile")
+    if not knobs and profile:
+        from harness.recorders.profile import load_profile
+
+        knobs = load_profile(profile, check_directories=False).impairments
     if knobs:
         impair_each_stream(scenario, knobs)
     scenario.start_capture()

@@ -45,3 +45,11 @@ def test_the_pytest_command_gets_the_worker_count(monkeypatch: pytest.MonkeyPatc
     assert command[command.index("-n") + 1] == "4"
     assert "-n" not in pytest_command(_args(workers="1"), tmp_path / "r", tmp_path / "j.xml")
     assert "-n" not in pytest_command(_args(recorder="sip:127.0.0.1:5060"), tmp_path / "r", tmp_path / "j.xml")
+
+
+def test_impair_reaches_pytest_and_a_bad_knob_is_a_setup_error(tmp_path: Path) -> None:
+    command = pytest_command(_args(impair="loss=0.02,seed=7"), tmp_path / "r", tmp_path / "j.xml")
+    assert command[command.index("--arec-impair") + 1] == "loss=0.02,seed=7"
+    assert "--arec-impair" not in pytest_command(_args(), tmp_path / "r", tmp_path / "j.xml")
+    with pytest.raises(SetupError, match="--impair 'loss=7'"):
+        pytest_command(_args(impair="loss=7"), tmp_path / "r", tmp_path / "j.xml")
