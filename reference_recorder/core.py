@@ -12,7 +12,7 @@ What it does, with the rule behind each choice:
   GVP-MSRec); two per-stream sessions of one call are correlated by `calluuid` into one
   recording (docs/genesys-flow.md §4.4); one session with two m-lines (`otherDN`) is one recording too.
 - Answers every sendonly m-line `recvonly` and refuses video with port 0 (RFC 3264 §6.1,
-  GVP-Video); 488 when no offered codec is PCMU/PCMA (RFC 3261 §21.4.26).
+  GVP-Video); 488 when no offered codec is PCMU/PCMA/G722 (RFC 3261 §21.4.26).
 - 503 with Retry-After at its configured capacity (GVP-Scale: Resource Manager then tries
   the next recorder instead of losing the recording; RFC 3261 §21.5.4).
 - Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, docs/genesys-flow.md
@@ -33,6 +33,7 @@ from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.printable import printable
 from harness.protocol.rtp import g711
+from harness.protocol.rtp.g722 import G722Decoder
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
@@ -52,7 +53,9 @@ from reference_recorder.storage_work import (
     StorageWork,
 )
 
-SUPPORTED_CODECS = ("PCMU", "PCMA")
+# G.722 (RFC 3551 §4.5.2) is decoded to the recording's 8 kHz rate, its RTP clock: the files keep
+# the narrow band only (harness/protocol/rtp/g722.py).
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 # RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
 _COMFORT_NOISE_PT = 13
@@ -102,6 +105,8 @@ class MediaStream:
     paused: bool = False
     rtp_errors: int = 0
     unexpected_pt: int = 0
+    # ADPCM state of a G.722 stream (one decoder, fed in arrival order); None for G.711.
+    g722: G722Decoder | None = None
 
 
 @dataclass(slots=True)
@@ -188,7 +193,11 @@ class RecorderCore:
                             packet.marker, packet.ssrc)
         if session.pending is not None:
             return  # not answered yet: nobody can be sending to this port legitimately
-        if packet.payload_type == stream.payload_type:
+        if packet.payload_type == stream.payload_type and stream.encoding.upper() == "G722":
+            if stream.g722 is None:
+                stream.g722 = G722Decoder()
+            pcm = stream.g722.decode(packet.payload)
+        elif packet.payload_type == stream.payload_type:
             pcm = g711.decode(stream.encoding, packet.payload)
         elif packet.payload_type == _COMFORT_NOISE_PT:
             return  # RFC 3389 comfort noise: the timeline fills the gap with silence

@@ -36,7 +36,8 @@ from harness.sipp.results import SippResult
 from harness.sipp.trace import read_message_log
 from harness.sipp.twin import AnsweredLeg, SippLegError
 
-CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
+# G.722: RFC 3551 §4.5.2, static PT 9, "G722/8000" in SDP (the RTP clock, not the 16 kHz audio).
+CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA, "G722": Codec("G722", 9)}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
 _MAX_PACKETS = 50 * 3600
 SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (docs/tooling.md)
