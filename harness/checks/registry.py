@@ -85,6 +85,7 @@ _ENTRIES: Final = (
     Judge("SIP-CAPACITY-503", _EDGE, ("beyond_capacity",), False, why=_PROBE),
     Judge("SIP-NO-CODEC-488", _EDGE, ("no_common_codec",), False, why=_PROBE),
     Judge("SIP-NO-CODEC-488-PREFERRED", _EDGE, ("no_common_codec",), False, why=_PROBE),
+    Judge("SDP-CODEC-ACCEPT-OR-488", _EDGE, ("codec_accepted_or_488",), False, why=_PROBE),
     Judge("SIP-CANCEL-487", _EDGE, ("cancel_before_answer",), False, why=_PROBE),
     Judge("SIP-MALFORMED-400", _EDGE, ("malformed_request",), False, why=_PROBE),
     Judge("SIP-MALFORMED-ANSWERED-400", _EDGE, ("malformed_request",), False, why=_PROBE),

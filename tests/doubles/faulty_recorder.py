@@ -39,6 +39,10 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   one as an appending writer does (REC-DTMF-NOT-AUDIO, REC-CN-NOT-AUDIO)
   first-ssrc-only impaired media: keeps only the first SSRC seen on a port and drops a new
                   source's packets (REC-SOURCE-CHANGE-KEPT)
+  g729-accept     no fault: answers an offer of G.729 only 200 with G.729 (PT 18), as a recorder that
+                  implements it does (SDP-CODEC-ACCEPT-OR-488 passes either way)
+  g729-as-pcmu    answers an offer of G.729 only 200 with PCMU, a format not offered
+                  (SDP-CODEC-ACCEPT-OR-488, RFC 3264 §6.1)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -394,6 +398,26 @@ class FirstSsrcOnly(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class G729Accept(RecorderCore):
+    """Where the reference recorder answers 488 to a G.729-only offer, answers 200 with
+    `ANSWER` (payload type, rtpmap); the probe sends no RTP and the session is not kept."""
+
+    ANSWER = (18, "G729/8000")
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        if [m.formats for m in self._offer_of(event.request).media] != [("18",)]:
+            super()._on_new_invite(event, now)
+            return
+        host, (pt, rtpmap) = self.config.media_address, self.ANSWER
+        body = "\r\n".join(["v=0", f"o=- 1 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
+                             f"m=audio 9 RTP/AVP {pt}", f"a=rtpmap:{pt} {rtpmap}", "a=recvonly"]) + "\r\n"
+        self._respond(event, now, 200, body=body.encode(), content_type="application/sdp")
+
+
+class G729AsPcmu(G729Accept):
+    ANSWER = (0, "PCMU/8000")
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -402,6 +426,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite, "concatenate": Concatenate, "arrival-order": ArrivalOrder,
     "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": FirstSsrcOnly,
+    "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu,
 }
 
 

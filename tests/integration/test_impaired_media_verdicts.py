@@ -41,3 +41,12 @@ def test_the_reference_recorder_passes_the_rows_the_doubles_fail(tmp_path) -> No
     for result in results:
         labels = _labels(result)
         assert all(v <= {"passed", "not applicable", "not exercised"} for v in labels.values()), labels
+
+
+@pytest.mark.parametrize(("fault", "code", "verdict"), [("g729-accept", 0, "passed"), ("g729-as-pcmu", 1, "failed")])
+def test_g729_is_judged_either_way(tmp_path, fault: str, code: int, verdict: str) -> None:  # type: ignore[no-untyped-def]
+    """The reference recorder refuses G.729 with 488 (the BDD run); a recorder that accepts it
+    with G.729 passes too; one answering PCMU to a G.729-only offer fails."""
+    got, output, results = _run(tmp_path, "g729", "--arec-recorder-cmd", _fault_command(fault))
+    assert got == code, output[-3000:]
+    assert _labels(results[0])["SDP-CODEC-ACCEPT-OR-488"] == {verdict}, _labels(results[0])

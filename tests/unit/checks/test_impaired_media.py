@@ -51,3 +51,16 @@ def test_quiet_requirements(rid: str) -> None:
     assert impaired_recording(rid, sent, decoded, [(OFFSET, OFFSET + 8008), (OFFSET + 11040, OFFSET + 16000)]) == []
     noisy = impaired_recording(rid, sent, decoded, [*audio, (OFFSET + 8000, OFFSET + 8064)])
     assert [f.requirement_id for f in noisy] == [rid] and "48 audible sample(s)" in noisy[0].message
+
+
+def test_g729_accepted_alone_or_refused_with_488() -> None:
+    from harness.checks.edge_cases import codec_accepted_or_488
+
+    g729 = frozenset({18})
+    assert codec_accepted_or_488(488, [], "G.729", 18) == []
+    assert codec_accepted_or_488(200, [(40000, g729)], "G.729", 18) == []
+    assert codec_accepted_or_488(200, [(0, frozenset())], "G.729", 18) == []  # stream rejected, RFC 3264 §6
+    pcmu = codec_accepted_or_488(200, [(40000, frozenset({0}))], "G.729", 18, call_id="c")
+    assert [f.requirement_id for f in pcmu] == ["SDP-CODEC-ACCEPT-OR-488"] and pcmu[0].call_id == "c"
+    assert "got no final response" in codec_accepted_or_488(None, [], "G.729", 18)[0].message
+    assert "got 415" in codec_accepted_or_488(415, [], "G.729", 18)[0].message
