@@ -38,6 +38,9 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--sent", metavar="SENT.pcap",
                           help="capture taken on the sending side: compare what was sent with what reached the recorder")
     validate.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    validate.add_argument("--impairments", action="store_true",
+                          help="also report the RTP impairments seen per flow: loss, reorder, duplicates, "
+                               "jitter, SSRCs, comfort noise, DTMF events (a second pass over the capture)")
 
     # `arec recorder ...` is handed to the reference recorder's own parser (reference_recorder.cli):
     # the recorder does not depend on the harness, and its flags are defined once, there.

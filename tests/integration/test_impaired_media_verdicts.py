@@ -50,3 +50,26 @@ def test_g729_is_judged_either_way(tmp_path, fault: str, code: int, verdict: str
     got, output, results = _run(tmp_path, "g729", "--arec-recorder-cmd", _fault_command(fault))
     assert got == code, output[-3000:]
     assert _labels(results[0])["SDP-CODEC-ACCEPT-OR-488"] == {verdict}, _labels(results[0])
+
+
+def test_validate_reports_the_impairments_of_a_capture(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`arec validate --impairments` on the capture of the DTX + DTMF row and of the duplicates
+    row: the events, comfort noise and duplicates the emulation sent, with Wireshark's lost
+    (negative for duplicates, as Wireshark counts it)."""
+    import json
+    import subprocess
+    import sys
+
+    code, output, _ = _run(tmp_path, _ROW + "(suppressed or duplicated)")
+    assert code == 0, output[-3000:]
+    rows = []
+    for capture in sorted((tmp_path / "bt").rglob("capture.pcap")):
+        done = subprocess.run([sys.executable, "-m", "harness.cli", "validate", str(capture), "--impairments",
+                               "--format", "json"], capture_output=True, text=True, check=False, timeout=120)
+        rows += json.loads(done.stdout)["rtp_impairments"]
+    assert len(rows) == 4, rows
+    dtmf = [r for r in rows if r["dtmf"]]
+    assert len(dtmf) == 2 and all(r["dtmf"] == [{"event": "5", "duration": 2400, "ended": True}] for r in dtmf)
+    assert all(r["comfort_noise"] == 4 for r in dtmf)
+    dup = [r for r in rows if r["duplicates"]]
+    assert len(dup) == 2 and all(r["wireshark_lost"] == -r["duplicates"] for r in dup), dup
