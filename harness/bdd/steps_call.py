@@ -45,6 +45,8 @@ def _mode(run: ScenarioRun, mode: str) -> None:
 
 @given(parsers.parse('a call from "{customer}" to "{agent}" negotiated with {codec}'))
 def _call(run: ScenarioRun, customer: str, agent: str, codec: str) -> None:
+    not_applicable_unless(codec.upper() in run.recorder.capabilities.codecs,
+                          f"the recorder does not record {codec} (profile [capabilities] codecs)")
     run.place_call(customer, agent, codec)
 
 

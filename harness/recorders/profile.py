@@ -29,7 +29,13 @@ from harness.recorders.locate import (
     RecordingsSpec,
     placeholders,
 )
-from harness.recorders.under_test import ALL_PAUSE_PROFILES, ALL_SESSION_MODES, Capabilities
+from harness.recorders.under_test import (
+    ALL_CODECS,
+    ALL_PAUSE_PROFILES,
+    ALL_SESSION_MODES,
+    BASE_CODECS,
+    Capabilities,
+)
 
 SCOPES = ("scenario", "run")
 # Placeholders of [process].command and [recordings].directory, filled when arec starts it.
@@ -46,7 +52,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "recordings": frozenset({"directory", "locate", "pattern", "glob", "metadata", "layout", "channels",
                              "format", "settle_s"}),
     "capabilities": frozenset({"tlib_client", "rules_configurable", "attached_data_in_metadata",
-                               "session_modes", "pause_profiles", "capacity"}),
+                               "session_modes", "pause_profiles", "capacity", "codecs"}),
 }
 _ADDRESS = re.compile(r"^sip:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})"
                       r"(?:;transport=(?P<transport>[A-Za-z]+))?$")
@@ -306,6 +312,7 @@ def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
         pause_profiles=frozenset(r.strings("pause_profiles", tuple(sorted(ALL_PAUSE_PROFILES)),
                                            tuple(sorted(ALL_PAUSE_PROFILES)))),
         capacity=_capacity(r),
+        codecs=BASE_CODECS | frozenset(r.strings("codecs", tuple(sorted(BASE_CODECS)), tuple(sorted(ALL_CODECS)))),
     )
 
 

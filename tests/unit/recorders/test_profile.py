@@ -165,3 +165,14 @@ def test_media_impairments_are_read(tmp_path: Path) -> None:
     assert load_profile(path, check_directories=False).impairments == "loss=0.02,jitter=20,seed=7"
     path.write_text('[sip]\naddress = "sip:h:1"\n')
     assert load_profile(path, check_directories=False).impairments is None
+
+
+def test_codecs_capability(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[sip]\naddress = "sip:h:1"\n[capabilities]\ncodecs = ["G722"]\n')
+    assert load_profile(path, check_directories=False).capabilities.codecs == {"PCMU", "PCMA", "G722"}
+    path.write_text('[sip]\naddress = "sip:h:1"\n')
+    assert load_profile(path, check_directories=False).capabilities.codecs == {"PCMU", "PCMA"}
+    path.write_text('[sip]\naddress = "sip:h:1"\n[capabilities]\ncodecs = ["G729"]\n')
+    with pytest.raises(SetupError, match="codecs: 'G729' is not one of"):
+        load_profile(path, check_directories=False)
