@@ -1,4 +1,4 @@
-@RTP-STREAM-RECEIVED @REC-FILES-PRESENT
+@REC-FILES-PRESENT
 Feature: 14 - Impaired media: the recorder keeps a truthful timeline of what reached it
   Genesys ARE step 7, media side: networks lose, reorder, duplicate and delay packets; Media
   Servers change SSRC, jump sequence numbers and timestamps, suppress silence (RFC 3389 comfort
