@@ -34,6 +34,7 @@ from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.printable import printable
 from harness.protocol.rtp import g711
 from harness.protocol.rtp.g722 import G722Decoder
+from harness.protocol.rtp.impairments_seen import ImpairmentCounter
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
@@ -107,6 +108,10 @@ class MediaStream:
     unexpected_pt: int = 0
     # ADPCM state of a G.722 stream (one decoder, fed in arrival order); None for G.711.
     g722: G722Decoder | None = None
+    # RFC 4733 telephone events received (the answer's telephone-event PT): noted in
+    # recording.json, never decoded as audio.
+    telephone_event_pt: int | None = None
+    events: ImpairmentCounter = field(default_factory=ImpairmentCounter)
 
 
 @dataclass(slots=True)
@@ -203,6 +208,8 @@ class RecorderCore:
             return  # RFC 3389 comfort noise: the timeline fills the gap with silence
         else:
             stream.unexpected_pt += 1  # telephone-event etc. carry no audio for the file
+            if packet.payload_type == stream.telephone_event_pt:
+                stream.events.add(packet.ssrc, packet.sequence, packet.timestamp, packet.payload_type, packet.payload)
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
@@ -404,7 +411,10 @@ class RecorderCore:
                 # open (the other party's session lives on): keep the earlier stream's key.
                 key = f"{key}~{len(recording.stream_keys) + 1}"
             stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type,
-                                 plan.clock_rate, RtpStreamStats(plan.clock_rate))
+                                 plan.clock_rate, RtpStreamStats(plan.clock_rate),
+                                 telephone_event_pt=plan.telephone_event_pt,
+                                 events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
+                                                          if plan.telephone_event_pt is not None else frozenset()))
             recording.stream_keys.append(key)
             # The files are created by the adapter; the answer waits for its report (storage_done).
             work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
@@ -527,7 +537,9 @@ class RecorderCore:
     def _stream_report(stream: MediaStream) -> dict[str, object]:
         report: dict[str, object] = json.loads(stream.stats.snapshot().to_json())
         report.update(encoding=stream.encoding, payload_type=stream.payload_type, port=stream.port,
-                      rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt)
+                      rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt,
+                      telephone_events=[{"event": e.name, "duration": e.duration, "ended": e.ended}
+                                        for e in stream.events.result().events])
         return report
 
     def _respond(self, event: uas.RequestReceived, now: float, status: int, reason: str | None = None, *,

@@ -4,20 +4,26 @@ Then step judging what the recording kept of them (harness/checks/impaired_media
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from pytest_bdd import given, parsers, then
 
 from harness.bdd.helpers import recording_findings
 from harness.bdd.stepdefs import step_fixtures
-from harness.checks.impaired_media import QUIET_REQUIREMENTS, TIMELINE_REQUIREMENTS, impaired_recording
+from harness.checks.impaired_media import (
+    QUIET_REQUIREMENTS,
+    TIMELINE_REQUIREMENTS,
+    dtmf_in_metadata,
+    impaired_recording,
+)
 from harness.conformance.impaired import impaired_sent, is_impaired
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge
 from harness.emulators.sip_server import Side
 from harness.media.impairments import parse_impairments
 from harness.spec.findings import Finding
-from harness.validators.recording import stream_timecodes
+from harness.validators.recording import metadata_expected, stream_timecodes
 
 IMPAIRED_REQUIREMENTS = (*TIMELINE_REQUIREMENTS, *QUIET_REQUIREMENTS)
 # The Examples' columns, in the step's order, and the knob each one sets ("-": off).
@@ -71,6 +77,29 @@ def _timeline(run: ScenarioRun) -> None:
             findings += impaired_recording(rid, sent, decoded, audible, calluuid=calluuid)
     judge(findings, list(IMPAIRED_REQUIREMENTS), "impaired media timeline",
           not_exercised=[r for r in IMPAIRED_REQUIREMENTS if r not in exercised])
+
+
+@then("the recording's metadata notes the DTMF events sent")
+def _dtmf_metadata(run: ScenarioRun) -> None:
+    findings: list[Finding] = []
+    assert run.active is not None
+    located = run.located_recording()
+    directory = run.evidence().recording_dir
+    metadata = None if directory is None else directory / "recording.json"
+    reference = located is not None and metadata_expected(located.target) and metadata is not None
+    sent = [impaired_sent(s) for s in run.active.streams if is_impaired(s)]
+    exercised = reference and any(s.dtmf_sent for s in sent)
+    if exercised:
+        assert metadata is not None
+        doc = json.loads(metadata.read_text()) if metadata.is_file() else {}
+        by_dn = {str(s.get("dn")): s for s in doc.get("streams", []) if isinstance(s, dict)}
+        calluuid = run.call.calluuid if run.call is not None else None
+        for stream in sent:
+            noted = (by_dn.get(stream.dn, {}).get("rtp_stats") or {}).get("telephone_events")
+            findings += dtmf_in_metadata(stream, noted if isinstance(noted, list) else None, calluuid=calluuid)
+    judge(findings, ["REC-DTMF-METADATA"], "DTMF noted in the metadata",
+          not_exercised=[] if exercised or not reference else ["REC-DTMF-METADATA"],
+          not_applicable=[] if reference else ["REC-DTMF-METADATA"])
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -27,7 +27,7 @@ from harness.checks._finding import violation
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Finding
 
-__all__ = ["QUIET_REQUIREMENTS", "TIMELINE_REQUIREMENTS", "ImpairedStream", "impaired_recording"]
+__all__ = ["QUIET_REQUIREMENTS", "TIMELINE_REQUIREMENTS", "ImpairedStream", "dtmf_in_metadata", "impaired_recording"]
 
 SEGMENT_SAMPLES = 1600  # 200 ms at 8 kHz: one time-code segment (harness/media/timecode.py)
 
@@ -44,6 +44,7 @@ class ImpairedStream:
     first_affected: Mapping[str, int] = field(default_factory=dict)  # timeline id -> first segment
     quiet: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # quiet id -> spans
     spec: str = ""  # the impairments, seed included (the run is reproducible from it)
+    dtmf_sent: tuple[tuple[str, int], ...] = ()  # RFC 4733 events sent: (digit, final duration)
 
     def exercised(self, requirement_id: str) -> bool:
         if requirement_id in TIMELINE_REQUIREMENTS:
@@ -99,6 +100,26 @@ def impaired_recording(requirement_id: str, sent: ImpairedStream, decoded: Seque
                       observed="; ".join(problems),
                       expected=f"every segment that reached the recorder once, within ±{limit} samples of its "
                                f"sent position", calluuid=calluuid, stream=sent.dn)]
+
+
+def dtmf_in_metadata(sent: ImpairedStream, noted: Sequence[Mapping[str, object]] | None, *,
+                     calluuid: str | None = None) -> list[Finding]:
+    """REC-DTMF-METADATA (SHOULD): every telephone event sent is noted in the recording's metadata
+    with its digit (RFC 4733 §3.2 event code) and, within one packet, its final duration.
+    `noted`: the events the metadata lists for this stream (None: it has no such list)."""
+    if not sent.dtmf_sent:
+        return []
+    listed = [(str(e.get("event")), e.get("duration")) for e in (noted or [])]
+    missing = []
+    for digit, duration in sent.dtmf_sent:
+        if not any(d == digit and isinstance(n, int) and abs(n - duration) <= 160 for d, n in listed):
+            missing.append(f"{digit} ({duration} ts)")
+    if not missing:
+        return []
+    return [violation("REC-DTMF-METADATA", f"DN {sent.dn}: telephone event(s) {', '.join(missing)} sent but not noted "
+                      f"in the recording's metadata ({sent.spec})",
+                      observed=", ".join(f"{d} ({n} ts)" for d, n in listed) or "no telephone events",
+                      expected=", ".join(f"{d} ({n} ts)" for d, n in sent.dtmf_sent), calluuid=calluuid, stream=sent.dn)]
 
 
 def _quiet(requirement_id: str, sent: ImpairedStream, audible: Sequence[tuple[int, int]], offset: int,

@@ -125,6 +125,7 @@ _ENTRIES: Final = (
     *(Judge(rid, _IMP, ("impaired_recording",), False, why=_IMPAIRED)
       for rid in ("REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
                   "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO")),
+    Judge("REC-DTMF-METADATA", _IMP, ("dtmf_in_metadata",), False, why=_IMPAIRED),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
 )
 

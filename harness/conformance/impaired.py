@@ -15,6 +15,7 @@ from harness.checks.impaired_media import ImpairedStream
 from harness.emulators.media_server import ReplicatedStream
 from harness.media.impairments import WireKind, WirePacket
 from harness.media.timecode import SEGMENT_SAMPLES
+from harness.protocol.rtp.packet import RtpPacket
 from harness.validators.recording import ExpectedStream
 
 __all__ = ["impaired_expected", "impaired_sent", "is_impaired", "sent_wire"]
@@ -121,7 +122,23 @@ def impaired_sent(stream: ReplicatedStream) -> ImpairedStream:
     quiet = {"REC-DTMF-NOT-AUDIO": _quiet_spans(stream, packets, WireKind.DTMF),
              "REC-CN-NOT-AUDIO": _quiet_spans(stream, packets, WireKind.COMFORT_NOISE)}
     return ImpairedStream(stream.job.dn, frozenset(_required(stream, packets)), first,
-                          {k: v for k, v in quiet.items() if v}, spec=spec.describe())
+                          {k: v for k, v in quiet.items() if v}, spec=spec.describe(), dtmf_sent=_dtmf_sent(packets))
+
+
+def _dtmf_sent(packets: list[WirePacket]) -> tuple[tuple[str, int], ...]:
+    """(digit, final duration) of each RFC 4733 event whose end packet was sent."""
+    digits = "0123456789*#ABCD"
+    events: dict[bytes, tuple[str, int]] = {}
+    for p in packets:
+        if p.kind is not WireKind.DTMF:
+            continue
+        parsed = RtpPacket.parse(p.data)
+        payload = parsed.payload
+        if payload[1] & 0x80:
+            key = parsed.timestamp.to_bytes(4, "big")
+            events[key] = (digits[payload[0]] if payload[0] < 16 else str(payload[0]),
+                           int.from_bytes(payload[2:4], "big"))
+    return tuple(events.values())
 
 
 def _event_span_slots(stream: ReplicatedStream) -> set[int]:

@@ -39,6 +39,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   one as an appending writer does (REC-DTMF-NOT-AUDIO, REC-CN-NOT-AUDIO)
   first-ssrc-only impaired media: keeps only the first SSRC seen on a port and drops a new
                   source's packets (REC-SOURCE-CHANGE-KEPT)
+  no-dtmf-metadata  impaired media: keeps the telephone events out of the audio but does not note
+                  them in recording.json (REC-DTMF-METADATA, a warning)
   g729-accept     no fault: answers an offer of G.729 only 200 with G.729 (PT 18), as a recorder that
                   implements it does (SDP-CODEC-ACCEPT-OR-488 passes either way)
   g729-as-pcmu    answers an offer of G.729 only 200 with PCMU, a format not offered
@@ -398,6 +400,16 @@ class FirstSsrcOnly(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class NoDtmfMetadata(RecorderCore):
+    """Receives RFC 4733 events (they stay out of the audio) but notes none in the metadata."""
+
+    @staticmethod
+    def _stream_report(stream: Any) -> dict[str, object]:
+        report = RecorderCore._stream_report(stream)
+        report["telephone_events"] = []
+        return report
+
+
 class G729Accept(RecorderCore):
     """Where the reference recorder answers 488 to a G.729-only offer, answers 200 with
     `ANSWER` (payload type, rtpmap); the probe sends no RTP and the session is not kept."""
@@ -426,7 +438,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite, "concatenate": Concatenate, "arrival-order": ArrivalOrder,
     "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": FirstSsrcOnly,
-    "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu,
+    "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu, "no-dtmf-metadata": NoDtmfMetadata,
 }
 
 

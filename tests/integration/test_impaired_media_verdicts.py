@@ -35,12 +35,22 @@ def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, 
     assert all(labels[rid] == {"not exercised"} for rid in others), labels
 
 
+def test_dtmf_left_out_of_the_metadata_is_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, output, results = _run(tmp_path, _ROW + "suppressed", "--arec-recorder-cmd",
+                                 _fault_command("no-dtmf-metadata"))
+    assert code == 0 and "1 passed" in output, output[-3000:]  # SHOULD: warns, does not fail
+    labels = _labels(results[0])
+    assert labels["REC-DTMF-METADATA"] == {"warning"}, labels
+    assert labels["REC-DTMF-NOT-AUDIO"] == {"passed"} and labels["REC-CN-NOT-AUDIO"] == {"passed"}, labels
+
+
 def test_the_reference_recorder_passes_the_rows_the_doubles_fail(tmp_path) -> None:  # type: ignore[no-untyped-def]
     code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed)")
     assert code == 0 and "5 passed" in output, output[-3000:]
     for result in results:
         labels = _labels(result)
         assert all(v <= {"passed", "not applicable", "not exercised"} for v in labels.values()), labels
+    assert sum(_labels(r).get("REC-DTMF-METADATA") == {"passed"} for r in results) == 1  # the DTMF row
 
 
 @pytest.mark.parametrize(("fault", "code", "verdict"), [("g729-accept", 0, "passed"), ("g729-as-pcmu", 1, "failed")])

@@ -64,3 +64,16 @@ def test_g729_accepted_alone_or_refused_with_488() -> None:
     assert [f.requirement_id for f in pcmu] == ["SDP-CODEC-ACCEPT-OR-488"] and pcmu[0].call_id == "c"
     assert "got no final response" in codec_accepted_or_488(None, [], "G.729", 18)[0].message
     assert "got 415" in codec_accepted_or_488(415, [], "G.729", 18)[0].message
+
+
+def test_dtmf_noted_in_the_metadata() -> None:
+    from harness.checks.impaired_media import dtmf_in_metadata
+
+    sent = ImpairedStream("7001", frozenset(), dtmf_sent=(("5", 2400),), spec="dtmf=1.3+0.3+5")
+    assert dtmf_in_metadata(sent, [{"event": "5", "duration": 2400, "ended": True}]) == []
+    assert dtmf_in_metadata(sent, [{"event": "5", "duration": 2300}]) == []  # within one packet
+    missing = dtmf_in_metadata(sent, [], calluuid="c")
+    assert [f.requirement_id for f in missing] == ["REC-DTMF-METADATA"] and "5 (2400 ts)" in missing[0].message
+    assert dtmf_in_metadata(sent, None)[0].observed == "no telephone events"
+    assert dtmf_in_metadata(sent, [{"event": "6", "duration": 2400}])
+    assert dtmf_in_metadata(ImpairedStream("7001", frozenset()), None) == []

@@ -54,6 +54,7 @@ def test_reorder_duplicate_source_change_and_events_are_each_located() -> None:
     quiet = impaired_sent(_stream("dtx=0.4+0.4,dtmf=1.2+0.2+5"))
     assert quiet.quiet == {"REC-CN-NOT-AUDIO": ((3200, 6400),), "REC-DTMF-NOT-AUDIO": ((9600, 11200),)}
     assert quiet.first_affected == {}  # the sender's own silences are not losses
+    assert quiet.dtmf_sent == (("5", 1600),)  # ten 20 ms packets: final duration 1600 ts
     late = impaired_sent(_stream("late=0.1,seed=1", slots=200))
     assert "REC-LOSS-SILENCE" in late.first_affected  # too late to place: lost to the recording
 
