@@ -16,6 +16,11 @@ Feature: 06 - The recorder's answers to the Media Server's unusual requests
     When the Media Server side offers only a codec no recorder supports
     Then the recorder answered 488 Not Acceptable Here
 
+  @SDP-CODEC-ACCEPT-OR-488
+  Scenario: An offer of G.729 only is accepted with G.729 or refused with 488
+    When the Media Server side offers only G.729
+    Then the recorder accepted G.729 alone or refused it with 488
+
   @SIP-CANCEL-487
   Scenario: A CANCEL before the final answer ends the INVITE with 487
     When the Media Server side cancels its INVITE right after the recorder's provisional response

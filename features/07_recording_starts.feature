@@ -23,6 +23,7 @@ Feature: 07 - Recording starts: the replicated RTP is received and recorded
       | mode           | codec | seconds |
       | two-session    | PCMU  | 3       |
       | two-session    | PCMA  | 3       |
+      | two-session    | G722  | 2       |
       | single-session | PCMU  | 3       |
       | two-session    | PCMU  | 4       |
       | siprec         | PCMU  | 2       |

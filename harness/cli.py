@@ -31,6 +31,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool-size", type=int, default=2, metavar="N",
                      help="instances of the recorder under test behind the Resource Manager in the pool scenarios "
                           "(default 2)")
+    run.add_argument("--impair", metavar="KNOBS", help="impair every replicated RTP stream, e.g. "
+                     "'loss=0.02,jitter=20,seed=7' (docs/impaired-media.md; overrides the profile's [media])")
 
     validate = sub.add_parser("validate", help="validate a capture (and recordings) offline")
     validate.add_argument("capture", metavar="CAPTURE.pcap")
@@ -39,6 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--sent", metavar="SENT.pcap",
                           help="capture taken on the sending side: compare what was sent with what reached the recorder")
     validate.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    validate.add_argument("--impairments", action="store_true",
+                          help="also report the RTP impairments seen per flow: loss, reorder, duplicates, "
+                               "jitter, SSRCs, comfort noise, DTMF events (a second pass over the capture)")
 
     # `arec recorder ...` is handed to the reference recorder's own parser (reference_recorder.cli):
     # the recorder does not depend on the harness, and its flags are defined once, there.

@@ -30,6 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--arec-pool-size", default=2, type=int, metavar="N",
                     help="instances of the recorder under test in a Resource Manager pool (at least the "
                          "feature's own size; features/13_high_availability.feature)")
+    group.addoption("--arec-impair", default=None, metavar="KNOBS",
+                    help="impair every replicated stream of every scenario, e.g. 'loss=0.02,jitter=20,seed=7' "
+                         "(harness/media/impairments.py lists the knobs)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.bdd import BINDINGS_DIR
 from harness.capture.pcap_capture import capture_available
 from harness.exitcodes import EXIT_MUST_FAILED, EXIT_OK, EXIT_SETUP, SetupError
+from harness.media.impairments import parse_impairments
 from harness.recorders.profile import load_profile, program_found
 from harness.recorders.under_test import parse_sip_target
 from harness.report.allure_html import ALLURE_MISSING_HINT, allure_available
@@ -121,6 +122,12 @@ def pytest_command(args: argparse.Namespace, results: Path, junit: Path) -> list
         command += ["-k", args.keyword]
     if getattr(args, "pool_size", 2) != 2:
         command += ["--arec-pool-size", str(args.pool_size)]
+    if getattr(args, "impair", None):
+        try:
+            parse_impairments(args.impair)
+        except ValueError as error:
+            raise SetupError(f"--impair {args.impair!r}: {error}") from None
+        command += ["--arec-impair", args.impair]
     if args.recorder_profile:
         command += ["--arec-profile", str(Path(args.recorder_profile).resolve())]
     if args.recorder:

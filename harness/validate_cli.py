@@ -83,9 +83,28 @@ def validate_from_cli(args: argparse.Namespace) -> int:
         print(f"arec: --sent {sent}: no such file (give the capture taken on the sending side)", file=sys.stderr)
         return EXIT_SETUP
     result = validate_capture(args.capture, recordings, sent=sent, layout=layout)
-    sys.stdout.write(render(result, getattr(args, "format", "text") or "text"))
+    output = render(result, getattr(args, "format", "text") or "text")
+    if getattr(args, "impairments", False):
+        output = _with_impairments(output, args.capture, result, getattr(args, "format", "text") or "text")
+    sys.stdout.write(output)
     sys.stdout.flush()
     if result.read_error is not None:
         print(f"arec: {result.read_error}", file=sys.stderr)
     return result.exit_code
 
+
+
+def _with_impairments(output: str, capture: str, result: ValidationResult, fmt: str) -> str:
+    """`--impairments`: the RTP impairments section (text) or `rtp_impairments` key (JSON)."""
+    import json
+
+    from harness.offline.impairments import impairment_rows, impairments_text
+
+    rows = impairment_rows(capture, result)
+    if fmt == "json":
+        document = json.loads(output)
+        document["rtp_impairments"] = rows
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "text":
+        return output + "\n" + impairments_text(rows)
+    return output  # JUnit: findings only

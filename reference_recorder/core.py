@@ -12,7 +12,7 @@ What it does, with the rule behind each choice:
   GVP-MSRec); two per-stream sessions of one call are correlated by `calluuid` into one
   recording (docs/genesys-flow.md §4.4); one session with two m-lines (`otherDN`) is one recording too.
 - Answers every sendonly m-line `recvonly` and refuses video with port 0 (RFC 3264 §6.1,
-  GVP-Video); 488 when no offered codec is PCMU/PCMA (RFC 3261 §21.4.26).
+  GVP-Video); 488 when no offered codec is PCMU/PCMA/G722 (RFC 3261 §21.4.26).
 - 503 with Retry-After at its configured capacity (GVP-Scale: Resource Manager then tries
   the next recorder instead of losing the recording; RFC 3261 §21.5.4).
 - Pause/resume by re-INVITE `a=inactive` / `a=sendonly` (RFC 7866 §7.1.1.2 style, docs/genesys-flow.md
@@ -35,6 +35,8 @@ from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
 from harness.protocol.printable import printable
 from harness.protocol.rtp import g711
+from harness.protocol.rtp.g722 import G722Decoder
+from harness.protocol.rtp.impairments_seen import ImpairmentCounter
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
@@ -59,7 +61,9 @@ from reference_recorder.storage_work import (
     StorageWork,
 )
 
-SUPPORTED_CODECS = ("PCMU", "PCMA")
+# G.722 (RFC 3551 §4.5.2) is decoded to the recording's 8 kHz rate, its RTP clock: the files keep
+# the narrow band only (harness/protocol/rtp/g722.py).
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 # RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
 _COMFORT_NOISE_PT = 13
@@ -112,6 +116,12 @@ class MediaStream:
     paused: bool = False
     rtp_errors: int = 0
     unexpected_pt: int = 0
+    # ADPCM state of a G.722 stream (one decoder, fed in arrival order); None for G.711.
+    g722: G722Decoder | None = None
+    # RFC 4733 telephone events received (the answer's telephone-event PT): noted in
+    # recording.json, never decoded as audio.
+    telephone_event_pt: int | None = None
+    events: ImpairmentCounter = field(default_factory=ImpairmentCounter)
 
 
 @dataclass(slots=True)
@@ -207,12 +217,18 @@ class RecorderCore:
                             packet.marker, packet.ssrc)
         if session.pending is not None:
             return  # not answered yet: nobody can be sending to this port legitimately
-        if packet.payload_type == stream.payload_type:
+        if packet.payload_type == stream.payload_type and stream.encoding.upper() == "G722":
+            if stream.g722 is None:
+                stream.g722 = G722Decoder()
+            pcm = stream.g722.decode(packet.payload)
+        elif packet.payload_type == stream.payload_type:
             pcm = g711.decode(stream.encoding, packet.payload)
         elif packet.payload_type == _COMFORT_NOISE_PT:
             return  # RFC 3389 comfort noise: the timeline fills the gap with silence
         else:
             stream.unexpected_pt += 1  # telephone-event etc. carry no audio for the file
+            if packet.payload_type == stream.telephone_event_pt:
+                stream.events.add(packet.ssrc, packet.sequence, packet.timestamp, packet.payload_type, packet.payload)
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
@@ -425,7 +441,10 @@ class RecorderCore:
                 # open (the other party's session lives on): keep the earlier stream's key.
                 key = f"{key}~{len(recording.stream_keys) + 1}"
             stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type,
-                                 plan.clock_rate, RtpStreamStats(plan.clock_rate))
+                                 plan.clock_rate, RtpStreamStats(plan.clock_rate),
+                                 telephone_event_pt=plan.telephone_event_pt,
+                                 events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
+                                                          if plan.telephone_event_pt is not None else frozenset()))
             recording.stream_keys.append(key)
             # The files are created by the adapter; the answer waits for its report (storage_done).
             work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
@@ -571,7 +590,9 @@ class RecorderCore:
     def _stream_report(stream: MediaStream) -> dict[str, object]:
         report: dict[str, object] = json.loads(stream.stats.snapshot().to_json())
         report.update(encoding=stream.encoding, payload_type=stream.payload_type, port=stream.port,
-                      rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt)
+                      rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt,
+                      telephone_events=[{"event": e.name, "duration": e.duration, "ended": e.ended}
+                                        for e in stream.events.result().events])
         return report
 
     def _respond(self, event: uas.RequestReceived, now: float, status: int, reason: str | None = None, *,

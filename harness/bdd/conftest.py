@@ -24,6 +24,8 @@ from pytest_bdd.parser import Step
 from harness.bdd.steps_call import *  # noqa: F403
 from harness.bdd.steps_edge_cases import *  # noqa: F403
 from harness.bdd.steps_high_availability import *  # noqa: F403
+from harness.bdd.steps_impaired import *  # noqa: F403
+from harness.bdd.steps_impaired import impair_each_stream
 from harness.bdd.steps_midcall import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
@@ -128,11 +130,19 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path, recorder_under_test: Reco
 
 
 @pytest.fixture
-def run(recorder_under_test: RecorderUnderTest, tmp_path: Path, tlib_endpoint: TlibEndpoint,
-        recorder_tlib_config: Path) -> Iterator[ScenarioRun]:
+def run(request: pytest.FixtureRequest, recorder_under_test: RecorderUnderTest, tmp_path: Path,
+        tlib_endpoint: TlibEndpoint, recorder_tlib_config: Path) -> Iterator[ScenarioRun]:
     # Rules reach a recorder the harness started with {tlib_config}; others cannot be given any.
     config = recorder_tlib_config if recorder_under_test.managed else None
     scenario = ScenarioRun(recorder_under_test, tmp_path, endpoint=tlib_endpoint, recorder_tlib_config=config)
+    knobs: str | None = request.config.getoption("--arec-impair")
+    profile: str | None = request.config.getoption("--arec-profile")
+    if not knobs and profile:
+        from harness.recorders.profile import load_profile
+
+        knobs = load_profile(profile, check_directories=False).impairments
+    if knobs:
+        impair_each_stream(scenario, knobs)
     scenario.start_capture()
     try:
         yield scenario

@@ -51,6 +51,8 @@ def _call(run: ScenarioRun, customer: str, agent: str, codec: str) -> None:
     mode = run.sip_server.mode.value
     not_applicable_unless(mode in run.recorder.capabilities.session_modes,
                           f"the recorder does not support {mode} mode")
+    not_applicable_unless(codec.upper() in run.recorder.capabilities.codecs,
+                          f"the recorder does not record {codec} (profile [capabilities] codecs)")
     run.place_call(customer, agent, codec)
 
 

@@ -113,6 +113,25 @@ def _answered_488(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
           ["SIP-NO-CODEC-488", "SIP-NO-CODEC-488-PREFERRED"], "488 to an offer without a supported codec")
 
 
+@when("the Media Server side offers only G.729")
+def _offer_g729(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    # RFC 3551 §4.5.6 / §6: G.729 is static payload type 18 at 8000 Hz. A recorder may implement
+    # it or not: the probe takes a 200 (ACK, BYE) or a 488 (ACK) and sends no RTP.
+    offer = _edge_offer(run, [("audio", "18", "G729/8000")])
+    edge_calls["g729"] = _edge_probe(run, "g729", "edge_codec_uac", offer)
+
+
+@then("the recorder accepted G.729 alone or refused it with 488")
+def _g729_answer(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    call_id = edge_calls["g729"]
+    dialog = run.evidence().sip.dialogs.get(call_id)
+    status = _code(_final_of(_edge_events(run, call_id), "INVITE"))
+    answered = [(m.answer_endpoint[1] if m.answer_endpoint else 0, m.payload_types)
+                for m in (dialog.media if dialog else []) if m.kind == "audio"]
+    judge(edge_checks.codec_accepted_or_488(status, answered, "G.729", 18, call_id=call_id),
+          ["SDP-CODEC-ACCEPT-OR-488"], "G.729 accepted alone or refused with 488")
+
+
 @when("the Media Server side cancels its INVITE right after the recorder's provisional response")
 def _cancel(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
     offer = _edge_offer(run, [("audio", "0", "PCMU/8000")])

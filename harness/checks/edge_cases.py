@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from harness.checks._finding import violation
 from harness.spec.findings import Finding
 
-__all__ = ["beyond_capacity", "cancel_before_answer", "malformed_request", "no_common_codec", "status_text"]
+__all__ = ["beyond_capacity", "cancel_before_answer", "codec_accepted_or_488", "malformed_request", "no_common_codec",
+           "status_text"]
 
 
 def status_text(status: int | None) -> str:
@@ -46,6 +47,30 @@ def no_common_codec(final_status: int | None, audio_ports: Sequence[int], codec:
                           observed=f"{status}, m=audio 0", expected="488", call_id=call_id)]
     return [violation("SIP-NO-CODEC-488-PREFERRED", f"an offer whose only codec is {codec} was refused with "
                       f"{status} instead of 488", observed=status, expected="488", call_id=call_id)]
+
+
+def codec_accepted_or_488(final_status: int | None, answered: Sequence[tuple[int, frozenset[int]]], codec: str,
+                          payload_type: int, *, call_id: str | None = None) -> list[Finding]:
+    """An offer of a codec a recorder may or may not implement (G.729, RFC 3551 §4.5.6, static
+    PT 18): either answer is conformant, accepting it (a 2xx whose audio m-line keeps only that
+    payload type, RFC 3264 §6.1 "MUST be one of the formats in the offer") or refusing it with 488
+    (RFC 3261 §21.4.26), as is a 2xx rejecting the stream with port 0 (RFC 3264 §6). `answered`:
+    (port, payload types) of each answered audio m-line. Judgement: any other refusal (or none)
+    leaves the Media Server guessing, so it fails too."""
+    status = status_text(final_status)
+    if final_status == 488:
+        return []
+    if final_status is not None and 200 <= final_status < 300 and answered:
+        wrong = [(port, pts) for port, pts in answered if port != 0 and pts != frozenset({payload_type})]
+        if not wrong:
+            return []
+        port, pts = wrong[0]
+        return [violation("SDP-CODEC-ACCEPT-OR-488", f"an offer of {codec} only (PT {payload_type}) was answered "
+                          f"{status} with m=audio {port} formats {sorted(pts)}", observed=f"PT {sorted(pts)}",
+                          expected=f"PT {payload_type} only, or 488", call_id=call_id)]
+    got = "no final response" if final_status is None else status
+    return [violation("SDP-CODEC-ACCEPT-OR-488", f"an offer of {codec} only got {got}",
+                      observed=got, expected=f"2xx with {codec}, or 488", call_id=call_id)]
 
 
 def cancel_before_answer(cancel_seen: bool, cancel_status: int | None, invite_status: int | None, *,

@@ -51,10 +51,12 @@ _SDP = "harness.checks.sdp_answers"
 _HA = "harness.checks.high_availability"
 _SIPREC = "harness.checks.siprec"
 _MID = "harness.checks.midcall"
+_IMP = "harness.checks.impaired_media"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
 _PROBE = "needs to know which probe the scenario sent (SIPp edge case)"
+_IMPAIRED = "needs what the impaired Media Server emulation put on the wire (lost, late, duplicated, events)"
 
 _ENTRIES: Final = (
     Judge("ARE-01-DN-ALWAYS-RECORD", _INIT, ("recording_decision", "unexpected_sessions"), False, why=_JOB),
@@ -86,6 +88,7 @@ _ENTRIES: Final = (
     Judge("SIP-CAPACITY-503", _EDGE, ("beyond_capacity",), False, why=_PROBE),
     Judge("SIP-NO-CODEC-488", _EDGE, ("no_common_codec",), False, why=_PROBE),
     Judge("SIP-NO-CODEC-488-PREFERRED", _EDGE, ("no_common_codec",), False, why=_PROBE),
+    Judge("SDP-CODEC-ACCEPT-OR-488", _EDGE, ("codec_accepted_or_488",), False, why=_PROBE),
     Judge("SIP-CANCEL-487", _EDGE, ("cancel_before_answer",), False, why=_PROBE),
     Judge("SIP-MALFORMED-400", _EDGE, ("malformed_request",), False, why=_PROBE),
     Judge("SIP-MALFORMED-ANSWERED-400", _EDGE, ("malformed_request",), False, why=_PROBE),
@@ -122,6 +125,10 @@ _ENTRIES: Final = (
     Judge("ARE-09-CONTROL-ERRORS", _TLIB, ("control_error",), False, why=_TLIB_EVENTS),
     Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
           why="needs the pause intervals of the run-time control (T-Lib)"),
+    *(Judge(rid, _IMP, ("impaired_recording",), False, why=_IMPAIRED)
+      for rid in ("REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
+                  "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO")),
+    Judge("REC-DTMF-METADATA", _IMP, ("dtmf_in_metadata",), False, why=_IMPAIRED),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
     Judge("ARE-HA-POOL-OPTIONS", _HA, ("pool_members_in_rotation",), False,
           why="needs the Resource Manager emulation's view of its pool"),

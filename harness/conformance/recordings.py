@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.conformance.impaired import impaired_expected, is_impaired
 from harness.emulators.media_server import ActiveRecording, ReplicatedStream
 from harness.emulators.runtime_control import RuntimeControl
 from harness.emulators.sip_server import RecordingJob
-from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
+from harness.media.timecode import SEGMENT_SAMPLES
 from harness.recorders.locate import (
     REFERENCE_LAYOUT,
     CallKeys,
@@ -90,7 +91,10 @@ def expected_streams(active: ActiveRecording, control: RuntimeControl | None) ->
 
 def expected_stream(stream: ReplicatedStream) -> ExpectedStream:
     """What the recording must hold for a stream: the segments whose packets were all sent."""
+    if is_impaired(stream):
+        return impaired_expected(stream)
     packets = stream.packets_sent
-    whole_segments = packets * SYMBOL_SAMPLES // SEGMENT_SAMPLES
+    spp = stream.source.samples_per_packet  # SYMBOL_SAMPLES at the default ptime of 20 ms
+    whole_segments = packets * spp // SEGMENT_SAMPLES
     return ExpectedStream(stream=stream.job.stream_index, dn=stream.job.dn, first_segment=0,
-                          last_segment=whole_segments - 1, expected_samples=packets * SYMBOL_SAMPLES)
+                          last_segment=whole_segments - 1, expected_samples=packets * spp)

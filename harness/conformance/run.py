@@ -49,6 +49,7 @@ from harness.emulators.sip_server import Call, RecordingJob, SessionMode, Side, 
 from harness.emulators.sip_tserver import RecordingStatus, SipTServer
 from harness.emulators.tlib_endpoint import Address, TlibEndpoint
 from harness.emulators.tlib_server import BlockingTlibClient
+from harness.media.impairments import Impairments
 from harness.protocol.tlib import (
     Event,
     EventRegistered,
@@ -116,6 +117,8 @@ class ScenarioRun:
     # capture starts (their ports go into its filter); `original_legs` makes the call use them.
     original_legs: bool = False
     _call_legs: CallLegs | None = None
+    # Impaired media per side (harness/media/impairments.py): a Given step or `--arec-impair`.
+    impairments: dict[Side, Impairments] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # SIP Server as T-Server: the DN option (step 1), TRequestPrivateService (steps 2-3),
@@ -181,7 +184,7 @@ class ScenarioRun:
                 (self.recorder.host, self.recorder.port), self.work_dir / "sipp",
                 transport=Transport(self.recorder.transport), invite_order=self.invite_order,
                 send_rtp=self.send_rtp, local_address=self.recorder.local_address,
-                call_legs=self.call_legs if self.original_legs else None,
+                call_legs=self.call_legs if self.original_legs else None, impairments=dict(self.impairments),
             )
         return self._media_server
 

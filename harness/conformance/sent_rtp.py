@@ -45,6 +45,11 @@ def _stream_sent(media_server: MediaServerEmulation, control: RuntimeControl | N
     marker (a new talkspurt after a gap, RFC 3551 §4.1), as the control sends them.
     """
     out: list[tuple[float, int, bytes]] = []
+    if stream.wire and stream.pacer_id is not None and not stream.previous_logs:
+        # Impaired media: the datagrams were built by harness.media.impairments and kept in
+        # order; pacer log record k is wire[k] (lost packets were never handed over).
+        return [(sent.sent_at, stream.local_port, stream.wire[sent.index].data)
+                for sent in media_server.pacer.log(stream.pacer_id) if sent.error is None]
     origins = _piece_origins(control, stream)
     for i, (pacer_id, first_slot, silence) in enumerate(stream_pieces(control, stream)):
         source, port = origins[i] if i < len(origins) else (stream.source, stream.local_port)

@@ -18,13 +18,14 @@ import ipaddress
 import itertools
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.emulators.call_legs import CallLegs, StampedSource
 from harness.emulators.sip_server import RecordingJob, SessionMode, Side, StreamJob
 from harness.emulators.siprec_client import SiprecClient
+from harness.media.impairments import Impairments, WirePacket, impair
 from harness.media.pacer import PacedSender, SendRecord
 from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
 from harness.protocol.errors import RemoteProtocolError
@@ -36,7 +37,8 @@ from harness.sipp.results import SippResult
 from harness.sipp.trace import read_message_log
 from harness.sipp.twin import AnsweredLeg, SippLegError
 
-CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
+# G.722: RFC 3551 §4.5.2, static PT 9, "G722/8000" in SDP (the RTP clock, not the 16 kHz audio).
+CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA, "G722": Codec("G722", 9)}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
 _MAX_PACKETS = 50 * 3600
 SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (docs/tooling.md)
@@ -80,6 +82,13 @@ def _invite_sent(process: SippProcess) -> bool:
     return any(m.sent and m.payload.startswith(b"INVITE ") for m in read_message_log(process.traces.message_log))
 
 
+def _logged(packets: Iterable[WirePacket], wire: list[WirePacket]) -> Iterator[tuple[float, bytes]]:
+    """The pacer's (offset, datagram) items, each packet kept in `wire` as it is handed over."""
+    for packet in packets:
+        wire.append(packet)
+        yield packet.send_offset, packet.data
+
+
 # What `RecordingLeg.refused` says when the recorder never sent a final response to the INVITE.
 NO_FINAL_RESPONSE = "no final response"
 
@@ -104,6 +113,10 @@ class ReplicatedStream:
     # Send logs of pacer streams this stream ran before `pacer_id` (run-time control replaces
     # the pacer stream on pause/resume); `stop_rtp` puts them in front of the last one's log.
     previous_logs: tuple[SendRecord, ...] = ()
+    # Impaired media (harness/media/impairments.py): the spec, and every datagram handed to the
+    # pacer in order (log record k of the pacer stream is wire[k]): what reached the network.
+    impairment: Impairments | None = None
+    wire: list[WirePacket] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.local_port = int(self.sock.getsockname()[1])
@@ -176,6 +189,8 @@ class MediaServerEmulation:
     # extension element in the metadata (harness.emulators.siprec_client).
     siprec_initial_metadata: bool = True
     siprec_vendor_extension: bool = False
+    # Impaired media per side (harness/media/impairments.py); a side not named sends clean RTP.
+    impairments: dict[Side, Impairments] = field(default_factory=dict)
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -245,7 +260,10 @@ class MediaServerEmulation:
         sock.bind((self.local_address, 0))
         rng = None if self.seed is None else self.seed * 10 + job.stream_index
         source_type = RtpStreamSource if self.call_legs is None else StampedSource
-        return ReplicatedStream(job, source_type.create(job.stream_index, codec, rng=rng), sock, 0)
+        spec = self.impairments.get(job.side)
+        ptime = spec.ptime if spec is not None and spec.ptime is not None else 20
+        source = source_type.create(job.stream_index, codec, rng=rng, ptime_ms=ptime)
+        return ReplicatedStream(job, source, sock, 0, impairment=spec)
 
     def _new_leg(self, target: RecordingTarget, streams: list[ReplicatedStream], codec: Codec,
                  scenario: Scenario, dest: tuple[str, int] | None = None,
@@ -272,7 +290,13 @@ class MediaServerEmulation:
             other_dn=target.other_dn, scenario=scenario, transport=self.transport, codec=codec,
             media_ports=tuple(s.local_port for s in streams), local_ip=self.local_address,
             media_ip=self.local_address, call_id=f"{self.call_id_prefix}-{number}-{target.record_id}@{self.local_address}",
+            ptime_ms=streams[0].source.ptime_ms,
         )
+        for stream in streams:
+            if stream.impairment is not None:
+                # RFC 4733 §7.1: the telephone-event payload type is the one the offer maps.
+                pt = sipp_leg.telephone_event_pt
+                stream.impairment = replace(stream.impairment, dtmf_pt=pt if pt is not None else 101)
         process = SippProcess(sipp_leg, self.work_dir / f"leg{number}-{'-'.join(s.job.side.value for s in streams)}")
         return RecordingLeg(target, streams, process)
 
@@ -327,9 +351,10 @@ class MediaServerEmulation:
         if self.first_slot and start_at is None:
             # Offsets count from slot 0: the first slot sent goes out now, not first_slot later.
             start_at = time.monotonic() - self.first_slot * stream.source.ptime_ms / 1000.0
-        stream.pacer_id = self.pacer.add_stream(stream.source.timed(schedule, first_n=self.first_slot),
-                                                stream.destination,
-                                                sock=stream.sock, start_at=start_at)
+        items = stream.source.timed(schedule, first_n=self.first_slot)
+        if stream.impairment is not None and stream.impairment.active:
+            items = _logged(impair(stream.source, stream.impairment, max_slots=_MAX_PACKETS), stream.wire)
+        stream.pacer_id = self.pacer.add_stream(items, stream.destination, sock=stream.sock, start_at=start_at)
 
     # -- run time --------------------------------------------------------------------------
     def stop_rtp(self, stream: ReplicatedStream) -> None:

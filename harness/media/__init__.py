@@ -1,5 +1,7 @@
-"""Media side of the Media Server emulation: audio time-code, RTP streams (scapy), paced sender."""
+"""Media side of the Media Server emulation: audio time-code, RTP streams (scapy), paced sender,
+impaired media (a seeded transform of the packet schedule)."""
 
+from harness.media.impairments import Impairments, WireKind, WirePacket, impair, parse_impairments
 from harness.media.pacer import DestinationNotAllowed, PacedSender, SendRecord
 from harness.media.rtp_source import PacketKind, RtpPacket, RtpStreamSource, Run
 from harness.media.timecode import (
@@ -28,6 +30,7 @@ __all__ = [
     "SYMBOL_SAMPLES",
     "DecodedSegment",
     "DestinationNotAllowed",
+    "Impairments",
     "PacedSender",
     "PacketKind",
     "PartialReason",
@@ -38,7 +41,11 @@ __all__ = [
     "SendRecord",
     "Span",
     "TimecodeTrack",
+    "WireKind",
+    "WirePacket",
     "decode_timecode",
+    "impair",
+    "parse_impairments",
     "segment_of_sample",
     "timecode_samples",
 ]

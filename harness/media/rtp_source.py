@@ -29,13 +29,15 @@ from scapy.layers.rtp import RTP
 
 from harness.media.timecode import MAX_STREAMS, SAMPLE_RATE, timecode_samples
 from harness.protocol.rtp import g711
+from harness.protocol.rtp.g722 import G722Encoder
 from harness.protocol.rtp.packet import patch_fixed_header
 from harness.protocol.rtp.seqnum import SEQ_MOD, TS_MOD, seq_add, ts_add
 
 __all__ = ["PacketKind", "RtpPacket", "RtpStreamSource", "Run"]
 
-# RFC 3551 §6 table 4: static payload types of the two G.711 laws.
-_STATIC_PT: Final[dict[str, int]] = {"PCMU": 0, "PCMA": 8}
+# RFC 3551 §6 table 4: static payload types of the two G.711 laws and G.722 (§4.5.2: RTP clock
+# 8000 Hz although G.722 samples at 16 kHz, so a slot's timestamp arithmetic is the same).
+_STATIC_PT: Final[dict[str, int]] = {"PCMU": 0, "PCMA": 8, "G722": 9}
 
 
 class PacketKind(enum.Enum):
@@ -81,6 +83,9 @@ class RtpStreamSource:
     initial_timestamp: int
     ptime_ms: int = 20
     _header: bytes = field(init=False, repr=False, compare=False)
+    # G.722 is ADPCM: a packet's octets depend on every sample before it, so slots are encoded
+    # in order by one encoder and kept (the sender log is rebuilt from them, sent_rtp).
+    _g722: _G722Slots | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.stream_index < MAX_STREAMS:
@@ -113,6 +118,7 @@ class RtpStreamSource:
             )
         )
         object.__setattr__(self, "_header", header)
+        object.__setattr__(self, "_g722", _G722Slots() if self.codec == "G722" else None)
 
     @classmethod
     def create(
@@ -166,6 +172,8 @@ class RtpStreamSource:
     def payload(self, n: int) -> bytes:
         """G.711 payload of slot n: the time-code samples ``[n*spp, (n+1)*spp)``."""
         spp = self.samples_per_packet
+        if self._g722 is not None:
+            return self._g722.payload(self.stream_index, n, spp)
         return g711.encode(self.codec, timecode_samples(self.stream_index, n * spp, spp))
 
     def packet(self, n: int, *, seq: int | None = None, marker: bool | None = None) -> bytes:
@@ -174,7 +182,10 @@ class RtpStreamSource:
 
     def silence_packet(self, n: int, *, seq: int | None = None, marker: bool | None = False) -> bytes:
         """Slot n carrying codec silence instead of time-code (same seq/ts progression)."""
-        silence = bytes([g711.SILENCE_BYTE[self.codec]]) * self.samples_per_packet
+        if self._g722 is not None:
+            silence = G722Encoder().encode([0] * self.samples_per_packet)
+        else:
+            silence = bytes([g711.SILENCE_BYTE[self.codec]]) * self.samples_per_packet
         return self._build(n, seq, marker, silence)
 
     def packets(self, schedule: Iterable[Run], *, first_n: int = 0) -> Iterator[RtpPacket]:
@@ -207,3 +218,17 @@ class RtpStreamSource:
     def timed(self, schedule: Iterable[Run], *, first_n: int = 0) -> Iterator[tuple[float, bytes]]:
         """`packets()` as (send_offset_seconds, bytes) pairs, the input `PacedSender` takes."""
         return ((p.send_offset, p.data) for p in self.packets(schedule, first_n=first_n))
+
+
+class _G722Slots:
+    """One stream's G.722 payloads, encoded slot after slot by one encoder and remembered."""
+
+    def __init__(self) -> None:
+        self._encoder = G722Encoder()
+        self._payloads: list[bytes] = []
+
+    def payload(self, stream: int, n: int, spp: int) -> bytes:
+        while len(self._payloads) <= n:
+            k = len(self._payloads)
+            self._payloads.append(self._encoder.encode(timecode_samples(stream, k * spp, spp)))
+        return self._payloads[n]

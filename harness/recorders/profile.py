@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.exitcodes import SetupError
+from harness.media.impairments import parse_impairments
 from harness.recorders.locate import (
     CALL_PLACEHOLDERS,
     FORMATS,
@@ -29,8 +30,10 @@ from harness.recorders.locate import (
     placeholders,
 )
 from harness.recorders.under_test import (
+    ALL_CODECS,
     ALL_PAUSE_PROFILES,
     ALL_SESSION_MODES,
+    BASE_CODECS,
     KNOWN_SESSION_MODES,
     Capabilities,
 )
@@ -43,13 +46,14 @@ DIRECTORY_PLACEHOLDERS = PROCESS_PLACEHOLDERS - {"recordings", "tlib", "tlib_con
 DEFAULT_READY_TIMEOUT_S = 10.0
 
 _KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"name", "sip", "process", "recordings", "capabilities"}),
+    "": frozenset({"name", "sip", "process", "recordings", "capabilities", "media"}),
+    "media": frozenset({"impairments"}),
     "sip": frozenset({"address"}),
     "process": frozenset({"command", "ready_line", "ready_timeout_s", "netns", "scope"}),
     "recordings": frozenset({"directory", "locate", "pattern", "glob", "metadata", "layout", "channels",
                              "format", "settle_s", "participant_map"}),
     "capabilities": frozenset({"tlib_client", "rules_configurable", "attached_data_in_metadata",
-                               "session_modes", "pause_profiles", "capacity"}),
+                               "session_modes", "pause_profiles", "capacity", "codecs"}),
 }
 _ADDRESS = re.compile(r"^sip:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(?P<port>\d{1,5})"
                       r"(?:;transport=(?P<transport>[A-Za-z]+))?$")
@@ -74,6 +78,9 @@ class RecorderProfile:
     process: ProcessSpec | None
     recordings: RecordingsSpec | None  # None: the recordings are not visible to arec
     capabilities: Capabilities
+    # [media] impairments: what the Media Server emulation does to every replicated stream
+    # (harness/media/impairments.py knobs, e.g. "loss=0.02,jitter=20,seed=7"); None: clean RTP.
+    impairments: str | None = None
 
     @property
     def profile_dir(self) -> Path:
@@ -210,10 +217,24 @@ def load_profile(path: str | Path, *, check_directories: bool = True) -> Recorde
         raise _Reader(file, "process", {}).error("command", "uses {recordings} but the profile has no "
                                                  "[recordings] table to say where that is")
     capabilities = _capabilities(file, top.table_of("capabilities"))
-    profile = RecorderProfile(file, name, host, port, transport, process, recordings, capabilities)
+    profile = RecorderProfile(file, name, host, port, transport, process, recordings, capabilities,
+                              _impairments(file, top.table_of("media")))
     if check_directories:
         check_recordings_dir(profile)
     return profile
+
+
+def _impairments(file: Path, table: Mapping[str, Any] | None) -> str | None:
+    if table is None:
+        return None
+    r = _Reader(file, "media", table)
+    knobs = r.text("impairments")
+    if knobs is not None:
+        try:
+            parse_impairments(knobs)
+        except ValueError as error:
+            raise r.error("impairments", str(error)) from None
+    return knobs
 
 
 def _parse_address(sip: _Reader, address: str) -> tuple[str, int, str]:
@@ -294,6 +315,7 @@ def _capabilities(file: Path, table: Mapping[str, Any] | None) -> Capabilities:
         pause_profiles=frozenset(r.strings("pause_profiles", tuple(sorted(ALL_PAUSE_PROFILES)),
                                            tuple(sorted(ALL_PAUSE_PROFILES)))),
         capacity=_capacity(r),
+        codecs=BASE_CODECS | frozenset(r.strings("codecs", tuple(sorted(BASE_CODECS)), tuple(sorted(ALL_CODECS)))),
     )
 
 

@@ -26,6 +26,10 @@ KNOWN_SESSION_MODES = ALL_SESSION_MODES | {SIPREC_MODE}
 ALL_PAUSE_PROFILES = frozenset({"rtp-stops", "silence", "reinvite"})
 
 
+BASE_CODECS = frozenset({"PCMU", "PCMA"})
+ALL_CODECS = frozenset({"PCMU", "PCMA", "G722"})  # what the Media Server emulation can send
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What the recorder under test can take part in: a scenario that needs
@@ -44,10 +48,14 @@ class Capabilities:
     # How many recording sessions (SIP dialogs) it accepts at once, when the user knows it;
     # None: unknown, so "at capacity" cannot be reached on purpose (SIP-CAPACITY-503 n/a).
     capacity: int | None = None
+    # Audio codecs it records: G.711 is what every recorder must take (GVP-MSRec); a scenario
+    # negotiated with another codec (G.722) is not applicable to a recorder that does not list it.
+    codecs: frozenset[str] = BASE_CODECS
 
 
 REFERENCE_CAPABILITIES = Capabilities(tlib_client=True, rules_configurable=True, attached_data_in_metadata=True,
-                                      session_modes=KNOWN_SESSION_MODES, capacity=6)
+                                      session_modes=KNOWN_SESSION_MODES, capacity=6,
+                                      codecs=frozenset({"PCMU", "PCMA", "G722"}))
 SIP_ONLY = Capabilities()
 
 

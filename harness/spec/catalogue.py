@@ -7,7 +7,8 @@ compliance matrix, the Gherkin tags and the validators all speak the same ids.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -25,6 +26,9 @@ class Requirement:
     # decision of the flow that arec itself plays (its SIP Server / Media Server emulation), so
     # they pass whatever the recorder does and the report must say so.
     judged_on: str = "recorder"
+    # Tolerances of the check, as data (e.g. `position_samples`): what "within tolerance" means
+    # is part of the requirement, not a constant buried in the check.
+    tolerance: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def display_statement(self) -> str:
@@ -52,6 +56,7 @@ def load_catalogue() -> dict[str, Requirement]:
             statement=entry["statement"],
             source=entry["source"],
             judged_on=entry.get("judged_on", "recorder"),
+            tolerance={str(k): float(v) for k, v in entry.get("tolerance", {}).items()},
         )
         if requirement.judged_on not in JUDGED_ON:
             raise ValueError(f"{requirement.id}: judged_on must be one of {sorted(JUDGED_ON)}")

@@ -35,8 +35,8 @@ from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SILENCE_RMS, SY
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
-__all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "metadata_expected", "recording_not_found",
-           "timecode_absent", "timecode_streams", "validate_recording"]
+__all__ = ["EMITTED_REQUIREMENTS", "ExpectedStream", "RecordingFiles", "StreamTimecode", "metadata_expected",
+           "recording_not_found", "stream_timecodes", "timecode_absent", "timecode_streams", "validate_recording"]
 
 EMITTED_REQUIREMENTS = (
     "REC-FILES-PRESENT",
@@ -87,6 +87,10 @@ class ExpectedStream:
     # gap with silence moves that one packet's worth next to it (REC-PAUSE-NO-AUDIO is about
     # audio sent *while* paused). Empty: every paused segment counts.
     pauses: tuple[tuple[int, int], ...] = ()
+    # Segments only part of whose packets reached the recorder (impaired media: lost, late,
+    # suppressed, or at a source change): neither required nor extra (harness/checks/impaired_media.py
+    # judges what must become of them).
+    optional_segments: frozenset[int] = frozenset()
 
     @property
     def forbidden_segments(self) -> frozenset[int]:
@@ -98,7 +102,8 @@ class ExpectedStream:
 
     @property
     def wanted(self) -> list[int]:
-        return [s for s in range(self.first_segment, self.last_segment + 1) if s not in self.paused_segments]
+        return [s for s in range(self.first_segment, self.last_segment + 1)
+                if s not in self.paused_segments and s not in self.optional_segments]
 
     @property
     def samples(self) -> int:
@@ -355,7 +360,8 @@ def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[
     if dup:
         problems.append(f"duplicated {_ranges(dup)}")
         first_offset = offsets[next(i for i, c in enumerate(counters) if c in dup and counters[:i].count(c))]
-    extra = sorted({c for c in counters if c not in wanted_set and c not in exp.paused_segments})
+    extra = sorted({c for c in counters if c not in wanted_set and c not in exp.paused_segments
+                    and c not in exp.optional_segments})
     if extra:
         problems.append(f"extra {_ranges(extra)}")
         first_offset = first_offset or offsets[counters.index(extra[0])]
@@ -381,6 +387,67 @@ def _ranges(values: list[int]) -> str:
         else:
             runs.append([v, v])
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+# -- the time code of each stream's file, as evidence for harness/checks/impaired_media.py ----------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimecode:
+    """One stream's recording as the time code sees it: (segment, first sample) of each of its
+    own decoded segments, and the audible [start, end) spans of the channel (1 ms blocks: fine
+    enough to see a few samples of a telephone event decoded next to the audio before it)."""
+
+    dn: str
+    decoded: tuple[tuple[int, int], ...]
+    audible: tuple[tuple[int, int], ...]
+
+
+def stream_timecodes(recording: Path | RecordingFiles, expected: Sequence[ExpectedStream]) -> dict[str, StreamTimecode]:
+    """Decode each expected stream's file (mono file, else its channel of the multi-channel file);
+    a stream whose file cannot be read is left out (validate_recording reports why)."""
+    if isinstance(recording, Path):
+        files = _discover(recording, [], False)
+        if files.multichannel is not None and not files.channel_dns:
+            files = RecordingFiles(files.mono, files.multichannel, tuple(e.dn for e in expected), files.metadata)
+    else:
+        files = recording
+    streams = sorted({e.stream for e in expected})
+    out: dict[str, StreamTimecode] = {}
+    for exp in expected:
+        if exp.dn in files.mono:
+            path, channel = files.mono[exp.dn], 0
+        elif files.multichannel is not None and exp.dn in files.channel_dns:
+            path, channel = files.multichannel, files.channel_dns.index(exp.dn)
+        else:
+            continue
+        try:
+            audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError):
+            continue
+        if rate != SAMPLE_RATE or audio.shape[1] <= channel:
+            continue
+        samples: npt.NDArray[np.int16] = np.ascontiguousarray(audio[:, channel])
+        track = decode_timecode(samples, SAMPLE_RATE, streams=streams)
+        decoded = tuple((s.segment, s.start_sample) for s in track.segments_of(exp.stream))
+        out[exp.dn] = StreamTimecode(exp.dn, decoded, _audible_spans(samples))
+    return out
+
+
+def _audible_spans(samples: npt.NDArray[np.int16], block: int = 8) -> tuple[tuple[int, int], ...]:
+    usable = len(samples) // block * block
+    if usable == 0:
+        return ()
+    blocks = samples[:usable].astype(np.float64).reshape(-1, block)
+    loud = np.sqrt((blocks**2).mean(axis=1)) > SILENCE_RMS
+    spans: list[tuple[int, int]] = []
+    for index in np.flatnonzero(loud):
+        start = int(index) * block
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], start + block)
+        else:
+            spans.append((start, start + block))
+    return tuple(spans)
 
 
 # -- evidence the caller gathered: a recording not found, audio without a time-code ------------

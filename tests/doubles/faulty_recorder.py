@@ -64,6 +64,23 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   the main call's recording (ARE-07-CONSULT-SEPARATE)
   drop-third-stream  accepts a third session of a call's recording (a supervisor joining) but
                   records none of its audio (ARE-07-CONFERENCE-SUPERVISOR)
+  concatenate     impaired media: appends every packet's audio after the previous one's, so a lost
+                  packet's time vanishes from the recording (REC-LOSS-SILENCE)
+  arrival-order   impaired media: a packet older than the newest one received is written after
+                  it instead of in its place (REC-REORDER-RESTORED)
+  duplicates-twice  impaired media: a repeated sequence number is written again after the newest
+                  audio, shifting the rest of the stream (REC-DUPLICATE-ONCE)
+  decode-events   impaired media: decodes RFC 4733 telephone-event and RFC 3389 comfort-noise
+                  payloads as the stream's G.711, each event packet written after the previous
+                  one as an appending writer does (REC-DTMF-NOT-AUDIO, REC-CN-NOT-AUDIO)
+  first-ssrc-only impaired media: keeps only the first SSRC seen on a port and drops a new
+                  source's packets (REC-SOURCE-CHANGE-KEPT)
+  no-dtmf-metadata  impaired media: keeps the telephone events out of the audio but does not note
+                  them in recording.json (REC-DTMF-METADATA, a warning)
+  g729-accept     no fault: answers an offer of G.729 only 200 with G.729 (PT 18), as a recorder that
+                  implements it does (SDP-CODEC-ACCEPT-OR-488 passes either way)
+  g729-as-pcmu    answers an offer of G.729 only 200 with PCMU, a format not offered
+                  (SDP-CODEC-ACCEPT-OR-488, RFC 3264 §6.1)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -505,6 +522,139 @@ class DropThirdStream(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class Concatenate(NoGapFill):
+    """Appends payloads (timestamps ignored): the same fault as no-gap-fill, named for the loss
+    scenario of features/14_impaired_media.feature."""
+
+
+def _with_timestamp(data: bytes, timestamp: int) -> bytes:
+    return data[:4] + (timestamp & 0xFFFFFFFF).to_bytes(4, "big") + data[8:]
+
+
+def _ts_after(a: int, b: int) -> bool:
+    """RFC 3550 A.1 serial order of 32-bit timestamps: is b after a?"""
+    return 0 < ((b - a) & 0xFFFFFFFF) < 0x80000000
+
+
+class ArrivalOrder(RecorderCore):
+    """Writes audio in arrival order: a packet older than the newest one is moved right after it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._newest: dict[int, int] = {}  # port -> end timestamp of the newest audio written
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        end = self._newest.get(port)
+        if end is not None and not _ts_after(end, packet.timestamp) and packet.timestamp != end:
+            data = _with_timestamp(data, end)  # late arrival: appended where the writer stands
+        timestamp = RtpPacket.parse(data).timestamp
+        self._newest[port] = (timestamp + len(packet.payload)) & 0xFFFFFFFF
+        super().receive_rtp(port, data, source, now)
+
+
+class DuplicatesTwice(RecorderCore):
+    """A packet whose sequence number was seen already is written again after the newest audio,
+    and every later packet moves along with it (the writer appends)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[int, set[int]] = {}
+        self._shift: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        seen = self._seen.setdefault(port, set())
+        shift = self._shift.get(port, 0)
+        if packet.sequence in seen and port in self._end:
+            timestamp = self._end[port]
+            self._shift[port] = shift + len(packet.payload)
+        else:
+            seen.add(packet.sequence)
+            timestamp = (packet.timestamp + shift) & 0xFFFFFFFF
+        self._end[port] = (timestamp + len(packet.payload)) & 0xFFFFFFFF
+        super().receive_rtp(port, _with_timestamp(data, timestamp), source, now)
+
+
+class DecodeEvents(RecorderCore):
+    """Takes every payload type for the stream's G.711: telephone events and comfort noise too.
+    RFC 4733 repeats an event's timestamp in every packet of the event; this writer appends each
+    event packet's "audio" after the previous one's instead of overwriting it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._event_end: dict[int, tuple[int, int]] = {}  # port -> (event timestamp, end written)
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None and len(data) >= 12 and (data[1] & 0x7F) != entry[1].payload_type:
+            data = data[:1] + bytes([(data[1] & 0x80) | entry[1].payload_type]) + data[2:]
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpParseError:
+                packet = None
+            if packet is not None:
+                start, end = self._event_end.get(port, (packet.timestamp, packet.timestamp))
+                timestamp = end if start == packet.timestamp else packet.timestamp
+                self._event_end[port] = (packet.timestamp, (timestamp + len(packet.payload)) & 0xFFFFFFFF)
+                data = _with_timestamp(data, timestamp)
+        super().receive_rtp(port, data, source, now)
+
+
+class FirstSsrcOnly(RecorderCore):
+    """Locks each port to the first SSRC it receives; another source's packets are dropped."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ssrc: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        if len(data) >= 12:
+            ssrc = int.from_bytes(data[8:12], "big")
+            if self._ssrc.setdefault(port, ssrc) != ssrc:
+                return
+        super().receive_rtp(port, data, source, now)
+
+
+class NoDtmfMetadata(RecorderCore):
+    """Receives RFC 4733 events (they stay out of the audio) but notes none in the metadata."""
+
+    @staticmethod
+    def _stream_report(stream: Any) -> dict[str, object]:
+        report = RecorderCore._stream_report(stream)
+        report["telephone_events"] = []
+        return report
+
+
+class G729Accept(RecorderCore):
+    """Where the reference recorder answers 488 to a G.729-only offer, answers 200 with
+    `ANSWER` (payload type, rtpmap); the probe sends no RTP and the session is not kept."""
+
+    ANSWER = (18, "G729/8000")
+
+    def _on_new_invite(self, event: uas.RequestReceived, now: float) -> None:
+        if [m.formats for m in self._offer_of(event.request).media] != [("18",)]:
+            super()._on_new_invite(event, now)
+            return
+        host, (pt, rtpmap) = self.config.media_address, self.ANSWER
+        body = "\r\n".join(["v=0", f"o=- 1 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
+                             f"m=audio 9 RTP/AVP {pt}", f"a=rtpmap:{pt} {rtpmap}", "a=recvonly"]) + "\r\n"
+        self._respond(event, now, 200, body=body.encode(), content_type="application/sdp")
+
+
+class G729AsPcmu(G729Accept):
+    ANSWER = (0, "PCMU/8000")
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -520,6 +670,9 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,
+    "concatenate": Concatenate, "arrival-order": ArrivalOrder,
+    "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": FirstSsrcOnly,
+    "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu, "no-dtmf-metadata": NoDtmfMetadata,
 }
 
 

@@ -51,3 +51,9 @@ def test_the_pool_size_reaches_pytest_only_when_not_the_default(tmp_path: Path) 
     command = pytest_command(_args(pool_size=3), tmp_path / "r", tmp_path / "j.xml")
     assert command[command.index("--arec-pool-size") + 1] == "3"
     assert "--arec-pool-size" not in pytest_command(_args(), tmp_path / "r", tmp_path / "j.xml")
+def test_impair_reaches_pytest_and_a_bad_knob_is_a_setup_error(tmp_path: Path) -> None:
+    command = pytest_command(_args(impair="loss=0.02,seed=7"), tmp_path / "r", tmp_path / "j.xml")
+    assert command[command.index("--arec-impair") + 1] == "loss=0.02,seed=7"
+    assert "--arec-impair" not in pytest_command(_args(), tmp_path / "r", tmp_path / "j.xml")
+    with pytest.raises(SetupError, match="--impair 'loss=7'"):
+        pytest_command(_args(impair="loss=7"), tmp_path / "r", tmp_path / "j.xml")

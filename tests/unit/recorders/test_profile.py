@@ -125,6 +125,8 @@ def test_command_placeholders_are_filled_and_quoted(tmp_path: Path) -> None:
     ('[sip]\naddress = "sip:h:1"\n[capabilities]\ncapacity = 0\n', "[capabilities] capacity: must be a whole number"),
     ('[sip]\naddress = "sip:h:1"\n[capabilities]\ncapacity = 2.5\n', "[capabilities] capacity: must be a whole number"),
     ('[sip\naddress = "sip:h:1"\n', "not valid TOML"),
+    ('[sip]\naddress = "sip:h:1"\n[media]\nimpairments = "loss=2"\n', "[media] impairments: loss is a rate"),
+    ('[sip]\naddress = "sip:h:1"\n[media]\nshaping = "x"\n', "[media] shaping: unknown key"),
 ])
 def test_bad_profile_is_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in load_error(tmp_path, text)
@@ -169,3 +171,20 @@ def test_a_siprec_profile_names_its_participant_map(tmp_path: Path) -> None:
     assert profile.capabilities.session_modes == frozenset({"siprec"})
     assert "participant_map" in load_error(tmp_path, text.replace("/participants.json", "/{dn}.json"))
     assert "session_modes" in load_error(tmp_path, text.replace('["siprec"]', '["sip-rec"]'))
+def test_media_impairments_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[sip]\naddress = "sip:h:1"\n[media]\nimpairments = "loss=0.02,jitter=20,seed=7"\n')
+    assert load_profile(path, check_directories=False).impairments == "loss=0.02,jitter=20,seed=7"
+    path.write_text('[sip]\naddress = "sip:h:1"\n')
+    assert load_profile(path, check_directories=False).impairments is None
+
+
+def test_codecs_capability(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[sip]\naddress = "sip:h:1"\n[capabilities]\ncodecs = ["G722"]\n')
+    assert load_profile(path, check_directories=False).capabilities.codecs == {"PCMU", "PCMA", "G722"}
+    path.write_text('[sip]\naddress = "sip:h:1"\n')
+    assert load_profile(path, check_directories=False).capabilities.codecs == {"PCMU", "PCMA"}
+    path.write_text('[sip]\naddress = "sip:h:1"\n[capabilities]\ncodecs = ["G729"]\n')
+    with pytest.raises(SetupError, match="codecs: 'G729' is not one of"):
+        load_profile(path, check_directories=False)
