@@ -21,7 +21,9 @@ Placement rules (docs/architecture.md §4 reference recorder output):
 2. Later packets are placed at ``anchor + (ext_ts - anchor_ts)``.
 3. If that position and the packet's arrival position disagree by more than
    ``reanchor_threshold`` seconds, or the SSRC changed, the stream is re-anchored on the
-   arrival time (timestamp reset, SSRC change, source restart) and it is counted.
+   arrival time (timestamp reset, SSRC change, source restart) and it is counted. A new
+   SSRC whose first packet arrives within ``ssrc_snap`` seconds of the end of the audio
+   placed so far continues from that end (the same stream, re-originated: no jitter gap).
    A sender that stops and resumes *without* advancing its timestamp lands in the past;
    when the newest packets keep landing before the written audio for longer than
    ``late_reanchor_after`` seconds of arrival time, the stream is re-anchored too (a
@@ -97,6 +99,7 @@ class StreamTimeline:
         start_sample: int = 0,
         reanchor_threshold: float = 1.0,
         late_reanchor_after: float = 0.2,
+        ssrc_snap: float = 0.06,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
@@ -104,6 +107,7 @@ class StreamTimeline:
         self.sample_rate = sample_rate
         self._reanchor_samples = round(reanchor_threshold * sample_rate)
         self._late_reanchor_after = late_reanchor_after
+        self._ssrc_snap_samples = round(ssrc_snap * sample_rate)
         # Samples [0, _flushed) have been handed out by drain(); the buffer holds
         # [_flushed, _flushed + _len) with a mask of samples that carry audio.
         self._flushed = start_sample
@@ -222,7 +226,14 @@ class StreamTimeline:
             if ssrc is not None:
                 self._ssrc = ssrc
             if ssrc_changed or abs(position - arrival_pos) > self._reanchor_samples:
-                self._anchor(rtp_timestamp, ext, arrival_pos)
+                anchor_pos = arrival_pos
+                if ssrc_changed and abs(arrival_pos - self._placed_end) <= self._ssrc_snap_samples:
+                    # A new SSRC arriving where the old one's audio ends (within the network's
+                    # jitter) takes over from there: its unrelated timestamps (RFC 3550 §8.2)
+                    # say nothing, and anchoring on this one packet's jittered arrival would
+                    # leave a gap or an overlap of a few ms in the middle of the audio.
+                    anchor_pos = self._placed_end
+                self._anchor(rtp_timestamp, ext, anchor_pos)
                 self._re_anchors += 1
                 reanchored = True
 

@@ -22,6 +22,7 @@ from pytest_bdd.parser import Step
 # Each module's __all__ is exactly its step fixtures (harness/bdd/stepdefs.py).
 from harness.bdd.steps_call import *  # noqa: F403
 from harness.bdd.steps_edge_cases import *  # noqa: F403
+from harness.bdd.steps_long_calls import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403

@@ -48,6 +48,7 @@ _TLIB = "harness.checks.tlib"
 _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
+_LONG = "harness.checks.long_calls"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -90,8 +91,7 @@ _ENTRIES: Final = (
     Judge("RTP-NO-MEDIA-ON-RECVONLY", _RTP, ("RtpAnalyzer",), True),
     Judge("RTP-SEQ-CONTINUITY", _RTP, ("RtpAnalyzer",), True),
     Judge("RTP-PT-MATCHES-SDP", _RTP, ("RtpAnalyzer",), True),
-    Judge("RTP-SSRC-CHANGE", _RTP, ("RtpAnalyzer",), True, live=False,
-          why="INFO, observed when a sender changes SSRC: the Media Server emulation never does"),
+    Judge("RTP-SSRC-CHANGE", _RTP, ("RtpAnalyzer",), True),
     Judge("REC-FILES-PRESENT", _REC, ("validate_recording", "recording_not_found"), True),
     Judge("REC-STREAM-CHANNEL", _REC, ("validate_recording",), True),
     Judge("REC-AUDIO-COMPLETE", _REC, ("validate_recording",), True),
@@ -120,6 +120,10 @@ _ENTRIES: Final = (
     Judge("ARE-09-PAUSE-RESUME", _RUN, ("pause_resume_timeline",), False,
           why="needs the pause intervals of the run-time control (T-Lib)"),
     Judge("ARE-09-STOP-START", _RUN, ("stop_start",), False, why="needs the record ids of the control's history"),
+    Judge("RTP-WRAP-RECORDED", _LONG, ("wraps_recorded",), False,
+          why="needs where each stream's sent RTP wrapped (the Media Server emulation's packets)"),
+    Judge("RTP-SSRC-CHANGE-RECORDED", _LONG, ("ssrc_change_recorded",), False,
+          why="needs where each stream's sent RTP changed SSRC (the Media Server emulation's packets)"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

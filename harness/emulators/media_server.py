@@ -18,7 +18,7 @@ import ipaddress
 import itertools
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,8 @@ from harness.sipp.twin import AnsweredLeg, SippLegError
 
 CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
-_MAX_PACKETS = 50 * 3600
+# Four hours of 20 ms packets: longer than any call a scenario places, the soak's hour included.
+_MAX_PACKETS = 50 * 3600 * 4
 SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (docs/tooling.md)
 
 
@@ -163,6 +164,9 @@ class MediaServerEmulation:
     # stream is sent next to its replica, and both carry slot-stamped (unique) payloads so the
     # replication validator can pair them. Owned (and closed) by whoever passes it.
     call_legs: CallLegs | None = None
+    # Builds a stream's RTP source (stream index, codec, seed) instead of random counters: a
+    # long call's plan (harness.media.long_call: counters near the wrap, an SSRC change).
+    source_factory: Callable[[int, str, int | None], RtpStreamSource] | None = None
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -207,6 +211,8 @@ class MediaServerEmulation:
         sock = socket.socket(socket.AF_INET6 if ":" in self.local_address else socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.local_address, 0))
         rng = None if self.seed is None else self.seed * 10 + job.stream_index
+        if self.source_factory is not None and self.call_legs is None:
+            return ReplicatedStream(job, self.source_factory(job.stream_index, codec, rng), sock, 0)
         source_type = RtpStreamSource if self.call_legs is None else StampedSource
         return ReplicatedStream(job, source_type.create(job.stream_index, codec, rng=rng), sock, 0)
 

@@ -28,6 +28,11 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   inactive-answered-recvonly  answers an a=inactive re-INVITE with a=recvonly (SDP-ANSWER-INACTIVE,
                   RFC 3264 §6.1)
   new-origin-on-reinvite  answers a re-INVITE with a new o= sess-id (SDP-ORIGIN-KEPT, RFC 3264 §8)
+  naive-wrap      drops a packet whose sequence number or timestamp is not numerically above the
+                  highest seen on its port (a late-packet filter without serial arithmetic): the
+                  stream is lost from its first wrap on (RTP-WRAP-RECORDED, RFC 3550 §5.1)
+  drop-new-ssrc   records only the first SSRC seen on each port: after an SSRC change the
+                  stream's audio is lost (RTP-SSRC-CHANGE-RECORDED, RFC 3550 §8.2)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -280,6 +285,45 @@ class DropAbove(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class NaiveWrap(RecorderCore):
+    """Compares RTP counters as plain integers: after 65535 -> 0 (or 2**32-1 -> 0) every packet
+    looks older than the highest seen and is dropped as late."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._highest: dict[int, tuple[int, int]] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        highest = self._highest.get(port)
+        if highest is not None and (packet.sequence <= highest[0] or packet.timestamp <= highest[1]):
+            return
+        self._highest[port] = (packet.sequence, packet.timestamp)
+        super().receive_rtp(port, data, source, now)
+
+
+class DropNewSsrc(RecorderCore):
+    """Keys each port's stream by the first SSRC it saw: packets of any other SSRC are ignored."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_ssrc: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        if self._first_ssrc.setdefault(port, packet.ssrc) != packet.ssrc:
+            return
+        super().receive_rtp(port, data, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -287,6 +331,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
+    "naive-wrap": NaiveWrap, "drop-new-ssrc": DropNewSsrc,
 }
 
 
