@@ -27,8 +27,11 @@ from harness.spec.findings import Finding
 
 __all__ = ["Crossing", "CrossingKind", "ssrc_change_recorded", "wraps_recorded"]
 
-# The recording validator's findings that say a stream's audio is not all where it belongs.
-_INCOMPLETE = ("REC-AUDIO-COMPLETE", "REC-FILES-PRESENT", "REC-STREAM-CHANNEL")
+
+def _incomplete(finding: Finding) -> bool:
+    """A recording validator finding saying a stream's audio is not all where it belongs."""
+    rid = finding.requirement_id
+    return rid == "REC-AUDIO-COMPLETE" or rid == "REC-FILES-PRESENT" or rid == "REC-STREAM-CHANNEL"
 
 
 class CrossingKind(enum.StrEnum):
@@ -59,7 +62,7 @@ def _recorded_across(requirement_id: str, what: str, crossings: Sequence[Crossin
     for crossing in crossings:
         by_dn.setdefault(crossing.dn, []).append(crossing)
     for dn, own in by_dn.items():
-        gap = next((f for f in recording_findings if f.requirement_id in _INCOMPLETE and f.stream in (dn, None)),
+        gap = next((f for f in recording_findings if _incomplete(f) and f.stream in (dn, None)),
                    None)
         if gap is None:
             continue

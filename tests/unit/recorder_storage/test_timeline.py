@@ -157,6 +157,27 @@ def test_ssrc_change_reanchors_even_if_timestamps_look_plausible() -> None:
     np.testing.assert_array_equal(tl.drain(960), expected(list(range(6)), 960))
 
 
+def test_new_ssrc_arriving_late_within_the_jitter_continues_where_the_old_one_ended() -> None:
+    """Before: the new SSRC was anchored on its first packet's arrival, 30 ms late here, so a
+    30 ms hole opened in the middle of the audio (the long-call scenario lost two time-code
+    segments to it). After: it continues from the end of the old SSRC's audio."""
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(77_000, pkt(5), T0 + 0.1 + 0.03, ssrc=2) is Placement.REANCHORED
+    assert tl.add(77_000 + PT, pkt(6), T0 + 0.12 + 0.03, ssrc=2) is Placement.PLACED
+    np.testing.assert_array_equal(tl.drain(7 * PT), expected(list(range(7)), 7 * PT))
+
+
+def test_new_ssrc_arriving_after_a_real_gap_is_anchored_on_its_arrival() -> None:
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    # 200 ms of nothing before the new source: a gap, kept as silence (beyond the 60 ms snap).
+    assert tl.add(77_000, pkt(15), T0 + 0.3, ssrc=2) is Placement.REANCHORED
+    np.testing.assert_array_equal(tl.drain(16 * PT), expected([0, 1, 2, 3, 4, 15], 16 * PT))
+
+
 def test_resume_without_timestamp_jump_reanchors_after_a_while() -> None:
     tl = StreamTimeline(T0)
     feed(tl, list(range(5)))

@@ -258,7 +258,8 @@ def test_with_the_real_catalogue_every_live_requirement_passed_is_compliant(tmp_
     matrix = build_matrix(read_scenarios(tmp_path))
     assert matrix.verdict == "COMPLIANT"
     offline_only = sorted(r.requirement.id for r in matrix.rows if r.outcome is Outcome.OFFLINE_ONLY)
-    assert offline_only == ["REC-TIMECODE-ABSENT", "RTP-SSRC-CHANGE", "SIP-OPTIONS-BUSY-RETRY-AFTER"]
+    # RTP-SSRC-CHANGE left this list with the long-call scenario that changes SSRC (issue 10).
+    assert offline_only == ["REC-TIMECODE-ABSENT", "SIP-OPTIONS-BUSY-RETRY-AFTER"]
     (tmp_path / "all-result.json").unlink()
     _result(tmp_path, "most", "passed", [], {rid: "passed" for rid in live[1:]})
     assert build_matrix(read_scenarios(tmp_path)).verdict == "PARTIAL: no MUST failed, 1 not exercised"
