@@ -28,6 +28,7 @@ from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
+from harness.bdd.steps_transactions import *  # noqa: F403
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, scenario_verdicts
 from harness.emulators.tlib_endpoint import TlibEndpoint

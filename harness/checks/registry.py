@@ -49,6 +49,7 @@ _RUN = "harness.checks.recording"
 _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
 _LONG = "harness.checks.long_calls"
+_TX = "harness.checks.transactions"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -124,6 +125,7 @@ _ENTRIES: Final = (
           why="needs where each stream's sent RTP wrapped (the Media Server emulation's packets)"),
     Judge("RTP-SSRC-CHANGE-RECORDED", _LONG, ("ssrc_change_recorded",), False,
           why="needs where each stream's sent RTP changed SSRC (the Media Server emulation's packets)"),
+    Judge("SIP-INVITE-RETRANS-ONE-SESSION", _TX, ("invite_retransmission",), False, why=_PROBE),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

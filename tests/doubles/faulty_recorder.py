@@ -33,6 +33,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   stream is lost from its first wrap on (RTP-WRAP-RECORDED, RFC 3550 §5.1)
   drop-new-ssrc   records only the first SSRC seen on each port: after an SSRC change the
                   stream's audio is lost (RTP-SSRC-CHANGE-RECORDED, RFC 3550 §8.2)
+  retrans-as-new  loses the INVITE transaction: a retransmitted INVITE (same branch) is taken
+                  as a new request on another branch, so it gets a new final response (482 from
+                  the merged-request rule) instead of the same 200 (SIP-INVITE-RETRANS-ONE-SESSION)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -324,6 +327,28 @@ class DropNewSsrc(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class RetransAsNew(RecorderCore):
+    """Matches no INVITE retransmission to its transaction: each copy after the first gets a
+    fresh top-Via branch before the SIP core sees it (RFC 3261 §17.2.3 keys on the branch)."""
+
+    _TOP_BRANCH = re.compile(rb"(?im)^(?:via|v)[ \t]*:[^\r\n]*?;[ \t]*branch=([^;,\s]+)")
+    _CALL_ID = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[tuple[bytes, bytes], int] = {}
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        branch, call_id = self._TOP_BRANCH.search(data), self._CALL_ID.search(data)
+        if data.startswith(b"INVITE ") and branch is not None and call_id is not None:
+            key = (call_id.group(1), branch.group(1))
+            copies = self._seen.get(key, 0)
+            self._seen[key] = copies + 1
+            if copies:
+                data = data[:branch.end(1)] + b"-copy%d" % copies + data[branch.end(1):]
+        super().receive_sip(data, source, now)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -331,7 +356,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "close-on-first-BYE": CloseOnFirstBye, "no-gap-fill": NoGapFill, "reject-stream-200": RejectStreamWith200,
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
-    "naive-wrap": NaiveWrap, "drop-new-ssrc": DropNewSsrc,
+    "naive-wrap": NaiveWrap, "drop-new-ssrc": DropNewSsrc, "retrans-as-new": RetransAsNew,
 }
 
 

@@ -91,3 +91,19 @@ def test_the_soak_scenario_runs_only_on_demand(tmp_path: Path) -> None:
     assert soak not in collected(env=without)
     assert soak in collected("--arec-soak", env=without)
     assert soak in collected(env={**without, "AREC_SOAK": "1"})
+
+
+RETRANS = "retransmitted_over_udp"
+
+
+def test_a_recorder_answering_a_retransmitted_invite_as_a_new_request_fails(tmp_path: Path) -> None:
+    code, output, results = _run(tmp_path, RETRANS, *_fault("retrans-as-new"))
+    assert code == 1 and "1 failed" in output, output[-3000:]
+    assert _violation(output) == {"SIP-INVITE-RETRANS-ONE-SESSION"}, output[-3000:]
+    assert "482" in output
+
+
+def test_the_reference_recorder_matches_the_retransmission_to_its_transaction(tmp_path: Path) -> None:
+    code, output, results = _run(tmp_path, RETRANS)
+    assert code == 0 and "1 passed" in output, output[-3000:]
+    assert _labels(results[0]) == {"SIP-INVITE-RETRANS-ONE-SESSION": {"passed"}}
