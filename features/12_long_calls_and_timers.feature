@@ -53,3 +53,17 @@ Feature: 12 - Long calls: RTP counters that wrap, an SSRC change, an hour, INVIT
   Scenario: An INVITE retransmitted over UDP after a lost 200 gets the same 200 and stays one session
     When the Media Server side retransmits its recording INVITE over UDP after the recorder's 200
     Then the recorder answered the retransmission with the same 200 and kept one session
+
+  # Whether Genesys Media Server runs session timers on its recording legs is not published
+  # (docs/genesys-flow.md §10): these probes act as a Media Server that does (Supported: timer,
+  # refresher=uac). A recorder that does not use session timers is allowed to (RFC 4028): the
+  # 422 rule is then not applicable; the refreshes must still be answered.
+  @SIP-SESSION-TIMER-422
+  Scenario: A session interval below 90 seconds is refused with 422 and Min-SE
+    When the Media Server side asks for a session interval below 90 seconds
+    Then the recorder answered 422 with a Min-SE of at least 90 seconds, or does not use session timers
+
+  @SIP-SESSION-TIMER-REFRESH
+  Scenario: Session refreshes by re-INVITE and by UPDATE keep the recording session
+    When the Media Server side refreshes its recording session by re-INVITE and then by UPDATE
+    Then the recorder answered each refresh 2xx, with Session-Expires when it uses session timers

@@ -38,6 +38,7 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
+from harness.protocol.sip.session_timer import uas_session_timer
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.storage_work import (
@@ -53,7 +54,7 @@ from reference_recorder.storage_work import (
 )
 
 SUPPORTED_CODECS = ("PCMU", "PCMA")
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 # RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
 _COMFORT_NOISE_PT = 13
 _G711_CLOCK = 8000
@@ -124,6 +125,8 @@ class RecordingSession:
     pending: tuple[uas.RequestHandle, bytes] | None = None
     awaiting: set[int] = field(default_factory=set)
     storage_error: str | None = None
+    # RFC 4028 §9: the session-timer headers of the INVITE's 2xx (harness.protocol.sip.session_timer).
+    timer_headers: tuple[tuple[str, str], ...] = ()
 
 
 class RecorderCore:
@@ -254,8 +257,8 @@ class RecorderCore:
             self._ua.respond(handle, 500, "Server Internal Error",
                              headers=[("Server", self.config.user_agent)], now=now)
             return
-        self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent)], body=answer,
-                         content_type="application/sdp", now=now)
+        self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent), *session.timer_headers],
+                         body=answer, content_type="application/sdp", now=now)
 
     def close(self, now: float) -> None:
         """Shutdown: end every session and hand out the closing of every open recording."""
@@ -327,6 +330,8 @@ class RecorderCore:
                 self._on_new_invite(event, now)
             elif method == "INVITE":
                 self._on_reinvite(event, now)
+            elif method == "UPDATE":
+                self._on_update(event, now)
             elif method == "INFO":
                 self._respond(event, now, 200)
             else:
@@ -351,6 +356,7 @@ class RecorderCore:
                                       "Loop Detected")
         target = parse_recording_uri(request.uri)
         _check_identifiers(target)
+        timer = uas_session_timer(request)  # 422 + Min-SE for too small an interval (RFC 4028 §9)
         offer = self._offer_of(request)
         plans_ports: dict[int, int] = {}
 
@@ -383,7 +389,7 @@ class RecorderCore:
             raise
         recording = self._recording_for(target, now)
         session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id,
-                                   pending=(event.handle, answer.to_bytes()))
+                                   pending=(event.handle, answer.to_bytes()), timer_headers=timer.headers)
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
@@ -418,6 +424,7 @@ class RecorderCore:
         if session is None:
             raise RemoteProtocolError("re-INVITE for a finished session", 481,
                                       "Call/Transaction Does Not Exist")
+        timer = uas_session_timer(request)  # a session refresh (RFC 4028 §7.4, §9)
         offer = self._offer_of(request)
         by_index = {s.m_index: s for s in session.streams}
 
@@ -447,7 +454,20 @@ class RecorderCore:
             elif plan.offer_direction in (Direction.SENDONLY, Direction.SENDRECV) and stream.paused:
                 stream.paused = False
                 self._storage_work.append(StorageResume(session.recording, stream.key, now))
-        self._respond(event, now, 200, body=answer.to_bytes(), content_type="application/sdp")
+        self._respond(event, now, 200, headers=list(timer.headers), body=answer.to_bytes(),
+                      content_type="application/sdp")
+
+    def _on_update(self, event: uas.RequestReceived, now: float) -> None:
+        """RFC 3311 UPDATE: with an offer it is answered like a re-INVITE's (§5.2: the answer in
+        the 2xx); without one it is a session refresh (RFC 4028 §7.4: UPDATE is preferred for
+        refreshes because it needs no offer), answered 200 with the session-timer headers."""
+        request = event.request
+        if request.body:
+            self._on_reinvite(event, now)
+            return
+        if request.call_id not in self._sessions:
+            raise RemoteProtocolError("UPDATE for a finished session", 481, "Call/Transaction Does Not Exist")
+        self._respond(event, now, 200, headers=list(uas_session_timer(request).headers))
 
     @staticmethod
     def _offer_of(request: SipRequest) -> SessionDescription:

@@ -26,6 +26,7 @@ from harness.bdd.steps_long_calls import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
+from harness.bdd.steps_session_timers import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
 from harness.bdd.steps_transactions import *  # noqa: F403

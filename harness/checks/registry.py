@@ -50,6 +50,7 @@ _MEDIA = "harness.checks.media_control"
 _SDP = "harness.checks.sdp_answers"
 _LONG = "harness.checks.long_calls"
 _TX = "harness.checks.transactions"
+_ST = "harness.checks.session_timers"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -126,6 +127,8 @@ _ENTRIES: Final = (
     Judge("RTP-SSRC-CHANGE-RECORDED", _LONG, ("ssrc_change_recorded",), False,
           why="needs where each stream's sent RTP changed SSRC (the Media Server emulation's packets)"),
     Judge("SIP-INVITE-RETRANS-ONE-SESSION", _TX, ("invite_retransmission",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-422", _ST, ("too_small_interval",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-REFRESH", _ST, ("refreshes_answered",), False, why=_PROBE),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

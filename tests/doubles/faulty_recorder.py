@@ -36,6 +36,11 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   retrans-as-new  loses the INVITE transaction: a retransmitted INVITE (same branch) is taken
                   as a new request on another branch, so it gets a new final response (482 from
                   the merged-request rule) instead of the same 200 (SIP-INVITE-RETRANS-ONE-SESSION)
+  grant-below-min-se  uses session timers but grants any interval asked for: Session-Expires 30
+                  gets 200 with Session-Expires: 30 instead of 422 + Min-SE (SIP-SESSION-TIMER-422,
+                  RFC 4028 §4, §9)
+  refresh-without-timer  answers session refreshes (re-INVITE, UPDATE) 200 without the
+                  Session-Expires its INVITE's 200 carried (SIP-SESSION-TIMER-REFRESH, RFC 4028 §9)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -349,6 +354,52 @@ class RetransAsNew(RecorderCore):
         super().receive_sip(data, source, now)
 
 
+_SESSION_EXPIRES = re.compile(rb"(?im)^(?:session-expires|x)[ \t]*:[ \t]*(\d+)")
+_CALL_ID_LINE = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
+
+
+class GrantBelowMinSe(RecorderCore):
+    """Accepts a Session-Expires below 90 s and echoes it in the 2xx: the core sees 90 (so it
+    accepts), and the answer's Session-Expires is put back to what was asked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._asked: dict[bytes, bytes] = {}  # Call-ID -> the interval asked for
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        interval, call_id = _SESSION_EXPIRES.search(data), _CALL_ID_LINE.search(data)
+        if interval is not None and call_id is not None and int(interval.group(1)) < 90:
+            self._asked[call_id.group(1)] = interval.group(1)
+            data = data[:interval.start(1)] + b"90" + data[interval.end(1):]
+        super().receive_sip(data, source, now)
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        out = []
+        for item in super().data_to_send():
+            interval, call_id = _SESSION_EXPIRES.search(item.data), _CALL_ID_LINE.search(item.data)
+            if item.data.startswith(b"SIP/2.0 2") and interval and call_id and call_id.group(1) in self._asked:
+                data = item.data[:interval.start(1)] + self._asked[call_id.group(1)] + item.data[interval.end(1):]
+                item = uas.Outgoing(data, item.destination, item.transport)
+            out.append(item)
+        return out
+
+
+class RefreshWithoutTimer(RecorderCore):
+    """Drops Session-Expires from its 2xx to a session refresh (any request after CSeq 1)."""
+
+    _CSEQ = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d+)[ \t]+(INVITE|UPDATE)\b")
+    _LINE = re.compile(rb"(?im)^(?:session-expires|x)[ \t]*:[^\r\n]*\r\n")
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        out = []
+        for item in super().data_to_send():
+            cseq = self._CSEQ.search(item.data)
+            if item.data.startswith(b"SIP/2.0 2") and cseq is not None and int(cseq.group(1)) > 1:
+                item = uas.Outgoing(self._LINE.sub(b"", item.data, count=1), item.destination, item.transport)
+            out.append(item)
+        return out
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -357,6 +408,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "naive-wrap": NaiveWrap, "drop-new-ssrc": DropNewSsrc, "retrans-as-new": RetransAsNew,
+    "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
 }
 
 

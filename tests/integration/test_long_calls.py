@@ -107,3 +107,29 @@ def test_the_reference_recorder_matches_the_retransmission_to_its_transaction(tm
     code, output, results = _run(tmp_path, RETRANS)
     assert code == 0 and "1 passed" in output, output[-3000:]
     assert _labels(results[0]) == {"SIP-INVITE-RETRANS-ONE-SESSION": {"passed"}}
+
+
+SE_SMALL = "session_interval_below"
+SE_REFRESH = "session_refreshes"
+
+
+@pytest.mark.parametrize(("fault", "keyword", "requirement"), [
+    ("grant-below-min-se", SE_SMALL, "SIP-SESSION-TIMER-422"),
+    ("refresh-without-timer", SE_REFRESH, "SIP-SESSION-TIMER-REFRESH"),
+])
+def test_a_recorder_getting_session_timers_wrong_fails_with_the_right_id(tmp_path: Path, fault: str, keyword: str,
+                                                                         requirement: str) -> None:
+    code, output, _results = _run(tmp_path, keyword, *_fault(fault))
+    assert code == 1 and "1 failed" in output, output[-3000:]
+    assert _violation(output) == {requirement}, output[-3000:]
+
+
+def test_the_reference_recorder_uses_session_timers_and_passes(tmp_path: Path) -> None:
+    code, output, results = _run(tmp_path, f"{SE_SMALL} or {SE_REFRESH}")
+    assert code == 0 and "2 passed" in output, output[-3000:]
+    labels: dict[str, set[str]] = {}
+    for result in results:
+        for rid, verdicts in _labels(result).items():
+            labels.setdefault(rid, set()).update(verdicts)
+    # Passed, not "not applicable": the reference recorder answers 422 and repeats Session-Expires.
+    assert labels == {"SIP-SESSION-TIMER-422": {"passed"}, "SIP-SESSION-TIMER-REFRESH": {"passed"}}, labels
