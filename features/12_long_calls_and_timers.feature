@@ -67,3 +67,9 @@ Feature: 12 - Long calls: RTP counters that wrap, an SSRC change, an hour, INVIT
   Scenario: Session refreshes by re-INVITE and by UPDATE keep the recording session
     When the Media Server side refreshes its recording session by re-INVITE and then by UPDATE
     Then the recorder answered each refresh 2xx, with Session-Expires when it uses session timers
+
+  # ~100 s: on demand only, like the hour-long call (tag @soak; README "Long calls and the soak").
+  @soak @SIP-SESSION-TIMER-EXPIRY
+  Scenario: When the refreshes stop, the recorder ends the session by its expiry (on demand only)
+    When the Media Server side stops refreshing its recording session for longer than its interval
+    Then the recorder ended the recording session by its expiry

@@ -38,7 +38,7 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.message import SipRequest
-from harness.protocol.sip.session_timer import uas_session_timer
+from harness.protocol.sip.session_timer import TimerAnswer, uas_session_timer
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.storage_work import (
@@ -127,6 +127,24 @@ class RecordingSession:
     storage_error: str | None = None
     # RFC 4028 §9: the session-timer headers of the INVITE's 2xx (harness.protocol.sip.session_timer).
     timer_headers: tuple[tuple[str, str], ...] = ()
+    # The session interval the Media Server refreshes (refresher=uac) and when it runs out (set
+    # when the 2xx leaves, moved by each refresh); None: no session timer to watch.
+    timer_interval: int | None = None
+    expires_at: float | None = None
+
+    def refreshed(self, timer: TimerAnswer, now: float) -> None:
+        """RFC 4028 §7.4/§9: a 2xx to the INVITE or to a refresh (re)starts the session timer."""
+        granted = timer.granted
+        self.timer_interval = granted.interval if granted is not None and granted.refresher == "uac" else None
+        self.expires_at = None if self.timer_interval is None else now + self.timer_interval
+
+    def ends_by_timer_at(self) -> float | None:
+        """RFC 4028 §10: the side not refreshing ends the session "slightly before the session
+        expiration. The minimum of 32 seconds and one third of the session interval is
+        RECOMMENDED" (so much before it)."""
+        if self.expires_at is None or self.timer_interval is None or self.ending is not None:
+            return None
+        return self.expires_at - min(32.0, self.timer_interval / 3)
 
 
 class RecorderCore:
@@ -206,12 +224,20 @@ class RecorderCore:
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         endings = [s.ending[0] for s in self._sessions.values() if s.ending is not None]
-        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings) if d is not None]
+        expiries = [s.ends_by_timer_at() for s in self._sessions.values()]
+        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries) if d is not None]
         return min(deadlines) if deadlines else None
 
     def on_timer(self, now: float) -> None:
         for event in self._ua.on_timer(now):
             self._handle(event, now)
+        for session in self._sessions.values():
+            due = session.ends_by_timer_at()
+            if due is not None and now >= due:
+                # The refresher stopped refreshing (RFC 4028 §10): end the recording instead of
+                # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
+                # transaction yet; a later BYE from the Media Server is still answered 200.
+                session.ending = (now, now, "session timer expired")
         for session in [s for s in self._sessions.values() if s.ending is not None and now >= s.ending[0]]:
             _, ended_at, reason = session.ending  # type: ignore[misc]
             self._end_session(session, now, reason, ended_at=ended_at)
@@ -259,6 +285,8 @@ class RecorderCore:
             return
         self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent), *session.timer_headers],
                          body=answer, content_type="application/sdp", now=now)
+        if session.timer_interval is not None:
+            session.expires_at = now + session.timer_interval
 
     def close(self, now: float) -> None:
         """Shutdown: end every session and hand out the closing of every open recording."""
@@ -390,6 +418,8 @@ class RecorderCore:
         recording = self._recording_for(target, now)
         session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id,
                                    pending=(event.handle, answer.to_bytes()), timer_headers=timer.headers)
+        session.refreshed(timer, now)
+        session.expires_at = None  # runs from the 2xx (storage_done), not from the INVITE
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
@@ -456,6 +486,7 @@ class RecorderCore:
                 self._storage_work.append(StorageResume(session.recording, stream.key, now))
         self._respond(event, now, 200, headers=list(timer.headers), body=answer.to_bytes(),
                       content_type="application/sdp")
+        session.refreshed(timer, now)
 
     def _on_update(self, event: uas.RequestReceived, now: float) -> None:
         """RFC 3311 UPDATE: with an offer it is answered like a re-INVITE's (§5.2: the answer in
@@ -465,9 +496,12 @@ class RecorderCore:
         if request.body:
             self._on_reinvite(event, now)
             return
-        if request.call_id not in self._sessions:
+        session = self._sessions.get(request.call_id)
+        if session is None:
             raise RemoteProtocolError("UPDATE for a finished session", 481, "Call/Transaction Does Not Exist")
-        self._respond(event, now, 200, headers=list(uas_session_timer(request).headers))
+        timer = uas_session_timer(request)
+        self._respond(event, now, 200, headers=list(timer.headers))
+        session.refreshed(timer, now)
 
     @staticmethod
     def _offer_of(request: SipRequest) -> SessionDescription:

@@ -4,6 +4,8 @@ the SIPp probes edge_se_small_uac.xml (too small an interval) and edge_se_refres
 
 from __future__ import annotations
 
+import json
+
 from pytest_bdd import then, when
 
 from harness.bdd.stepdefs import step_fixtures
@@ -12,7 +14,7 @@ from harness.checks import session_timers
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge_result
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.sip.message import SipResponse
+from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.protocol.sip.session_timer import parse_min_se, parse_session_expires
 from harness.validators.sip import SipEvent
 
@@ -74,6 +76,40 @@ def _refreshed(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
     result = session_timers.refreshes_answered(_session_expires(initial), refreshes, allows_update="UPDATE" in allows,
                                                call_id=call_id)
     judge_result(result, ["SIP-SESSION-TIMER-REFRESH"], "session refreshes answered")
+
+
+@when("the Media Server side stops refreshing its recording session for longer than its interval")
+def _refreshes_stop(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    edge_calls["se-expiry"] = _edge_probe(run, "se-expiry", "edge_se_expiry_uac",
+                                          _edge_offer(run, [("audio", "0", "PCMU/8000")]), timeout=150.0)
+
+
+def _recording_end(run: ScenarioRun, call_id: str) -> float | None:
+    """When the recorder ended the probe's stream, on the wall clock: the reference layout's
+    recording.json (t0 + the stream's ended_at); None: no such metadata."""
+    root = run.recorder.recordings
+    for path in sorted(root.rglob("recording.json")) if root is not None else []:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for stream in doc.get("streams", []):
+            if stream.get("call_id") == call_id and stream.get("ended_at") is not None:
+                return float(doc["t0"]) + float(stream["ended_at"])
+    return None
+
+
+@then("the recorder ended the recording session by its expiry")
+def _ended_by_expiry(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
+    call_id = edge_calls["se-expiry"]
+    events = _edge_events(run, call_id)
+    answered = next((e for e in events if isinstance(e.message, SipResponse) and e.message.status == 200
+                     and e.message.cseq.method == "INVITE"), None)
+    recorder = (run.recorder.host, run.recorder.port)
+    recorder_bye = next((e.timestamp for e in events if isinstance(e.message, SipRequest)
+                         and e.message.method == "BYE" and e.src == recorder), None)
+    granted = _session_expires(answered.message) if answered is not None and isinstance(answered.message,
+                                                                                        SipResponse) else None
+    result = session_timers.session_expiry(granted, answered.timestamp if answered else 0.0,
+                                           _recording_end(run, call_id), recorder_bye, call_id=call_id)
+    judge_result(result, ["SIP-SESSION-TIMER-EXPIRY"], "session ended by its expiry")
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -27,6 +27,9 @@ class Judge:
     offline: bool  # judged from a capture (+ recordings) alone: arec validate applies it
     live: bool = True  # the live suite can exercise it (False: only offline validation can)
     why: str = ""  # why it is live only / offline only
+    # Judged only by a scenario that runs on demand (tag @soak: minutes long, never in the default
+    # run); the matrix then says "on demand" instead of "not exercised" when it did not run.
+    on_demand: bool = False
 
     @property
     def place(self) -> str:
@@ -129,6 +132,8 @@ _ENTRIES: Final = (
     Judge("SIP-INVITE-RETRANS-ONE-SESSION", _TX, ("invite_retransmission",), False, why=_PROBE),
     Judge("SIP-SESSION-TIMER-422", _ST, ("too_small_interval",), False, why=_PROBE),
     Judge("SIP-SESSION-TIMER-REFRESH", _ST, ("refreshes_answered",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-EXPIRY", _ST, ("session_expiry",), False, on_demand=True,
+          why="needs the probe whose refreshes stop (100 s, on demand: @soak) and the recording's end time"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

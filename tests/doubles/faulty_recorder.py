@@ -41,6 +41,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   RFC 4028 §4, §9)
   refresh-without-timer  answers session refreshes (re-INVITE, UPDATE) 200 without the
                   Session-Expires its INVITE's 200 carried (SIP-SESSION-TIMER-REFRESH, RFC 4028 §9)
+  ignore-session-expiry  grants session timers but never acts on their expiry: a dialog whose
+                  refreshes stopped keeps its recording open until the Media Server's BYE
+                  (SIP-SESSION-TIMER-EXPIRY, RFC 4028 §10; a SHOULD: a warning)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -400,6 +403,15 @@ class RefreshWithoutTimer(RecorderCore):
         return out
 
 
+class IgnoreSessionExpiry(RecorderCore):
+    """Answers with Session-Expires like the reference recorder, then forgets every expiry."""
+
+    def next_deadline(self) -> float | None:
+        for session in self._sessions.values():
+            session.expires_at = None
+        return super().next_deadline()
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -409,6 +421,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "naive-wrap": NaiveWrap, "drop-new-ssrc": DropNewSsrc, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
+    "ignore-session-expiry": IgnoreSessionExpiry,
 }
 
 

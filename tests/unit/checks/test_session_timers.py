@@ -46,3 +46,14 @@ def test_update_refused_405_is_excused_only_when_not_allowed_and_no_timer_needs_
                               allows_update=False).findings == []
     assert len(refreshes_answered(None, [Refresh("UPDATE", 405, None)], allows_update=True).findings) == 1
     assert refreshes_answered(120, [], allows_update=True).not_exercised == {"SIP-SESSION-TIMER-REFRESH"}
+
+
+def test_session_expiry() -> None:
+    from harness.checks.session_timers import session_expiry
+
+    assert session_expiry(90, 100.0, 160.0, None).findings == []  # recording ended 60 s after the 2xx
+    assert session_expiry(90, 100.0, None, 170.0).findings == []  # a BYE of its own before expiry
+    (finding,) = session_expiry(90, 100.0, 200.0, None, call_id="c").findings
+    assert finding.requirement_id == "SIP-SESSION-TIMER-EXPIRY" and "100.0 s after" in finding.message
+    assert [f.requirement_id for f in session_expiry(90, 100.0, None, None).findings] == ["SIP-SESSION-TIMER-EXPIRY"]
+    assert session_expiry(None, 100.0, None, None).not_applicable == {"SIP-SESSION-TIMER-EXPIRY"}
