@@ -219,7 +219,7 @@ class RecorderCore:
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
         # Queued, not written: the store places it when the adapter next runs its storage work.
-        session.recording.audio.append((stream.key, packet.timestamp, pcm, now))
+        session.recording.audio.append((stream.key, packet.timestamp, pcm, now, packet.ssrc))
 
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:

@@ -57,6 +57,7 @@ from harness.protocol.rtp.seqnum import TS_MOD, ts_distance
 __all__ = ["Placement", "StreamTimeline", "TimelineStats", "seconds_to_samples"]
 
 _RECENT_TS: Final = 1024  # timestamps remembered for duplicate detection (~20 s at 50 pps)
+_LAG_WINDOW: Final = 25  # packets (~0.5 s) whose placement-minus-arrival gives a stream's offset
 
 
 class Placement(enum.Enum):
@@ -125,6 +126,8 @@ class StreamTimeline:
         self._late_streak_since: float | None = None
         self._recent: set[int] = set()
         self._recent_order: deque[int] = deque()
+        # Placement minus arrival position of the current SSRC's recent packets (samples).
+        self._lags: deque[int] = deque(maxlen=_LAG_WINDOW)
         # Pause intervals in samples; end None = still paused.
         self._pauses: list[tuple[int, int | None]] = []
         # Counters.
@@ -180,6 +183,14 @@ class StreamTimeline:
         # A new timestamp space: old timestamps say nothing about duplicates any more.
         self._recent.clear()
         self._recent_order.clear()
+        self._lags.clear()
+
+    def _typical_lag(self) -> int:
+        """Median placement-minus-arrival offset of the current source's recent packets."""
+        if not self._lags:
+            return 0
+        ordered = sorted(self._lags)
+        return ordered[len(ordered) // 2]
 
     def _ensure(self, length: int) -> None:
         if length <= self._buf.shape[0]:
@@ -227,7 +238,10 @@ class StreamTimeline:
                 self._ssrc = ssrc
             if ssrc_changed or abs(position - arrival_pos) > self._reanchor_samples:
                 anchor_pos = arrival_pos
-                if ssrc_changed and abs(arrival_pos - self._placed_end) <= self._ssrc_snap_samples:
+                # Where the old SSRC would have placed a packet arriving now: its arrival plus the
+                # old stream's typical placement-minus-arrival offset (its anchor's own delay).
+                expected_pos = arrival_pos + self._typical_lag()
+                if ssrc_changed and abs(expected_pos - self._placed_end) <= self._ssrc_snap_samples:
                     # A new SSRC arriving where the old one's audio ends (within the network's
                     # jitter) takes over from there: its unrelated timestamps (RFC 3550 §8.2)
                     # say nothing, and anchoring on this one packet's jittered arrival would
@@ -274,6 +288,7 @@ class StreamTimeline:
         self._buf[offset : offset + n][free] = samples[free]
         self._mask[offset : offset + n] = True
         self._placed_end = max(self._placed_end, start + n)
+        self._lags.append(start - arrival_pos)
         self._remember(ext)
         self._placed += 1
         return Placement.REANCHORED if reanchored else Placement.PLACED

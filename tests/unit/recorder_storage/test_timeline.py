@@ -169,6 +169,20 @@ def test_new_ssrc_arriving_late_within_the_jitter_continues_where_the_old_one_en
     np.testing.assert_array_equal(tl.drain(7 * PT), expected(list(range(7)), 7 * PT))
 
 
+def test_new_ssrc_continues_the_old_one_whose_anchor_arrived_late() -> None:
+    """The old SSRC's first packet arrived 100 ms late (its anchor), the rest on time: its audio
+    sits 100 ms after the arrival times. The new SSRC arriving on time continues where that
+    audio ends (before: anchored on its arrival, 100 ms inside the old audio, it overlapped)."""
+    tl = StreamTimeline(T0)
+    tl.add(1000, pkt(0), T0 + 0.1, ssrc=1)
+    for i in range(1, 30):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(55_555, pkt(30), T0 + 0.6, ssrc=2) is Placement.REANCHORED
+    tl.add(55_555 + PT, pkt(31), T0 + 0.62, ssrc=2)
+    out = tl.drain(800 + 32 * PT)
+    np.testing.assert_array_equal(out, expected(list(range(32)), 800 + 32 * PT, offset=800))
+
+
 def test_new_ssrc_arriving_after_a_real_gap_is_anchored_on_its_arrival() -> None:
     tl = StreamTimeline(T0)
     for i in range(5):
