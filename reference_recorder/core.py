@@ -43,6 +43,7 @@ from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answ
 from harness.protocol.sip import uas
 from harness.protocol.sip.dialog import Dialog
 from harness.protocol.sip.message import SipRequest
+from harness.protocol.sip.session_timer import TimerAnswer, uas_session_timer
 from harness.protocol.siprec.session import OPTION_TAG
 from reference_recorder import siprec as srs
 from reference_recorder.log_limit import RateLimitedLog
@@ -64,7 +65,7 @@ from reference_recorder.storage_work import (
 # G.722 (RFC 3551 §4.5.2) is decoded to the recording's 8 kHz rate, its RTP clock: the files keep
 # the narrow band only (harness/protocol/rtp/g722.py).
 SUPPORTED_CODECS = ("PCMU", "PCMA", "G722")
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 # RTCP and comfort noise share the port range / payload space with audio; only these carry audio.
 _COMFORT_NOISE_PT = 13
 _G711_CLOCK = 8000
@@ -147,6 +148,26 @@ class RecordingSession:
     dialog: Dialog | None = None  # once answered 2xx: what our BYE on an RTP timeout is built from
     last_media: float = 0.0  # when RTP last arrived (or the session was answered)
     siprec: srs.SiprecSession | None = None  # a SIPREC recording session (RFC 7866)
+    # RFC 4028 §9: the session-timer headers of the INVITE's 2xx (harness.protocol.sip.session_timer).
+    timer_headers: tuple[tuple[str, str], ...] = ()
+    # The session interval the Media Server refreshes (refresher=uac) and when it runs out (set
+    # when the 2xx leaves, moved by each refresh); None: no session timer to watch.
+    timer_interval: int | None = None
+    expires_at: float | None = None
+
+    def refreshed(self, timer: TimerAnswer, now: float) -> None:
+        """RFC 4028 §7.4/§9: a 2xx to the INVITE or to a refresh (re)starts the session timer."""
+        granted = timer.granted
+        self.timer_interval = granted.interval if granted is not None and granted.refresher == "uac" else None
+        self.expires_at = None if self.timer_interval is None else now + self.timer_interval
+
+    def ends_by_timer_at(self) -> float | None:
+        """RFC 4028 §10: the side not refreshing ends the session "slightly before the session
+        expiration. The minimum of 32 seconds and one third of the session interval is
+        RECOMMENDED" (so much before it)."""
+        if self.expires_at is None or self.timer_interval is None or self.ending is not None:
+            return None
+        return self.expires_at - min(32.0, self.timer_interval / 3)
 
 
 class RecorderCore:
@@ -233,17 +254,25 @@ class RecorderCore:
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
         # Queued, not written: the store places it when the adapter next runs its storage work.
-        session.recording.audio.append((stream.key, packet.timestamp, pcm, now))
+        session.recording.audio.append((stream.key, packet.timestamp, pcm, now, packet.ssrc))
 
     # -- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         endings = [s.ending[0] for s in self._sessions.values() if s.ending is not None]
-        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings) if d is not None]
+        expiries = [s.ends_by_timer_at() for s in self._sessions.values()]
+        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries) if d is not None]
         return min(deadlines) if deadlines else None
 
     def on_timer(self, now: float) -> None:
         for event in self._ua.on_timer(now):
             self._handle(event, now)
+        for session in self._sessions.values():
+            due = session.ends_by_timer_at()
+            if due is not None and now >= due:
+                # The refresher stopped refreshing (RFC 4028 §10): end the recording instead of
+                # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
+                # transaction yet; a later BYE from the Media Server is still answered 200.
+                session.ending = (now, now, "session timer expired")
         for session in [s for s in self._sessions.values() if s.ending is not None and now >= s.ending[0]]:
             _, ended_at, reason = session.ending  # type: ignore[misc]
             self._end_session(session, now, reason, ended_at=ended_at)
@@ -291,9 +320,12 @@ class RecorderCore:
             self._ua.respond(handle, 500, "Server Internal Error",
                              headers=[("Server", self.config.user_agent)], now=now)
             return
-        session.dialog = self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent), *contact],
+        session.dialog = self._ua.respond(handle, 200, headers=[("Server", self.config.user_agent), *contact,
+                                                                *session.timer_headers],
                                           body=answer, content_type="application/sdp", now=now)
         session.last_media = now
+        if session.timer_interval is not None:
+            session.expires_at = now + session.timer_interval
 
     def close(self, now: float) -> None:
         """Shutdown: end every session and hand out the closing of every open recording."""
@@ -365,6 +397,8 @@ class RecorderCore:
                 self._on_new_invite(event, now)
             elif method == "INVITE":
                 self._on_reinvite(event, now)
+            elif method == "UPDATE":
+                self._on_update(event, now)
             elif method == "INFO":
                 self._respond(event, now, 200)
             else:
@@ -396,6 +430,7 @@ class RecorderCore:
         else:
             target, offer, rs_state = recording_session
             _check_identifiers(target)
+        timer = uas_session_timer(request)  # 422 + Min-SE for too small an interval (RFC 4028 §9)
         plans_ports: dict[int, int] = {}
 
         def allocate(m_index: int, _media: object) -> int:
@@ -427,7 +462,10 @@ class RecorderCore:
             raise
         recording = self._recording_for(target, now)
         session = RecordingSession(request.call_id, target, recording, plans=plans, sdp_session_id=session_id,
-                                   pending=(event.handle, answer.to_bytes()), siprec=rs_state)
+                                   pending=(event.handle, answer.to_bytes()), siprec=rs_state,
+                                   timer_headers=timer.headers)
+        session.refreshed(timer, now)
+        session.expires_at = None  # runs from the 2xx (storage_done), not from the INVITE
         accepted = [p for p in plans if p.accepted]
         for position, plan in enumerate(accepted):
             assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
@@ -468,6 +506,7 @@ class RecorderCore:
         if session is None:
             raise RemoteProtocolError("re-INVITE for a finished session", 481,
                                       "Call/Transaction Does Not Exist")
+        timer = uas_session_timer(request)  # a session refresh (RFC 4028 §7.4, §9)
         offer = self._offer_of(request) if session.siprec is None else srs.reoffer(session.siprec, request)
         by_index = {s.m_index: s for s in session.streams}
 
@@ -498,8 +537,9 @@ class RecorderCore:
                 stream.paused = False
                 self._storage_work.append(StorageResume(session.recording, stream.key, now))
         self._annotate_siprec(session, now)
-        self._respond(event, now, 200, headers=self._siprec_contact(session), body=answer.to_bytes(),
-                      content_type="application/sdp")
+        self._respond(event, now, 200, headers=[*self._siprec_contact(session), *timer.headers],
+                      body=answer.to_bytes(), content_type="application/sdp")
+        session.refreshed(timer, now)
 
     @staticmethod
     def _open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription,
@@ -520,6 +560,21 @@ class RecorderCore:
         if session.siprec is not None:
             keys = {s.m_index: s.key for s in session.streams}
             self._storage_work.append(StorageAnnotate(session.recording, "siprec", session.siprec.to_json(keys), now))
+
+    def _on_update(self, event: uas.RequestReceived, now: float) -> None:
+        """RFC 3311 UPDATE: with an offer it is answered like a re-INVITE's (§5.2: the answer in
+        the 2xx); without one it is a session refresh (RFC 4028 §7.4: UPDATE is preferred for
+        refreshes because it needs no offer), answered 200 with the session-timer headers."""
+        request = event.request
+        if request.body:
+            self._on_reinvite(event, now)
+            return
+        session = self._sessions.get(request.call_id)
+        if session is None:
+            raise RemoteProtocolError("UPDATE for a finished session", 481, "Call/Transaction Does Not Exist")
+        timer = uas_session_timer(request)
+        self._respond(event, now, 200, headers=list(timer.headers))
+        session.refreshed(timer, now)
 
     @staticmethod
     def _offer_of(request: SipRequest) -> SessionDescription:

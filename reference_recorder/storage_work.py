@@ -29,9 +29,10 @@ __all__ = [
     "StorageWork",
 ]
 
-# (stream key, RTP timestamp, decoded samples, arrival time): queued by the event loop, placed
-# by the storage thread (deque append / popleft are atomic, so neither waits for the other).
-QueuedAudio = tuple[str, int, npt.NDArray[np.int16], float]
+# (stream key, RTP timestamp, decoded samples, arrival time, SSRC): queued by the event loop,
+# placed by the storage thread (deque append / popleft are atomic, so neither waits for the
+# other). The SSRC tells the timeline a new source started (RFC 3550 §8.2: new counters).
+QueuedAudio = tuple[str, int, npt.NDArray[np.int16], float, int | None]
 
 
 @dataclass(eq=False, slots=True)

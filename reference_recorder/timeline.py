@@ -34,6 +34,11 @@ Placement rules (docs/architecture.md §4 reference recorder output):
    distance of its recent packets): the first packet's own delay, which set the anchor, is in
    every later place, so a new source (a transfer's re-INVITE, docs/genesys-flow.md §3.5)
    anchored on its bare arrival would land that much early, on top of the audio before it.
+   A new SSRC whose first packet arrives (so corrected) within ``ssrc_snap`` seconds of the
+   end of the audio placed so far continues from that end (the same stream, re-originated:
+   no jitter gap or overlap in the middle of the audio). The window is under one packet: a
+   new device after a transfer starts at least a packet after the old one stopped, and that
+   gap is real (features/11_midcall_changes.feature).
    A sender that stops and resumes *without* advancing its timestamp lands in the past;
    when the newest packets keep landing before the written audio for longer than
    ``late_reanchor_after`` seconds of arrival time, the stream is re-anchored too (a
@@ -68,7 +73,7 @@ __all__ = ["Placement", "StreamTimeline", "TimelineStats", "seconds_to_samples"]
 
 _IN_SEQUENCE: Final = 4  # a packet at most this many packets after the newest is in sequence
 _RECENT_TS: Final = 1024  # timestamps remembered for duplicate detection (~20 s at 50 pps)
-_OFFSET_WINDOW: Final = 50  # packets whose transit offset a re-anchor uses (~1 s at 50 pps)
+_OFFSET_WINDOW: Final = 25  # packets whose transit offset a re-anchor uses (~0.5 s at 50 pps)
 
 
 class Placement(enum.Enum):
@@ -113,6 +118,7 @@ class StreamTimeline:
         reanchor_threshold: float = 1.0,
         late_reanchor_after: float = 0.2,
         early_slack: float = 0.02,
+        ssrc_snap: float = 0.01,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
@@ -121,6 +127,7 @@ class StreamTimeline:
         self._reanchor_samples = round(reanchor_threshold * sample_rate)
         self._late_reanchor_after = late_reanchor_after
         self._early_slack = round(early_slack * sample_rate)
+        self._ssrc_snap_samples = round(ssrc_snap * sample_rate)
         # Samples [0, _flushed) have been handed out by drain(); the buffer holds
         # [_flushed, _flushed + _len) with a mask of samples that carry audio.
         self._flushed = start_sample
@@ -261,6 +268,13 @@ class StreamTimeline:
             if ssrc is not None:
                 self._ssrc = ssrc
             if ssrc_changed or abs(position - arrival_pos) > self._reanchor_samples:
+                offset = min(self._offsets) if self._offsets else 0
+                if ssrc_changed and abs(arrival_pos - offset - self._placed_end) <= self._ssrc_snap_samples:
+                    # A new SSRC arriving where the old one's audio ends (within the network's
+                    # jitter) takes over from there: its unrelated timestamps (RFC 3550 §8.2)
+                    # say nothing, and anchoring on this one packet's jittered arrival would
+                    # leave a gap or an overlap of a few ms in the middle of the audio.
+                    arrival_pos = self._placed_end + offset  # `_anchor` takes the offset off again
                 self._anchor(rtp_timestamp, ext, arrival_pos)
                 self._re_anchors += 1
                 reanchored = True

@@ -26,13 +26,16 @@ from harness.bdd.steps_edge_cases import *  # noqa: F403
 from harness.bdd.steps_high_availability import *  # noqa: F403
 from harness.bdd.steps_impaired import *  # noqa: F403
 from harness.bdd.steps_impaired import impair_each_stream
+from harness.bdd.steps_long_calls import *  # noqa: F403
 from harness.bdd.steps_midcall import *  # noqa: F403
 from harness.bdd.steps_recorder_tlib_client import *  # noqa: F403
 from harness.bdd.steps_recording import *  # noqa: F403
 from harness.bdd.steps_replication import *  # noqa: F403
+from harness.bdd.steps_session_timers import *  # noqa: F403
 from harness.bdd.steps_sessions import *  # noqa: F403
 from harness.bdd.steps_siprec import *  # noqa: F403
 from harness.bdd.steps_tlib import *  # noqa: F403
+from harness.bdd.steps_transactions import *  # noqa: F403
 from harness.conformance.high_availability import HaScenario
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import attach_evidence, scenario_verdicts

@@ -33,7 +33,8 @@ def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]]) -> bytes:
     return offer.removesuffix(b"\r\n")  # SIPp adds the last CRLF after the inserted file
 
 
-def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None = None) -> str:
+def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None = None, *,
+                timeout: float = 15.0) -> str:
     """Run one edge_*_uac.xml probe; returns its Call-ID (the Then steps find it in the capture)."""
     import uuid
 
@@ -49,7 +50,7 @@ def _edge_probe(run: ScenarioRun, name: str, scenario: str, offer: bytes | None 
     work.mkdir(parents=True, exist_ok=True)
     if offer is not None:
         (work / OFFER_FILE).write_bytes(offer)
-    result = run_options(leg, work, timeout=15.0, scenario_path=SCENARIO_DIR / f"{scenario}.xml")
+    result = run_options(leg, work, timeout=timeout, scenario_path=SCENARIO_DIR / f"{scenario}.xml")
     run.note(f"SIPp {scenario} ({call_id}): {result.summary()}")
     return call_id
 

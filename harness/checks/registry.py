@@ -27,6 +27,9 @@ class Judge:
     offline: bool  # judged from a capture (+ recordings) alone: arec validate applies it
     live: bool = True  # the live suite can exercise it (False: only offline validation can)
     why: str = ""  # why it is live only / offline only
+    # Judged only by a scenario that runs on demand (tag @soak: minutes long, never in the default
+    # run); the matrix then says "on demand" instead of "not exercised" when it did not run.
+    on_demand: bool = False
 
     @property
     def place(self) -> str:
@@ -52,6 +55,9 @@ _HA = "harness.checks.high_availability"
 _SIPREC = "harness.checks.siprec"
 _MID = "harness.checks.midcall"
 _IMP = "harness.checks.impaired_media"
+_LONG = "harness.checks.long_calls"
+_TX = "harness.checks.transactions"
+_ST = "harness.checks.session_timers"
 
 _JOB = "needs the scenario's recording job (SIP Server's decision)"
 _TLIB_EVENTS = "needs the T-Lib requests and events the T-Server emulation saw"
@@ -96,8 +102,7 @@ _ENTRIES: Final = (
     Judge("RTP-NO-MEDIA-ON-RECVONLY", _RTP, ("RtpAnalyzer",), True),
     Judge("RTP-SEQ-CONTINUITY", _RTP, ("RtpAnalyzer",), True),
     Judge("RTP-PT-MATCHES-SDP", _RTP, ("RtpAnalyzer",), True),
-    Judge("RTP-SSRC-CHANGE", _RTP, ("RtpAnalyzer",), True, live=False,
-          why="INFO, observed when a sender changes SSRC: the Media Server emulation never does"),
+    Judge("RTP-SSRC-CHANGE", _RTP, ("RtpAnalyzer",), True),
     Judge("REC-FILES-PRESENT", _REC, ("validate_recording", "recording_not_found"), True),
     Judge("REC-STREAM-CHANNEL", _REC, ("validate_recording",), True),
     Judge("REC-AUDIO-COMPLETE", _REC, ("validate_recording",), True),
@@ -167,6 +172,15 @@ _ENTRIES: Final = (
           why="needs to know which session is the supervisor's that joined"),
     Judge("ARE-07-CONSULT-SEPARATE", _MID, ("consultation_recorded",), False,
           why="needs SIP Server's decision to record the consultation (record-consult-calls)"),
+    Judge("RTP-WRAP-RECORDED", _LONG, ("wraps_recorded",), False,
+          why="needs where each stream's sent RTP wrapped (the Media Server emulation's packets)"),
+    Judge("RTP-SSRC-CHANGE-RECORDED", _LONG, ("ssrc_change_recorded",), False,
+          why="needs where each stream's sent RTP changed SSRC (the Media Server emulation's packets)"),
+    Judge("SIP-INVITE-RETRANS-ONE-SESSION", _TX, ("invite_retransmission",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-422", _ST, ("too_small_interval",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-REFRESH", _ST, ("refreshes_answered",), False, why=_PROBE),
+    Judge("SIP-SESSION-TIMER-EXPIRY", _ST, ("session_expiry",), False, on_demand=True,
+          why="needs the probe whose refreshes stop (100 s, on demand: @soak) and the recording's end time"),
 )
 
 REGISTRY: Final[Mapping[str, Judge]] = {j.requirement_id: j for j in _ENTRIES}

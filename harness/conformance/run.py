@@ -50,6 +50,7 @@ from harness.emulators.sip_tserver import RecordingStatus, SipTServer
 from harness.emulators.tlib_endpoint import Address, TlibEndpoint
 from harness.emulators.tlib_server import BlockingTlibClient
 from harness.media.impairments import Impairments
+from harness.media.rtp_source import RtpStreamSource
 from harness.protocol.tlib import (
     Event,
     EventRegistered,
@@ -119,6 +120,9 @@ class ScenarioRun:
     _call_legs: CallLegs | None = None
     # Impaired media per side (harness/media/impairments.py): a Given step or `--arec-impair`.
     impairments: dict[Side, Impairments] = field(default_factory=dict)
+    # How the Media Server builds each replicated stream's RTP source (None: random counters);
+    # a long call's plan (harness.emulators.long_call).
+    rtp_source_factory: Callable[[int, str, int | None], RtpStreamSource] | None = None
 
     def __post_init__(self) -> None:
         # SIP Server as T-Server: the DN option (step 1), TRequestPrivateService (steps 2-3),
@@ -185,6 +189,7 @@ class ScenarioRun:
                 transport=Transport(self.recorder.transport), invite_order=self.invite_order,
                 send_rtp=self.send_rtp, local_address=self.recorder.local_address,
                 call_legs=self.call_legs if self.original_legs else None, impairments=dict(self.impairments),
+                source_factory=self.rtp_source_factory,
             )
         return self._media_server
 

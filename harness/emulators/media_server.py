@@ -18,7 +18,7 @@ import ipaddress
 import itertools
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,7 +40,8 @@ from harness.sipp.twin import AnsweredLeg, SippLegError
 # G.722: RFC 3551 §4.5.2, static PT 9, "G722/8000" in SDP (the RTP clock, not the 16 kHz audio).
 CODECS: dict[str, Codec] = {"PCMU": PCMU, "PCMA": PCMA, "G722": Codec("G722", 9)}
 # A stream's schedule is open-ended: the call ends when the scenario says so (stop_stream).
-_MAX_PACKETS = 50 * 3600
+# Four hours of 20 ms packets: longer than any call a scenario places, the soak's hour included.
+_MAX_PACKETS = 50 * 3600 * 4
 SIPP_EXIT_BIND = 254  # "fatal error binding a socket" (docs/tooling.md)
 
 
@@ -191,6 +192,9 @@ class MediaServerEmulation:
     siprec_vendor_extension: bool = False
     # Impaired media per side (harness/media/impairments.py); a side not named sends clean RTP.
     impairments: dict[Side, Impairments] = field(default_factory=dict)
+    # Builds a stream's RTP source (stream index, codec, seed) instead of random counters: a
+    # long call's plan (harness.media.long_call: counters near the wrap, an SSRC change).
+    source_factory: Callable[[int, str, int | None], RtpStreamSource] | None = None
     pacer: PacedSender = field(init=False)
     recordings: list[ActiveRecording] = field(default_factory=list)
     _leg_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -259,6 +263,8 @@ class MediaServerEmulation:
         sock = socket.socket(socket.AF_INET6 if ":" in self.local_address else socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.local_address, 0))
         rng = None if self.seed is None else self.seed * 10 + job.stream_index
+        if self.source_factory is not None and self.call_legs is None:
+            return ReplicatedStream(job, self.source_factory(job.stream_index, codec, rng), sock, 0)
         source_type = RtpStreamSource if self.call_legs is None else StampedSource
         spec = self.impairments.get(job.side)
         ptime = spec.ptime if spec is not None and spec.ptime is not None else 20

@@ -120,6 +120,7 @@ class Outcome(enum.Enum):
     PASSED = "passed"
     NOT_APPLICABLE = "not applicable"
     OFFLINE_ONLY = "offline only"
+    ON_DEMAND = "on demand"  # judged only by an on-demand (@soak) scenario, which did not run
     NOT_EXERCISED = "not exercised"
 
 
@@ -317,6 +318,8 @@ def build_matrix(scenarios: Sequence[ScenarioOutcome], catalogue: Mapping[str, R
             outcome = Outcome.NOT_APPLICABLE
         elif judged_where(requirement.id, registry) == OFFLINE:
             outcome = Outcome.OFFLINE_ONLY
+        elif (entry := registry.get(requirement.id)) is not None and entry.on_demand:
+            outcome = Outcome.ON_DEMAND
         else:
             outcome = Outcome.NOT_EXERCISED
         rows.append(RequirementRow(requirement, outcome, tuple(entries), judged_where(requirement.id, registry)))
@@ -347,6 +350,7 @@ def _md(text: str) -> str:
 
 _OUTCOME_MARK: Final = {Outcome.PASSED: "✅ passed", Outcome.FAILED: "❌ failed", Outcome.WARNING: "⚠️ warning",
                         Outcome.NOT_APPLICABLE: "➖ not applicable", Outcome.OFFLINE_ONLY: "🗂️ offline only",
+                        Outcome.ON_DEMAND: "⏱️ on demand",
                         Outcome.NOT_EXERCISED: "⬜ not exercised"}
 
 
@@ -379,6 +383,7 @@ def matrix_markdown(matrix: Matrix) -> str:
 _COLOURS: Final = {Outcome.PASSED: ("#e6f4ea", "#1e7e34"), Outcome.FAILED: ("#fdecea", "#b3261e"),
                    Outcome.WARNING: ("#fff4e5", "#a15c00"), Outcome.NOT_APPLICABLE: ("#eef1f5", "#55606e"),
                    Outcome.OFFLINE_ONLY: ("#eef3fb", "#3b5b8c"),
+                   Outcome.ON_DEMAND: ("#eef3fb", "#3b5b8c"),
                    Outcome.NOT_EXERCISED: ("#f5f5f5", "#777777")}
 
 

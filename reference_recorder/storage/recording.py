@@ -128,7 +128,7 @@ class CallRecording:
         fsync: bool = True,
         max_wav_data_bytes: int = MAX_RIFF_DATA_BYTES,
         lock: threading.RLock | None = None,
-        queue: deque[tuple[str, int, npt.NDArray[np.int16], float]] | None = None,
+        queue: deque[tuple[str, int, npt.NDArray[np.int16], float, int | None]] | None = None,
     ) -> None:
         # Held by every method that reads or changes the recording's state, so the adapter's
         # storage worker can `tick` while the event loop handles SIP (see module docstring).
@@ -137,7 +137,8 @@ class CallRecording:
         # deque append/popleft are atomic, so the RTP hot path never waits for a checkpoint.
         # The core's RecordingRef lends its own queue, so packets can be queued before the
         # storage thread has opened the recording.
-        self._queued: deque[tuple[str, int, npt.NDArray[np.int16], float]] = queue if queue is not None else deque()
+        self._queued: deque[tuple[str, int, npt.NDArray[np.int16], float, int | None]] = (
+            queue if queue is not None else deque())
         self.directory = directory.resolve()
         self.calluuid = calluuid
         self.record_id = record_id
@@ -288,15 +289,16 @@ class CallRecording:
             wav.write(np.zeros((n,) if channels == 1 else (n, channels), dtype=np.int16))
             done += n
 
-    def queue_audio(self, key: str, rtp_timestamp: int, pcm: npt.NDArray[np.int16], arrival_time: float) -> None:
+    def queue_audio(self, key: str, rtp_timestamp: int, pcm: npt.NDArray[np.int16], arrival_time: float,
+                    ssrc: int | None = None) -> None:
         """`add_audio` later (at the next tick or other locked call); never blocks."""
-        self._queued.append((key, rtp_timestamp, pcm, arrival_time))
+        self._queued.append((key, rtp_timestamp, pcm, arrival_time, ssrc))
 
     def _place_queued(self) -> None:
         while self._queued:
-            key, ts, pcm, arrival = self._queued.popleft()
+            key, ts, pcm, arrival, ssrc = self._queued.popleft()
             if key in self._streams:
-                self._add_audio(key, ts, pcm, arrival)
+                self._add_audio(key, ts, pcm, arrival, ssrc=ssrc)
 
     @_locked
     def add_audio(

@@ -54,7 +54,7 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
                   party's re-INVITE: ARE-07-HOLD-WALL-CLOCK)
   drop-new-ssrc   records only the first SSRC each stream carried: a transfer's new source is
-                  dropped (ARE-07-XFER-KEEPS-RECORDING)
+                  dropped (ARE-07-XFER-KEEPS-RECORDING); also fails RTP-SSRC-CHANGE-RECORDED
   ignore-codec-change  takes the new payload type of a re-INVITE but decodes on with the codec of
                   the first answer: PCMA written as PCMU and back (ARE-07-CODEC-CHANGE)
   ignore-bye      answers BYE 200 (its UAS core does) but keeps the session and its recording open:
@@ -81,6 +81,23 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   implements it does (SDP-CODEC-ACCEPT-OR-488 passes either way)
   g729-as-pcmu    answers an offer of G.729 only 200 with PCMU, a format not offered
                   (SDP-CODEC-ACCEPT-OR-488, RFC 3264 §6.1)
+  naive-wrap      drops a packet whose sequence number or timestamp is not numerically above the
+                  highest seen on its port (a late-packet filter without serial arithmetic): the
+                  stream is lost from its first wrap on (RTP-WRAP-RECORDED, RFC 3550 §5.1)
+  retrans-as-new  loses the INVITE transaction: a retransmitted INVITE (same branch) is taken
+                  as a new request on another branch, so it gets a new final response (482 from
+                  the merged-request rule) instead of the same 200 (SIP-INVITE-RETRANS-ONE-SESSION)
+  grant-below-min-se  uses session timers but grants any interval asked for: Session-Expires 30
+                  gets 200 with Session-Expires: 30 instead of 422 + Min-SE (SIP-SESSION-TIMER-422,
+                  RFC 4028 §4, §9)
+  refresh-without-timer  answers session refreshes (re-INVITE, UPDATE) 200 without the
+                  Session-Expires its INVITE's 200 carried (SIP-SESSION-TIMER-REFRESH, RFC 4028 §9)
+  ignore-session-expiry  grants session timers but never acts on their expiry: a dialog whose
+                  refreshes stopped keeps its recording open until the Media Server's BYE
+                  (SIP-SESSION-TIMER-EXPIRY, RFC 4028 §10; a SHOULD: a warning)
+  drop-above=N    accepts every session, but one set up while N sessions were already up loses
+                  every 4th RTP packet: a recorder that takes more than it can hold (arec load
+                  must find its capacity at the ramp step past N/2 two-stream calls)
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
@@ -610,21 +627,6 @@ class DecodeEvents(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
-class FirstSsrcOnly(RecorderCore):
-    """Locks each port to the first SSRC it receives; another source's packets are dropped."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._ssrc: dict[int, int] = {}
-
-    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
-        if len(data) >= 12:
-            ssrc = int.from_bytes(data[8:12], "big")
-            if self._ssrc.setdefault(port, ssrc) != ssrc:
-                return
-        super().receive_rtp(port, data, source, now)
-
-
 class NoDtmfMetadata(RecorderCore):
     """Receives RFC 4733 events (they stay out of the audio) but notes none in the metadata."""
 
@@ -655,6 +657,104 @@ class G729AsPcmu(G729Accept):
     ANSWER = (0, "PCMU/8000")
 
 
+class NaiveWrap(RecorderCore):
+    """Compares RTP counters as plain integers: after 65535 -> 0 (or 2**32-1 -> 0) every packet
+    looks older than the highest seen and is dropped as late."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._highest: dict[int, tuple[int, int]] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        highest = self._highest.get(port)
+        if highest is not None and (packet.sequence <= highest[0] or packet.timestamp <= highest[1]):
+            return
+        self._highest[port] = (packet.sequence, packet.timestamp)
+        super().receive_rtp(port, data, source, now)
+
+
+class RetransAsNew(RecorderCore):
+    """Matches no INVITE retransmission to its transaction: each copy after the first gets a
+    fresh top-Via branch before the SIP core sees it (RFC 3261 §17.2.3 keys on the branch)."""
+
+    _TOP_BRANCH = re.compile(rb"(?im)^(?:via|v)[ \t]*:[^\r\n]*?;[ \t]*branch=([^;,\s]+)")
+    _CALL_ID = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen: dict[tuple[bytes, bytes], int] = {}
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        branch, call_id = self._TOP_BRANCH.search(data), self._CALL_ID.search(data)
+        if data.startswith(b"INVITE ") and branch is not None and call_id is not None:
+            key = (call_id.group(1), branch.group(1))
+            copies = self._seen.get(key, 0)
+            self._seen[key] = copies + 1
+            if copies:
+                data = data[:branch.end(1)] + b"-copy%d" % copies + data[branch.end(1):]
+        super().receive_sip(data, source, now)
+
+
+_SESSION_EXPIRES = re.compile(rb"(?im)^(?:session-expires|x)[ \t]*:[ \t]*(\d+)")
+_CALL_ID_LINE = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
+
+
+class GrantBelowMinSe(RecorderCore):
+    """Accepts a Session-Expires below 90 s and echoes it in the 2xx: the core sees 90 (so it
+    accepts), and the answer's Session-Expires is put back to what was asked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._asked: dict[bytes, bytes] = {}  # Call-ID -> the interval asked for
+
+    def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        interval, call_id = _SESSION_EXPIRES.search(data), _CALL_ID_LINE.search(data)
+        if interval is not None and call_id is not None and int(interval.group(1)) < 90:
+            self._asked[call_id.group(1)] = interval.group(1)
+            data = data[:interval.start(1)] + b"90" + data[interval.end(1):]
+        super().receive_sip(data, source, now)
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        out = []
+        for item in super().data_to_send():
+            interval, call_id = _SESSION_EXPIRES.search(item.data), _CALL_ID_LINE.search(item.data)
+            if item.data.startswith(b"SIP/2.0 2") and interval and call_id and call_id.group(1) in self._asked:
+                data = item.data[:interval.start(1)] + self._asked[call_id.group(1)] + item.data[interval.end(1):]
+                item = uas.Outgoing(data, item.destination, item.transport)
+            out.append(item)
+        return out
+
+
+class RefreshWithoutTimer(RecorderCore):
+    """Drops Session-Expires from its 2xx to a session refresh (any request after CSeq 1)."""
+
+    _CSEQ = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*(\d+)[ \t]+(INVITE|UPDATE)\b")
+    _LINE = re.compile(rb"(?im)^(?:session-expires|x)[ \t]*:[^\r\n]*\r\n")
+
+    def data_to_send(self) -> list[uas.Outgoing]:
+        out = []
+        for item in super().data_to_send():
+            cseq = self._CSEQ.search(item.data)
+            if item.data.startswith(b"SIP/2.0 2") and cseq is not None and int(cseq.group(1)) > 1:
+                item = uas.Outgoing(self._LINE.sub(b"", item.data, count=1), item.destination, item.transport)
+            out.append(item)
+        return out
+
+
+class IgnoreSessionExpiry(RecorderCore):
+    """Answers with Session-Expires like the reference recorder, then forgets every expiry."""
+
+    def next_deadline(self) -> float | None:
+        for session in self._sessions.values():
+            session.expires_at = None
+        return super().next_deadline()
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -671,8 +771,11 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,
     "concatenate": Concatenate, "arrival-order": ArrivalOrder,
-    "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": FirstSsrcOnly,
+    "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": DropNewSsrc,
     "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu, "no-dtmf-metadata": NoDtmfMetadata,
+    "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
+    "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
+    "ignore-session-expiry": IgnoreSessionExpiry,
 }
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "seq_add",
     "seq_distance",
     "seq_newer",
+    "seq_wrapped",
     "seq_distance_array",
     "seq_forward",
     "seq_forward_array",
@@ -35,6 +36,7 @@ __all__ = [
     "ts_forward_array",
     "ts_unwrap",
     "ts_newer",
+    "ts_wrapped",
 ]
 
 SEQ_MOD: Final = 1 << 16
@@ -113,6 +115,17 @@ def ts_newer(a: int, b: int) -> bool:
 def ts_add(ts: int, n: int) -> int:
     """`ts + n` modulo 2**32 (n may be negative)."""
     return (ts + n) & 0xFFFFFFFF
+
+
+def seq_wrapped(previous: int, value: int) -> bool:
+    """True when sequence number `value` follows `previous` across the wrap point: newer by
+    serial arithmetic, numerically smaller (65535 -> 0; RFC 3550 §5.1 "wraps around")."""
+    return value < previous and seq_distance(previous, value) > 0
+
+
+def ts_wrapped(previous: int, value: int) -> bool:
+    """True when timestamp `value` follows `previous` across the 2**32 wrap point."""
+    return value < previous and ts_distance(previous, value) > 0
 
 
 class _Unwrapper:

@@ -157,6 +157,52 @@ def test_ssrc_change_reanchors_even_if_timestamps_look_plausible() -> None:
     np.testing.assert_array_equal(tl.drain(960), expected(list(range(6)), 960))
 
 
+def test_new_ssrc_arriving_late_within_the_jitter_continues_where_the_old_one_ended() -> None:
+    """Before: the new SSRC was anchored on its first packet's arrival, here 5 ms late, so a
+    5 ms hole opened in the middle of the audio and broke the time-code segment across it.
+    After: within `ssrc_snap` (10 ms) it continues from the end of the old SSRC's audio."""
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(77_000, pkt(5), T0 + 0.1 + 0.005, ssrc=2) is Placement.REANCHORED
+    assert tl.add(77_000 + PT, pkt(6), T0 + 0.12 + 0.005, ssrc=2) is Placement.PLACED
+    np.testing.assert_array_equal(tl.drain(7 * PT), expected(list(range(7)), 7 * PT))
+
+
+def test_new_ssrc_a_packet_after_the_old_one_keeps_its_gap() -> None:
+    """A transfer's new device starts at least a packet after the old one stopped: that gap is
+    real and is not snapped shut (it would move the new party's audio 20 ms early)."""
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(77_000, pkt(6), T0 + 0.12, ssrc=2) is Placement.REANCHORED
+    np.testing.assert_array_equal(tl.drain(7 * PT), expected([0, 1, 2, 3, 4, 6], 7 * PT))
+
+
+def test_new_ssrc_continues_the_old_one_whose_anchor_arrived_late() -> None:
+    """The old SSRC's first packet arrived 100 ms late (its anchor), the rest on time: rule 2
+    moves the old audio back to where it was sent, and the new SSRC arriving on time continues
+    where that audio ends (before: the old audio sat 100 ms late and the new SSRC, anchored on
+    its arrival, overlapped it)."""
+    tl = StreamTimeline(T0)
+    tl.add(1000, pkt(0), T0 + 0.1, ssrc=1)
+    for i in range(1, 30):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(55_555, pkt(30), T0 + 0.6, ssrc=2) is Placement.REANCHORED
+    tl.add(55_555 + PT, pkt(31), T0 + 0.62, ssrc=2)
+    out = tl.drain(32 * PT)
+    np.testing.assert_array_equal(out, expected(list(range(32)), 32 * PT))
+
+
+def test_new_ssrc_arriving_after_a_real_gap_is_anchored_on_its_arrival() -> None:
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    # 200 ms of nothing before the new source: a gap, kept as silence (beyond the 10 ms snap).
+    assert tl.add(77_000, pkt(15), T0 + 0.3, ssrc=2) is Placement.REANCHORED
+    np.testing.assert_array_equal(tl.drain(16 * PT), expected([0, 1, 2, 3, 4, 15], 16 * PT))
+
+
 def test_resume_without_timestamp_jump_reanchors_after_a_while() -> None:
     tl = StreamTimeline(T0)
     feed(tl, list(range(5)))

@@ -121,3 +121,11 @@ def test_unwrapper_rejects_out_of_range() -> None:
         ExtendedSequence().update(65536)
     with pytest.raises(ValueError, match="timestamp"):
         ExtendedTimestamp().update(-1)
+
+
+def test_wrapped_is_a_forward_step_across_zero_only() -> None:
+    from harness.protocol.rtp.seqnum import seq_wrapped, ts_wrapped
+
+    assert seq_wrapped(65535, 0) and seq_wrapped(65530, 3)
+    assert not seq_wrapped(0, 65535) and not seq_wrapped(5, 6) and not seq_wrapped(7, 7)
+    assert ts_wrapped(2**32 - 160, 0) and not ts_wrapped(0, 2**32 - 160) and not ts_wrapped(100, 260)

@@ -1,0 +1,43 @@
+"""Where each replicated stream's RTP, as really sent, wrapped or changed SSRC: the evidence of
+the long-call checks (harness.checks.long_calls), read from the Media Server emulation's sent
+packets (harness.conformance.sent_rtp) with the one wrap arithmetic (harness.protocol.rtp.seqnum)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.checks.long_calls import Crossing, CrossingKind
+from harness.conformance.sent_rtp import SentRtp
+from harness.emulators.media_server import ActiveRecording
+from harness.protocol.rtp.packet import fixed_header
+from harness.protocol.rtp.seqnum import seq_wrapped, ts_wrapped
+
+__all__ = ["stream_crossings"]
+
+
+def stream_crossings(active: ActiveRecording, sent: Sequence[SentRtp]) -> list[Crossing]:
+    """Every sequence-number wrap, timestamp wrap and SSRC change in each stream's sent RTP, in
+    send order (a wrap is judged within one SSRC: a new SSRC starts new counters)."""
+    crossings: list[Crossing] = []
+    for stream in active.streams:
+        if stream.destination is None:
+            continue
+        packets = sorted((t, data) for t, src, dst, data in sent
+                         if src[1] == stream.local_port and dst == stream.destination)
+        previous: tuple[int, int, int] | None = None
+        first_time = packets[0][0] if packets else 0.0
+        for index, (when, data) in enumerate(packets):
+            _marker, _pt, seq, ts, ssrc = fixed_header(data)
+            if previous is not None:
+                p_seq, p_ts, p_ssrc = previous
+                kinds = []
+                if ssrc != p_ssrc:
+                    kinds.append(CrossingKind.SSRC_CHANGE)
+                else:
+                    if seq_wrapped(p_seq, seq):
+                        kinds.append(CrossingKind.SEQ_WRAP)
+                    if ts_wrapped(p_ts, ts):
+                        kinds.append(CrossingKind.TS_WRAP)
+                crossings.extend(Crossing(stream.job.dn, kind, index, when - first_time) for kind in kinds)
+            previous = (seq, ts, ssrc)
+    return crossings
