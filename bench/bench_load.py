@@ -16,7 +16,7 @@ peak RSS of the Locust process, its judge process and the recorder, and the diff
 concurrent call.
 
 Writes bench/results/bench_load.json. Not a test: timing depends on the machine's load.
-Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20]
+Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20] [--runs 2]
 """
 
 from __future__ import annotations
@@ -312,12 +312,15 @@ def main() -> None:
     parser.add_argument("--load-calls", default="5,20")
     parser.add_argument("--load-duration", type=float, default=12.0)
     parser.add_argument("--skip-sipp", action="store_true")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the pacing comparison (noisy shared host)")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     load_before = os.getloadavg()
     pacing = []
-    for n in (int(x) for x in args.streams.split(",")):
-        row: dict[str, Any] = {"streams": n, "arec_no_spin": bench_pacer(n, args.seconds, 0.0),
+    for run, n in ((r, int(x)) for r in range(args.runs) for x in args.streams.split(",")):
+        row: dict[str, Any] = {"run": run + 1, "streams": n, "loadavg_1min": round(os.getloadavg()[0], 2),
+                               "arec_no_spin": bench_pacer(n, args.seconds, 0.0),
                                "arec_no_spin_tick_2ms": bench_pacer(n, args.seconds, 0.0, 0.002),
                                "arec_spin_1_5ms": bench_pacer(n, args.seconds, 0.0015)}
         if not args.skip_sipp and shutil.which("sipp"):
@@ -342,9 +345,10 @@ def main() -> None:
         "seconds_per_point": args.seconds, "pacing": pacing, "arec_load_memory": memory,
         "memory_per_concurrent_call_mb": per_call,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Two recording sessions (one INVITE per replicated stream, two-session mode), each with the call
 context in the Request-URI (`harness.protocol.genesys`) and a sendonly offer
-(`harness.protocol.sdp`, RFC 3264 §6.1: the recorder answers recvonly), time-coded RTP from a
-shared `PacedSender` for the call's length, BYEs, then the recording judged by
+(`harness.protocol.sdp`, RFC 3264 §6.1: the recorder answers recvonly), time-coded RTP for the call's
+length (from the worker's media process, `harness.load.media_process`), BYEs, then the recording judged by
 `validate_recording`. Blocking socket calls only: under Locust, gevent makes them cooperative,
 and the same code runs without Locust in the benchmark.
 """
@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.load.media import CachedTimecodeSource
+from harness.load.media import CallMedia, Played, StreamPlan
 from harness.load.verdict import CallOutcome, CallVerdict, classify, pacing_stats
-from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, Run
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, build_recording_uri
@@ -106,14 +104,15 @@ def _rtp_destination(answer: bytes) -> tuple[str, int] | None:
     return (conn.host if conn is not None else "", sdp.media[0].port)
 
 
-def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
+def place_call(config: CallConfig, media: CallMedia, *, worker: str = "",
                clock: Callable[[], float] = time.monotonic,
                judge_with: Callable[[JudgeRequest], Judgement] | None = None) -> CallResult:
     """Place, stream, end and judge one call; never raises for what the recorder does.
 
-    `judge_with` judges the recording (default: here, with `config.locator`); it costs 0.1-0.3 s
-    of CPU per 4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to
-    keep its own loop free for the other calls' signalling and media.
+    `media` sends the RTP (a load worker's media process, or `LocalMedia` here). `judge_with`
+    judges the recording (default: here, with `config.locator`); it costs 0.1-0.3 s of CPU per
+    4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to keep its
+    own loop free for the other calls' signalling.
     """
     calluuid = secrets.token_hex(16).upper()  # 32 characters, like a Genesys CallUUID
     record_id = secrets.token_hex(8).upper()
@@ -122,23 +121,22 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
     destination = (config.recorder_host, config.recorder_port)
     started_wall = time.time()
     sip_socks: list[socket.socket] = []
-    rtp_socks: list[socket.socket] = []
+    rtp_ports: list[int] = []
     uacs: list[RecordingSessionUac] = []
     invites: list[Answered | Failed] = []
-    streams: list[int] = []
     reasons: list[str] = []
+    plans: list[StreamPlan] = []
+    played: list[Played] = []
     try:
         for index, target in enumerate(targets):
             sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sip.bind((config.local_host, 0))
             sip_socks.append(sip)
-            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rtp.bind((config.local_host, 0))  # bound before the offer: its port is the RTP source
-            rtp_socks.append(rtp)
+            rtp_ports.append(media.open(config.local_host))  # bound before the offer: its port is the RTP source
             uac = RecordingSessionUac(build_recording_uri(target, config.recorder_host, config.recorder_port),
                                       sip.getsockname()[:2])
             uacs.append(uac)
-            offer = sendonly_offer(config.local_host, rtp.getsockname()[1], config.codec, index + 1)
+            offer = sendonly_offer(config.local_host, rtp_ports[-1], config.codec, index + 1)
             event = _exchange(sip, uac, uac.invite(offer, clock()), destination, clock, (Answered,))
             assert isinstance(event, Answered | Failed)
             invites.append(event)
@@ -147,35 +145,29 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
                 break
         packets = int(round(config.call_length_s * 50))
         if len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites):
-            for index, (event, rtp) in enumerate(zip(invites, rtp_socks, strict=True)):
+            for index, (event, port) in enumerate(zip(invites, rtp_ports, strict=True)):
                 assert isinstance(event, Answered)
                 rtp_dest = _rtp_destination(event.sdp)
                 if rtp_dest is None:
                     reasons.append(f"stream {index}: no usable port in the SDP answer")
                     continue
-                source = CachedTimecodeSource.create(index, config.codec)
-                streams.append(pacer.add_stream(source.timed([Run(PacketKind.MEDIA, packets)]), rtp_dest, sock=rtp))
-            while not all(pacer.is_done(s) for s in streams):
-                time.sleep(0.05)
+                plans.append(StreamPlan(port, rtp_dest, index, config.codec, packets))
+            played = media.play(plans)
         for uac, sip in zip(uacs, sip_socks, strict=False):
             if uac.state.value == "confirmed":
                 ended = _exchange(sip, uac, uac.bye(clock()), destination, clock, (Ended,))
                 if isinstance(ended, Failed):
                     reasons.append(f"BYE: {ended.reason}")
     finally:
-        # Forget the streams: a worker's sender lives for the whole run.
-        logs = [pacer.discard(s) for s in streams]
         for sock in sip_socks:
             sock.close()
-    lateness: list[float] = []
-    errors = 0
-    sent_per_stream: list[int] = []
-    for log in logs:
-        lateness.extend(r.lateness for r in log)
-        errors += sum(1 for r in log if r.error is not None)
-        sent_per_stream.append(sum(1 for r in log if r.error is None))
-    for rtp in rtp_socks:
-        rtp.close()
+        for port in rtp_ports:
+            media.close(port)
+    lateness = [x for p in played for x in p.lateness_s]
+    errors = sum(p.errors for p in played)
+    sent_per_stream = [0] * len(targets)  # a stream the answer gave no port sent nothing
+    for plan, stream_played in zip(plans, played, strict=False):
+        sent_per_stream[plan.stream_index] = stream_played.sent
     pacing = pacing_stats(lateness, errors)
     status = tuple(e.status if isinstance(e, Answered | Failed) else None for e in invites)
     requirement_ids: list[str] = []
