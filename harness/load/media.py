@@ -13,12 +13,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, RtpStreamSource, Run
+from harness.media.rtp_source import RtpStreamSource
+from harness.protocol.rtp.packet import pack_fixed_header
+from harness.protocol.rtp.seqnum import SEQ_MOD, TS_MOD
 
 __all__ = ["CachedTimecodeSource", "CallMedia", "LocalMedia", "Played", "StreamPlan", "warm_up"]
 
@@ -37,6 +39,18 @@ class CachedTimecodeSource(RtpStreamSource):
             data = RtpStreamSource.payload(self, n)
             self._cache[key] = data
         return data
+
+    def timed_media(self, count: int) -> Iterator[tuple[float, bytes]]:
+        """`timed([Run(PacketKind.MEDIA, count)])` byte for byte (contiguous sequence numbers,
+        marker on the first packet, RFC 3551 §4.1), without an `RtpPacket` and a header template
+        copy per packet: building packets was 37 % of a 1,000-stream sender's time (cProfile)."""
+        spp = self.samples_per_packet
+        ptime_s = self.ptime_ms / 1000.0
+        pt, ssrc, seq0, ts0 = self.payload_type, self.ssrc, self.initial_seq, self.initial_timestamp
+        payload = self.payload
+        for n in range(count):
+            header = pack_fixed_header(pt, (seq0 + n) % SEQ_MOD, (ts0 + n * spp) % TS_MOD, ssrc, marker=n == 0)
+            yield n * ptime_s, header + payload(n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +130,7 @@ class LocalMedia:
         try:
             for plan, sock in zip(plans, socks, strict=True):
                 source = CachedTimecodeSource.create(plan.stream_index, plan.codec)
-                sids.append(self.pacer.add_stream(source.timed([Run(PacketKind.MEDIA, plan.packets)]),
-                                                  plan.destination, sock=sock))
+                sids.append(self.pacer.add_stream(source.timed_media(plan.packets), plan.destination, sock=sock))
         except Exception:
             self.collect(sids)
             raise
