@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.load.media import CallMedia, Played, StreamPlan
-from harness.load.verdict import CallOutcome, CallVerdict, classify, pacing_stats
+from harness.load.verdict import CallOutcome, CallVerdict, PacingStats, classify, pacing_stats
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, build_recording_uri
@@ -35,7 +35,8 @@ from harness.protocol.sip.uac import Answered, Ended, Failed, RecordingSessionUa
 from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey, snapshot
 from harness.validators.recording import ExpectedStream, validate_recording
 
-__all__ = ["CallConfig", "CallResult", "JudgeRequest", "Judgement", "judge", "place_call", "sendonly_offer"]
+__all__ = ["CallConfig", "CallResult", "JudgeRequest", "Judgement", "PlacedCall", "dial_call", "judge", "place_call",
+           "sendonly_offer"]
 
 _PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}  # RFC 3551 §6 table 4
 
@@ -114,6 +115,64 @@ def place_call(config: CallConfig, media: CallMedia, *, worker: str = "",
     4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to keep its
     own loop free for the other calls' signalling.
     """
+    return dial_call(config, media, worker=worker, clock=clock).finish(judge_with)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    """A call whose BYEs are done and whose recording is yet to be judged: a load user places
+    its next call at once and the judgement follows (a serial judge would otherwise hold every
+    user, and the ramp's concurrency would be the judge's throughput, not the plan's)."""
+
+    config: CallConfig
+    worker: str
+    calluuid: str
+    record_id: str
+    dns: tuple[str, ...]
+    call_ids: tuple[str, ...]
+    started_at: float
+    ended_at: float
+    invites: tuple[Answered | Failed, ...]
+    reasons: tuple[str, ...]
+    pacing: PacingStats
+    sent_per_stream: tuple[int, ...]
+
+    @property
+    def signalling_ok(self) -> bool:
+        return len(self.invites) == len(self.dns) and all(isinstance(e, Answered) for e in self.invites)
+
+    def finish(self, judge_with: Callable[[JudgeRequest], Judgement] | None = None) -> CallResult:
+        """Judge the recording (when the signalling worked and the files are visible) and classify."""
+        config, pacing, invites = self.config, self.pacing, self.invites
+        reasons = list(self.reasons)
+        status = tuple(e.status for e in invites)
+        requirement_ids: list[str] = []
+        if self.signalling_ok and config.recordings is not None:
+            request = JudgeRequest(str(config.recordings), str(config.profile or ""), self.calluuid, self.record_id,
+                                   self.dns, self.call_ids, self.sent_per_stream, config.call_length_s,
+                                   config.finalise_timeout_s)
+            ids, why = judge_with(request) if judge_with is not None else judge(request, config.locator)
+            requirement_ids = list(ids)
+            reasons.extend(why)
+        outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,
+                           jitter_window_ms=config.jitter_window_ms)
+        if outcome is CallOutcome.GENERATOR_LATE:
+            reasons.insert(0, f"generator late: max packet lateness {pacing.late_max_ms} ms "
+                              f"(jitter window {config.jitter_window_ms} ms), {pacing.send_errors} send errors")
+        retry_after = next((e.retry_after for e in invites if isinstance(e, Failed) and e.retry_after is not None),
+                           None)
+        verdict = CallVerdict(
+            calluuid=self.calluuid, started_at=self.started_at, ended_at=self.ended_at, outcome=outcome,
+            worker=self.worker, invite_latency_ms=tuple(round(e.latency * 1000, 3) for e in invites
+                                                        if isinstance(e, Answered)),
+            invite_status=status, retry_after=retry_after, pacing=pacing,
+            requirement_ids=tuple(requirement_ids), reasons=tuple(r[:300] for r in reasons))
+        return CallResult(verdict, list(invites), sum(self.sent_per_stream))
+
+
+def dial_call(config: CallConfig, media: CallMedia, *, worker: str = "",
+              clock: Callable[[], float] = time.monotonic) -> PlacedCall:
+    """Place, stream and end one call (two sessions); never raises for what the recorder does."""
     calluuid = secrets.token_hex(16).upper()  # 32 characters, like a Genesys CallUUID
     record_id = secrets.token_hex(8).upper()
     dns = ("7001", "7002")
@@ -168,29 +227,9 @@ def place_call(config: CallConfig, media: CallMedia, *, worker: str = "",
     sent_per_stream = [0] * len(targets)  # a stream the answer gave no port sent nothing
     for plan, stream_played in zip(plans, played, strict=False):
         sent_per_stream[plan.stream_index] = stream_played.sent
-    pacing = pacing_stats(lateness, errors)
-    status = tuple(e.status if isinstance(e, Answered | Failed) else None for e in invites)
-    requirement_ids: list[str] = []
-    signalling_ok = len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites)
-    if signalling_ok and config.recordings is not None:
-        request = JudgeRequest(str(config.recordings), str(config.profile or ""), calluuid, record_id, dns,
-                               tuple(u.call_id for u in uacs), tuple(sent_per_stream), config.call_length_s,
-                               config.finalise_timeout_s)
-        ids, why = judge_with(request) if judge_with is not None else judge(request, config.locator)
-        requirement_ids = list(ids)
-        reasons.extend(why)
-    outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,
-                       jitter_window_ms=config.jitter_window_ms)
-    if outcome is CallOutcome.GENERATOR_LATE:
-        reasons.insert(0, f"generator late: max packet lateness {pacing.late_max_ms} ms "
-                          f"(jitter window {config.jitter_window_ms} ms), {pacing.send_errors} send errors")
-    retry_after = next((e.retry_after for e in invites if isinstance(e, Failed) and e.retry_after is not None), None)
-    verdict = CallVerdict(
-        calluuid=calluuid, started_at=started_wall, ended_at=time.time(), outcome=outcome, worker=worker,
-        invite_latency_ms=tuple(round(e.latency * 1000, 3) for e in invites if isinstance(e, Answered)),
-        invite_status=status, retry_after=retry_after, pacing=pacing,
-        requirement_ids=tuple(requirement_ids), reasons=tuple(r[:300] for r in reasons))
-    return CallResult(verdict, invites, sum(sent_per_stream))
+    return PlacedCall(config, worker, calluuid, record_id, dns, tuple(u.call_id for u in uacs), started_wall,
+                      time.time(), tuple(invites), tuple(reasons), pacing_stats(lateness, errors),
+                      tuple(sent_per_stream))
 
 
 @dataclass(frozen=True, slots=True)

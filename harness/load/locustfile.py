@@ -39,14 +39,16 @@ from gevent.event import AsyncResult
 from locust import LoadTestShape, User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.call import CallConfig, Judgement, JudgeRequest, place_call
+from harness.load.call import CallConfig, Judgement, JudgeRequest, PlacedCall, dial_call
 from harness.load.media import Played, StreamPlan
 from harness.load.plan import plan_ramp, step_at
 from harness.load.verdict import CallOutcome
 
 VERDICT_MESSAGE = "arec_verdict"
+DIALED_MESSAGE = "arec_dialed"  # a call's BYEs are done, its verdict will follow
 PROGRESS_EVERY_S = 2.0
 DRAIN_SLACK_S = 15.0  # beyond the call length: BYE, file finalisation, judgement
+JUDGE_BACKLOG_S = 120.0  # at most this much longer while verdicts of dialled calls are still arriving
 QUIET_SLACK_S = 6.0  # no verdict for a call length and this long: no call is in progress
 
 
@@ -198,20 +200,27 @@ class RecordedCall(User):
     @task
     def call(self) -> None:
         judge, media = _helpers(self.config)
-        result = place_call(self.config, media, worker=_worker_name(), judge_with=judge)
-        verdict = result.verdict
-        fire = self.environment.events.request.fire
-        for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
-            latency = getattr(event, "latency", None) or 0.0
-            failed = status is None or not 200 <= status < 300
-            fire(request_type="SIP", name="INVITE", response_time=latency * 1000, response_length=0,
-                 exception=RuntimeError(f"INVITE {status or 'timeout'}") if failed else None, context={})
-        if verdict.outcome not in (CallOutcome.REFUSED, CallOutcome.SETUP_FAILED):
-            ok = verdict.outcome is CallOutcome.COMPLETE
-            fire(request_type="REC", name="recording", response_time=(verdict.ended_at - verdict.started_at) * 1000,
-                 response_length=result.rtp_packets,
-                 exception=None if ok else RuntimeError(f"recording {verdict.outcome.value}"), context={})
-        self.environment.runner.send_message(VERDICT_MESSAGE, verdict.to_json())
+        placed = dial_call(self.config, media, worker=_worker_name())
+        # The next call goes out at once; the judgement and the report follow in their own greenlet.
+        self.environment.runner.send_message(DIALED_MESSAGE, placed.calluuid)
+        gevent.spawn(_finish, self.environment, placed, judge)
+
+
+def _finish(environment: Any, placed: PlacedCall, judge: _JudgeClient) -> None:
+    result = placed.finish(judge)
+    verdict = result.verdict
+    fire = environment.events.request.fire
+    for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
+        latency = getattr(event, "latency", None) or 0.0
+        failed = status is None or not 200 <= status < 300
+        fire(request_type="SIP", name="INVITE", response_time=latency * 1000, response_length=0,
+             exception=RuntimeError(f"INVITE {status or 'timeout'}") if failed else None, context={})
+    if verdict.outcome not in (CallOutcome.REFUSED, CallOutcome.SETUP_FAILED):
+        ok = verdict.outcome is CallOutcome.COMPLETE
+        fire(request_type="REC", name="recording", response_time=(verdict.ended_at - verdict.started_at) * 1000,
+             response_length=result.rtp_packets,
+             exception=None if ok else RuntimeError(f"recording {verdict.outcome.value}"), context={})
+    environment.runner.send_message(VERDICT_MESSAGE, verdict.to_json())
 
 
 class ArecRamp(LoadTestShape):
@@ -229,12 +238,15 @@ class ArecRamp(LoadTestShape):
             return step.calls, float(options.arec_rate)
         call_length = float(options.arec_call_length)
         since_end = elapsed - plan[-1].end_s
-        # Done when no user is left, when no verdict came for longer than a call takes (Locust
-        # may keep idle users it is stopping), or at the latest after a whole call and slack.
+        # Done when no user is left and every dialled call's verdict is in, when no verdict came
+        # for longer than a call takes (Locust may keep idle users it is stopping), or at the
+        # latest after a whole call and slack (longer while judgements are still arriving).
         quiet = _collector is not None and time.monotonic() - max(
             _collector.last_verdict_at, time.monotonic() - since_end) > call_length + QUIET_SLACK_S
-        if since_end > call_length + DRAIN_SLACK_S or quiet or (
-                since_end > 1.0 and self.get_current_user_count() == 0):
+        outstanding = _collector is not None and _collector.calls < _collector.dialled
+        cap = call_length + DRAIN_SLACK_S + (JUDGE_BACKLOG_S if outstanding else 0.0)
+        if since_end > cap or quiet or (since_end > 1.0 and self.get_current_user_count() == 0
+                                        and not outstanding):
             return None
         return 0, float(options.arec_rate)
 
@@ -248,11 +260,15 @@ class _Collector:
         self.complete = 0
         self.errors = 0
         self.rtp = 0
+        self.dialled = 0  # calls whose verdict is on its way
         self.last_verdict_at = 0.0  # time.monotonic() of the last verdict
 
     def start(self, t0: float) -> None:
         self.file.write(json.dumps({"type": "start", "t0": t0}) + "\n")
         self.file.flush()
+
+    def on_dialled(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        self.dialled += 1
 
     def on_verdict(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
         data = msg.data
@@ -279,6 +295,7 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
         return
     _collector = _Collector(Path(path))
     runner.register_message(VERDICT_MESSAGE, _collector.on_verdict)
+    runner.register_message(DIALED_MESSAGE, _collector.on_dialled)
 
 
 @events.test_start.add_listener

@@ -130,6 +130,7 @@ class LocalMedia:
         try:
             for plan, sock in zip(plans, socks, strict=True):
                 source = CachedTimecodeSource.create(plan.stream_index, plan.codec)
+                assert isinstance(source, CachedTimecodeSource)
                 sids.append(self.pacer.add_stream(source.timed_media(plan.packets), plan.destination, sock=sock))
         except Exception:
             self.collect(sids)
