@@ -122,12 +122,14 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def start_recorder(root: Path, capacity: int, ports_needed: int) -> Iterator[Recorder]:
+def start_recorder(root: Path, capacity: int, ports_needed: int, profile: str | None = None) -> Iterator[Recorder]:
     for _attempt in range(5):
         port = free_udp_port()
         low = random.randrange(20000, 60000 - 2 * ports_needed - 10, 2)
         high = low + 2 * ports_needed + 8
-        cmd = [sys.executable, "-m", "reference_recorder", "--listen", f"127.0.0.1:{port}",
+        # --profile-recorder: the recorder's event loop under cProfile (written when it exits on SIGTERM).
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
+        cmd = [sys.executable, *prefix, "-m", "reference_recorder", "--listen", f"127.0.0.1:{port}",
                "--recordings", str(root), "--capacity", str(capacity), "--rtp-ports", f"{low}-{high}"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -199,12 +201,16 @@ class Sink(Recorder):
 
 @contextlib.contextmanager
 def start_sink(ports_needed: int) -> Iterator[Sink]:
-    low = random.randrange(20000, 60000 - 2 * ports_needed - 10, 2)
-    high = low + 2 * ports_needed - 2
-    proc = subprocess.Popen([sys.executable, "-c", _SINK, str(low), str(high)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    if not proc.stdout.readline().startswith("ready"):
+    for _attempt in range(5):  # a random range: another process may hold one of its ports
+        low = random.randrange(20000, 60000 - 2 * ports_needed - 10, 2)
+        high = low + 2 * ports_needed - 2
+        proc = subprocess.Popen([sys.executable, "-c", _SINK, str(low), str(high)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        if proc.stdout.readline().startswith("ready"):
+            break
+        proc.wait(5)
+    else:
         raise SystemExit("sink did not start")
     try:
         yield Sink(proc, ("127.0.0.1", 0), Path(), (low, high))
@@ -273,8 +279,15 @@ class Signalling:
 
     def open(self, call_id: str, calluuid: str, dn: str) -> Session:
         uri = f"sip:record=BENCH@127.0.0.1:{self.recorder[1]};calluuid={calluuid};dn={dn};recordDN=7001"
-        self.sock.sendto(invite_bytes(call_id=call_id, uri=uri, local=self.local, media_port=40000), self.recorder)
-        ok = self._final(call_id, "INVITE")
+        invite = invite_bytes(call_id=call_id, uri=uri, local=self.local, media_port=40000)
+        for attempt in range(3):  # retransmitted as timer A would (RFC 3261 §17.1.1.2): a busy host loses one
+            self.sock.sendto(invite, self.recorder)
+            try:
+                ok = self._final(call_id, "INVITE")
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    raise
         if ok.status != 200:
             raise RuntimeError(f"INVITE {call_id}: {ok.status} {ok.reason}")
         tag = ok.to.tag or ""
@@ -437,6 +450,7 @@ def main() -> None:
     parser.add_argument("--keep-going", action="store_true", help="try every rate even after a lossy one")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "recorder_ingest.json"))
     parser.add_argument("--no-peer", action="store_true", help="skip the bare socket sink at each rate")
+    parser.add_argument("--profile-recorder", metavar="FILE", help="run the recorder under cProfile, stats to FILE")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     started = time.monotonic()
@@ -444,7 +458,8 @@ def main() -> None:
     peer: list[dict[str, Any]] = []
     peer_done = args.no_peer
     with (tempfile.TemporaryDirectory(prefix="arec-bench-") as tmp,
-          start_recorder(Path(tmp) / "rec", capacity=4 * args.max_calls, ports_needed=4 * args.max_calls) as rec,
+          start_recorder(Path(tmp) / "rec", capacity=4 * args.max_calls, ports_needed=4 * args.max_calls,
+                         profile=args.profile_recorder) as rec,
           start_sink(2 * args.max_calls) as sink):
         recorder_done = False
         for level, rate in enumerate(rates):
