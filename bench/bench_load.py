@@ -2,7 +2,8 @@
 
 Part 1, side by side in one run, at several stream counts (20 ms G.711 streams on loopback):
   * arec's `PacedSender` without its spin phase (`spin_seconds=0`), with and without a 2 ms
-    batching tick (`tick_seconds=0.002`, what `arec load` runs);
+    batching tick (`tick_seconds=0.002` with `CachedTimecodeSource.timed_media`: what the media
+    process of an `arec load` worker runs);
   * the same sender with its default 1.5 ms spin phase (what the conformance suite uses);
   * SIPp 3.6 `rtp_stream` (one SIPp process, one call per stream, answered by a tiny UAS here).
 Every packet is timestamped on arrival by a sink in its own process, and each stream's pacing
@@ -11,9 +12,10 @@ stream's median offset, in absolute value (a constant path delay is not counted;
 like late). Also: packets lost,
 and the CPU the generator used (% of one core).
 
-Part 2: `arec load` itself (Locust, one worker process, reference recorder) at two ramp tops;
-peak RSS of the Locust process, its judge process and the recorder, and the difference per
-concurrent call.
+Part 2: `arec load` itself (Locust, one worker process, reference recorder) at several ramp
+tops; peak RSS and CPU of the Locust process, its judge and media processes and the recorder,
+the difference per concurrent call, and the generator's lateness as the verdicts report it; with
+--baseline-tree DIR, another checkout's `arec load` right after at each top (before / after).
 
 Writes bench/results/bench_load.json. Not a test: timing depends on the machine's load.
 Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20] [--runs 2]
@@ -131,8 +133,11 @@ def bench_pacer(streams: int, seconds: float, spin: float, tick: float = 0.0) ->
     pacer = PacedSender(spin_seconds=spin, tick_seconds=tick)
     t0 = time.monotonic() + 0.3
     # Payloads as arec load makes them: encoded once per slot, shared by the calls.
-    ids = [pacer.add_stream(CachedTimecodeSource.create(i % 2, rng=i).timed([Run(PacketKind.MEDIA, packets)]),
-                            ("127.0.0.1", sink.port), start_at=t0 + PTIME * i / streams) for i in range(streams)]
+    sources = [CachedTimecodeSource.create(i % 2, rng=i) for i in range(streams)]
+    # With the tick, as arec load's media process sends: the one-struct-call packet path.
+    ids = [pacer.add_stream(src.timed_media(packets) if tick and isinstance(src, CachedTimecodeSource)
+                            else src.timed([Run(PacketKind.MEDIA, packets)]),
+                            ("127.0.0.1", sink.port), start_at=t0 + PTIME * i / streams) for i, src in enumerate(sources)]
     cpu0, wall0 = _cpu(me), time.monotonic()
     pacer.start(t0=t0)
     pacer.join(timeout=seconds + 30)
