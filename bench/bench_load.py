@@ -2,7 +2,8 @@
 
 Part 1, side by side in one run, at several stream counts (20 ms G.711 streams on loopback):
   * arec's `PacedSender` without its spin phase (`spin_seconds=0`), with and without a 2 ms
-    batching tick (`tick_seconds=0.002`, what `arec load` runs);
+    batching tick (`tick_seconds=0.002` with `CachedTimecodeSource.timed_media`: what the media
+    process of an `arec load` worker runs);
   * the same sender with its default 1.5 ms spin phase (what the conformance suite uses);
   * SIPp 3.6 `rtp_stream` (one SIPp process, one call per stream, answered by a tiny UAS here).
 Every packet is timestamped on arrival by a sink in its own process, and each stream's pacing
@@ -11,12 +12,13 @@ stream's median offset, in absolute value (a constant path delay is not counted;
 like late). Also: packets lost,
 and the CPU the generator used (% of one core).
 
-Part 2: `arec load` itself (Locust, one worker process, reference recorder) at two ramp tops;
-peak RSS of the Locust process, its judge process and the recorder, and the difference per
-concurrent call.
+Part 2: `arec load` itself (Locust, one worker process, reference recorder) at several ramp
+tops; peak RSS and CPU of the Locust process, its judge and media processes and the recorder,
+the difference per concurrent call, and the generator's lateness as the verdicts report it; with
+--baseline-tree DIR, another checkout's `arec load` right after at each top (before / after).
 
 Writes bench/results/bench_load.json. Not a test: timing depends on the machine's load.
-Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20]
+Run: .venv/bin/python bench/bench_load.py [--streams 20,100,200] [--seconds 5] [--load-calls 5,20] [--runs 2]
 """
 
 from __future__ import annotations
@@ -131,8 +133,11 @@ def bench_pacer(streams: int, seconds: float, spin: float, tick: float = 0.0) ->
     pacer = PacedSender(spin_seconds=spin, tick_seconds=tick)
     t0 = time.monotonic() + 0.3
     # Payloads as arec load makes them: encoded once per slot, shared by the calls.
-    ids = [pacer.add_stream(CachedTimecodeSource.create(i % 2, rng=i).timed([Run(PacketKind.MEDIA, packets)]),
-                            ("127.0.0.1", sink.port), start_at=t0 + PTIME * i / streams) for i in range(streams)]
+    sources = [CachedTimecodeSource.create(i % 2, rng=i) for i in range(streams)]
+    # With the tick, as arec load's media process sends: the one-struct-call packet path.
+    ids = [pacer.add_stream(src.timed_media(packets) if tick and isinstance(src, CachedTimecodeSource)
+                            else src.timed([Run(PacketKind.MEDIA, packets)]),
+                            ("127.0.0.1", sink.port), start_at=t0 + PTIME * i / streams) for i, src in enumerate(sources)]
     cpu0, wall0 = _cpu(me), time.monotonic()
     pacer.start(t0=t0)
     pacer.join(timeout=seconds + 30)
@@ -277,29 +282,38 @@ def bench_sipp(streams: int, seconds: float, work: Path) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- arec load memory
 
-def bench_load_memory(calls: int, work: Path, call_length: float, duration: float) -> dict[str, Any]:
-    report = work / f"load-{calls}"
+def bench_load_memory(calls: int, work: Path, call_length: float, duration: float,
+                      tree: Path | None = None) -> dict[str, Any]:
+    """`arec load` at one ramp top; `tree`: another checkout of arec to run instead (a baseline)."""
+    report = work / f"load-{calls}-{'baseline' if tree else 'this'}"
     cmd = [sys.executable, "-m", "harness.cli", "load", "--calls", str(calls), "--steps", "1", "--duration",
            str(duration), "--rate", "20", "--call-length", str(call_length), "--report-dir", str(report)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(tree or Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(cmd, env=env, cwd=tree or None, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
-    peaks: dict[str, int] = {"locust": 0, "recorder": 0, "judge": 0}
+    peaks: dict[str, int] = {"locust": 0, "recorder": 0, "judge": 0, "media": 0}
+    cpu: dict[int, tuple[str, float]] = {}
     while proc.poll() is None:
         try:
             for child in root.children(recursive=True):
                 line = " ".join(child.cmdline())
-                key = ("judge" if "harness.load.judge" in line else "locust" if "locust" in line
-                       else "recorder" if "reference_recorder" in line else None)
+                key = ("judge" if "harness.load.judge" in line else "media" if "harness.load.media_process" in line
+                       else "locust" if "locust" in line else "recorder" if "reference_recorder" in line else None)
+                if key:
+                    cpu[child.pid] = (key, _cpu(child))
                 if key:
                     peaks[key] = max(peaks[key], child.memory_info().rss)
         except psutil.Error:
             pass
         time.sleep(0.25)
     data = json.loads((report / "load.json").read_text())
-    return {"calls": calls, "locust_peak_rss_mb": round(peaks["locust"] / 2**20, 1),
+    cpu_s = {k: round(sum(c for key, c in cpu.values() if key == k), 2) for k in peaks}
+    return {"calls": calls, "tree": "baseline" if tree else "this", "locust_peak_rss_mb": round(peaks["locust"] / 2**20, 1),
             "recorder_peak_rss_mb": round(peaks["recorder"] / 2**20, 1),
             "judge_peak_rss_mb": round(peaks["judge"] / 2**20, 1),
+            "media_peak_rss_mb": round(peaks["media"] / 2**20, 1), "cpu_seconds": cpu_s,
+            "generator_late_p99_ms_per_step": [s["generator"]["late_p99_ms"] for s in data["steps"]],
+            "generator_late_max_ms": max(s["generator"]["late_max_ms"] for s in data["steps"]),
             "outcomes": data["totals"]["outcomes"], "highest_complete_load": data["highest_complete_load"],
             "generator_late_p99_ms": data["steps"][-1]["generator"]["late_p99_ms"],
             "invite_latency_ms": data["totals"]["invite_latency_ms"]}
@@ -312,12 +326,17 @@ def main() -> None:
     parser.add_argument("--load-calls", default="5,20")
     parser.add_argument("--load-duration", type=float, default=12.0)
     parser.add_argument("--skip-sipp", action="store_true")
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="another arec checkout whose `arec load` runs right after this one at each ramp top")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the pacing comparison (noisy shared host)")
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     load_before = os.getloadavg()
     pacing = []
-    for n in (int(x) for x in args.streams.split(",")):
-        row: dict[str, Any] = {"streams": n, "arec_no_spin": bench_pacer(n, args.seconds, 0.0),
+    for run, n in ((r, int(x)) for r in range(args.runs) for x in args.streams.split(",") if x):
+        row: dict[str, Any] = {"run": run + 1, "streams": n, "loadavg_1min": round(os.getloadavg()[0], 2),
+                               "arec_no_spin": bench_pacer(n, args.seconds, 0.0),
                                "arec_no_spin_tick_2ms": bench_pacer(n, args.seconds, 0.0, 0.002),
                                "arec_spin_1_5ms": bench_pacer(n, args.seconds, 0.0015)}
         if not args.skip_sipp and shutil.which("sipp"):
@@ -325,14 +344,18 @@ def main() -> None:
         pacing.append(row)
         print(json.dumps(row), flush=True)
     memory = []
+    baseline = []
     for n in (int(x) for x in args.load_calls.split(",") if x):
         memory.append(bench_load_memory(n, work, 2.0, args.load_duration))
         print(json.dumps(memory[-1]), flush=True)
+        if args.baseline_tree:
+            baseline.append(bench_load_memory(n, work, 2.0, args.load_duration, Path(args.baseline_tree)))
+            print(json.dumps(baseline[-1]), flush=True)
     per_call = None
     if len(memory) >= 2 and memory[-1]["calls"] != memory[0]["calls"]:
         span = memory[-1]["calls"] - memory[0]["calls"]
         per_call = {k: round((memory[-1][k] - memory[0][k]) / span, 3)
-                    for k in ("locust_peak_rss_mb", "recorder_peak_rss_mb", "judge_peak_rss_mb")}
+                    for k in ("locust_peak_rss_mb", "recorder_peak_rss_mb", "judge_peak_rss_mb", "media_peak_rss_mb")}
     result = {
         "benchmark": "bench_load", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
@@ -340,11 +363,13 @@ def main() -> None:
                     "loadavg_after": os.getloadavg()},
         "note": "machine shared with other jobs while measured: numbers are an upper bound on error",
         "seconds_per_point": args.seconds, "pacing": pacing, "arec_load_memory": memory,
+        "arec_load_baseline": baseline, "baseline_tree": args.baseline_tree,
         "memory_per_concurrent_call_mb": per_call,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -122,12 +122,14 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def start_recorder(root: Path, capacity: int, ports_needed: int) -> Iterator[Recorder]:
+def start_recorder(root: Path, capacity: int, ports_needed: int, profile: str | None = None) -> Iterator[Recorder]:
     for _attempt in range(5):
         port = free_udp_port()
         low = random.randrange(20000, 60000 - 2 * ports_needed - 10, 2)
         high = low + 2 * ports_needed + 8
-        cmd = [sys.executable, "-m", "reference_recorder", "--listen", f"127.0.0.1:{port}",
+        # --profile-recorder: the recorder's event loop under cProfile (written when it exits on SIGTERM).
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
+        cmd = [sys.executable, *prefix, "-m", "reference_recorder", "--listen", f"127.0.0.1:{port}",
                "--recordings", str(root), "--capacity", str(capacity), "--rtp-ports", f"{low}-{high}"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -150,6 +152,98 @@ def start_recorder(root: Path, capacity: int, ports_needed: int) -> Iterator[Rec
         yield recorder
     finally:
         stop_process(proc)
+
+
+# -- the peer: a bare socket sink on the same ports, same machine, same run ------------------------
+_SINK = r"""
+import selectors, socket, sys
+low, high = int(sys.argv[1]), int(sys.argv[2])
+sel = selectors.DefaultSelector()
+socks = []
+for port in range(low, high + 1, 2):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # as the recorder's
+    s.bind(("127.0.0.1", port))
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+    socks.append(s)
+sel.register(sys.stdin, selectors.EVENT_READ)
+print("ready", flush=True)
+received = 0
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is sys.stdin:
+            if not sys.stdin.readline():
+                sys.exit(0)
+            print(received, flush=True)
+            continue
+        recv = key.fileobj.recv
+        try:
+            while True:
+                recv(2048)
+                received += 1
+        except BlockingIOError:
+            pass
+"""
+
+
+@dataclass
+class Sink(Recorder):
+    """A selectors loop that only counts datagrams: the most a Python process on this machine
+    reads (the physical limit the recorder is compared with)."""
+
+    def received(self) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+
+@contextlib.contextmanager
+def start_sink(ports_needed: int) -> Iterator[Sink]:
+    for _attempt in range(5):  # a random range: another process may hold one of its ports
+        low = random.randrange(20000, 60000 - 2 * ports_needed - 10, 2)
+        high = low + 2 * ports_needed - 2
+        proc = subprocess.Popen([sys.executable, "-c", _SINK, str(low), str(high)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        if proc.stdout.readline().startswith("ready"):
+            break
+        proc.wait(5)
+    else:
+        raise SystemExit("sink did not start")
+    try:
+        yield Sink(proc, ("127.0.0.1", 0), Path(), (low, high))
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(5)
+
+
+def run_sink_level(sink: Sink, rate: int, seconds: float, max_calls: int) -> dict[str, Any]:
+    """The recorder's level (same streams, same schedule) against the bare sink."""
+    ptime_ms = BASE_PTIME_MS
+    while ptime_ms > 1 and 2 * max_calls * 1000 / ptime_ms < rate:
+        ptime_ms //= 2
+    per_stream = 1000 / ptime_ms
+    calls = max(1, min(max_calls, round(rate / (2 * per_stream))))
+    low = sink.rtp_range[0]
+    sessions = [Session(f"sink-{i}", "", "", low + 2 * i, "") for i in range(2 * calls)]
+    schedule = build_schedule(sessions, "127.0.0.1", per_stream, seconds, ptime_ms)
+    before, drops0, cpu0 = sink.received(), sink.udp_counters()[1], sink.cpu_seconds()
+    wall0 = time.monotonic()
+    sent, elapsed, send_errors = blast(schedule)
+    backlog_s = sink.wait_drained(timeout=20.0)
+    cpu, wall = sink.cpu_seconds() - cpu0, time.monotonic() - wall0
+    received = sink.received() - before
+    drops = sink.udp_counters()[1] - drops0
+    loss_free = received == sent and send_errors == 0 and drops == 0
+    return {"target_pps": rate, "streams": len(sessions), "sent": sent, "received": received,
+            "achieved_pps": round(sent / elapsed, 1) if elapsed else None, "kernel_udp_drops": drops,
+            "backlog_after_last_packet_s": round(backlog_s, 3),
+            "processed_pps": round(received / (elapsed + backlog_s), 1) if received else 0.0,
+            "sink_cpu_percent": round(100 * cpu / wall, 1), "loss_free": loss_free,
+            "real_time": loss_free and backlog_s <= BYE_GRACE_S}
 
 
 # -- SIP: open and close the recording sessions ------------------------------------------------------
@@ -185,8 +279,15 @@ class Signalling:
 
     def open(self, call_id: str, calluuid: str, dn: str) -> Session:
         uri = f"sip:record=BENCH@127.0.0.1:{self.recorder[1]};calluuid={calluuid};dn={dn};recordDN=7001"
-        self.sock.sendto(invite_bytes(call_id=call_id, uri=uri, local=self.local, media_port=40000), self.recorder)
-        ok = self._final(call_id, "INVITE")
+        invite = invite_bytes(call_id=call_id, uri=uri, local=self.local, media_port=40000)
+        for attempt in range(3):  # retransmitted as timer A would (RFC 3261 §17.1.1.2): a busy host loses one
+            self.sock.sendto(invite, self.recorder)
+            try:
+                ok = self._final(call_id, "INVITE")
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    raise
         if ok.status != 200:
             raise RuntimeError(f"INVITE {call_id}: {ok.status} {ok.reason}")
         tag = ok.to.tag or ""
@@ -348,13 +449,30 @@ def main() -> None:
     parser.add_argument("--max-calls", type=int, default=200, help="two-stream calls per level at most")
     parser.add_argument("--keep-going", action="store_true", help="try every rate even after a lossy one")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "recorder_ingest.json"))
+    parser.add_argument("--no-peer", action="store_true", help="skip the bare socket sink at each rate")
+    parser.add_argument("--profile-recorder", metavar="FILE", help="run the recorder under cProfile, stats to FILE")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     started = time.monotonic()
     levels: list[dict[str, Any]] = []
+    peer: list[dict[str, Any]] = []
+    peer_done = args.no_peer
     with (tempfile.TemporaryDirectory(prefix="arec-bench-") as tmp,
-          start_recorder(Path(tmp) / "rec", capacity=4 * args.max_calls, ports_needed=4 * args.max_calls) as rec):
+          start_recorder(Path(tmp) / "rec", capacity=4 * args.max_calls, ports_needed=4 * args.max_calls,
+                         profile=args.profile_recorder) as rec,
+          start_sink(2 * args.max_calls) as sink):
+        recorder_done = False
         for level, rate in enumerate(rates):
+            if recorder_done and peer_done:
+                break
+            if not peer_done:  # the peer at the same rate, right before the recorder (same machine load)
+                peer.append(run_sink_level(sink, rate, args.seconds, args.max_calls))
+                print(f"{rate:>6} pps target, bare sink: received {peer[-1]['received']} of {peer[-1]['sent']}, "
+                      f"backlog {peer[-1]['backlog_after_last_packet_s']} s, CPU {peer[-1]['sink_cpu_percent']}%"
+                      f" -> {'OK' if peer[-1]['real_time'] else 'LOSS'}", flush=True)
+                peer_done = not peer[-1]["real_time"] and not args.keep_going
+            if recorder_done:
+                continue
             result = run_level(rec, level, rate, args.seconds, args.max_calls)
             levels.append(result)
             print(f"{rate:>6} pps target: sent {result['sent']} ({result['achieved_pps']} pps) to "
@@ -364,8 +482,7 @@ def main() -> None:
                   f"{result['recorder_runqueue_wait_percent']}%)"
                   f" -> {'OK' if result['real_time'] else 'LOSS' if not result['loss_free'] else 'BEHIND'}",
                   flush=True)
-            if not result["real_time"] and not args.keep_going:
-                break
+            recorder_done = not result["real_time"] and not args.keep_going
         errors = [line for line in rec.log if "Traceback" in line or "unexpected error" in line]
     real_time = [lv for lv in levels if lv["real_time"]]
     drained = [lv for lv in levels if lv["loss_free"]]
@@ -378,6 +495,9 @@ def main() -> None:
         "max_loss_free_pps_with_drain": max((lv["target_pps"] for lv in drained), default=None),
         "max_processed_pps": max((lv["processed_pps"] for lv in levels), default=None),
         "levels": levels,
+        # The peer: a bare selectors socket sink on as many ports, same schedule, same run.
+        "peer_bare_sink_max_real_time_pps": max((lv["target_pps"] for lv in peer if lv["real_time"]), default=None),
+        "peer_bare_sink": peer,
         "recorder_errors_logged": len(errors),
         "total_seconds": round(time.monotonic() - started, 1),
         "python": platform.python_version(),

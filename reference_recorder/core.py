@@ -25,7 +25,6 @@ What it does, with the rule behind each choice:
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -643,7 +642,7 @@ class RecorderCore:
 
     @staticmethod
     def _stream_report(stream: MediaStream) -> dict[str, object]:
-        report: dict[str, object] = json.loads(stream.stats.snapshot().to_json())
+        report = stream.stats.snapshot().to_dict()
         report.update(encoding=stream.encoding, payload_type=stream.payload_type, port=stream.port,
                       rtp_parse_errors=stream.rtp_errors, non_audio_packets=stream.unexpected_pt,
                       telephone_events=[{"event": e.name, "duration": e.duration, "ended": e.ended}

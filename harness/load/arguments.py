@@ -10,9 +10,9 @@ __all__ = ["add_arguments"]
 
 def add_arguments(load: argparse.ArgumentParser) -> None:
     target = load.add_mutually_exclusive_group()
-    target.add_argument("--recorder-profile", metavar="FILE", help="TOML profile of a running third-party recorder")
-    target.add_argument("--recorder", metavar="sip:HOST:PORT", help="an already running recorder (UDP)")
-    load.add_argument("--recordings", metavar="DIR", help="where the recorder writes (as the workers see it)")
+    target.add_argument("--recorder-profile", metavar="FILE", help="TOML profile of a third-party recorder")
+    target.add_argument("--recorder", metavar="sip:HOST:PORT", help="an already running recorder")
+    load.add_argument("--recordings", metavar="DIR", help="where --recorder writes its recordings (as the workers see them)")
     load.add_argument("--report-dir", metavar="DIR", default="reports/load", help="where load.json/html go")
     load.add_argument("--calls", type=int, default=20, metavar="N", help="concurrent two-stream calls at the top")
     load.add_argument("--rate", type=float, default=5.0, metavar="R", help="new calls per second at most")

@@ -2,8 +2,8 @@
 
 Two recording sessions (one INVITE per replicated stream, two-session mode), each with the call
 context in the Request-URI (`harness.protocol.genesys`) and a sendonly offer
-(`harness.protocol.sdp`, RFC 3264 §6.1: the recorder answers recvonly), time-coded RTP from a
-shared `PacedSender` for the call's length, BYEs, then the recording judged by
+(`harness.protocol.sdp`, RFC 3264 §6.1: the recorder answers recvonly), time-coded RTP for the call's
+length (from the worker's media process, `harness.load.media_process`), BYEs, then the recording judged by
 `validate_recording`. Blocking socket calls only: under Locust, gevent makes them cooperative,
 and the same code runs without Locust in the benchmark.
 """
@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.load.media import CachedTimecodeSource
-from harness.load.verdict import CallOutcome, CallVerdict, classify, pacing_stats
-from harness.media.pacer import PacedSender
-from harness.media.rtp_source import PacketKind, Run
+from harness.load.media import CallMedia, Played, StreamPlan
+from harness.load.verdict import CallOutcome, CallVerdict, PacingStats, classify, pacing_stats
 from harness.media.timecode import SEGMENT_SAMPLES, SYMBOL_SAMPLES
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, build_recording_uri
@@ -37,7 +35,8 @@ from harness.protocol.sip.uac import Answered, Ended, Failed, RecordingSessionUa
 from harness.recorders.locate import REFERENCE_LAYOUT, CallKeys, RecordingLocator, StreamKey, snapshot
 from harness.validators.recording import ExpectedStream, validate_recording
 
-__all__ = ["CallConfig", "CallResult", "JudgeRequest", "Judgement", "judge", "place_call", "sendonly_offer"]
+__all__ = ["CallConfig", "CallResult", "JudgeRequest", "Judgement", "PlacedCall", "dial_call", "judge", "place_call",
+           "sendonly_offer"]
 
 _PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}  # RFC 3551 §6 table 4
 
@@ -106,15 +105,74 @@ def _rtp_destination(answer: bytes) -> tuple[str, int] | None:
     return (conn.host if conn is not None else "", sdp.media[0].port)
 
 
-def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
+def place_call(config: CallConfig, media: CallMedia, *, worker: str = "",
                clock: Callable[[], float] = time.monotonic,
                judge_with: Callable[[JudgeRequest], Judgement] | None = None) -> CallResult:
     """Place, stream, end and judge one call; never raises for what the recorder does.
 
-    `judge_with` judges the recording (default: here, with `config.locator`); it costs 0.1-0.3 s
-    of CPU per 4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to
-    keep its own loop free for the other calls' signalling and media.
+    `media` sends the RTP (a load worker's media process, or `LocalMedia` here). `judge_with`
+    judges the recording (default: here, with `config.locator`); it costs 0.1-0.3 s of CPU per
+    4 s call, so a load worker hands it to a judge process (`harness.load.judge`) to keep its
+    own loop free for the other calls' signalling.
     """
+    return dial_call(config, media, worker=worker, clock=clock).finish(judge_with)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    """A call whose BYEs are done and whose recording is yet to be judged: a load user places
+    its next call at once and the judgement follows (a serial judge would otherwise hold every
+    user, and the ramp's concurrency would be the judge's throughput, not the plan's)."""
+
+    config: CallConfig
+    worker: str
+    calluuid: str
+    record_id: str
+    dns: tuple[str, ...]
+    call_ids: tuple[str, ...]
+    started_at: float
+    ended_at: float
+    invites: tuple[Answered | Failed, ...]
+    reasons: tuple[str, ...]
+    pacing: PacingStats
+    sent_per_stream: tuple[int, ...]
+
+    @property
+    def signalling_ok(self) -> bool:
+        return len(self.invites) == len(self.dns) and all(isinstance(e, Answered) for e in self.invites)
+
+    def finish(self, judge_with: Callable[[JudgeRequest], Judgement] | None = None) -> CallResult:
+        """Judge the recording (when the signalling worked and the files are visible) and classify."""
+        config, pacing, invites = self.config, self.pacing, self.invites
+        reasons = list(self.reasons)
+        status = tuple(e.status for e in invites)
+        requirement_ids: list[str] = []
+        if self.signalling_ok and config.recordings is not None:
+            request = JudgeRequest(str(config.recordings), str(config.profile or ""), self.calluuid, self.record_id,
+                                   self.dns, self.call_ids, self.sent_per_stream, config.call_length_s,
+                                   config.finalise_timeout_s)
+            ids, why = judge_with(request) if judge_with is not None else judge(request, config.locator)
+            requirement_ids = list(ids)
+            reasons.extend(why)
+        outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,
+                           jitter_window_ms=config.jitter_window_ms)
+        if outcome is CallOutcome.GENERATOR_LATE:
+            reasons.insert(0, f"generator late: max packet lateness {pacing.late_max_ms} ms "
+                              f"(jitter window {config.jitter_window_ms} ms), {pacing.send_errors} send errors")
+        retry_after = next((e.retry_after for e in invites if isinstance(e, Failed) and e.retry_after is not None),
+                           None)
+        verdict = CallVerdict(
+            calluuid=self.calluuid, started_at=self.started_at, ended_at=self.ended_at, outcome=outcome,
+            worker=self.worker, invite_latency_ms=tuple(round(e.latency * 1000, 3) for e in invites
+                                                        if isinstance(e, Answered)),
+            invite_status=status, retry_after=retry_after, pacing=pacing,
+            requirement_ids=tuple(requirement_ids), reasons=tuple(r[:300] for r in reasons))
+        return CallResult(verdict, list(invites), sum(self.sent_per_stream))
+
+
+def dial_call(config: CallConfig, media: CallMedia, *, worker: str = "",
+              clock: Callable[[], float] = time.monotonic) -> PlacedCall:
+    """Place, stream and end one call (two sessions); never raises for what the recorder does."""
     calluuid = secrets.token_hex(16).upper()  # 32 characters, like a Genesys CallUUID
     record_id = secrets.token_hex(8).upper()
     dns = ("7001", "7002")
@@ -122,23 +180,22 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
     destination = (config.recorder_host, config.recorder_port)
     started_wall = time.time()
     sip_socks: list[socket.socket] = []
-    rtp_socks: list[socket.socket] = []
+    rtp_ports: list[int] = []
     uacs: list[RecordingSessionUac] = []
     invites: list[Answered | Failed] = []
-    streams: list[int] = []
     reasons: list[str] = []
+    plans: list[StreamPlan] = []
+    played: list[Played] = []
     try:
         for index, target in enumerate(targets):
             sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sip.bind((config.local_host, 0))
             sip_socks.append(sip)
-            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rtp.bind((config.local_host, 0))  # bound before the offer: its port is the RTP source
-            rtp_socks.append(rtp)
+            rtp_ports.append(media.open(config.local_host))  # bound before the offer: its port is the RTP source
             uac = RecordingSessionUac(build_recording_uri(target, config.recorder_host, config.recorder_port),
                                       sip.getsockname()[:2])
             uacs.append(uac)
-            offer = sendonly_offer(config.local_host, rtp.getsockname()[1], config.codec, index + 1)
+            offer = sendonly_offer(config.local_host, rtp_ports[-1], config.codec, index + 1)
             event = _exchange(sip, uac, uac.invite(offer, clock()), destination, clock, (Answered,))
             assert isinstance(event, Answered | Failed)
             invites.append(event)
@@ -147,58 +204,32 @@ def place_call(config: CallConfig, pacer: PacedSender, *, worker: str = "",
                 break
         packets = int(round(config.call_length_s * 50))
         if len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites):
-            for index, (event, rtp) in enumerate(zip(invites, rtp_socks, strict=True)):
+            for index, (event, port) in enumerate(zip(invites, rtp_ports, strict=True)):
                 assert isinstance(event, Answered)
                 rtp_dest = _rtp_destination(event.sdp)
                 if rtp_dest is None:
                     reasons.append(f"stream {index}: no usable port in the SDP answer")
                     continue
-                source = CachedTimecodeSource.create(index, config.codec)
-                streams.append(pacer.add_stream(source.timed([Run(PacketKind.MEDIA, packets)]), rtp_dest, sock=rtp))
-            while not all(pacer.is_done(s) for s in streams):
-                time.sleep(0.05)
+                plans.append(StreamPlan(port, rtp_dest, index, config.codec, packets))
+            played = media.play(plans)
         for uac, sip in zip(uacs, sip_socks, strict=False):
             if uac.state.value == "confirmed":
                 ended = _exchange(sip, uac, uac.bye(clock()), destination, clock, (Ended,))
                 if isinstance(ended, Failed):
                     reasons.append(f"BYE: {ended.reason}")
     finally:
-        # Forget the streams: a worker's sender lives for the whole run.
-        logs = [pacer.discard(s) for s in streams]
         for sock in sip_socks:
             sock.close()
-    lateness: list[float] = []
-    errors = 0
-    sent_per_stream: list[int] = []
-    for log in logs:
-        lateness.extend(r.lateness for r in log)
-        errors += sum(1 for r in log if r.error is not None)
-        sent_per_stream.append(sum(1 for r in log if r.error is None))
-    for rtp in rtp_socks:
-        rtp.close()
-    pacing = pacing_stats(lateness, errors)
-    status = tuple(e.status if isinstance(e, Answered | Failed) else None for e in invites)
-    requirement_ids: list[str] = []
-    signalling_ok = len(invites) == len(targets) and all(isinstance(e, Answered) for e in invites)
-    if signalling_ok and config.recordings is not None:
-        request = JudgeRequest(str(config.recordings), str(config.profile or ""), calluuid, record_id, dns,
-                               tuple(u.call_id for u in uacs), tuple(sent_per_stream), config.call_length_s,
-                               config.finalise_timeout_s)
-        ids, why = judge_with(request) if judge_with is not None else judge(request, config.locator)
-        requirement_ids = list(ids)
-        reasons.extend(why)
-    outcome = classify(invite_status=status, failed_requirements=requirement_ids, pacing=pacing,
-                       jitter_window_ms=config.jitter_window_ms)
-    if outcome is CallOutcome.GENERATOR_LATE:
-        reasons.insert(0, f"generator late: max packet lateness {pacing.late_max_ms} ms "
-                          f"(jitter window {config.jitter_window_ms} ms), {pacing.send_errors} send errors")
-    retry_after = next((e.retry_after for e in invites if isinstance(e, Failed) and e.retry_after is not None), None)
-    verdict = CallVerdict(
-        calluuid=calluuid, started_at=started_wall, ended_at=time.time(), outcome=outcome, worker=worker,
-        invite_latency_ms=tuple(round(e.latency * 1000, 3) for e in invites if isinstance(e, Answered)),
-        invite_status=status, retry_after=retry_after, pacing=pacing,
-        requirement_ids=tuple(requirement_ids), reasons=tuple(r[:300] for r in reasons))
-    return CallResult(verdict, invites, sum(sent_per_stream))
+        for port in rtp_ports:
+            media.close(port)
+    lateness = [x for p in played for x in p.lateness_s]
+    errors = sum(p.errors for p in played)
+    sent_per_stream = [0] * len(targets)  # a stream the answer gave no port sent nothing
+    for plan, stream_played in zip(plans, played, strict=False):
+        sent_per_stream[plan.stream_index] = stream_played.sent
+    return PlacedCall(config, worker, calluuid, record_id, dns, tuple(u.call_id for u in uacs), started_wall,
+                      time.time(), tuple(invites), tuple(reasons), pacing_stats(lateness, errors),
+                      tuple(sent_per_stream))
 
 
 @dataclass(frozen=True, slots=True)

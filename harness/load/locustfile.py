@@ -12,9 +12,10 @@ monkey-patches the standard library with gevent, which must not leak into the re
 * The master (or local runner) writes every verdict, as it arrives, to the JSON-lines file
   `--arec-verdicts`, and prints a progress line every few seconds (calls up, RTP sent, errors).
 
-The worker's media go through one `PacedSender` per process, without its spin phase (under
-gevent a spinning thread is a greenlet that would starve every other call) and with a 2 ms
-batching tick.
+Each worker starts two helper processes, free of gevent: a judge (`harness.load.judge`), and a
+media process (`harness.load.media_process`) whose one `PacedSender` (an OS thread, no spin
+phase, 2 ms batching tick) sends every call's RTP; in the worker that sender was a greenlet that
+any signalling or statistics work delayed, sharing the worker's GIL and core.
 """
 
 # Locust's decorators and LoadTestShape methods carry no type hints.
@@ -27,8 +28,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +39,17 @@ from gevent.event import AsyncResult
 from locust import LoadTestShape, User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.load.call import CallConfig, Judgement, JudgeRequest, place_call
-from harness.load.media import CachedTimecodeSource
+from harness.load.call import CallConfig, Judgement, JudgeRequest, PlacedCall, dial_call
+from harness.load.media import Played, StreamPlan
 from harness.load.plan import plan_ramp, step_at
 from harness.load.verdict import CallOutcome
-from harness.media.pacer import PacedSender
 
 VERDICT_MESSAGE = "arec_verdict"
+DIALED_MESSAGE = "arec_dialed"  # a call's BYEs are done, its verdict will follow
 PROGRESS_EVERY_S = 2.0
 DRAIN_SLACK_S = 15.0  # beyond the call length: BYE, file finalisation, judgement
+JUDGE_BACKLOG_S = 120.0  # at most this much longer while verdicts of dialled calls are still arriving
 QUIET_SLACK_S = 6.0  # no verdict for a call length and this long: no call is in progress
-
-_pacer: PacedSender | None = None
-_pacer_lock = threading.Lock()
 
 
 def _worker_name() -> str:
@@ -86,16 +85,16 @@ def _config(options: Any) -> CallConfig:
                       profile=Path(options.arec_profile) if options.arec_profile else None)
 
 
-class _JudgeClient:
-    """This worker's judge process (`harness.load.judge`): requests by pipe, answers matched by
-    id, so many calls wait for their judgements at once without blocking the event loop."""
+class _PipeClient:
+    """A helper process of this worker (judge, media): requests by pipe as JSON lines, answers
+    matched by id, so many calls wait for theirs at once without blocking the event loop."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness.load.judge"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+    def __init__(self, argv: list[str], on_exit: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.pending: dict[int, AsyncResult] = {}
         self.ids = itertools.count()
         self.lock = gevent.lock.Semaphore()
+        self.on_exit = on_exit  # the answer every waiting request gets if the process ends
         gevent.spawn(self._read)
 
     def _read(self) -> None:
@@ -104,20 +103,23 @@ class _JudgeClient:
             reply = json.loads(line)
             result = self.pending.pop(reply["id"], None)
             if result is not None:
-                result.set((tuple(reply["requirement_ids"]), tuple(reply["reasons"])))
-        for result in self.pending.values():  # the judge ended: no call waits for ever
-            result.set((("REC-FILES-PRESENT",), ("the judge process ended before judging this call",)))
+                result.set(reply)
+        for result in self.pending.values():  # the process ended: no call waits for ever
+            result.set(self.on_exit)
 
-    def __call__(self, request: JudgeRequest) -> Judgement:
+    def post(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
+        with self.lock:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
         n = next(self.ids)
         result = AsyncResult()
         self.pending[n] = result
-        with self.lock:
-            self.proc.stdin.write((json.dumps({"id": n, "request": request.to_json()}) + "\n").encode())
-            self.proc.stdin.flush()
-        judgement: Judgement = result.get()
-        return judgement
+        self.post({**message, "id": n})
+        reply: dict[str, Any] = result.get()
+        return reply
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -128,49 +130,62 @@ class _JudgeClient:
             self.proc.kill()
 
 
+class _JudgeClient:
+    """This worker's judge process (`harness.load.judge`)."""
+
+    def __init__(self) -> None:
+        self.pipe = _PipeClient([sys.executable, "-m", "harness.load.judge"], {
+            "requirement_ids": ["REC-FILES-PRESENT"], "reasons": ["the judge process ended before judging this call"]})
+
+    def __call__(self, request: JudgeRequest) -> Judgement:
+        reply = self.pipe.request({"request": request.to_json()})
+        return tuple(reply["requirement_ids"]), tuple(reply["reasons"])
+
+    def close(self) -> None:
+        self.pipe.close()
+
+
+class _MediaClient:
+    """This worker's media process (`harness.load.media_process`): the `CallMedia` of its calls."""
+
+    def __init__(self, call_length_s: float) -> None:
+        self.pipe = _PipeClient([sys.executable, "-m", "harness.load.media_process", str(call_length_s)],
+                                {"error": "the media process ended"})
+
+    def open(self, host: str) -> int:
+        reply = self.pipe.request({"op": "open", "host": host})
+        if "error" in reply:
+            raise OSError(f"media process: {reply['error']}")
+        return int(reply["port"])
+
+    def play(self, plans: Sequence[StreamPlan]) -> list[Played]:
+        reply = self.pipe.request({"op": "play", "plans": [p.to_json() for p in plans]})
+        if "error" in reply:
+            raise OSError(f"media process: {reply['error']}")
+        return [Played.from_json(p) for p in reply["played"]]
+
+    def close(self, port: int) -> None:
+        self.pipe.post({"op": "close", "port": port})
+
+    def stop(self) -> None:
+        self.pipe.close()
+
+
 _judge: _JudgeClient | None = None
-_judge_lock = gevent.lock.Semaphore()
+_media: _MediaClient | None = None
+_helpers_lock = gevent.lock.Semaphore()
 
 
-def _shared_judge() -> _JudgeClient:
-    global _judge
-    with _judge_lock:  # starting the process yields to other greenlets: start it once
+def _helpers(config: CallConfig) -> tuple[_JudgeClient, _MediaClient]:
+    """Once per process, before the first call: start the judge and the media process (which
+    encodes a whole call's payloads before it answers), so the first calls do not wait for them."""
+    global _judge, _media
+    with _helpers_lock:  # starting a process yields to other greenlets: start each once
         if _judge is None:
             _judge = _JudgeClient()
-        return _judge
-
-
-def _shared_pacer() -> PacedSender:
-    global _pacer
-    with _pacer_lock:
-        if _pacer is None:
-            # A 2 ms batching tick: one wake-up sends every packet due within 1 ms (at most 500
-            # wake-ups/s instead of one per packet, 50,000/s at 1,000 streams); packets leave
-            # <= 1 ms early. bench_load on the busy shared host was inconclusive at 20-100
-            # streams (two runs disagree) and lower at 400 (p99 11 vs 21 ms): rerun quiet.
-            _pacer = PacedSender(spin_seconds=0.0, tick_seconds=0.002)
-            _pacer.start()
-        return _pacer
-
-
-_warm = False
-
-
-def _warm_up(config: CallConfig) -> None:
-    """Once per process, before the first call: start the sender and the judge, and encode the
-    payloads of a whole call, so the first calls' packets do not wait for tone tables, payload
-    encoding or a process start (measured: the first calls of a fresh worker went out 0.76 s late)."""
-    global _warm
-    if _warm:
-        return
-    _warm = True
-    _shared_pacer()
-    _shared_judge()
-    packets = int(round(config.call_length_s * 50))
-    for stream in (0, 1):
-        source = CachedTimecodeSource.create(stream, config.codec)
-        for n in range(packets):
-            source.payload(n)
+        if _media is None:
+            _media = _MediaClient(config.call_length_s)
+        return _judge, _media
 
 
 class RecordedCall(User):
@@ -180,24 +195,32 @@ class RecordedCall(User):
 
     def on_start(self) -> None:
         self.config = _config(self.environment.parsed_options)
-        _warm_up(self.config)
+        _helpers(self.config)
 
     @task
     def call(self) -> None:
-        result = place_call(self.config, _shared_pacer(), worker=_worker_name(), judge_with=_shared_judge())
-        verdict = result.verdict
-        fire = self.environment.events.request.fire
-        for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
-            latency = getattr(event, "latency", None) or 0.0
-            failed = status is None or not 200 <= status < 300
-            fire(request_type="SIP", name="INVITE", response_time=latency * 1000, response_length=0,
-                 exception=RuntimeError(f"INVITE {status or 'timeout'}") if failed else None, context={})
-        if verdict.outcome not in (CallOutcome.REFUSED, CallOutcome.SETUP_FAILED):
-            ok = verdict.outcome is CallOutcome.COMPLETE
-            fire(request_type="REC", name="recording", response_time=(verdict.ended_at - verdict.started_at) * 1000,
-                 response_length=result.rtp_packets,
-                 exception=None if ok else RuntimeError(f"recording {verdict.outcome.value}"), context={})
-        self.environment.runner.send_message(VERDICT_MESSAGE, verdict.to_json())
+        judge, media = _helpers(self.config)
+        placed = dial_call(self.config, media, worker=_worker_name())
+        # The next call goes out at once; the judgement and the report follow in their own greenlet.
+        self.environment.runner.send_message(DIALED_MESSAGE, placed.calluuid)
+        gevent.spawn(_finish, self.environment, placed, judge)
+
+
+def _finish(environment: Any, placed: PlacedCall, judge: _JudgeClient) -> None:
+    result = placed.finish(judge)
+    verdict = result.verdict
+    fire = environment.events.request.fire
+    for event, status in zip(result.invite_events, verdict.invite_status, strict=False):
+        latency = getattr(event, "latency", None) or 0.0
+        failed = status is None or not 200 <= status < 300
+        fire(request_type="SIP", name="INVITE", response_time=latency * 1000, response_length=0,
+             exception=RuntimeError(f"INVITE {status or 'timeout'}") if failed else None, context={})
+    if verdict.outcome not in (CallOutcome.REFUSED, CallOutcome.SETUP_FAILED):
+        ok = verdict.outcome is CallOutcome.COMPLETE
+        fire(request_type="REC", name="recording", response_time=(verdict.ended_at - verdict.started_at) * 1000,
+             response_length=result.rtp_packets,
+             exception=None if ok else RuntimeError(f"recording {verdict.outcome.value}"), context={})
+    environment.runner.send_message(VERDICT_MESSAGE, verdict.to_json())
 
 
 class ArecRamp(LoadTestShape):
@@ -215,12 +238,15 @@ class ArecRamp(LoadTestShape):
             return step.calls, float(options.arec_rate)
         call_length = float(options.arec_call_length)
         since_end = elapsed - plan[-1].end_s
-        # Done when no user is left, when no verdict came for longer than a call takes (Locust
-        # may keep idle users it is stopping), or at the latest after a whole call and slack.
+        # Done when no user is left and every dialled call's verdict is in, when no verdict came
+        # for longer than a call takes (Locust may keep idle users it is stopping), or at the
+        # latest after a whole call and slack (longer while judgements are still arriving).
         quiet = _collector is not None and time.monotonic() - max(
             _collector.last_verdict_at, time.monotonic() - since_end) > call_length + QUIET_SLACK_S
-        if since_end > call_length + DRAIN_SLACK_S or quiet or (
-                since_end > 1.0 and self.get_current_user_count() == 0):
+        outstanding = _collector is not None and _collector.calls < _collector.dialled
+        cap = call_length + DRAIN_SLACK_S + (JUDGE_BACKLOG_S if outstanding else 0.0)
+        if since_end > cap or quiet or (since_end > 1.0 and self.get_current_user_count() == 0
+                                        and not outstanding):
             return None
         return 0, float(options.arec_rate)
 
@@ -234,11 +260,15 @@ class _Collector:
         self.complete = 0
         self.errors = 0
         self.rtp = 0
+        self.dialled = 0  # calls whose verdict is on its way
         self.last_verdict_at = 0.0  # time.monotonic() of the last verdict
 
     def start(self, t0: float) -> None:
         self.file.write(json.dumps({"type": "start", "t0": t0}) + "\n")
         self.file.flush()
+
+    def on_dialled(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        self.dialled += 1
 
     def on_verdict(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
         data = msg.data
@@ -265,6 +295,7 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
         return
     _collector = _Collector(Path(path))
     runner.register_message(VERDICT_MESSAGE, _collector.on_verdict)
+    runner.register_message(DIALED_MESSAGE, _collector.on_dialled)
 
 
 @events.test_start.add_listener
@@ -292,7 +323,7 @@ def _progress(environment: Any, collector: _Collector) -> None:
 def _on_quit(environment: Any, **_kwargs: Any) -> None:
     if _collector is not None:
         _collector.file.close()
-    if _pacer is not None:
-        _pacer.stop()
+    if _media is not None:
+        _media.stop()
     if _judge is not None:
         _judge.close()

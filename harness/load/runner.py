@@ -28,7 +28,7 @@ from harness.load.arguments import add_arguments
 from harness.load.plan import plan_ramp
 from harness.load.report import build_report, render_html
 from harness.load.verdict import CallVerdict
-from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder
+from harness.recorders.launcher import REFERENCE_COMMAND, ManagedRecorder, sip_ping
 from harness.recorders.under_test import parse_sip_target
 
 __all__ = ["LOCUSTFILE", "add_arguments", "load_from_cli", "read_verdicts", "reference_command"]
@@ -62,14 +62,19 @@ def _recorder(args: argparse.Namespace, report_dir: Path) -> Iterator[_Target]:
         host, port, transport = parse_sip_target(args.recorder)
         if transport != "udp":
             raise SetupError("arec load places calls over UDP only")
+        if recordings is not None and not recordings.is_dir():
+            raise SetupError(f"--recordings {args.recordings}: not a directory")
+        if sip_ping(host, port, transport, 3.0) is None:
+            raise SetupError(f"--recorder {args.recorder}: no answer to OPTIONS (is the recorder running?)")
         yield _Target(args.recorder, f"{host}:{port}", recordings)
         return
     if args.recorder_profile:
-        from harness.load.profiles import load_target
+        from harness.load.profiles import profile_recorder
 
-        profile = load_target(Path(args.recorder_profile))
-        yield _Target(profile.name, f"{profile.host}:{profile.port}", recordings,
-                      Path(args.recorder_profile).resolve())
+        path = Path(args.recorder_profile).resolve()
+        with profile_recorder(path, report_dir / "recorder") as running:
+            # --recordings overrides the profile's directory (a recorder already running elsewhere).
+            yield _Target(running.name, f"{running.host}:{running.port}", recordings or running.recordings, path)
         return
     sessions = 2 * args.calls
     capacity = sessions + max(4, sessions // 10)

@@ -111,6 +111,12 @@ def fixed_header(data: bytes | bytearray | memoryview) -> tuple[bool, int, int, 
 _MARKER_SEQ_TS: Final = struct.Struct("!BHI")
 
 
+def pack_fixed_header(payload_type: int, sequence: int, timestamp: int, ssrc: int, *, marker: bool = False) -> bytes:
+    """A 12-byte version-2 fixed header without padding, extension or CSRC (RFC 3550 §5.1) in one
+    struct call: a load sender's per-packet header (tens of thousands a second)."""
+    return _FIXED.pack(0x80, (0x80 if marker else 0) | payload_type, sequence, timestamp, ssrc)
+
+
 def patch_fixed_header(buf: bytearray, *, marker: bool, sequence: int, timestamp: int) -> None:
     """Set M, the sequence number and the timestamp of a fixed header in place (a sender's
     per-packet work on a header template; PT and the other bits of octet 1 are kept)."""

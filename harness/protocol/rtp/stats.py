@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Final
 
 import numpy as np
@@ -171,7 +171,17 @@ class RtpStreamSummary:
 
     def to_json(self) -> str:
         """Stable JSON (sorted keys); tuples become lists."""
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_dict(self) -> dict[str, object]:
+        """`json.loads(self.to_json())` without the round trip (keys sorted, tuples as lists): a
+        recorder checkpoints one per stream five times a second, and `asdict` + JSON cost
+        ~60 % of the reference recorder's CPU at 200 streams (cProfile, bench_recorder_ingest)."""
+        return {name: list(value) if isinstance(value := getattr(self, name), tuple) else value
+                for name in _SUMMARY_FIELDS}
+
+
+_SUMMARY_FIELDS: Final = tuple(sorted(f.name for f in fields(RtpStreamSummary)))
 
 
 class _Rfc3550Source:

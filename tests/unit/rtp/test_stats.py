@@ -227,3 +227,16 @@ def test_bad_arguments() -> None:
         RtpStreamStats(clock_rate=0)
     with pytest.raises(ValueError, match="out of range"):
         RtpStreamStats().update(70000, 0, 0.0, 0, False, 1)
+
+
+def test_to_dict_is_the_json_round_trip() -> None:
+    # The recorder's checkpoint takes to_dict() where it took json.loads(to_json()): same keys
+    # (sorted), same values, tuples as lists; with an SSRC change and a loss so no field is trivial.
+    packets = stream(5, skip=frozenset({2})) + [(900, 5000, 11.0, 8, True)]
+    stats = RtpStreamStats()
+    for n, (seq, ts, t, pt, m) in enumerate(packets):
+        stats.update(seq, ts, t, pt, m, SSRC if n < 4 else SSRC + 1)
+    for summary in (stats.snapshot(), RtpStreamStats().snapshot()):
+        expected = json.loads(summary.to_json())
+        assert summary.to_dict() == expected and list(summary.to_dict()) == list(expected)
+        assert all(not isinstance(v, tuple) for v in summary.to_dict().values())
