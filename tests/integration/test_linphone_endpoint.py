@@ -41,7 +41,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "linphone"
 PORT = 5060  # the namespace is ours alone: the standard port cannot clash
 CALLUUID = "4BOKLLA3VH66JF112M1CC9VHKS14F0KP"
 RECORD_ID = "0A1B2C3D4E5F6789"
-PACKETS = 60  # 1.2 s of 20 ms packets: 6 time-code segments
+PACKETS = 100  # 2 s of 20 ms packets: 10 time-code segments (1.2 s left linphonec too few on a loaded host)
 STUN_MAGIC_COOKIE = 0x2112A442  # RFC 5389 §6
 
 
@@ -114,5 +114,6 @@ def test_genesys_leg_is_answered_recvonly_and_the_received_audio_is_recorded(
     track = decode_timecode(np.asarray(samples), rate)
     counters = track.counters_of(0)
     assert track.streams_present() == (0,)
-    # Its audio flow control may drop a 20 ms packet (one segment lost): in order, most present.
-    assert len(counters) >= 4 and list(counters) == sorted(set(counters)) and counters[-1] < PACKETS // 10
+    # Its audio flow control may drop packets (a loaded host: its start-up and last segments):
+    # in order, most present.
+    assert len(counters) >= 6 and list(counters) == sorted(set(counters)) and counters[-1] < PACKETS // 10

@@ -40,7 +40,7 @@ def test_example_profile_works(name: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert lines[-1] == "arec: profile works"
     assert any(line.startswith("arec: recorder reachable: OPTIONS") for line in lines)
-    assert any(line.startswith("arec: answered both recording INVITEs: 200, 200") for line in lines)
+    assert any(line.startswith("arec: answered both recording INVITEs (two-session): 200, 200") for line in lines)
     assert sum("10 of 10 time-code segments sent" in line for line in lines) == 2
 
 
