@@ -24,8 +24,8 @@ def test_parallel_pass_gives_the_same_result(tmp_path: Path, monkeypatch: pytest
     started: list[RtpWorker] = []
 
     class CountingWorker(RtpWorker):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
             started.append(self)
 
     monkeypatch.setattr(scan, "RtpWorker", CountingWorker)
