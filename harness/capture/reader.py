@@ -107,17 +107,22 @@ _CHUNK = 4096  # frames handed on at a time (bounded memory, few generator round
 class FrameBlock:
     """Consecutive records of one link type: frame i is `buffer[starts[i]:starts[i] + lengths[i]]`,
     captured at `times[i]` (seconds). The frames are not copied out of the buffer the file was
-    read into: the vector path reads their headers with numpy straight from it."""
+    read into: the vector path reads their headers with numpy straight from it. `file_offset`:
+    where `buffer[0]` is in the file, when the buffer is a span of it (the fast classic-pcap
+    framer), else None; a second process can then read a part of it from the file itself
+    instead of being sent it."""
 
-    __slots__ = ("buffer", "lengths", "linktype", "starts", "times")
+    __slots__ = ("buffer", "file_offset", "lengths", "linktype", "starts", "times")
 
     def __init__(self, linktype: int, times: npt.NDArray[np.float64], buffer: bytes,
-                 starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> None:
+                 starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
+                 file_offset: int | None = None) -> None:
         self.linktype = linktype
         self.times = times
         self.buffer = buffer
         self.starts = starts
         self.lengths = lengths
+        self.file_offset = file_offset
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -190,7 +195,7 @@ def _iter_pcap_fast(f: BinaryIO, name: str, magic: bytes, size: int) -> Iterator
         values = np.ascontiguousarray(fields).view(words).reshape(-1, 3).astype(np.int64)
         times = values[:, 0].astype(np.float64) + values[:, 1].astype(np.float64) / divisor
         del heads[:count]
-        return FrameBlock(linktype, times, data, at + _PCAP_RECORD_HEADER, values[:, 2])
+        return FrameBlock(linktype, times, data, at + _PCAP_RECORD_HEADER, values[:, 2], base)
 
     while True:
         more = f.read(_READ_BLOCK)

@@ -341,6 +341,8 @@ class FixedRtpChunk:
     buffer: bytes
     starts: npt.NDArray[np.int64]
     stops: npt.NDArray[np.int64]
+    # Where buffer[0] is in the capture file, when the buffer is a span of it (else None).
+    file_offset: int | None = None
 
     def columns(self) -> tuple[list[int], list[float], list[tuple[Endpoint, Endpoint]], list[int], list[bytes]]:
         """(frame numbers, arrival times, (src, dst) pairs, SSRCs, bodies), one entry a packet."""
@@ -354,8 +356,30 @@ class FixedRtpChunk:
         if not len(self.starts):
             return self
         low, high = int(self.starts.min()), int(self.stops.max())
+        offset = self.file_offset + low if self.file_offset is not None else None
         return FixedRtpChunk(self.frames, self.times, self.flow, self.pairs, self.ssrcs, self.buffer[low:high],
-                             self.starts - low, self.stops - low)
+                             self.starts - low, self.stops - low, offset)
+
+    def detached(self) -> FixedRtpChunk:
+        """`compact`, without the bodies when the file holds them (`file_offset` known): what is
+        sent to a process that reads the span itself (`attach`), so the bodies (most of a
+        capture's bytes) are not pickled and copied through a pipe."""
+        chunk = self.compact()
+        if chunk.file_offset is None or not len(chunk.starts):
+            return chunk
+        chunk.buffer = b""
+        return chunk
+
+    def attach(self, read_at: Callable[[int, int], bytes]) -> None:
+        """Read back the bodies `detached` left out: `read_at(size, offset)` (`os.pread` on
+        the capture file)."""
+        if self.buffer or self.file_offset is None or not len(self.starts):
+            return
+        size = int(self.stops.max())
+        buffer = read_at(size, self.file_offset)
+        if len(buffer) != size:
+            raise OSError(f"capture file changed while read: {len(buffer)} of {size} bytes at {self.file_offset}")
+        self.buffer = buffer
 
 
 # Receives the vector path's fixed-header RTP a chunk at a time.
@@ -749,7 +773,7 @@ def _vector_rtp(c: _Candidates, base: int, block: FrameBlock,
         header = blob[at[:, None] + _SSRC_BYTES].astype(np.int64)
         ssrcs = (header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3]
         rtp_fixed_sink(FixedRtpChunk(frame_numbers[rtp_at], block.times[c.positions[rtp_at]], flow_of[rtp_at],
-                                     pairs, ssrcs, buffer, at + 54, at + c.stops[rtp_at]))
+                                     pairs, ssrcs, buffer, at + 54, at + c.stops[rtp_at], block.file_offset))
     elif rtp_sink is not None:
         for number, pos, o, flow, stop in zip(frame_numbers[rtp_at].tolist(), c.positions[rtp_at].tolist(),
                                               offsets[rtp_at].tolist(), flow_of[rtp_at].tolist(),

@@ -27,16 +27,17 @@ def validate_capture(capture: str | Path, recordings: str | Path | None = None, 
     the reference layout `<recordings>/<calluuid>/<record_id>/`.
     `sent`: a capture taken on the sending side (`harness.validators.delivery`): what the Media
     Server sent is compared with what this capture saw reach the recorder's port.
-    `parallel`: accepted for compatibility; the pass is one process (see `harness.offline.scan`).
+    `parallel`: True runs the scan's analyses in a second process, False in this one, None
+    decides by the CPU affinity and the capture's size (`harness.offline.rtp_worker`); the
+    result is the same either way.
     """
-    del parallel
     path = Path(capture)
     # The pass allocates small objects per packet and builds no reference cycles: the cyclic
     # collector would only re-scan young objects, so it is paused for the pass and restored after.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        scanned = scan_capture(path)
+        scanned = scan_capture(path, rtp_worker=parallel)
         sip = scanned.sip
         rtp = scanned.rtp.finish(sip.negotiated)
         rep = scanned.replication.finish(sip.negotiated)

@@ -6,15 +6,18 @@ analyses that give the pass nothing back run in the worker:
 
 * the RTP analysis needs only what the parent collects anyway: each flow's fixed headers,
   arrival times and frame numbers (`RtpBatches.take`), and the formats SDP bodies announced
-  (`learn_format`, stamped with their frame number). They are sent in the order the sequential
-  scan applies them (the formats learnt before a batch, then the batch), so the worker's
-  `RtpAnalyzer` holds exactly the state the parent's would;
+  (`harness.offline.formats.learn_formats`, stamped with their frame number). The worker learns
+  the formats itself from the SIP records of each message: a message holds the SIP records
+  read before its batch, so it applies them in the sequential scan's order (the formats learnt
+  before a batch, then the batch) and its `RtpAnalyzer` holds exactly the state the parent's
+  would; the parent parses no SDP;
 * the SIP validation (`validate_sip`) reads the SIP records in capture order, a few hundred
   per message, as the sequential scan's generator would hand them to it;
 * the replication analysis gets its packets in capture order: the vector path's chunks as
   `FixedRtpChunk`s (arrays and the bodies' part of the read buffer: no Python object per
   packet to pickle) and the other RTP packets one by one (`replicate_packet`), interleaved as
-  the sequential scan feeds them. Its window is settled in the worker before it is sent back
+  the sequential scan feeds them (a chunk read from a classic pcap without its bodies: the
+  worker reads that span of the file itself, `FixedRtpChunk.detached`). Its window is settled in the worker before it is sent back
   (`ReplicationAnalyzer.settle_all`), so the analyzer sent is small.
 
 The results are sent back at the end (`result`); an error in any is re-raised in the parent.
@@ -31,8 +34,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.capture.model import Datagram, Endpoint
+from harness.capture.model import Datagram, Endpoint, Transport
 from harness.capture.transport import CaptureRecord, FixedRtpChunk, FlowArrays
+from harness.offline.formats import learn_formats
 from harness.validators.replication import ReplicationAnalyzer
 from harness.validators.rtp import RtpAnalyzer
 from harness.validators.sip import ExpectedMode, SipReport, validate_sip
@@ -47,7 +51,6 @@ _CHUNKS_PER_MESSAGE = 2  # replication chunks sent at a time (about 4096 packets
 
 MIN_WORKER_BYTES = 16 * 1024 * 1024  # captures below this are analysed in one process
 
-_Learnt = tuple[Endpoint, int, frozenset[int], int]  # endpoint, clock, event payload types, since
 _Batch = list[tuple[Endpoint, Endpoint, FlowArrays]]
 # Replication input in capture order: a vector-path chunk, or one packet (index, time, src, dst, payload).
 _Replicated = FixedRtpChunk | tuple[int, float, Endpoint, Endpoint, bytes]
@@ -63,11 +66,31 @@ def use_rtp_worker(path: Path) -> bool:
     return cpus >= 2 and size >= MIN_WORKER_BYTES
 
 
-def _serve(conn: Connection) -> None:
+class _CaptureFile:
+    """The capture, opened by the worker at the first chunk sent without its bodies."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def read_at(self, size: int, offset: int) -> bytes:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDONLY)
+        return os.pread(self._fd, size, offset)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _serve(conn: Connection, path: str) -> None:
     analyzer = RtpAnalyzer()
+    capture = _CaptureFile(path)
     replication = ReplicationAnalyzer()
     errors: list[BaseException] = []
     done = False
+    udp = Transport.UDP
 
     def datagrams() -> Iterator[Datagram]:
         nonlocal done
@@ -82,14 +105,16 @@ def _serve(conn: Connection) -> None:
                 return
             if errors:
                 continue  # drain until the end: the parent learns of the error then
-            learnt, batches, sip, replicated = message
+            batches, sip, replicated = message
             try:
-                for endpoint, clock, events, since in learnt:
-                    analyzer.learn_format(endpoint, clock, events, since_index=since)
+                for record in sip:
+                    if record[4] is udp:
+                        learn_formats(record[5], analyzer, record[0])
                 for src, dst, packets in batches:
                     analyzer.feed_batch(src, dst, *packets)
                 for item in replicated:
                     if isinstance(item, FixedRtpChunk):
+                        item.attach(capture.read_at)
                         replication.feed_chunk(item)
                     else:
                         replication.feed(*item)
@@ -107,6 +132,7 @@ def _serve(conn: Connection) -> None:
     while not done:  # the validator stopped early (an error): drain what the parent still sends
         for _ in datagrams():
             pass
+    capture.close()
     if not errors:
         try:
             replication.settle_all()
@@ -117,25 +143,20 @@ def _serve(conn: Connection) -> None:
 
 
 class RtpWorker:
-    """The parent's side: `learn_format` and `feed` as the sequential scan calls them, `result`."""
+    """The parent's side: `feed`, `sip` and the replication calls as the sequential scan makes them, `result`."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         import multiprocessing  # here: a run on one CPU never needs it (import time)
 
         # fork: the worker starts with the modules already imported (no second import time).
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True, name="arec-rtp-stats")
+        self._process = context.Process(target=_serve, args=(child, str(path)), daemon=True, name="arec-rtp-stats")
         self._process.start()
         child.close()
-        self._learnt: list[_Learnt] = []
         self._sip: list[CaptureRecord] = []
         self._replicated: list[_Replicated] = []
         self._replicated_chunks = 0
-
-    def learn_format(self, endpoint: Endpoint, clock_rate: int, telephone_event_pts: frozenset[int], *,
-                     since_index: int = 0) -> None:
-        self._learnt.append((endpoint, clock_rate, telephone_event_pts, since_index))
 
     def feed(self, batches: _Batch) -> None:
         self._send(batches)
@@ -148,7 +169,8 @@ class RtpWorker:
 
     def replicate_chunk(self, chunk: FixedRtpChunk) -> None:
         """`ReplicationAnalyzer.feed_chunk`, in the worker (sent with the next message)."""
-        self._replicated.append(chunk.compact())
+        # The bodies stay in the file when they are a span of it: the worker reads them there.
+        self._replicated.append(chunk.detached())
         self._replicated_chunks += 1
         if self._replicated_chunks >= _CHUNKS_PER_MESSAGE:
             self._send([])
@@ -158,8 +180,7 @@ class RtpWorker:
         self._replicated.append((index, timestamp, src, dst, payload))
 
     def _send(self, batches: _Batch) -> None:
-        self._conn.send((self._learnt, batches, self._sip, self._replicated))
-        self._learnt = []
+        self._conn.send((batches, self._sip, self._replicated))
         self._sip = []
         self._replicated = []
         self._replicated_chunks = 0

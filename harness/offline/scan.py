@@ -5,9 +5,10 @@ fixed headers, arrival times and frame numbers (`harness.capture.transport.RtpBa
 RTP analysis takes them a flow at a time (`RtpAnalyzer.feed_batch`, numpy over the headers).
 The replication analysis compares payloads across streams in arrival order, so it is fed each
 RTP payload as it is read. SDP bodies seen on the way tell the RTP analysis each receiving
-address's clock and telephone-event payload types (`learn_format`, stamped with the frame
-number, so batching does not change which SDP a stream's first packet saw), as Wireshark
-learns them.
+address's clock and telephone-event payload types (`harness.offline.formats`, stamped with
+the frame number, so batching does not change which SDP a stream's first packet saw), as
+Wireshark learns them; with a second process, that process learns them from the SIP records
+it is sent.
 
 Never raises for a bad file: the `PcapReadError` is kept, and everything read before it has
 been judged (RTP collected so far is analysed before the error propagates).
@@ -18,12 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from harness.capture.model import Datagram, Endpoint, PayloadKind, Transport
+from harness.capture.model import Datagram, PayloadKind, Transport
+from harness.offline.formats import learn_formats
 from harness.offline.rtp_worker import RtpWorker, use_rtp_worker
-from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.sdp import parse_sdp
 from harness.validators.pcap import (
     CaptureRecord,
     PcapReadError,
@@ -49,33 +48,6 @@ class ScanEvidence:
     read_error: PcapReadError | None
 
 
-class FormatLearner(Protocol):
-    """What `learn_formats` tells: an `RtpAnalyzer`, or the `RtpWorker` in front of one."""
-
-    def learn_format(self, endpoint: Endpoint, clock_rate: int, telephone_event_pts: frozenset[int], *,
-                     since_index: int = 0) -> None: ...
-
-
-def learn_formats(payload: bytes, analyzer: FormatLearner, index: int) -> None:
-    """Tell the RTP analysis what each SDP-described address receives (see `learn_format`)."""
-    split = payload.find(b"\r\n\r\n")
-    if split < 0 or not payload.startswith(b"v=0", split + 4):
-        return
-    try:
-        sdp = parse_sdp(payload[split + 4:])
-    except (RemoteProtocolError, ValueError):
-        return  # validate_sip reports the unparsable body (SIP-MESSAGE-WELLFORMED)
-    for i, media in enumerate(sdp.media):
-        conn = sdp.media_connection(i)
-        if media.port == 0 or conn is None:
-            continue
-        rtpmap = media.rtpmap
-        events = frozenset(pt for pt, r in rtpmap.items() if r.encoding.lower() == "telephone-event")
-        # Same rule as the SIP validator's NegotiatedStream.clock_rate: first non-event codec.
-        clock = next((r.clock_rate for r in rtpmap.values() if r.encoding.lower() != "telephone-event"), 8000)
-        analyzer.learn_format((conn.host, media.port), clock, events, since_index=index)
-
-
 def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     """Read `path` once and gather the SIP, RTP and replication evidence.
 
@@ -84,9 +56,8 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
     Same evidence either way."""
     if rtp_worker is None:
         rtp_worker = use_rtp_worker(path)
-    worker = RtpWorker() if rtp_worker else None
+    worker = RtpWorker(path) if rtp_worker else None
     analyzer = RtpAnalyzer()
-    learner: FormatLearner = worker if worker is not None else analyzer
     replication = ReplicationAnalyzer()
     state: dict[str, object] = {"sip_seen": False, "error": None}
 
@@ -109,8 +80,9 @@ def scan_capture(path: Path, *, rtp_worker: bool | None = None) -> ScanEvidence:
             for record in iter_capture(path, replicate_packet, rtp_batches=batches, rtp_fixed_sink=replicate_chunk):
                 if record[6] is sip_kind:
                     state["sip_seen"] = True
-                    if record[4] is udp:
-                        learn_formats(record[5], learner, record[0])
+                    # With a worker, the worker learns them from the SIP records it is sent.
+                    if worker is None and record[4] is udp:
+                        learn_formats(record[5], analyzer, record[0])
                     yield record
         except PcapReadError as exc:
             state["error"] = exc

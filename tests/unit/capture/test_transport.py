@@ -72,3 +72,24 @@ def test_batch_path_yields_non_rtp_and_collects_rtp_per_flow(tmp_path: Path) -> 
     for src, dst, n in collected:
         per_flow[(src, dst)] = per_flow.get((src, dst), 0) + n
     assert per_flow == {(MS_RTP, REC_RTP): 40 + 86 + 5, (("127.0.0.1", 20100), ("127.0.0.2", 30100)): 59}
+
+
+def test_a_detached_chunk_reads_its_bodies_back_from_the_file(tmp_path: Path) -> None:
+    # `arec validate`'s second process is sent vector-path chunks without their bodies when the
+    # read buffer is a span of the file; what it reads back from the file must be what was left out.
+    from harness.capture.transport import FixedRtpChunk
+    from harness.validators.pcap import iter_capture
+
+    pcap = write_pcap(tmp_path / "rtp.pcap", rtp_stream(("127.0.0.1", 20000), ("127.0.0.2", 30000), range(1, 40)))
+    chunks: list[FixedRtpChunk] = []
+    list(iter_capture(pcap, lambda *a: None, rtp_batches=RtpBatches(lambda b: None), rtp_fixed_sink=chunks.append))
+    assert chunks and all(c.file_offset is not None for c in chunks)
+    data = pcap.read_bytes()
+    for chunk in chunks:
+        sent = chunk.detached()
+        assert sent.buffer == b""
+        sent.attach(lambda size, offset: data[offset:offset + size])
+        assert sent.columns()[4] == chunk.columns()[4]  # the same bodies
+        cut = chunk.detached()
+        with pytest.raises(OSError, match="changed"):
+            cut.attach(lambda size, offset: data[offset:offset + size - 1])

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from harness.spec.catalogue import UnknownRequirement, load_catalogue, requirement
@@ -27,6 +29,10 @@ def test_finding_serialises_with_severity_value() -> None:
     assert data["severity"] == "MUST"
     assert data["evidence"]["packet_index"] == 3
     assert "SDP-ANSWER-RECVONLY" in str(finding) and "recvonly" in str(finding)
+    # Written out field by field (no deep copy): the same dict, in the same order, as asdict's.
+    expected = dataclasses.asdict(finding)
+    expected["severity"] = "MUST"
+    assert list(data.items()) == list(expected.items())
 
 
 def test_requirements_about_the_emulated_flow_say_so() -> None:

@@ -344,16 +344,6 @@ def test_only_replicated_legs_compare_nothing(tmp_path: Path) -> None:
     assert result.replication.pairs == [] and "REP-PAYLOAD-FIDELITY" not in result.exercised
 
 
-def test_parallel_flag_is_accepted_and_changes_nothing(tmp_path: Path) -> None:
-    lossy = rtp_stream(MS_A, REC_A, [*range(1, 20), *range(22, 50)], ssrc=0xA) + \
-        rtp_stream(MS_B, REC_B, range(1, 50), ssrc=0xB)
-    pcap = write_pcap(tmp_path / "lossy.pcap", _frames(sip_flow(), lossy))
-    serial = validate_capture(pcap, parallel=False)
-    forked = validate_capture(pcap, parallel=True)
-    assert serial.findings and forked.findings == serial.findings
-    assert forked.rtp.table == serial.rtp.table and forked.exercised == serial.exercised
-
-
 @pytest.mark.parametrize("garbage", [b"\x00" * 5, b"\xde\xad\xbe\xef" * 16])
 def test_garbage_after_valid_records_judges_them_then_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                               garbage: bytes) -> None:
