@@ -374,7 +374,9 @@ class TlibAgent:
             return self._private_info(event, now)
         if isinstance(event, EventReleased):
             call = self._calls.pop(event.conn_id, None)
-            return [CallEnded(event.call_uuid)] if call is not None else []
+            if call is None or self._carried_on(call) is not None:
+                return []  # a multi-site transfer: the interaction goes on under another ConnID
+            return [CallEnded(event.call_uuid)]
         if isinstance(event, EventError):
             return [LogLine(f"T-Lib: unsolicited EventError: {_describe(event)}")]
         return []  # EventRouteRequest etc.: not the recorder's business
@@ -383,7 +385,19 @@ class TlibAgent:
         call = self._calls.get(conn_id)
         if call is None:
             call = self._calls[conn_id] = _Call(conn_id, call_uuid, this_dn)
+            before = self._carried_on(call)
+            if before is not None:
+                # ARE-17 (docs/genesys-flow.md §3.5, GVP-Xfer): across a multi-site transfer the
+                # ConnID changes, the CallUUID does not. It is the same interaction: its attached
+                # data, recording and pause state go on under the new ConnID (no second start).
+                call.user_data = dict(before.user_data)
+                call.recording, call.record_id, call.paused = before.recording, before.record_id, before.paused
+                call.want_paused, call.last_state = before.want_paused, before.last_state
         return call
+
+    def _carried_on(self, call: _Call) -> _Call | None:
+        """Another ConnID of ours with `call`'s CallUUID: the interaction under its other ConnID."""
+        return next((c for c in self._calls.values() if c is not call and c.call_uuid == call.call_uuid), None)
 
     def _user_data(self, conn_id: str, call_uuid: str, this_dn: str, user_data: KVList, now: float) -> list[Annotation]:
         """Every event carries the call's complete UserData (docs §8.10): replace, do not merge."""

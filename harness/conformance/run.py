@@ -92,6 +92,7 @@ class ScenarioRun:
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
     midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
     transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
+    site_transfers: list[tuple[str, str]] = field(default_factory=list)  # (old, new) ConnID of each multi-site transfer
     # Recording sessions added to the call's recording by a party joining it (a supervisor).
     joined: list[RecordingLeg] = field(default_factory=list)
     # Recordings of other calls than the scenario's main one (a recorded consultation call).
@@ -346,6 +347,20 @@ class ScenarioRun:
         self.on_tserver(lambda: midcall.change_media(change, sides))
         self._note_changes(known)
         return outcome
+
+    def transfer_to_site(self, transferring_dn: str, target_dn: str, change: MediaChange,
+                         sides: tuple[Side, ...]) -> TransferOutcome:
+        """A multi-site transfer (ARE-17): as `transfer`, and the T-Server emulation gives the
+        call a new ConnID with the same CallUUID (`SipTServer.transfer_to_site`) before Media
+        Server renegotiates the recording sessions; the scenario's call is the moved one."""
+        assert self.call is not None, "no call to transfer"
+        old = self.call
+        self.call = self.on_tserver(lambda: self.tserver.transfer_to_site(old, target_dn))
+        self._tlib.flush()
+        self.site_transfers.append((old.conn_id, self.call.conn_id))
+        self.note(f"multi-site transfer: call {old.conn_id} is now {self.call.conn_id} at {target_dn}, "
+                  f"CallUUID {self.call.calluuid}")
+        return self.transfer(transferring_dn, target_dn, change, sides)
 
     def change_codec(self, codec: str) -> None:
         """A re-INVITE on every recording session moves the call to `codec` (same sources)."""

@@ -222,6 +222,34 @@ class SipTServer(BaseTServerHandler):
         self.core.close_call(call.conn_id)
         return running.job if running is not None else None
 
+    def transfer_to_site(self, call: Call, target_dn: str) -> Call:
+        """A multi-site transfer of `call` to `target_dn` (ARE-17; docs/genesys-flow.md §3.5,
+        GVP-Xfer: "ConnIDs differ per T-Server instance; the CallUUID is the common identifier
+        kept across sites and transfers"). The call is seen from now on under a new ConnID,
+        with the same CallUUID and UserData; its recording (if any) goes on under it.
+
+        Emulation choices (the public material does not give the event sequence): one T-Server
+        plays both sites, so the recorder connected to it sees the call arrive under the new
+        ConnID (EventRinging / EventEstablished for the target and the customer) *before* the
+        old ConnID is released (EventReleased for its parties): the call is never absent."""
+        entry = self._entry(call.conn_id)
+        old = self.core.call(call.conn_id)
+        user_data = old.user_data.to_dict() if old is not None else {}
+        moved = Call(self.sip.place_call(call.customer_dn, target_dn, call.codec, call.calluuid).conn_id,
+                     call.calluuid, call.customer_dn, target_dn, call.codec)
+        self.core.open_call(moved.conn_id, moved.calluuid, (moved.customer_dn, target_dn), user_data)
+        self.core.ringing(moved.conn_id, target_dn, moved.customer_dn)
+        self.core.established(moved.conn_id, target_dn, moved.customer_dn)
+        self.core.established(moved.conn_id, moved.customer_dn, target_dn)
+        parties = old.parties if old is not None else (call.customer_dn, call.agent_dn)
+        for dn in parties:
+            self.core.released(call.conn_id, dn, next((p for p in parties if p != dn), None))
+        self.core.close_call(call.conn_id)
+        del self._calls[call.conn_id]
+        entry.call = moved
+        self._calls[moved.conn_id] = entry
+        return moved
+
     def recording(self, conn_id: str) -> RecordingStatus | None:
         entry = self._calls.get(conn_id)
         return entry.recording if entry is not None else None

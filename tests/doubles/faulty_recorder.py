@@ -101,6 +101,10 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
+  conn-id-interaction  its T-Lib client keys a call by ConnID only: across a multi-site transfer
+                  (new ConnID, same CallUUID) it takes the old ConnID's EventReleased for the end
+                  of the interaction, so the data attached under the new ConnID never reaches the
+                  recording (ARE-17-MULTISITE-ONE-INTERACTION)
 """
 
 from __future__ import annotations
@@ -120,6 +124,7 @@ from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 from reference_recorder.storage_work import RecordingRef
+from reference_recorder.tlib_agent import TlibAgent
 
 
 class SendrecvAnswer(RecorderCore):
@@ -755,6 +760,17 @@ class IgnoreSessionExpiry(RecorderCore):
         return super().next_deadline()
 
 
+class _ConnIdAgent(TlibAgent):
+    """Sees no interaction beyond its ConnID: no other ConnID ever carries a call on."""
+
+    def _carried_on(self, call: Any) -> None:
+        return None
+
+
+class ConnIdInteraction(RecorderCore):
+    TLIB_AGENT = _ConnIdAgent
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -776,6 +792,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
+    "conn-id-interaction": ConnIdInteraction,
 }
 
 
