@@ -69,3 +69,35 @@ def test_the_reference_recorder_passes_the_scenarios_the_midcall_doubles_fail(tm
     passed = re.search(r"(\d+) passed", output)
     assert code == 0 and passed is not None and int(passed.group(1)) >= 8, output[-3000:]
     assert "failed" not in output and "skipped" not in output and "error" not in output, output[-3000:]
+
+
+_MULTISITE = "multisite_transfer"
+
+
+def _tlib_profile(tmp_path: Path, fault: str) -> Path:
+    """A T-Lib-client profile running the faulty double (its T-Lib client is the double's)."""
+    command = (f"{shlex.quote(sys.executable)} -m tests.doubles.faulty_recorder --fault {fault} "
+               "--listen 127.0.0.1:{port} --recordings {recordings} --tlib {tlib} --tlib-config {tlib_config}")
+    path = tmp_path / "tlib-double.toml"
+    path.write_text(f'name = "{fault}"\n[sip]\naddress = "sip:127.0.0.1:0"\n[process]\ncommand = "{command}"\n'
+                    'ready_line = "^ready "\nready_timeout_s = 15\nscope = "scenario"\n[recordings]\n'
+                    'directory = "{work_dir}/recordings"\nlayout = "reference"\n[capabilities]\ntlib_client = true\n'
+                    'rules_configurable = true\nattached_data_in_metadata = true\n', encoding="utf-8")
+    return path
+
+
+def test_a_conn_id_keyed_tlib_client_fails_the_multisite_transfer(tmp_path: Path) -> None:
+    """ARE-17: a T-Lib client that takes the old ConnID's EventReleased for the end of the call
+    loses the data attached under the new ConnID; the reference recorder keeps it (passes)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-p", "no:xdist", "-k", _MULTISITE, "--arec-profile", str(_tlib_profile(tmp_path, "conn-id-interaction")),
+         "--basetemp", str(tmp_path / "bt")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "1 failed" in output, output[-3000:]
+    assert re.search(r"RequirementViolation: [A-Z0-9, -]*\bARE-17-MULTISITE-ONE-INTERACTION\b[A-Z0-9, -]* failed:",
+                     output), output[-3000:]
+    (tmp_path / "ref").mkdir()
+    code, output = _run(_MULTISITE, tmp_path / "ref")
+    assert code == 0 and "1 passed" in output, output[-3000:]

@@ -274,3 +274,26 @@ def test_private_start_before_routing_is_refused() -> None:
     w.core.take_messages(strategy)
     out = w.private(strategy, RecordOp.START, RP, call.conn_id)
     assert isinstance(out[0], EventError) and out[0].error_code == ErrorCode.TERR_INVALID_STATE
+
+
+def test_a_multisite_transfer_gives_a_new_conn_id_with_the_same_calluuid_and_data() -> None:
+    """ARE-17 emulation: the call appears under a new ConnID (same CallUUID, same UserData) for
+    the target, then the old ConnID is released; the recording goes on under the new ConnID."""
+    w = World(record_dn_option=CUSTOMER)
+    agent, target = w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT, user_data={"Site": "A"})
+    w.core.take_messages(agent)
+    moved = w.ts.transfer_to_site(call, "7002")
+    assert moved.conn_id != call.conn_id and moved.calluuid == call.calluuid and moved.agent_dn == "7002"
+    arrived = w.core.take_messages(target)
+    assert [type(e).__name__ for e in arrived] == ["EventRinging", "EventEstablished"]
+    assert all(e.conn_id == moved.conn_id and e.call_uuid == call.calluuid  # type: ignore[attr-defined]
+               and e.user_data.to_dict() == {"Site": "A"} for e in arrived)  # type: ignore[attr-defined]
+    released = w.core.take_messages(agent)
+    assert [type(e).__name__ for e in released] == ["EventReleased"] and released[0].conn_id == call.conn_id  # type: ignore[attr-defined]
+    assert w.core.call(call.conn_id) is None and w.ts.recording(call.conn_id) is None
+    status = w.ts.recording(moved.conn_id)
+    assert status is not None and status.job is w.started[0]
+    # The recording is the moved call's: a second start under the new ConnID is refused.
+    answer = w.private(target, RecordOp.START, "7002", moved.conn_id)
+    assert isinstance(answer[0], EventError) and answer[0].error_code == ErrorCode.TERR_INVALID_STATE

@@ -301,3 +301,31 @@ def test_connection_lost_with_a_start_in_flight_logs_it() -> None:
     lost = agent.connection_lost(NOW + 1)
     assert [(a.section, a.entry["answer"], a.entry["error"]) for a in lost if isinstance(a, TlibLog)] == [
         ("requests", None, "connection lost before the answer")]
+
+
+_MULTISITE = CONFIG.replace('register = ["7001", "1001"]', 'register = ["7001", "7002"]')
+
+
+def test_a_multisite_transfer_keeps_one_interaction_under_the_new_conn_id() -> None:
+    """ARE-17: the new ConnID (same CallUUID) carries the call's data, recording and pause state
+    on: no second start for it, the old ConnID's release is not the end of the call, and the
+    pause key set under the new ConnID pauses the recording from a DN of the new call."""
+    loop = Loopback(_MULTISITE)
+    call = loop.server.place_call("1001", "7001", user_data={"Site": "A"})
+    loop.pump()
+    assert len(loop.starts()) == 1
+    moved = loop.server.transfer_to_site(call, "7002")
+    loop.pump()
+    assert moved.conn_id != call.conn_id and moved.calluuid == call.calluuid
+    assert len(loop.starts()) == 1  # 7002's EventEstablished matches the rule, but the call is recorded
+    assert loop.of(CallEnded) == []
+    loop.server.core.update_user_data(moved.conn_id, {"PCI": "on"})
+    loop.pump()
+    controls = [r for r in loop.requests if isinstance(r, RequestPrivateService) and r.private_msg_id != 3013]
+    assert [(r.private_msg_id, r.this_dn, r.conn_id) for r in controls] == [(3015, "7002", moved.conn_id)]
+    status = loop.server.recording(moved.conn_id)
+    assert status is not None and status.paused
+    assert loop.of(AttachedData)[-1] == AttachedData(call.calluuid, {"Site": "A", "PCI": "on"})
+    loop.server.release_call(moved)
+    loop.pump()
+    assert loop.of(CallEnded) == [CallEnded(call.calluuid)]
