@@ -25,6 +25,7 @@ from harness.emulators.media_server import CODECS, ActiveRecording
 from harness.emulators.midcall import ChangeKind, MediaChange, TransferOutcome
 from harness.emulators.sip_server import Side
 from harness.protocol.tlib import RequestPrivateService
+from harness.protocol.tlib.messages import CallEvent
 from harness.recorders.locate import Located
 from harness.spec.findings import Finding
 from harness.validators.recording import RecordingFiles, validate_recording
@@ -259,6 +260,18 @@ def _one_interaction(run: ScenarioRun, key: str, value: str) -> None:
     findings += midcall_checks.multisite_one_interaction(findings, _record_ids(run), second, attached, key, value,
                                                          calluuid=run.call.calluuid, conn_id=new)
     judge(findings, ["ARE-17-MULTISITE-ONE-INTERACTION", *_RECORDING_IDS], "one interaction across the sites")
+
+
+# The emulation's own events (a harness bug if wrong): what a T-Lib client on the DNs was sent.
+@then(parsers.parse('the T-Server reported the transfer to "{target}" with EventEstablished to it and EventReleased '
+                    'to "{transferring}"'))
+def _transfer_events(run: ScenarioRun, target: str, transferring: str) -> None:
+    assert run.call is not None and run.call.agent_dn == target, run.call
+    conn_id = run.call.conn_id
+    sent = [(type(x.message).__name__, x.message.this_dn) for x in run.tlib_endpoint.exchanges()
+            if x.direction == "event" and isinstance(x.message, CallEvent) and x.message.conn_id == conn_id]
+    assert ("EventEstablished", target) in sent and ("EventReleased", transferring) in sent, sent
+    assert sent.index(("EventEstablished", target)) < sent.index(("EventReleased", transferring)), sent
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

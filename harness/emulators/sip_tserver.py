@@ -222,6 +222,43 @@ class SipTServer(BaseTServerHandler):
         self.core.close_call(call.conn_id)
         return running.job if running is not None else None
 
+    def transfer(self, call: Call, transferring_dn: str, target_dn: str) -> None:
+        """`transferring_dn` transfers `call` to `target_dn` within the site: the ConnID and the
+        CallUUID stay, the party changes, and the call's DN on that side becomes `target_dn`.
+
+        Emulation choices (the public material does not give the sequence; docs/tlib-emulation.md
+        §8.10): the target gets EventRinging and EventEstablished, the party that stays
+        EventPartyChanged (OtherDN the target, ThirdPartyDN the transferring DN), the
+        transferring DN EventReleased. The recording, if any, is the caller's business (sticky
+        side, `harness.emulators.midcall.transfer_outcome`)."""
+        info = self.core.call(call.conn_id)
+        parties = info.parties if info is not None else (call.customer_dn, call.agent_dn)
+        staying = next((p for p in parties if p != transferring_dn), call.customer_dn)
+        if transferring_dn == call.customer_dn:
+            call.customer_dn = target_dn
+        else:
+            call.agent_dn = target_dn
+        self.core.set_parties(call.conn_id, (call.customer_dn, call.agent_dn))
+        self.core.ringing(call.conn_id, target_dn, staying)
+        self.core.established(call.conn_id, target_dn, staying)
+        self.core.party_changed(call.conn_id, staying, target_dn, third_party_dn=transferring_dn)
+        self.core.released(call.conn_id, transferring_dn, staying)
+
+    def consult(self, call: Call, consult_dn: str) -> Call:
+        """The agent of `call` places a consultation call to `consult_dn`: a call of its own (new
+        ConnID and CallUUID) carrying a copy of the main call's UserData, both parties told
+        (EventRinging / EventEstablished). Whether SIP Server records it is the caller's
+        decision (`harness.emulators.midcall.consult_job`); end it with `release_call`."""
+        info = self.core.call(call.conn_id)
+        consult = self.sip.place_call(call.agent_dn, consult_dn, call.codec)
+        self.core.open_call(consult.conn_id, consult.calluuid, (call.agent_dn, consult_dn),
+                            info.user_data.to_dict() if info is not None else EMPTY)
+        self.core.ringing(consult.conn_id, consult_dn, call.agent_dn)
+        self.core.established(consult.conn_id, consult_dn, call.agent_dn)
+        self.core.established(consult.conn_id, call.agent_dn, consult_dn)
+        self._calls[consult.conn_id] = _CallEntry(consult, CallPhase.ESTABLISHED)
+        return consult
+
     def transfer_to_site(self, call: Call, target_dn: str) -> Call:
         """A multi-site transfer of `call` to `target_dn` (ARE-17; docs/genesys-flow.md §3.5,
         GVP-Xfer: "ConnIDs differ per T-Server instance; the CallUUID is the common identifier

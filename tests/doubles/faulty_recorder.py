@@ -105,6 +105,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   (new ConnID, same CallUUID) it takes the old ConnID's EventReleased for the end
                   of the interaction, so the data attached under the new ConnID never reaches the
                   recording (ARE-17-MULTISITE-ONE-INTERACTION)
+  release-ends-call  its T-Lib client ends a call at the first EventReleased of any of its DNs: a
+                  transfer between two of its DNs ends the call for it, so the data attached after
+                  the transfer never reaches the recording (ARE-08-ATTACHED-DATA-UPDATED)
 """
 
 from __future__ import annotations
@@ -771,6 +774,18 @@ class ConnIdInteraction(RecorderCore):
     TLIB_AGENT = _ConnIdAgent
 
 
+class _ReleaseEndsAgent(TlibAgent):
+    """Takes the EventReleased of one of its DNs for the end of the call."""
+
+    @staticmethod
+    def _stays(call: Any) -> bool:
+        return False
+
+
+class ReleaseEndsCall(RecorderCore):
+    TLIB_AGENT = _ReleaseEndsAgent
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -792,7 +807,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
-    "conn-id-interaction": ConnIdInteraction,
+    "conn-id-interaction": ConnIdInteraction, "release-ends-call": ReleaseEndsCall,
 }
 
 

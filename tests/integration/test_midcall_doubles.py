@@ -72,6 +72,7 @@ def test_the_reference_recorder_passes_the_scenarios_the_midcall_doubles_fail(tm
 
 
 _MULTISITE = "multisite_transfer"
+_FOLLOWS = "recorder_follows_the_call_to_the_new_party"
 
 
 def _tlib_profile(tmp_path: Path, fault: str) -> Path:
@@ -86,18 +87,29 @@ def _tlib_profile(tmp_path: Path, fault: str) -> Path:
     return path
 
 
-def test_a_conn_id_keyed_tlib_client_fails_the_multisite_transfer(tmp_path: Path) -> None:
-    """ARE-17: a T-Lib client that takes the old ConnID's EventReleased for the end of the call
-    loses the data attached under the new ConnID; the reference recorder keeps it (passes)."""
+@pytest.mark.parametrize(
+    ("fault", "keyword", "requirement"),
+    [
+        # Keys the call by ConnID: the old ConnID's release ends the interaction for it.
+        ("conn-id-interaction", _MULTISITE, "ARE-17-MULTISITE-ONE-INTERACTION"),
+        # Ends the call at the transferring DN's EventReleased although the target is its DN too.
+        ("release-ends-call", _FOLLOWS, "ARE-08-ATTACHED-DATA-UPDATED"),
+    ],
+)
+def test_a_tlib_client_that_loses_the_call_at_a_transfer_fails_it(tmp_path: Path, fault: str, keyword: str,
+                                                                   requirement: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "-p", "no:xdist", "-k", _MULTISITE, "--arec-profile", str(_tlib_profile(tmp_path, "conn-id-interaction")),
+         "-p", "no:xdist", "-k", keyword, "--arec-profile", str(_tlib_profile(tmp_path, fault)),
          "--basetemp", str(tmp_path / "bt")],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "1 failed" in output, output[-3000:]
-    assert re.search(r"RequirementViolation: [A-Z0-9, -]*\bARE-17-MULTISITE-ONE-INTERACTION\b[A-Z0-9, -]* failed:",
+    assert re.search(rf"RequirementViolation: [A-Z0-9, -]*\b{re.escape(requirement)}\b[A-Z0-9, -]* failed:",
                      output), output[-3000:]
-    (tmp_path / "ref").mkdir()
-    code, output = _run(_MULTISITE, tmp_path / "ref")
-    assert code == 0 and "1 passed" in output, output[-3000:]
+
+
+def test_the_reference_recorder_follows_the_call_across_both_transfers(tmp_path: Path) -> None:
+    code, output = _run(f"{_MULTISITE} or {_FOLLOWS}", tmp_path)
+    assert code == 0 and "2 passed" in output, output[-3000:]
+    assert "failed" not in output and "skipped" not in output and "error" not in output, output[-3000:]

@@ -13,6 +13,7 @@ from harness.protocol.tlib import (
     EventACK,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPrivateInfo,
     EventReleased,
     EventRouteRequest,
@@ -297,3 +298,40 @@ def test_a_multisite_transfer_gives_a_new_conn_id_with_the_same_calluuid_and_dat
     # The recording is the moved call's: a second start under the new ConnID is refused.
     answer = w.private(target, RecordOp.START, "7002", moved.conn_id)
     assert isinstance(answer[0], EventError) and answer[0].error_code == ErrorCode.TERR_INVALID_STATE
+
+
+def test_a_transfer_tells_the_target_the_staying_party_and_the_transferring_dn() -> None:
+    """Emulation choice (docs/tlib-emulation.md §8.10): target EventRinging + EventEstablished,
+    the customer EventPartyChanged (OtherDN the target, ThirdPartyDN the agent), the agent
+    EventReleased; same ConnID and CallUUID; the call's agent DN is the target's afterwards."""
+    w = World()
+    customer, agent, target = w.client(CUSTOMER), w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    for client in (customer, agent):
+        w.core.take_messages(client)
+    w.ts.transfer(call, AGENT, "7002")
+    assert call.agent_dn == "7002" and w.core.call(call.conn_id).parties == (CUSTOMER, "7002")  # type: ignore[union-attr]
+    assert [(type(e).__name__, e.other_dn) for e in w.core.take_messages(target)] == [  # type: ignore[attr-defined]
+        ("EventRinging", CUSTOMER), ("EventEstablished", CUSTOMER)]
+    (changed,) = w.core.take_messages(customer)
+    assert isinstance(changed, EventPartyChanged) and changed.conn_id == call.conn_id
+    assert (changed.other_dn, changed.third_party_dn, changed.call_uuid) == ("7002", AGENT, call.calluuid)
+    (released,) = w.core.take_messages(agent)
+    assert isinstance(released, EventReleased) and released.conn_id == call.conn_id
+
+
+def test_a_consultation_is_a_call_of_its_own_with_the_main_calls_data() -> None:
+    w = World()
+    agent, consulted = w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT, user_data={"Segment": "gold"})
+    w.core.take_messages(agent)
+    consult = w.ts.consult(call, "7002")
+    assert consult.conn_id != call.conn_id and consult.calluuid != call.calluuid
+    events = w.core.take_messages(consulted) + w.core.take_messages(agent)
+    assert [(type(e).__name__, e.this_dn) for e in events] == [  # type: ignore[attr-defined]
+        ("EventRinging", "7002"), ("EventEstablished", "7002"), ("EventEstablished", AGENT)]
+    assert all(e.conn_id == consult.conn_id and e.user_data.to_dict() == {"Segment": "gold"}  # type: ignore[attr-defined]
+               for e in events)
+    w.ts.release_call(consult)
+    assert [type(e).__name__ for e in w.core.take_messages(agent)] == ["EventReleased"]
+    assert w.core.call(call.conn_id) is not None  # the main call goes on
