@@ -14,7 +14,9 @@ become recording triggers or request handlers:
    established) or disable_source / disable_destination.
 
 `Extensions.id` becomes the record id (the `record=` of the Media Server's Request-URI) and
-`Extensions.dest` the recorder location override (`RecordingJob.dest`). Stop / pause / resume
+`Extensions.dest` the recorder location override (`RecordingJob.dest`); with `Extensions.dest2`
+too (GSIP_RECORD_START only) the same recording goes to that second recorder as well (stream
+duplication, GQM815). Stop / pause / resume
 (`GSIP_RECORD_STOP/PAUSE/RESUME`, numbers from the configurable `PrivateMsgMap`) are checked
 against the call's recording state (TERR_INVALID_STATE when no recording runs), handed to a
 callback (the run-time control of the Media Server legs), and announced with EventPrivateInfo.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.emulators.sip_server import (
     Call,
@@ -89,6 +91,9 @@ class RecordingStatus:
     job: RecordingJob
     paused: bool = False
     stopped: bool = False
+    # GQM815 "MSR with stream duplication": the same recording sent to a second recorder
+    # (`Extensions.dest2`); run-time control applies to each.
+    duplicates: list[RecordingJob] = field(default_factory=list)
 
 
 # Transition table of the run-time operations: (paused, op) -> new paused flag. Anything
@@ -334,7 +339,8 @@ class SipTServer(BaseTServerHandler):
         running.paused = new_paused
         running.stopped = op is RecordOp.STOP
         if self.on_control is not None:
-            self.on_control(op, running.job)
+            for job in (running.job, *running.duplicates):
+                self.on_control(op, job)
         self._announce(entry, _STATE_OF[op], running.job, requester=request.this_dn)
         return request.ack(EMPTY.merged({"id": running.job.record_id}))
 
@@ -363,6 +369,15 @@ class SipTServer(BaseTServerHandler):
             record_id=record_id,
         ).with_dest(_str_or_none(request.extensions.get("dest")))
         self._start(entry, job, requester=request.this_dn)
+        dest2 = _str_or_none(request.extensions.get("dest2"))
+        if dest2 is not None and entry.recording is not None:
+            # DOMAIN §3.2 names `dest2` without its meaning (UNCONFIRMED); GQM815's "MSR with
+            # stream duplication" sends the streams to two recorders at once: here the same job
+            # (calluuid, record id, dn) to the `dest2` recorder as well, an emulation choice.
+            duplicate = replace(job, dest=dest2)
+            entry.recording.duplicates.append(duplicate)
+            if self.on_recording is not None:
+                self.on_recording(duplicate)
         return request.ack(EMPTY.merged({"id": job.record_id}))
 
     def on_route_call(self, client: ClientId, request: RequestRouteCall) -> EventACK | EventError:
