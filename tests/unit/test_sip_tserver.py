@@ -335,3 +335,28 @@ def test_a_consultation_is_a_call_of_its_own_with_the_main_calls_data() -> None:
     w.ts.release_call(consult)
     assert [type(e).__name__ for e in w.core.take_messages(agent)] == ["EventReleased"]
     assert w.core.call(call.conn_id) is not None  # the main call goes on
+
+
+def test_dest_and_dest2_give_the_same_recording_to_two_recorders_and_control_reaches_both() -> None:
+    """GQM815 stream duplication: GSIP_RECORD_START with dest and dest2 hands Media Server the
+    same job (calluuid, record id, dn) once per recorder; a pause applies to both."""
+    w = World()
+    agent = w.client(AGENT)
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    out = w.private(agent, RecordOp.START, AGENT, call.conn_id, dest="127.0.0.1:5070", dest2="127.0.0.1:5080")
+    assert isinstance(out[0], EventACK)
+    assert [j.dest for j in w.started] == ["127.0.0.1:5070", "127.0.0.1:5080"]
+    first, second = w.started
+    assert (first.call, first.record_id, first.record_dn, first.streams) == (
+        second.call, second.record_id, second.record_dn, second.streams)
+    assert w.ts.recordings(call.conn_id) == (first,)  # one recording of the call, sent twice
+    assert isinstance(w.private(agent, RecordOp.PAUSE, AGENT, call.conn_id)[0], EventACK)
+    assert w.controls == [(RecordOp.PAUSE, first.record_id), (RecordOp.PAUSE, first.record_id)]
+
+
+def test_without_dest2_one_recorder() -> None:
+    w = World()
+    agent = w.client(AGENT)
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    w.private(agent, RecordOp.START, AGENT, call.conn_id, dest="127.0.0.1:5070")
+    assert [j.dest for j in w.started] == ["127.0.0.1:5070"]
