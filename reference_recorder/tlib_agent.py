@@ -16,6 +16,10 @@ passed in (`now`, epoch seconds). What it does, with the rule behind each choice
 - Step 9: when the configured attached-data key turns to its pause / resume value, the
   recorder itself sends GSIP_RECORD_PAUSE / RESUME; recording-state EventPrivateInfo (whoever
   caused it) becomes pause / resume annotations so the recording shows the paused interval.
+- Transfers: a call is ours while one of our DNs is on it (an EventReleased of the DN that
+  transferred away is not its end when the target is ours too; EventPartyChanged brings the
+  new party's UserData); a multi-site transfer's new ConnID with a known CallUUID is the same
+  interaction (ARE-17): its data, recording and pause state go on under it.
 - An EventError answer is logged and annotated, never fatal (contract).
 
 Output for storage is a list of `Annotation`s keyed by CallUUID; the adapter
