@@ -120,3 +120,46 @@ Feature: 11 - Mid-call changes: transfer kept in path, sticky side, hold and ret
     And the call goes on for 1 seconds
     And the call is released
     Then the supervisor's stream is recorded in the call's recording from its join on
+
+  # Multi-site (ARE-17; GVP-Xfer: ConnIDs differ per T-Server instance, the CallUUID is kept
+  # across sites and transfers). Emulation choices, not published: one T-Server emulation plays
+  # both sites, so the recorder sees the call arrive under its new ConnID (EventEstablished,
+  # same CallUUID and UserData) before the old ConnID's EventReleased; the recording, started
+  # from the customer's side, is kept in path with a re-INVITE of the agent stream.
+  @ARE-17-MULTISITE-ONE-INTERACTION @ARE-07-XFER-KEEPS-RECORDING @ARE-08-REGISTER-DNS
+  Scenario: A multi-site transfer gives the call a new ConnID, the same CallUUID: the recorder keeps one interaction
+    Given the recorder keeps the call's attached data in its metadata
+    And customer DN "5551234" is configured with record=true
+    And the recorder registers DN "7001" with the T-Server
+    And the recorder registers DN "7002" with the T-Server
+    And "agent desktop" is a T-Lib client that registered DN "7002"
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And "7001" transfers the call to "7002" at another site and Media Server re-INVITEs the agent stream with a new SSRC and a new source port
+    And "agent desktop" attaches "Site"="B" to the call
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the call has a new ConnID and the same CallUUID
+    And SIP Server kept the recording in path
+    And the recorder keeps one interaction across the multi-site transfer with "Site"="B" in its metadata
+
+  # The T-Lib side of a transfer (emulation choices, docs/tlib-emulation.md §8.10): the target
+  # gets EventRinging / EventEstablished, the customer EventPartyChanged (OtherDN the target,
+  # ThirdPartyDN the agent), the transferring agent EventReleased; ConnID and CallUUID stay.
+  # A recorder registered on both agents' DNs follows the call to the new party.
+  @ARE-08-ATTACHED-DATA-UPDATED @ARE-08-REGISTER-DNS
+  Scenario: After a transfer the T-Lib-client recorder follows the call to the new party and keeps its attached data
+    Given the recorder keeps the call's attached data in its metadata
+    And customer DN "5551234" is configured with record=true
+    And the recorder registers DN "7001" with the T-Server
+    And the recorder registers DN "7002" with the T-Server
+    And "agent desktop" is a T-Lib client that registered DN "7002"
+    And a call from "5551234" to "7001" negotiated with PCMA
+    When the call is established and lasts 1 seconds
+    And "7001" transfers the call to "7002" and Media Server re-INVITEs the agent stream with a new SSRC and a new source port
+    And "agent desktop" attaches "Disposition"="sale" to the call
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the T-Server reported the transfer to "7002" with EventEstablished to it and EventReleased to "7001"
+    And SIP Server kept the recording in path
+    And the recording's metadata holds the updated attached data "Disposition"="sale"

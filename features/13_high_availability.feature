@@ -50,6 +50,8 @@ Feature: Failure and high availability: a recorder pool behind Resource Manager,
 
   # GQM815 "MSR with stream duplication": the same call to two recorders at once (Dest and Dest2
   # of TRequestPrivateService; the meaning of dest2 is not published, docs/genesys-flow.md §10).
+  # Emulation choice: a GSIP_RECORD_START with dest and dest2 naming the two recorders makes the
+  # SIP Server emulation hand Media Server the same job (calluuid, record id, dn) for each.
   # The two recordings are independent: each must hold the whole call.
   @REC-FILES-PRESENT @REC-STREAM-CHANNEL @REC-AUDIO-COMPLETE
   Scenario: Stream duplication: the same call is recorded completely by two recorders

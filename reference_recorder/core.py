@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.genesys import RecordingTarget, parse_recording_uri
@@ -60,6 +60,9 @@ from reference_recorder.storage_work import (
     StorageTick,
     StorageWork,
 )
+
+if TYPE_CHECKING:  # the T-Lib client is the adapter's (server.py); only its type here
+    from reference_recorder.tlib_agent import TlibAgent
 
 # G.722 (RFC 3551 §4.5.2) is decoded to the recording's 8 kHz rate, its RTP clock: the files keep
 # the narrow band only (harness/protocol/rtp/g722.py).
@@ -170,6 +173,10 @@ class RecordingSession:
 
 
 class RecorderCore:
+    # The T-Lib client logic run beside this core with --tlib (None: reference_recorder.tlib_agent's
+    # own); a test double of the recorder may swap it with its SIP behaviour.
+    TLIB_AGENT: ClassVar[type[TlibAgent] | None] = None
+
     def __init__(
         self,
         config: RecorderConfig,

@@ -25,6 +25,7 @@ from reference_recorder.core import RecorderConfig, RecorderCore
 from reference_recorder.rules import TlibRecorderConfig, load_config
 from reference_recorder.storage import CallRecording, RecordingStore
 from reference_recorder.storage_work import StorageAddStream, StorageOpen, StorageTick, StorageWork
+from reference_recorder.tlib_agent import TlibAgent
 from reference_recorder.tlib_link import TlibLink, TlibOptions, parse_tlib_address
 
 log = logging.getLogger("arec.recorder")
@@ -319,7 +320,7 @@ async def serve(config: RecorderConfig, rtp_ports: tuple[int, int], ready: async
     # With --tlib the recorder is also a T-Lib client (seed steps 2, 8, 9); without it, SIP-only.
     link_task = None
     if tlib is not None:
-        link = TlibLink(tlib, server.store)
+        link = TlibLink(tlib, server.store, agent=core_factory.TLIB_AGENT or TlibAgent)
         # The store opens recordings on the storage thread; the T-Lib client lives on the loop.
         opened = server.store.on_open
         if opened is not None:

@@ -16,6 +16,10 @@ passed in (`now`, epoch seconds). What it does, with the rule behind each choice
 - Step 9: when the configured attached-data key turns to its pause / resume value, the
   recorder itself sends GSIP_RECORD_PAUSE / RESUME; recording-state EventPrivateInfo (whoever
   caused it) becomes pause / resume annotations so the recording shows the paused interval.
+- Transfers: a call is ours while one of our DNs is on it (an EventReleased of the DN that
+  transferred away is not its end when the target is ours too; EventPartyChanged brings the
+  new party's UserData); a multi-site transfer's new ConnID with a known CallUUID is the same
+  interaction (ARE-17): its data, recording and pause state go on under it.
 - An EventError answer is logged and annotated, never fatal (contract).
 
 Output for storage is a list of `Annotation`s keyed by CallUUID; the adapter
@@ -36,6 +40,7 @@ from harness.protocol.tlib import (
     EventAttachedDataChanged,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPartyInfo,
     EventPrivateInfo,
     EventRegistered,
@@ -133,6 +138,7 @@ class _Call:
     want_paused: bool | None = None  # what the pause key last asked for
     pause_pending: bool = False  # the pause key changed and that change is not acted on yet
     last_state: tuple[str, str | None] | None = None  # de-duplicates EventPrivateInfo per DN
+    dns: set[str] = field(default_factory=set)  # our DNs on the call (from its call events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +369,8 @@ class TlibAgent:
     # --- unsolicited events -------------------------------------------------------------------
 
     def _on_event(self, event: Event, now: float) -> list[Annotation]:
-        if isinstance(event, EventRinging | EventEstablished):
+        if isinstance(event, EventRinging | EventEstablished | EventPartyChanged):
+            # EventPartyChanged: a transfer brought a new party; the call's UserData goes with it.
             out = self._user_data(event.conn_id, event.call_uuid, event.this_dn, event.user_data, now)
             if isinstance(event, EventEstablished):
                 out += self._maybe_start(self._calls[event.conn_id], event.this_dn, now)
@@ -373,8 +380,20 @@ class TlibAgent:
         if isinstance(event, EventPrivateInfo):
             return self._private_info(event, now)
         if isinstance(event, EventReleased):
-            call = self._calls.pop(event.conn_id, None)
-            return [CallEnded(event.call_uuid)] if call is not None else []
+            call = self._calls.get(event.conn_id)
+            if call is None:
+                return []
+            call.dns.discard(event.this_dn)
+            if self._stays(call):
+                # A transfer took this DN of ours off the call; another of ours is still on it
+                # (the transfer target): the call goes on, requests on behalf of a DN on it.
+                if call.our_dn == event.this_dn:
+                    call.our_dn = min(call.dns)
+                return []
+            del self._calls[event.conn_id]
+            if self._carried_on(call) is not None:
+                return []  # a multi-site transfer: the interaction goes on under another ConnID
+            return [CallEnded(event.call_uuid)]
         if isinstance(event, EventError):
             return [LogLine(f"T-Lib: unsolicited EventError: {_describe(event)}")]
         return []  # EventRouteRequest etc.: not the recorder's business
@@ -383,11 +402,29 @@ class TlibAgent:
         call = self._calls.get(conn_id)
         if call is None:
             call = self._calls[conn_id] = _Call(conn_id, call_uuid, this_dn)
+            before = self._carried_on(call)
+            if before is not None:
+                # ARE-17 (docs/genesys-flow.md §3.5, GVP-Xfer): across a multi-site transfer the
+                # ConnID changes, the CallUUID does not. It is the same interaction: its attached
+                # data, recording and pause state go on under the new ConnID (no second start).
+                call.user_data = dict(before.user_data)
+                call.recording, call.record_id, call.paused = before.recording, before.record_id, before.paused
+                call.want_paused, call.last_state = before.want_paused, before.last_state
         return call
+
+    @staticmethod
+    def _stays(call: _Call) -> bool:
+        """The call is still ours after one of our DNs was released from it."""
+        return bool(call.dns)
+
+    def _carried_on(self, call: _Call) -> _Call | None:
+        """Another ConnID of ours with `call`'s CallUUID: the interaction under its other ConnID."""
+        return next((c for c in self._calls.values() if c is not call and c.call_uuid == call.call_uuid), None)
 
     def _user_data(self, conn_id: str, call_uuid: str, this_dn: str, user_data: KVList, now: float) -> list[Annotation]:
         """Every event carries the call's complete UserData (docs §8.10): replace, do not merge."""
         call = self._call(conn_id, call_uuid, this_dn)
+        call.dns.add(this_dn)
         data = user_data.to_dict()
         if data == call.user_data:
             return []  # the same change seen once per registered party

@@ -78,10 +78,11 @@ class TlibLink:
         now: Callable[[], float] = time.time,
         poll_interval: float = 0.2,
         backoff: tuple[float, float] = (0.1, 1.0),
+        agent: type[TlibAgent] = TlibAgent,
     ) -> None:
         self.options = options
         self.store = store
-        self.agent = TlibAgent(options.config)
+        self.agent = agent(options.config)
         self._now = now
         self._poll_interval = poll_interval
         self._backoff = backoff

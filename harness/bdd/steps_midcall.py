@@ -5,13 +5,14 @@ docs/genesys-flow.md §3.5). The re-INVITE answers are judged by the step of fea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from pytest_bdd import parsers, then, when
 
-from harness.bdd.helpers import recording_findings, sessions_of_call
+from harness.bdd.helpers import not_applicable_unless, recording_findings, sessions_of_call
 from harness.bdd.stepdefs import step_fixtures
 from harness.bdd.steps_call import SIDES
 from harness.checks import midcall as midcall_checks
@@ -23,6 +24,8 @@ from harness.conformance.verdict import judge
 from harness.emulators.media_server import CODECS, ActiveRecording
 from harness.emulators.midcall import ChangeKind, MediaChange, TransferOutcome
 from harness.emulators.sip_server import Side
+from harness.protocol.tlib import RequestPrivateService
+from harness.protocol.tlib.messages import CallEvent
 from harness.recorders.locate import Located
 from harness.spec.findings import Finding
 from harness.validators.recording import RecordingFiles, validate_recording
@@ -213,6 +216,62 @@ def _supervisor_recorded(run: ScenarioRun) -> None:
     findings += midcall_checks.supervisor_stream_recorded(findings, dn, leg.answer is not None and not leg.refused,
                                                           calluuid=run.call.calluuid if run.call else None)
     judge(findings, ["ARE-07-CONFERENCE-SUPERVISOR", *_RECORDING_IDS], "supervisor stream recorded")
+
+
+@when(parsers.parse('"{who}" transfers the call to "{target}" at another site and Media Server re-INVITEs '
+                    '{streams} with {change}'))
+def _site_transfer(run: ScenarioRun, who: str, target: str, streams: str, change: str) -> None:
+    run.transfer_to_site(who, target, _media_change(change), _STREAMS[streams])
+
+
+# The emulation's own doing (a harness bug if wrong), asserted as such.
+@then("the call has a new ConnID and the same CallUUID")
+def _new_conn_id(run: ScenarioRun) -> None:
+    assert len(run.site_transfers) == 1 and run.call is not None, run.site_transfers
+    ((old, new),) = run.site_transfers
+    assert old != new == run.call.conn_id, run.site_transfers
+    assert run.job is not None and run.job.call.calluuid == run.call.calluuid
+
+
+def _record_ids(run: ScenarioRun) -> list[str]:
+    """The recordings the recorder keeps under the call's CallUUID (`<root>/<calluuid>/<record id>`)."""
+    root = run.recorder.recordings
+    not_applicable_unless(root is not None, "the recorder's recordings are not visible to the harness")
+    assert root is not None and run.call is not None
+    directory = root / run.call.calluuid
+    return sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
+
+
+@then(parsers.parse('the recorder keeps one interaction across the multi-site transfer with "{key}"="{value}" in '
+                    "its metadata"))
+def _one_interaction(run: ScenarioRun, key: str, value: str) -> None:
+    findings = list(recording_findings(run))  # collects the evidence (recordings settled) first
+    assert run.call is not None
+    new = run.call.conn_id
+    start = run.tserver.private_msgs.start
+    second = [r.conn_id for r, _ in run.recorder_requests()
+              if isinstance(r, RequestPrivateService) and r.private_msg_id == start and r.conn_id == new]
+    evidence = run.evidence()
+    metadata = None if evidence.recording_dir is None else evidence.recording_dir / "recording.json"
+    attached = None
+    if metadata is not None:
+        data = json.loads(metadata.read_text()).get("attached_data") if metadata.exists() else None
+        attached = data if isinstance(data, dict) else {}
+    findings += midcall_checks.multisite_one_interaction(findings, _record_ids(run), second, attached, key, value,
+                                                         calluuid=run.call.calluuid, conn_id=new)
+    judge(findings, ["ARE-17-MULTISITE-ONE-INTERACTION", *_RECORDING_IDS], "one interaction across the sites")
+
+
+# The emulation's own events (a harness bug if wrong): what a T-Lib client on the DNs was sent.
+@then(parsers.parse('the T-Server reported the transfer to "{target}" with EventEstablished to it and EventReleased '
+                    'to "{transferring}"'))
+def _transfer_events(run: ScenarioRun, target: str, transferring: str) -> None:
+    assert run.call is not None and run.call.agent_dn == target, run.call
+    conn_id = run.call.conn_id
+    sent = [(type(x.message).__name__, x.message.this_dn) for x in run.tlib_endpoint.exchanges()
+            if x.direction == "event" and isinstance(x.message, CallEvent) and x.message.conn_id == conn_id]
+    assert ("EventEstablished", target) in sent and ("EventReleased", transferring) in sent, sent
+    assert sent.index(("EventEstablished", target)) < sent.index(("EventReleased", transferring)), sent
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

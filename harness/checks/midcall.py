@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from harness.checks._finding import violation
 from harness.spec.findings import Finding
 
-__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "consultation_recorded", "supervisor_stream_recorded", "hold_kept_timeline", "sticky_side_followed",
+__all__ = ["LEVEL_TOLERANCE_DB", "ChangeFact", "SegmentLevels", "codec_change_decoded", "consultation_recorded", "supervisor_stream_recorded", "hold_kept_timeline", "multisite_one_interaction", "sticky_side_followed",
            "transfer_kept_recording"]
 
 
@@ -190,4 +190,36 @@ def supervisor_stream_recorded(recording_findings: Sequence[Finding], supervisor
                       f"complete: {gap.message}", observed=gap.observed, expected=gap.expected, evidence=gap.evidence,
                       calluuid=calluuid, stream=stream)
             for stream, gap in by_stream.items()]
+    return out
+
+
+def multisite_one_interaction(recording_findings: Sequence[Finding], recordings: Sequence[str],
+                              second_starts: Sequence[str], attached_data: Mapping[str, object] | None,
+                              key: str, value: str, *, calluuid: str | None = None,
+                              conn_id: str | None = None) -> list[Finding]:
+    """ARE-17 (GVP-Xfer; docs/genesys-flow.md §3.5): "ConnIDs differ per T-Server instance; the
+    CallUUID is the common identifier kept across sites and transfers". Across a multi-site
+    transfer the recorder keeps one interaction: one recording of the CallUUID (`recordings`:
+    the record ids found for it), no GSIP_RECORD_START of its own for the call's new ConnID
+    (`second_starts`: the ConnIDs it asked for after the transfer), the data attached under the
+    new ConnID (`key`=`value`) in that recording's metadata (`attached_data`; None: no metadata
+    to read), and the recording complete across the transfer."""
+    out: list[Finding] = []
+    if len(recordings) != 1:
+        out.append(violation("ARE-17-MULTISITE-ONE-INTERACTION", f"the call has {len(recordings)} recording(s) under "
+                             f"its CallUUID across the multi-site transfer", observed=", ".join(recordings) or "none",
+                             expected="one recording", calluuid=calluuid))
+    out += [violation("ARE-17-MULTISITE-ONE-INTERACTION", f"the recorder asked SIP Server to record the call again "
+                      f"under its new ConnID {started}: the interaction is the CallUUID's, already recorded",
+                      observed=f"GSIP_RECORD_START on {started}", expected="no second start", calluuid=calluuid)
+            for started in second_starts]
+    if attached_data is not None and attached_data.get(key) != value:
+        out.append(violation("ARE-17-MULTISITE-ONE-INTERACTION", f"the data attached under the new ConnID "
+                             f"{conn_id} is not in the recording's metadata", observed=repr(attached_data.get(key)),
+                             expected=f"{key}={value}", calluuid=calluuid))
+    first = next((f for f in recording_findings if _incomplete(f, finalised=True)), None)
+    if first is not None:
+        out.append(violation("ARE-17-MULTISITE-ONE-INTERACTION", "across the multi-site transfer the recording is "
+                             f"not complete: {first.message}", observed=first.observed, expected=first.expected,
+                             evidence=first.evidence, calluuid=calluuid, stream=first.stream))
     return out

@@ -172,6 +172,8 @@ _ENTRIES: Final = (
           why="needs to know which session is the supervisor's that joined"),
     Judge("ARE-07-CONSULT-SEPARATE", _MID, ("consultation_recorded",), False,
           why="needs SIP Server's decision to record the consultation (record-consult-calls)"),
+    Judge("ARE-17-MULTISITE-ONE-INTERACTION", _MID, ("multisite_one_interaction",), False,
+          why="needs the call's ConnIDs before and after the transfer and the recorder's T-Lib requests"),
     Judge("RTP-WRAP-RECORDED", _LONG, ("wraps_recorded",), False,
           why="needs where each stream's sent RTP wrapped (the Media Server emulation's packets)"),
     Judge("RTP-SSRC-CHANGE-RECORDED", _LONG, ("ssrc_change_recorded",), False,

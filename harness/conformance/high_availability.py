@@ -31,10 +31,19 @@ from harness.conformance.recordings import wait_for_recordings
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
 from harness.emulators.resource_manager import ResourceManagerEmulation
 from harness.emulators.sip_server import RecordingJob, SessionMode, SipServerEmulation
+from harness.emulators.sip_tserver import SipTServer
 from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SYMBOL_SAMPLES, decode_timecode
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.sip.message import SipRequest, parse_message
 from harness.protocol.sip.resource_manager import Policy, RmEvent
+from harness.protocol.tlib import (
+    Event,
+    EventACK,
+    KVList,
+    KVValue,
+    RequestPrivateService,
+    RequestRegisterAddress,
+)
 from harness.recorders.under_test import RecorderUnderTest
 
 __all__ = ["CrashEvidence", "FailoverEvidence", "FailoverRun", "HaScenario", "PoolRun", "recording_job"]
@@ -240,15 +249,31 @@ class HaScenario:
                                                  None))
 
     def record_duplicated(self, seconds: float) -> None:
-        """GQM815 "MSR with stream duplication" (Dest and Dest2 of TRequestPrivateService): Media
-        Server sends the call's recording sessions and RTP to two recorders at once. One Media
-        Server emulation per destination, the same job: the same time-coded streams to each."""
-        job = recording_job()
-        for index, member in enumerate(self.members):
+        """GQM815 "MSR with stream duplication" (Dest and Dest2 of TRequestPrivateService): a
+        T-Lib client asks the SIP Server emulation to record the call with `dest` and `dest2`
+        naming the two recorders; SIP Server hands Media Server the job once per destination
+        (`SipTServer`, `RecordingStatus.duplicates`), so the call's recording sessions and RTP go
+        to both at once. One Media Server emulation per destination (each binds the address its
+        recorder reaches), the same job: the same time-coded streams to each."""
+        by_dest: dict[str, tuple[RecorderUnderTest, MediaServerEmulation]] = {}
+        for index, member in enumerate(self.members[:2]):
             media_server = MediaServerEmulation((member.host, member.port), self.work_dir / f"dup-{index}",
                                                 call_id_prefix=f"arec-dest{index + 1}",
                                                 local_address=member.local_address)
+            by_dest[f"{member.host}:{member.port}"] = (member, media_server)
+
+        def on_recording(job: RecordingJob) -> None:
+            assert job.dest is not None, "a duplicated recording names its recorder"
+            member, media_server = by_dest[job.dest]
             self._duplicating.append((member, media_server, media_server.start_recording(job)))
+
+        tserver = SipTServer(SipServerEmulation(mode=SessionMode.TWO_SESSIONS), on_recording=on_recording)
+        dest, dest2 = by_dest
+        answer = _private_start(tserver, "5551234", "7001", {"record": "source", "dest": dest, "dest2": dest2})
+        if not isinstance(answer, EventACK):
+            raise RuntimeError(f"SIP Server emulation refused the duplicated recording: {answer}")
+        if len(self._duplicating) != 2:
+            raise RuntimeError(f"SIP Server emulation started {len(self._duplicating)} recording(s), not 2")
         time.sleep(seconds)
         for _member, media_server, active in self._duplicating:
             media_server.release(active)
@@ -362,3 +387,17 @@ class HaScenario:
             media_server.close()
         for sock in self._silent:
             sock.close()
+
+
+def _private_start(tserver: SipTServer, customer_dn: str, agent_dn: str,
+                   extensions: dict[str, KVValue]) -> Event | None:
+    """A call from `customer_dn` to `agent_dn`, and a T-Lib client registered on the agent DN
+    asking GSIP_RECORD_START with `extensions` (in process: the sans-IO T-Server core); its answer."""
+    core = tserver.core
+    client = core.connect()
+    core.handle(client, RequestRegisterAddress(reference_id=1, this_dn=agent_dn))
+    call = tserver.place_call(customer_dn, agent_dn)
+    core.take_messages(client)
+    core.handle(client, RequestPrivateService(reference_id=2, private_msg_id=tserver.private_msgs.start,
+                                              this_dn=agent_dn, conn_id=call.conn_id, extensions=KVList(extensions)))
+    return next((e for e in core.take_messages(client) if e.reference_id == 2), None)

@@ -92,10 +92,12 @@ class ScenarioRun:
     control: RuntimeControl | None = None  # created by the first pause/resume/stop request
     midcall: MidCallChanges | None = None  # created by the first mid-call change (transfer, hold, codec)
     transfers: list[TransferOutcome] = field(default_factory=list)  # SIP Server's decision at each transfer
+    site_transfers: list[tuple[str, str]] = field(default_factory=list)  # (old, new) ConnID of each multi-site transfer
     # Recording sessions added to the call's recording by a party joining it (a supervisor).
     joined: list[RecordingLeg] = field(default_factory=list)
     # Recordings of other calls than the scenario's main one (a recorded consultation call).
     consultations: list[ActiveRecording] = field(default_factory=list)
+    consult_calls: list[Call] = field(default_factory=list)  # the consultation calls on the T-Server emulation
     # The scenario's T-Server on TCP, listening before the recorder starts (it may connect to
     # it); None: the run starts and stops one of its own.
     endpoint: TlibEndpoint | None = None
@@ -331,6 +333,17 @@ class ScenarioRun:
         recording's side (sticky, docs/genesys-flow.md §3.5) whether the recording sessions are
         kept in path (a re-INVITE with `change` on the streams of `sides`) or end (BYE)."""
         assert self.active is not None and self.job is not None, "no recording to transfer"
+        if self.call is not None:
+            # The T-Lib side of the transfer: the parties' clients (a recorder among them) see it.
+            call = self.call
+            self.on_tserver(lambda: self.tserver.transfer(call, transferring_dn, target_dn))
+            self._tlib.flush()
+        return self._recording_follows(transferring_dn, target_dn, change, sides)
+
+    def _recording_follows(self, transferring_dn: str, target_dn: str, change: MediaChange,
+                           sides: tuple[Side, ...]) -> TransferOutcome:
+        """SIP Server's decision on the recording at a transfer (sticky side) and Media Server's doing."""
+        assert self.active is not None and self.job is not None, "no recording to transfer"
         outcome = transfer_outcome(self.job.record_dn, transferring_dn)
         self.transfers.append(outcome)
         self.note(f"{transferring_dn} transfers the call to {target_dn}: the recording started by "
@@ -346,6 +359,20 @@ class ScenarioRun:
         self.on_tserver(lambda: midcall.change_media(change, sides))
         self._note_changes(known)
         return outcome
+
+    def transfer_to_site(self, transferring_dn: str, target_dn: str, change: MediaChange,
+                         sides: tuple[Side, ...]) -> TransferOutcome:
+        """A multi-site transfer (ARE-17): as `transfer`, and the T-Server emulation gives the
+        call a new ConnID with the same CallUUID (`SipTServer.transfer_to_site`) before Media
+        Server renegotiates the recording sessions; the scenario's call is the moved one."""
+        assert self.call is not None, "no call to transfer"
+        old = self.call
+        self.call = self.on_tserver(lambda: self.tserver.transfer_to_site(old, target_dn))
+        self._tlib.flush()
+        self.site_transfers.append((old.conn_id, self.call.conn_id))
+        self.note(f"multi-site transfer: call {old.conn_id} is now {self.call.conn_id} at {target_dn}, "
+                  f"CallUUID {self.call.calluuid}")
+        return self._recording_follows(transferring_dn, target_dn, change, sides)
 
     def change_codec(self, codec: str) -> None:
         """A re-INVITE on every recording session moves the call to `codec` (same sources)."""
@@ -372,7 +399,11 @@ class ScenarioRun:
         """The recorded agent places a consultation call to `consult_dn`; with
         record-consult-calls on, SIP Server records it as a call of its own (`consult_job`)."""
         assert self.job is not None, "no recorded call to consult from"
-        job = consult_job(self.sip_server, self.job, consult_dn, record_consult=record_consult)
+        main = self.call if self.call is not None else self.job.call
+        consult_call = self.on_tserver(lambda: self.tserver.consult(main, consult_dn))
+        self._tlib.flush()
+        self.consult_calls.append(consult_call)
+        job = consult_job(self.sip_server, self.job, consult_dn, record_consult=record_consult, call=consult_call)
         if job is None:
             self.note(f"{self.job.call.agent_dn} consults {consult_dn}: not recorded (record-consult-calls=false)")
             return
@@ -396,8 +427,11 @@ class ScenarioRun:
     def end_consultation(self) -> None:
         """The consultation call ends: BYE on its recording sessions."""
         consultations = list(self.consultations)
+        calls = list(self.consult_calls)
 
         def end() -> None:
+            for call in calls:
+                self.tserver.release_call(call)  # EventReleased to its parties
             for active in consultations:
                 self.media_server.release(active)
 

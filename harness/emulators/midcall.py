@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.emulators.media_server import CODECS, RecordingLeg, ReplicatedStream
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
-from harness.emulators.sip_server import RecordingJob, Side, SipServerEmulation
+from harness.emulators.sip_server import Call, RecordingJob, Side, SipServerEmulation
 from harness.media.rtp_source import RtpStreamSource
 from harness.protocol.rtp.seqnum import ts_distance
 from harness.protocol.sdp import Direction
@@ -70,17 +70,19 @@ def transfer_outcome(record_dn: str, transferring_dn: str) -> TransferOutcome:
 
 
 def consult_job(server: SipServerEmulation, main: RecordingJob, consult_dn: str, *,
-                record_consult: bool) -> RecordingJob | None:
+                record_consult: bool, call: Call | None = None) -> RecordingJob | None:
     """SIP Server's decision when the recorded agent places a consultation call to `consult_dn`
     (docs/genesys-flow.md §3.5: "when recording is on the agent DN, consult calls are recorded
     too"; the option, called `record-consult-calls` in the training material's contents, is
     UNCONFIRMED, so a scenario option): on, the consultation is a call of its own, with its own
     CallUUID and ConnID, recorded as a separate recording on behalf of the consulting agent;
-    off, it is not recorded."""
+    off, it is not recorded. `call`: the consultation call when the T-Server emulation placed it
+    (`SipTServer.consult`, its T-Lib events sent); otherwise one is made here."""
     if not record_consult:
         return None
     agent = main.call.agent_dn
-    call = server.place_call(agent, consult_dn, main.call.codec)
+    if call is None:
+        call = server.place_call(agent, consult_dn, main.call.codec)
     return server.job_for(call, Side.CUSTOMER, trigger=f"consultation from DN {agent} (record-consult-calls=true)")
 
 

@@ -14,7 +14,9 @@ become recording triggers or request handlers:
    established) or disable_source / disable_destination.
 
 `Extensions.id` becomes the record id (the `record=` of the Media Server's Request-URI) and
-`Extensions.dest` the recorder location override (`RecordingJob.dest`). Stop / pause / resume
+`Extensions.dest` the recorder location override (`RecordingJob.dest`); with `Extensions.dest2`
+too (GSIP_RECORD_START only) the same recording goes to that second recorder as well (stream
+duplication, GQM815). Stop / pause / resume
 (`GSIP_RECORD_STOP/PAUSE/RESUME`, numbers from the configurable `PrivateMsgMap`) are checked
 against the call's recording state (TERR_INVALID_STATE when no recording runs), handed to a
 callback (the run-time control of the Media Server legs), and announced with EventPrivateInfo.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.emulators.sip_server import (
     Call,
@@ -89,6 +91,9 @@ class RecordingStatus:
     job: RecordingJob
     paused: bool = False
     stopped: bool = False
+    # GQM815 "MSR with stream duplication": the same recording sent to a second recorder
+    # (`Extensions.dest2`); run-time control applies to each.
+    duplicates: list[RecordingJob] = field(default_factory=list)
 
 
 # Transition table of the run-time operations: (paused, op) -> new paused flag. Anything
@@ -222,6 +227,71 @@ class SipTServer(BaseTServerHandler):
         self.core.close_call(call.conn_id)
         return running.job if running is not None else None
 
+    def transfer(self, call: Call, transferring_dn: str, target_dn: str) -> None:
+        """`transferring_dn` transfers `call` to `target_dn` within the site: the ConnID and the
+        CallUUID stay, the party changes, and the call's DN on that side becomes `target_dn`.
+
+        Emulation choices (the public material does not give the sequence; docs/tlib-emulation.md
+        §8.10): the target gets EventRinging and EventEstablished, the party that stays
+        EventPartyChanged (OtherDN the target, ThirdPartyDN the transferring DN), the
+        transferring DN EventReleased. The recording, if any, is the caller's business (sticky
+        side, `harness.emulators.midcall.transfer_outcome`)."""
+        info = self.core.call(call.conn_id)
+        parties = info.parties if info is not None else (call.customer_dn, call.agent_dn)
+        staying = next((p for p in parties if p != transferring_dn), call.customer_dn)
+        if transferring_dn == call.customer_dn:
+            call.customer_dn = target_dn
+        else:
+            call.agent_dn = target_dn
+        self.core.set_parties(call.conn_id, (call.customer_dn, call.agent_dn))
+        self.core.ringing(call.conn_id, target_dn, staying)
+        self.core.established(call.conn_id, target_dn, staying)
+        self.core.party_changed(call.conn_id, staying, target_dn, third_party_dn=transferring_dn)
+        self.core.released(call.conn_id, transferring_dn, staying)
+
+    def consult(self, call: Call, consult_dn: str) -> Call:
+        """The agent of `call` places a consultation call to `consult_dn`: a call of its own (new
+        ConnID and CallUUID) carrying a copy of the main call's UserData, both parties told
+        (EventRinging / EventEstablished). Whether SIP Server records it is the caller's
+        decision (`harness.emulators.midcall.consult_job`); end it with `release_call`."""
+        info = self.core.call(call.conn_id)
+        consult = self.sip.place_call(call.agent_dn, consult_dn, call.codec)
+        self.core.open_call(consult.conn_id, consult.calluuid, (call.agent_dn, consult_dn),
+                            info.user_data.to_dict() if info is not None else EMPTY)
+        self.core.ringing(consult.conn_id, consult_dn, call.agent_dn)
+        self.core.established(consult.conn_id, consult_dn, call.agent_dn)
+        self.core.established(consult.conn_id, call.agent_dn, consult_dn)
+        self._calls[consult.conn_id] = _CallEntry(consult, CallPhase.ESTABLISHED)
+        return consult
+
+    def transfer_to_site(self, call: Call, target_dn: str) -> Call:
+        """A multi-site transfer of `call` to `target_dn` (ARE-17; docs/genesys-flow.md §3.5,
+        GVP-Xfer: "ConnIDs differ per T-Server instance; the CallUUID is the common identifier
+        kept across sites and transfers"). The call is seen from now on under a new ConnID,
+        with the same CallUUID and UserData; its recording (if any) goes on under it.
+
+        Emulation choices (the public material does not give the event sequence): one T-Server
+        plays both sites, so the recorder connected to it sees the call arrive under the new
+        ConnID (EventRinging / EventEstablished for the target and the customer) *before* the
+        old ConnID is released (EventReleased for its parties): the call is never absent."""
+        entry = self._entry(call.conn_id)
+        old = self.core.call(call.conn_id)
+        user_data = old.user_data.to_dict() if old is not None else {}
+        moved = Call(self.sip.place_call(call.customer_dn, target_dn, call.codec, call.calluuid).conn_id,
+                     call.calluuid, call.customer_dn, target_dn, call.codec)
+        self.core.open_call(moved.conn_id, moved.calluuid, (moved.customer_dn, target_dn), user_data)
+        self.core.ringing(moved.conn_id, target_dn, moved.customer_dn)
+        self.core.established(moved.conn_id, target_dn, moved.customer_dn)
+        self.core.established(moved.conn_id, moved.customer_dn, target_dn)
+        parties = old.parties if old is not None else (call.customer_dn, call.agent_dn)
+        for dn in parties:
+            self.core.released(call.conn_id, dn, next((p for p in parties if p != dn), None))
+        self.core.close_call(call.conn_id)
+        del self._calls[call.conn_id]
+        entry.call = moved
+        self._calls[moved.conn_id] = entry
+        return moved
+
     def recording(self, conn_id: str) -> RecordingStatus | None:
         entry = self._calls.get(conn_id)
         return entry.recording if entry is not None else None
@@ -269,7 +339,8 @@ class SipTServer(BaseTServerHandler):
         running.paused = new_paused
         running.stopped = op is RecordOp.STOP
         if self.on_control is not None:
-            self.on_control(op, running.job)
+            for job in (running.job, *running.duplicates):
+                self.on_control(op, job)
         self._announce(entry, _STATE_OF[op], running.job, requester=request.this_dn)
         return request.ack(EMPTY.merged({"id": running.job.record_id}))
 
@@ -298,6 +369,15 @@ class SipTServer(BaseTServerHandler):
             record_id=record_id,
         ).with_dest(_str_or_none(request.extensions.get("dest")))
         self._start(entry, job, requester=request.this_dn)
+        dest2 = _str_or_none(request.extensions.get("dest2"))
+        if dest2 is not None and entry.recording is not None:
+            # DOMAIN §3.2 names `dest2` without its meaning (UNCONFIRMED); GQM815's "MSR with
+            # stream duplication" sends the streams to two recorders at once: here the same job
+            # (calluuid, record id, dn) to the `dest2` recorder as well, an emulation choice.
+            duplicate = replace(job, dest=dest2)
+            entry.recording.duplicates.append(duplicate)
+            if self.on_recording is not None:
+                self.on_recording(duplicate)
         return request.ack(EMPTY.merged({"id": job.record_id}))
 
     def on_route_call(self, client: ClientId, request: RequestRouteCall) -> EventACK | EventError:

@@ -101,6 +101,13 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
+  conn-id-interaction  its T-Lib client keys a call by ConnID only: across a multi-site transfer
+                  (new ConnID, same CallUUID) it takes the old ConnID's EventReleased for the end
+                  of the interaction, so the data attached under the new ConnID never reaches the
+                  recording (ARE-17-MULTISITE-ONE-INTERACTION)
+  release-ends-call  its T-Lib client ends a call at the first EventReleased of any of its DNs: a
+                  transfer between two of its DNs ends the call for it, so the data attached after
+                  the transfer never reaches the recording (ARE-08-ATTACHED-DATA-UPDATED)
 """
 
 from __future__ import annotations
@@ -120,6 +127,7 @@ from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
 from reference_recorder.storage_work import RecordingRef
+from reference_recorder.tlib_agent import TlibAgent
 
 
 class SendrecvAnswer(RecorderCore):
@@ -755,6 +763,29 @@ class IgnoreSessionExpiry(RecorderCore):
         return super().next_deadline()
 
 
+class _ConnIdAgent(TlibAgent):
+    """Sees no interaction beyond its ConnID: no other ConnID ever carries a call on."""
+
+    def _carried_on(self, call: Any) -> None:
+        return None
+
+
+class ConnIdInteraction(RecorderCore):
+    TLIB_AGENT = _ConnIdAgent
+
+
+class _ReleaseEndsAgent(TlibAgent):
+    """Takes the EventReleased of one of its DNs for the end of the call."""
+
+    @staticmethod
+    def _stays(call: Any) -> bool:
+        return False
+
+
+class ReleaseEndsCall(RecorderCore):
+    TLIB_AGENT = _ReleaseEndsAgent
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -776,6 +807,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
+    "conn-id-interaction": ConnIdInteraction, "release-ends-call": ReleaseEndsCall,
 }
 
 

@@ -41,6 +41,8 @@ def _run(keyword: str, tmp_path: Path, fault: str | None) -> subprocess.Complete
         ("no-rtp-timeout", FAILOVER, "ARE-HA-DEAD-DIALOG-ENDED"),
         ("no-checkpoint", CRASH, "ARE-HA-CRASH-RECORDING-READABLE"),
         ("drop-failover-audio", FAILOVER, "ARE-HA-FAILOVER-RECORDING"),
+        # Duplication driven by GSIP_RECORD_START dest/dest2: each recorder's copy is judged whole.
+        ("drop-agent", "stream_duplication", "REC-AUDIO-COMPLETE"),
     ],
 )
 def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault: str, keyword: str,

@@ -69,3 +69,47 @@ def test_the_reference_recorder_passes_the_scenarios_the_midcall_doubles_fail(tm
     passed = re.search(r"(\d+) passed", output)
     assert code == 0 and passed is not None and int(passed.group(1)) >= 8, output[-3000:]
     assert "failed" not in output and "skipped" not in output and "error" not in output, output[-3000:]
+
+
+_MULTISITE = "multisite_transfer"
+_FOLLOWS = "recorder_follows_the_call_to_the_new_party"
+
+
+def _tlib_profile(tmp_path: Path, fault: str) -> Path:
+    """A T-Lib-client profile running the faulty double (its T-Lib client is the double's)."""
+    command = (f"{shlex.quote(sys.executable)} -m tests.doubles.faulty_recorder --fault {fault} "
+               "--listen 127.0.0.1:{port} --recordings {recordings} --tlib {tlib} --tlib-config {tlib_config}")
+    path = tmp_path / "tlib-double.toml"
+    path.write_text(f'name = "{fault}"\n[sip]\naddress = "sip:127.0.0.1:0"\n[process]\ncommand = "{command}"\n'
+                    'ready_line = "^ready "\nready_timeout_s = 15\nscope = "scenario"\n[recordings]\n'
+                    'directory = "{work_dir}/recordings"\nlayout = "reference"\n[capabilities]\ntlib_client = true\n'
+                    'rules_configurable = true\nattached_data_in_metadata = true\n', encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fault", "keyword", "requirement"),
+    [
+        # Keys the call by ConnID: the old ConnID's release ends the interaction for it.
+        ("conn-id-interaction", _MULTISITE, "ARE-17-MULTISITE-ONE-INTERACTION"),
+        # Ends the call at the transferring DN's EventReleased although the target is its DN too.
+        ("release-ends-call", _FOLLOWS, "ARE-08-ATTACHED-DATA-UPDATED"),
+    ],
+)
+def test_a_tlib_client_that_loses_the_call_at_a_transfer_fails_it(tmp_path: Path, fault: str, keyword: str,
+                                                                   requirement: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-p", "no:xdist", "-k", keyword, "--arec-profile", str(_tlib_profile(tmp_path, fault)),
+         "--basetemp", str(tmp_path / "bt")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "1 failed" in output, output[-3000:]
+    assert re.search(rf"RequirementViolation: [A-Z0-9, -]*\b{re.escape(requirement)}\b[A-Z0-9, -]* failed:",
+                     output), output[-3000:]
+
+
+def test_the_reference_recorder_follows_the_call_across_both_transfers(tmp_path: Path) -> None:
+    code, output = _run(f"{_MULTISITE} or {_FOLLOWS}", tmp_path)
+    assert code == 0 and "2 passed" in output, output[-3000:]
+    assert "failed" not in output and "skipped" not in output and "error" not in output, output[-3000:]

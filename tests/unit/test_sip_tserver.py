@@ -13,6 +13,7 @@ from harness.protocol.tlib import (
     EventACK,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPrivateInfo,
     EventReleased,
     EventRouteRequest,
@@ -274,3 +275,88 @@ def test_private_start_before_routing_is_refused() -> None:
     w.core.take_messages(strategy)
     out = w.private(strategy, RecordOp.START, RP, call.conn_id)
     assert isinstance(out[0], EventError) and out[0].error_code == ErrorCode.TERR_INVALID_STATE
+
+
+def test_a_multisite_transfer_gives_a_new_conn_id_with_the_same_calluuid_and_data() -> None:
+    """ARE-17 emulation: the call appears under a new ConnID (same CallUUID, same UserData) for
+    the target, then the old ConnID is released; the recording goes on under the new ConnID."""
+    w = World(record_dn_option=CUSTOMER)
+    agent, target = w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT, user_data={"Site": "A"})
+    w.core.take_messages(agent)
+    moved = w.ts.transfer_to_site(call, "7002")
+    assert moved.conn_id != call.conn_id and moved.calluuid == call.calluuid and moved.agent_dn == "7002"
+    arrived = w.core.take_messages(target)
+    assert [type(e).__name__ for e in arrived] == ["EventRinging", "EventEstablished"]
+    assert all(e.conn_id == moved.conn_id and e.call_uuid == call.calluuid  # type: ignore[attr-defined]
+               and e.user_data.to_dict() == {"Site": "A"} for e in arrived)  # type: ignore[attr-defined]
+    released = w.core.take_messages(agent)
+    assert [type(e).__name__ for e in released] == ["EventReleased"] and released[0].conn_id == call.conn_id  # type: ignore[attr-defined]
+    assert w.core.call(call.conn_id) is None and w.ts.recording(call.conn_id) is None
+    status = w.ts.recording(moved.conn_id)
+    assert status is not None and status.job is w.started[0]
+    # The recording is the moved call's: a second start under the new ConnID is refused.
+    answer = w.private(target, RecordOp.START, "7002", moved.conn_id)
+    assert isinstance(answer[0], EventError) and answer[0].error_code == ErrorCode.TERR_INVALID_STATE
+
+
+def test_a_transfer_tells_the_target_the_staying_party_and_the_transferring_dn() -> None:
+    """Emulation choice (docs/tlib-emulation.md §8.10): target EventRinging + EventEstablished,
+    the customer EventPartyChanged (OtherDN the target, ThirdPartyDN the agent), the agent
+    EventReleased; same ConnID and CallUUID; the call's agent DN is the target's afterwards."""
+    w = World()
+    customer, agent, target = w.client(CUSTOMER), w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    for client in (customer, agent):
+        w.core.take_messages(client)
+    w.ts.transfer(call, AGENT, "7002")
+    assert call.agent_dn == "7002" and w.core.call(call.conn_id).parties == (CUSTOMER, "7002")  # type: ignore[union-attr]
+    assert [(type(e).__name__, e.other_dn) for e in w.core.take_messages(target)] == [  # type: ignore[attr-defined]
+        ("EventRinging", CUSTOMER), ("EventEstablished", CUSTOMER)]
+    (changed,) = w.core.take_messages(customer)
+    assert isinstance(changed, EventPartyChanged) and changed.conn_id == call.conn_id
+    assert (changed.other_dn, changed.third_party_dn, changed.call_uuid) == ("7002", AGENT, call.calluuid)
+    (released,) = w.core.take_messages(agent)
+    assert isinstance(released, EventReleased) and released.conn_id == call.conn_id
+
+
+def test_a_consultation_is_a_call_of_its_own_with_the_main_calls_data() -> None:
+    w = World()
+    agent, consulted = w.client(AGENT), w.client("7002")
+    call = w.ts.place_call(CUSTOMER, AGENT, user_data={"Segment": "gold"})
+    w.core.take_messages(agent)
+    consult = w.ts.consult(call, "7002")
+    assert consult.conn_id != call.conn_id and consult.calluuid != call.calluuid
+    events = w.core.take_messages(consulted) + w.core.take_messages(agent)
+    assert [(type(e).__name__, e.this_dn) for e in events] == [  # type: ignore[attr-defined]
+        ("EventRinging", "7002"), ("EventEstablished", "7002"), ("EventEstablished", AGENT)]
+    assert all(e.conn_id == consult.conn_id and e.user_data.to_dict() == {"Segment": "gold"}  # type: ignore[attr-defined]
+               for e in events)
+    w.ts.release_call(consult)
+    assert [type(e).__name__ for e in w.core.take_messages(agent)] == ["EventReleased"]
+    assert w.core.call(call.conn_id) is not None  # the main call goes on
+
+
+def test_dest_and_dest2_give_the_same_recording_to_two_recorders_and_control_reaches_both() -> None:
+    """GQM815 stream duplication: GSIP_RECORD_START with dest and dest2 hands Media Server the
+    same job (calluuid, record id, dn) once per recorder; a pause applies to both."""
+    w = World()
+    agent = w.client(AGENT)
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    out = w.private(agent, RecordOp.START, AGENT, call.conn_id, dest="127.0.0.1:5070", dest2="127.0.0.1:5080")
+    assert isinstance(out[0], EventACK)
+    assert [j.dest for j in w.started] == ["127.0.0.1:5070", "127.0.0.1:5080"]
+    first, second = w.started
+    assert (first.call, first.record_id, first.record_dn, first.streams) == (
+        second.call, second.record_id, second.record_dn, second.streams)
+    assert w.ts.recordings(call.conn_id) == (first,)  # one recording of the call, sent twice
+    assert isinstance(w.private(agent, RecordOp.PAUSE, AGENT, call.conn_id)[0], EventACK)
+    assert w.controls == [(RecordOp.PAUSE, first.record_id), (RecordOp.PAUSE, first.record_id)]
+
+
+def test_without_dest2_one_recorder() -> None:
+    w = World()
+    agent = w.client(AGENT)
+    call = w.ts.place_call(CUSTOMER, AGENT)
+    w.private(agent, RecordOp.START, AGENT, call.conn_id, dest="127.0.0.1:5070")
+    assert [j.dest for j in w.started] == ["127.0.0.1:5070"]

@@ -36,6 +36,7 @@ __all__ = [
     "EventAttachedDataChanged",
     "EventError",
     "EventEstablished",
+    "EventPartyChanged",
     "EventPartyInfo",
     "EventPrivateInfo",
     "EventRegistered",
@@ -560,6 +561,17 @@ class EventReleased(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventPartyChanged(CallEvent):
+    """The party ThisDN talks to changed (a transfer completed), as the Platform SDK names it:
+    OtherDN is the new party, ThirdPartyDN the one that transferred, PreviousConnID the ConnID
+    the call had before when it changed (a consultation merged into the call)."""
+
+    MESSAGE: ClassVar[str] = "EventPartyChanged"
+    third_party_dn: str | None = _str("ThirdPartyDN", optional=True)
+    previous_conn_id: str | None = _str("PreviousConnID", optional=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventRouteRequest(CallEvent):
     """A call arrived at a routing point: the routing strategy may answer with RequestRouteCall."""
 
@@ -676,6 +688,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         EventReleased,
         EventRouteRequest,
         EventAttachedDataChanged,
+        EventPartyChanged,
         EventPartyInfo,
         EventPrivateInfo,
     )

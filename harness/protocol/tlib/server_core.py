@@ -36,6 +36,7 @@ from harness.protocol.tlib.messages import (
     EventAttachedDataChanged,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPartyInfo,
     EventPrivateInfo,
     EventRegistered,
@@ -349,6 +350,16 @@ class TServerCore:
 
     def released(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventReleased:
         return self._call_event(EventReleased, conn_id, this_dn, other_dn)
+
+    def party_changed(self, conn_id: str, this_dn: str, other_dn: str | None, *, third_party_dn: str | None = None,
+                      previous_conn_id: str | None = None) -> EventPartyChanged:
+        """ThisDN now talks to `other_dn` (a transfer by `third_party_dn` completed)."""
+        call = self._call(conn_id)
+        event = EventPartyChanged(this_dn=this_dn, other_dn=other_dn, conn_id=conn_id, call_uuid=call.call_uuid,
+                                  user_data=call.user_data, third_party_dn=third_party_dn,
+                                  previous_conn_id=previous_conn_id)
+        self.notify(event)
+        return event
 
     def route_request(self, conn_id: str, this_dn: str, other_dn: str | None = None) -> EventRouteRequest:
         return self._call_event(EventRouteRequest, conn_id, this_dn, other_dn)

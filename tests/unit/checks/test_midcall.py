@@ -93,3 +93,22 @@ def test_supervisor_stream_recorded() -> None:
     assert _ids(refused) == ["ARE-07-CONFERENCE-SUPERVISOR"] and refused[0].stream == "7100"
     silent = Finding("REC-AUDIO-COMPLETE", Severity.MUST, "holds silence only", stream="7100")
     assert _ids(midcall.supervisor_stream_recorded([silent], "7100", answered=True)) == ["ARE-07-CONFERENCE-SUPERVISOR"]
+
+
+def test_multisite_one_interaction_passes_one_complete_recording_with_the_new_data() -> None:
+    assert midcall.multisite_one_interaction([_OTHER], ["r1"], [], {"Site": "B"}, "Site", "B", calluuid="U1") == []
+
+
+@pytest.mark.parametrize(("recordings", "starts", "data", "findings"), [
+    (["r1", "r2"], [], {"Site": "B"}, []),  # split into two recordings
+    ([], [], {"Site": "B"}, []),  # nothing recorded
+    (["r1"], ["c2"], {"Site": "B"}, []),  # a second start under the new ConnID
+    (["r1"], [], {"Site": "A"}, []),  # the data attached under the new ConnID lost
+    (["r1"], [], {"Site": "B"}, [_GAP]),  # audio lost across the transfer
+])
+def test_multisite_one_interaction_fails_a_split_or_lossy_interaction(recordings: list[str], starts: list[str],
+                                                                      data: dict[str, object],
+                                                                      findings: list[Finding]) -> None:
+    found = midcall.multisite_one_interaction(findings, recordings, starts, data, "Site", "B", calluuid="U1",
+                                              conn_id="c2")
+    assert _ids(found) == ["ARE-17-MULTISITE-ONE-INTERACTION"] and found[0].calluuid == "U1"

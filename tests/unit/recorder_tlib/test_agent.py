@@ -12,8 +12,10 @@ from harness.protocol.tlib import (
     ErrorCode,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPrivateInfo,
     EventRegistered,
+    KVList,
     RecordOp,
     RecordState,
     Request,
@@ -301,3 +303,63 @@ def test_connection_lost_with_a_start_in_flight_logs_it() -> None:
     lost = agent.connection_lost(NOW + 1)
     assert [(a.section, a.entry["answer"], a.entry["error"]) for a in lost if isinstance(a, TlibLog)] == [
         ("requests", None, "connection lost before the answer")]
+
+
+_MULTISITE = CONFIG.replace('register = ["7001", "1001"]', 'register = ["7001", "7002"]')
+
+
+def test_a_multisite_transfer_keeps_one_interaction_under_the_new_conn_id() -> None:
+    """ARE-17: the new ConnID (same CallUUID) carries the call's data, recording and pause state
+    on: no second start for it, the old ConnID's release is not the end of the call, and the
+    pause key set under the new ConnID pauses the recording from a DN of the new call."""
+    loop = Loopback(_MULTISITE)
+    call = loop.server.place_call("1001", "7001", user_data={"Site": "A"})
+    loop.pump()
+    assert len(loop.starts()) == 1
+    moved = loop.server.transfer_to_site(call, "7002")
+    loop.pump()
+    assert moved.conn_id != call.conn_id and moved.calluuid == call.calluuid
+    assert len(loop.starts()) == 1  # 7002's EventEstablished matches the rule, but the call is recorded
+    assert loop.of(CallEnded) == []
+    loop.server.core.update_user_data(moved.conn_id, {"PCI": "on"})
+    loop.pump()
+    controls = [r for r in loop.requests if isinstance(r, RequestPrivateService) and r.private_msg_id != 3013]
+    assert [(r.private_msg_id, r.this_dn, r.conn_id) for r in controls] == [(3015, "7002", moved.conn_id)]
+    status = loop.server.recording(moved.conn_id)
+    assert status is not None and status.paused
+    assert loop.of(AttachedData)[-1] == AttachedData(call.calluuid, {"Site": "A", "PCI": "on"})
+    loop.server.release_call(moved)
+    loop.pump()
+    assert loop.of(CallEnded) == [CallEnded(call.calluuid)]
+
+
+def test_a_transfer_between_two_dns_of_ours_keeps_the_call_and_its_data() -> None:
+    """The transferring DN's EventReleased is not the end of the call while the target, a DN of
+    ours too, is on it: data attached afterwards still annotates the recording; the pause key
+    is acted on for the target's DN; the call ends with the last of our DNs."""
+    loop = Loopback(_MULTISITE.replace('register = ["7001", "7002"]', 'register = ["7001", "7002", "1001"]'))
+    call = loop.server.place_call("1001", "7001")
+    loop.pump()
+    loop.server.transfer(call, "7001", "7002")
+    loop.pump()
+    assert loop.of(CallEnded) == [] and len(loop.starts()) == 1
+    loop.server.core.update_user_data(call.conn_id, {"Disposition": "sale", "PCI": "on"})
+    loop.pump()
+    assert loop.of(AttachedData)[-1] == AttachedData(call.calluuid, {"Disposition": "sale", "PCI": "on"})
+    controls = [r for r in loop.requests if isinstance(r, RequestPrivateService) and r.private_msg_id != 3013]
+    assert [(r.private_msg_id, r.this_dn in ("1001", "7002")) for r in controls] == [(3015, True)]  # a DN on the call
+    loop.server.release_call(call)
+    loop.pump()
+    assert loop.of(CallEnded) == [CallEnded(call.calluuid)]
+
+
+def test_event_party_changed_brings_the_new_partys_user_data() -> None:
+    loop = Loopback('register = ["1001"]\n')
+    call = loop.server.place_call("1001", "7001", user_data={"Segment": "gold"})
+    loop.pump()
+    changed = EventPartyChanged(this_dn="1001", other_dn="7002", conn_id=call.conn_id, call_uuid=call.calluuid,
+                                user_data=KVList({"Segment": "gold", "Queue": "sales"}), third_party_dn="7001")
+    out = loop.agent.receive_data(encode(changed), NOW)
+    assert [a for a in out if isinstance(a, AttachedData)] == [
+        AttachedData(call.calluuid, {"Segment": "gold", "Queue": "sales"})]
+    assert not any(isinstance(a, CallEnded) for a in out)

@@ -7,6 +7,7 @@ from harness.protocol.tlib import (
     EventAttachedDataChanged,
     EventError,
     EventEstablished,
+    EventPartyChanged,
     EventPartyInfo,
     EventPrivateInfo,
     EventRegistered,
@@ -60,6 +61,8 @@ SAMPLES: list[Message] = [
     EventEstablished(this_dn="1002", other_dn="1001", conn_id=CONN, call_uuid=UUID, user_data=KVList({"Segment": "gold"})),
     EventReleased(this_dn="1002", other_dn="1001", conn_id=CONN, call_uuid=UUID),
     EventRouteRequest(this_dn="5000", other_dn="1001", conn_id=CONN, call_uuid=UUID),
+    EventPartyChanged(this_dn="1001", other_dn="1003", conn_id=CONN, call_uuid=UUID, third_party_dn="1002",
+                      previous_conn_id="006a02a0d8c3e002"),
     EventAttachedDataChanged(
         reference_id=5, this_dn="1002", conn_id=CONN, call_uuid=UUID, user_data=KVList({"CaseID": "C-1", "Score": 7})
     ),
