@@ -1,4 +1,4 @@
-Feature: Failure and high availability: a recorder pool behind Resource Manager, Media Server failover
+Feature: 13 - Failure and high availability: a recorder pool behind Resource Manager, Media Server failover
   Genesys GVP Resource Manager (RM) proxies the recording sessions to a pool of recorders,
   typically round-robin, and OPTIONS-pings them so that sessions only go to live instances
   (GVP-Scale); here the sessions of one call stay on one recorder. When a Media Server fails, its
