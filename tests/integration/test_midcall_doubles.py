@@ -4,6 +4,7 @@ recorder passes the same scenarios. Child pytest runs against tests/doubles/faul
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -102,7 +103,9 @@ def test_a_tlib_client_that_loses_the_call_at_a_transfer_fails_it(tmp_path: Path
         [sys.executable, "-m", "pytest", "harness/bdd", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
          "-p", "no:xdist", "-k", keyword, "--arec-profile", str(_tlib_profile(tmp_path, fault)),
          "--basetemp", str(tmp_path / "bt")],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        # A profile's process runs in its work directory: `-m tests.doubles...` needs the repository.
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "1 failed" in output, output[-3000:]
     assert re.search(rf"RequirementViolation: [A-Z0-9, -]*\b{re.escape(requirement)}\b[A-Z0-9, -]* failed:",
