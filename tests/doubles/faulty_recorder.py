@@ -74,7 +74,7 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   payloads as the stream's G.711, each event packet written after the previous
                   one as an appending writer does (REC-DTMF-NOT-AUDIO, REC-CN-NOT-AUDIO)
   first-ssrc-only impaired media: keeps only the first SSRC seen on a port and drops a new
-                  source's packets (REC-SOURCE-CHANGE-KEPT)
+                  source's packets (RTP-SSRC-CHANGE-RECORDED; the same double as drop-new-ssrc)
   no-dtmf-metadata  impaired media: keeps the telephone events out of the audio but does not note
                   them in recording.json (REC-DTMF-METADATA, a warning)
   g729-accept     no fault: answers an offer of G.729 only 200 with G.729 (PT 18), as a recorder that

@@ -20,7 +20,7 @@ _ROW = "impaired_media_case and "
     ("arrival-order", "reordered", {"REC-REORDER-RESTORED"}),
     ("duplicates-twice", "duplicated", {"REC-DUPLICATE-ONCE"}),
     ("decode-events", "suppressed", {"REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"}),
-    ("first-ssrc-only", "changed", {"REC-SOURCE-CHANGE-KEPT"}),
+    ("first-ssrc-only", "changed", {"RTP-SSRC-CHANGE-RECORDED"}),
 ])
 def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, failed: set[str]) -> None:  # type: ignore[no-untyped-def]
     code, output, results = _run(tmp_path, _ROW + row, "--arec-recorder-cmd", _fault_command(fault))
@@ -30,8 +30,8 @@ def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, 
     for rid in failed:
         assert "failed" in labels[rid], labels
     # The row's other impairment ids are not exercised (nothing passed or failed without evidence).
-    others = {"REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
-              "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"} - failed
+    others = {"REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "RTP-JUMP-RECORDED",
+              "RTP-SSRC-CHANGE-RECORDED", "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"} - failed
     assert all(labels[rid] == {"not exercised"} for rid in others), labels
 
 
