@@ -21,6 +21,7 @@ _ROW = "impaired_media_case and "
     ("duplicates-twice", "duplicated", {"REC-DUPLICATE-ONCE"}),
     ("decode-events", "suppressed", {"REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"}),
     ("first-ssrc-only", "changed", {"RTP-SSRC-CHANGE-RECORDED"}),
+    ("trust-timestamp-jump", "drifting", {"RTP-JUMP-RECORDED"}),
 ])
 def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, failed: set[str]) -> None:  # type: ignore[no-untyped-def]
     code, output, results = _run(tmp_path, _ROW + row, "--arec-recorder-cmd", _fault_command(fault))
@@ -45,8 +46,9 @@ def test_dtmf_left_out_of_the_metadata_is_a_warning(tmp_path) -> None:  # type: 
 
 
 def test_the_reference_recorder_passes_the_rows_the_doubles_fail(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed)")
-    assert code == 0 and "5 passed" in output, output[-3000:]
+    code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed "
+                                 "or drifting)")
+    assert code == 0 and "6 passed" in output, output[-3000:]
     for result in results:
         labels = _labels(result)
         assert all(v <= {"passed", "not applicable", "not exercised"} for v in labels.values()), labels
