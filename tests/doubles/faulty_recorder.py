@@ -84,8 +84,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   naive-wrap      drops a packet whose sequence number or timestamp is not numerically above the
                   highest seen on its port (a late-packet filter without serial arithmetic): the
                   stream is lost from its first wrap on (RTP-WRAP-RECORDED, RFC 3550 §5.1)
-  trust-timestamp-jump  places packets by timestamp distance and never re-anchors: after a
-                  timestamp jump within one SSRC the audio lands that much late (RTP-JUMP-RECORDED)
+  drop-after-seq-jump  drops a packet whose sequence number is over 100 from the last one kept:
+                  after a sequence-number jump within one SSRC the stream is lost (RTP-JUMP-RECORDED)
   retrans-as-new  loses the INVITE transaction: a retransmitted INVITE (same branch) is taken
                   as a new request on another branch, so it gets a new final response (482 from
                   the merged-request rule) instead of the same 200 (SIP-INVITE-RETRANS-ONE-SESSION)
@@ -121,9 +121,7 @@ from harness.protocol.siprec.session import SRS_FEATURE_TAG, is_recording_sessio
 from reference_recorder import siprec as srs
 from reference_recorder.cli import main as recorder_main
 from reference_recorder.core import RecorderCore
-from reference_recorder.storage import recording as recording_storage
 from reference_recorder.storage_work import RecordingRef
-from reference_recorder.timeline import StreamTimeline
 
 
 class SendrecvAnswer(RecorderCore):
@@ -682,25 +680,28 @@ class NaiveWrap(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
-class _NoReanchorTimeline(StreamTimeline):
-    """A timeline that never re-anchors on a timestamp jump (threshold: a day)."""
-
-    def __init__(self, call_t0: float, **kwargs: Any) -> None:
-        kwargs["reanchor_threshold"] = 86400.0
-        super().__init__(call_t0, **kwargs)
-
-
-class TrustTimestampJump(RecorderCore):
-    """Places every packet by its timestamp distance from the stream's anchor and never
-    re-anchors: a sender's timestamp jump (RFC 3550 §5.1, a discontinuity within one SSRC) is
-    taken as that much silence, so the audio after a +80000 jump lands 10 s late, past the call's
-    end (RTP-JUMP-RECORDED). Deterministic: the placement is arithmetic on the sent timestamps."""
+class DropAfterSeqJump(RecorderCore):
+    """Takes a packet whose sequence number is more than 100 away (RFC 3550 A.1 serial distance)
+    from the last one it kept as a stray from another stream, and drops it: after a sender's
+    sequence-number jump (a discontinuity within one SSRC) every later packet is dropped, as the
+    comparison is always with the last packet kept before the jump. Deterministic: arithmetic
+    on the sent sequence numbers."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # The double's process runs only this fault: the recording's timelines are all built
-        # without re-anchoring (the reference core has no knob for it, on purpose).
-        setattr(recording_storage, "StreamTimeline", _NoReanchorTimeline)  # noqa: B010
         super().__init__(*args, **kwargs)
+        self._kept: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        kept = self._kept.get(port)
+        if kept is not None and min((packet.sequence - kept) % 65536, (kept - packet.sequence) % 65536) > 100:
+            return
+        self._kept[port] = packet.sequence
+        super().receive_rtp(port, data, source, now)
 
 
 class RetransAsNew(RecorderCore):
@@ -798,7 +799,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "concatenate": Concatenate, "arrival-order": ArrivalOrder,
     "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": DropNewSsrc,
     "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu, "no-dtmf-metadata": NoDtmfMetadata,
-    "naive-wrap": NaiveWrap, "trust-timestamp-jump": TrustTimestampJump, "retrans-as-new": RetransAsNew,
+    "naive-wrap": NaiveWrap, "drop-after-seq-jump": DropAfterSeqJump, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
 }

@@ -21,7 +21,7 @@ _ROW = "impaired_media_case and "
     ("duplicates-twice", "duplicated", {"REC-DUPLICATE-ONCE"}),
     ("decode-events", "suppressed", {"REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"}),
     ("first-ssrc-only", "changed", {"RTP-SSRC-CHANGE-RECORDED"}),
-    ("trust-timestamp-jump", "drifting", {"RTP-JUMP-RECORDED"}),
+    ("drop-after-seq-jump", "drifting", {"RTP-JUMP-RECORDED"}),
 ])
 def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, failed: set[str]) -> None:  # type: ignore[no-untyped-def]
     code, output, results = _run(tmp_path, _ROW + row, "--arec-recorder-cmd", _fault_command(fault))
