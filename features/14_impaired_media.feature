@@ -11,7 +11,7 @@ Feature: 14 - Impaired media: the recorder keeps a truthful timeline of what rea
     Given the recorder under test is running
     And agent DN "7001" is configured with record=true
 
-  @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL @REC-LOSS-SILENCE @REC-REORDER-RESTORED @REC-DUPLICATE-ONCE @REC-SOURCE-CHANGE-KEPT @REC-DTMF-NOT-AUDIO @REC-CN-NOT-AUDIO @REC-DTMF-METADATA
+  @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL @REC-LOSS-SILENCE @REC-REORDER-RESTORED @REC-DUPLICATE-ONCE @RTP-JUMP-RECORDED @RTP-SSRC-CHANGE-RECORDED @REC-DTMF-NOT-AUDIO @REC-CN-NOT-AUDIO @REC-DTMF-METADATA
   Scenario Outline: The recording keeps the timeline of impaired media (<case>)
     Given the Media Server replicates in two-session mode
     And a call from "5551234" to "7001" negotiated with PCMU

@@ -10,10 +10,12 @@ from harness.bdd.helpers import recording_findings
 from harness.bdd.stepdefs import step_fixtures
 from harness.checks import long_calls
 from harness.checks._finding import CheckResult
-from harness.conformance.long_call import stream_crossings
+from harness.checks.impaired_media import impaired_recording
+from harness.conformance.long_call import ssrc_change_sent, stream_crossings
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge, judge_result
 from harness.media.long_call import LongCallPlan
+from harness.validators.recording import stream_timecodes
 
 # The agent's stream wraps / changes SSRC this many packets (0.5 s) after the customer's: two
 # distinct instants, so a recorder losing one party at the other's wrap is seen too.
@@ -63,10 +65,22 @@ def _ssrc_seen(run: ScenarioRun) -> None:
 
 @then("each stream's recording is complete across its SSRC change")
 def _across_ssrc_change(run: ScenarioRun) -> None:
-    findings = recording_findings(run)
-    result = long_calls.ssrc_change_recorded(_crossings(run), findings, calluuid=_calluuid(run))
-    judge_result(result + CheckResult.of(findings), ["RTP-SSRC-CHANGE-RECORDED", *_RECORDING_IDS],
-                 "recorded across the SSRC change")
+    # RTP-SSRC-CHANGE-RECORDED has one judge for every scenario that changes SSRC (feature 14's
+    # "changed source" row too): the time code of each stream, segment by segment after the change.
+    findings = list(recording_findings(run))
+    assert run.active is not None
+    located = run.located_recording()
+    target = located.target if located is not None else run.evidence().recording_dir
+    assert target is not None
+    timecodes = stream_timecodes(target, run.expected_streams())
+    evidence = ssrc_change_sent(run.active, run.sent_rtp(), _crossings(run))
+    judged = list(findings)
+    for sent in evidence:
+        recorded = timecodes.get(sent.dn)
+        judged += impaired_recording("RTP-SSRC-CHANGE-RECORDED", sent, recorded.decoded if recorded else (),
+                                     recorded.audible if recorded else (), calluuid=_calluuid(run))
+    judge(judged, ["RTP-SSRC-CHANGE-RECORDED", *_RECORDING_IDS], "recorded across the SSRC change",
+          not_exercised=[] if evidence else ["RTP-SSRC-CHANGE-RECORDED"])
 
 
 # The step fixtures pytest-bdd generated above: what conftest star-imports (harness/bdd/stepdefs.py).

@@ -1,4 +1,5 @@
-"""What a recording must keep of impaired RTP (issue 11; catalogue REC-LOSS-SILENCE ... REC-CN-NOT-AUDIO).
+"""What a recording must keep of impaired RTP (issue 11; catalogue REC-LOSS-SILENCE ... REC-CN-NOT-AUDIO,
+RTP-JUMP-RECORDED, RTP-SSRC-CHANGE-RECORDED).
 
 Evidence, all plain values: what reached the network for one stream (`ImpairedStream`: the
 segments whose every packet arrived in time, the first segment each kind of impairment
@@ -31,7 +32,10 @@ __all__ = ["QUIET_REQUIREMENTS", "TIMELINE_REQUIREMENTS", "ImpairedStream", "dtm
 
 SEGMENT_SAMPLES = 1600  # 200 ms at 8 kHz: one time-code segment (harness/media/timecode.py)
 
-TIMELINE_REQUIREMENTS = ("REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT")
+# RTP-SSRC-CHANGE-RECORDED is judged here for every scenario that changes SSRC (feature 14 and
+# feature 12's long call): one place for that verdict.
+TIMELINE_REQUIREMENTS = ("REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "RTP-JUMP-RECORDED",
+                         "RTP-SSRC-CHANGE-RECORDED")
 QUIET_REQUIREMENTS = ("REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO")
 
 

@@ -1,4 +1,4 @@
-"""Long calls: the recording kept across a counter wrap and across an SSRC change (RFC 3550).
+"""Long calls: the recording kept across a counter wrap (RFC 3550); where an SSRC changed.
 
 A recorder that compares sequence numbers or timestamps as plain integers, or keys a stream by
 its first SSRC, records the first part of a long call and loses (or misplaces) the rest. The
@@ -11,9 +11,9 @@ scenario whose RTP crossed none leaves it not exercised, never passed.
 
 * RTP-WRAP-RECORDED: RFC 3550 §5.1 "the sequence number ... wraps around", the timestamp is a
   32-bit clock (it wraps too); Appendix A.1 extends both with a cycle count.
-* RTP-SSRC-CHANGE-RECORDED: RFC 3550 §8.2, a source may change its SSRC; the new SSRC starts
-  new sequence-number and timestamp spaces (§5.1 random initial values) on the same transport
-  address, and the recorder keeps recording it as the same stream (same DN, same channel).
+* An SSRC change (RFC 3550 §8.2) is located here too (`CrossingKind.SSRC_CHANGE`), but its
+  verdict, RTP-SSRC-CHANGE-RECORDED, has one place for every scenario that changes SSRC:
+  harness.checks.impaired_media.impaired_recording (segment by segment, on wall-clock time).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from harness.checks._finding import CheckResult, violation
 from harness.spec.findings import Finding
 
-__all__ = ["Crossing", "CrossingKind", "ssrc_change_recorded", "wraps_recorded"]
+__all__ = ["Crossing", "CrossingKind", "wraps_recorded"]
 
 
 def _incomplete(finding: Finding) -> bool:
@@ -81,11 +81,3 @@ def wraps_recorded(crossings: Sequence[Crossing], recording_findings: Sequence[F
     wraps = [c for c in crossings if c.kind in (CrossingKind.SEQ_WRAP, CrossingKind.TS_WRAP)]
     return _recorded_across("RTP-WRAP-RECORDED", "across the wrap", wraps, recording_findings, calluuid)
 
-
-def ssrc_change_recorded(crossings: Sequence[Crossing], recording_findings: Sequence[Finding], *,
-                         calluuid: str | None = None) -> CheckResult:
-    """RTP-SSRC-CHANGE-RECORDED: each stream whose SSRC changed mid-call is recorded completely,
-    the new SSRC's audio in the same stream's file/channel, on wall-clock time."""
-    changes = [c for c in crossings if c.kind is CrossingKind.SSRC_CHANGE]
-    return _recorded_across("RTP-SSRC-CHANGE-RECORDED", "across the SSRC change", changes, recording_findings,
-                            calluuid)

@@ -65,12 +65,16 @@ def impaired_expected(stream: ReplicatedStream) -> ExpectedStream:
                           optional_segments=optional)
 
 
-def _change_slots(stream: ReplicatedStream) -> set[int]:
+def _change_slots(stream: ReplicatedStream) -> dict[int, str]:
+    """Slot of each change of the sender's counters -> the requirement that judges it (an SSRC
+    change: RTP-SSRC-CHANGE-RECORDED; a sequence / timestamp jump: RTP-JUMP-RECORDED)."""
     spec = stream.impairment
     assert spec is not None
     ptime = stream.source.ptime_ms / 1000.0
-    at = [spec.ssrc, spec.seqjump[0] if spec.seqjump else None, spec.tsjump[0] if spec.tsjump else None]
-    return {_slot_at(t, ptime) for t in at if t is not None}
+    at = [(spec.seqjump[0] if spec.seqjump else None, "RTP-JUMP-RECORDED"),
+          (spec.tsjump[0] if spec.tsjump else None, "RTP-JUMP-RECORDED"),
+          (spec.ssrc, "RTP-SSRC-CHANGE-RECORDED")]
+    return {_slot_at(t, ptime): rid for t, rid in at if t is not None}
 
 
 def _required(stream: ReplicatedStream, packets: list[WirePacket]) -> set[int]:
@@ -115,9 +119,9 @@ def impaired_sent(stream: ReplicatedStream) -> ImpairedStream:
     for p in packets:
         if p.kind is WireKind.DUPLICATE:
             touch("REC-DUPLICATE-ONCE", p.slot)
-    for slot in _change_slots(stream):
+    for slot, rid in _change_slots(stream).items():
         if media and slot <= max(p.slot for p in media):
-            touch("REC-SOURCE-CHANGE-KEPT", slot)
+            touch(rid, slot)
     # DTX / DTMF: where the sender sent no audio at all, and events stood for it.
     quiet = {"REC-DTMF-NOT-AUDIO": _quiet_spans(stream, packets, WireKind.DTMF),
              "REC-CN-NOT-AUDIO": _quiet_spans(stream, packets, WireKind.COMFORT_NOISE)}

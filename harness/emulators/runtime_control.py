@@ -227,8 +227,24 @@ class RuntimeControl:
 
     # --- operations -----------------------------------------------------------------------
 
+    def _refuse_impaired(self) -> None:
+        """Impaired media (harness/media/impairments.py) and pause/resume are not combined, and
+        say so instead of sending the resumed stream clean: the impairment model is ONE seeded
+        generator over the whole stream (its random draws, reorder heap, DTX/DTMF and counter
+        changes run slot by slot from slot 0, in one pacer stream), and the evidence of what
+        reached the network (harness.conformance.impaired.sent_wire) maps that one pacer
+        stream's log indices onto its datagrams. A pause ends the pacer stream and a resume
+        starts another: its packets would be clean (so feature 14's judges would be fed a wrong
+        account of what was sent) or, regenerated, indexed against the wrong log. A ptime-only
+        spec changes nothing on the wire but the packet size, so it is allowed."""
+        impaired = [s.job.dn for s in self.active.streams if s.impairment is not None and s.impairment.active]
+        if impaired:
+            raise ControlError(f"pause/resume is refused on impaired media (DN {', '.join(impaired)}): the impairment "
+                               "model is one seeded generator per stream and cannot continue across pause pieces")
+
     def pause(self) -> None:
         with self._lock:
+            self._refuse_impaired()
             self._transition(ControlAction.PAUSE)
             for control in self._live():
                 next_slot = self._end_piece(control)

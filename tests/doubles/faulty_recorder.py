@@ -74,7 +74,7 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   payloads as the stream's G.711, each event packet written after the previous
                   one as an appending writer does (REC-DTMF-NOT-AUDIO, REC-CN-NOT-AUDIO)
   first-ssrc-only impaired media: keeps only the first SSRC seen on a port and drops a new
-                  source's packets (REC-SOURCE-CHANGE-KEPT)
+                  source's packets (RTP-SSRC-CHANGE-RECORDED; the same double as drop-new-ssrc)
   no-dtmf-metadata  impaired media: keeps the telephone events out of the audio but does not note
                   them in recording.json (REC-DTMF-METADATA, a warning)
   g729-accept     no fault: answers an offer of G.729 only 200 with G.729 (PT 18), as a recorder that
@@ -84,6 +84,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   naive-wrap      drops a packet whose sequence number or timestamp is not numerically above the
                   highest seen on its port (a late-packet filter without serial arithmetic): the
                   stream is lost from its first wrap on (RTP-WRAP-RECORDED, RFC 3550 §5.1)
+  drop-after-seq-jump  drops a packet whose sequence number is over 100 from the last one kept:
+                  after a sequence-number jump within one SSRC the stream is lost (RTP-JUMP-RECORDED)
   retrans-as-new  loses the INVITE transaction: a retransmitted INVITE (same branch) is taken
                   as a new request on another branch, so it gets a new final response (482 from
                   the merged-request rule) instead of the same 200 (SIP-INVITE-RETRANS-ONE-SESSION)
@@ -686,6 +688,30 @@ class NaiveWrap(RecorderCore):
         super().receive_rtp(port, data, source, now)
 
 
+class DropAfterSeqJump(RecorderCore):
+    """Takes a packet whose sequence number is more than 100 away (RFC 3550 A.1 serial distance)
+    from the last one it kept as a stray from another stream, and drops it: after a sender's
+    sequence-number jump (a discontinuity within one SSRC) every later packet is dropped, as the
+    comparison is always with the last packet kept before the jump. Deterministic: arithmetic
+    on the sent sequence numbers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: dict[int, int] = {}
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            super().receive_rtp(port, data, source, now)
+            return
+        kept = self._kept.get(port)
+        if kept is not None and min((packet.sequence - kept) % 65536, (kept - packet.sequence) % 65536) > 100:
+            return
+        self._kept[port] = packet.sequence
+        super().receive_rtp(port, data, source, now)
+
+
 class RetransAsNew(RecorderCore):
     """Matches no INVITE retransmission to its transaction: each copy after the first gets a
     fresh top-Via branch before the SIP core sees it (RFC 3261 §17.2.3 keys on the branch)."""
@@ -804,7 +830,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "concatenate": Concatenate, "arrival-order": ArrivalOrder,
     "duplicates-twice": DuplicatesTwice, "decode-events": DecodeEvents, "first-ssrc-only": DropNewSsrc,
     "g729-accept": G729Accept, "g729-as-pcmu": G729AsPcmu, "no-dtmf-metadata": NoDtmfMetadata,
-    "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
+    "naive-wrap": NaiveWrap, "drop-after-seq-jump": DropAfterSeqJump, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
     "conn-id-interaction": ConnIdInteraction, "release-ends-call": ReleaseEndsCall,

@@ -20,7 +20,8 @@ _ROW = "impaired_media_case and "
     ("arrival-order", "reordered", {"REC-REORDER-RESTORED"}),
     ("duplicates-twice", "duplicated", {"REC-DUPLICATE-ONCE"}),
     ("decode-events", "suppressed", {"REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"}),
-    ("first-ssrc-only", "changed", {"REC-SOURCE-CHANGE-KEPT"}),
+    ("first-ssrc-only", "changed", {"RTP-SSRC-CHANGE-RECORDED"}),
+    ("drop-after-seq-jump", "drifting", {"RTP-JUMP-RECORDED"}),
 ])
 def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, failed: set[str]) -> None:  # type: ignore[no-untyped-def]
     code, output, results = _run(tmp_path, _ROW + row, "--arec-recorder-cmd", _fault_command(fault))
@@ -30,8 +31,8 @@ def test_a_faulty_recorder_fails_its_impairment(tmp_path, fault: str, row: str, 
     for rid in failed:
         assert "failed" in labels[rid], labels
     # The row's other impairment ids are not exercised (nothing passed or failed without evidence).
-    others = {"REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "REC-SOURCE-CHANGE-KEPT",
-              "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"} - failed
+    others = {"REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE", "RTP-JUMP-RECORDED",
+              "RTP-SSRC-CHANGE-RECORDED", "REC-DTMF-NOT-AUDIO", "REC-CN-NOT-AUDIO"} - failed
     assert all(labels[rid] == {"not exercised"} for rid in others), labels
 
 
@@ -45,8 +46,9 @@ def test_dtmf_left_out_of_the_metadata_is_a_warning(tmp_path) -> None:  # type: 
 
 
 def test_the_reference_recorder_passes_the_rows_the_doubles_fail(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed)")
-    assert code == 0 and "5 passed" in output, output[-3000:]
+    code, output, results = _run(tmp_path, _ROW + "(random or reordered or duplicated or suppressed or changed "
+                                 "or drifting)")
+    assert code == 0 and "6 passed" in output, output[-3000:]
     for result in results:
         labels = _labels(result)
         assert all(v <= {"passed", "not applicable", "not exercised"} for v in labels.values()), labels

@@ -16,7 +16,7 @@ def _decoded(segments: range | list[int], shift_from: int | None = None, by: int
 
 
 @pytest.mark.parametrize("rid", ["REC-LOSS-SILENCE", "REC-REORDER-RESTORED", "REC-DUPLICATE-ONCE",
-                                 "REC-SOURCE-CHANGE-KEPT"])
+                                 "RTP-JUMP-RECORDED", "RTP-SSRC-CHANGE-RECORDED"])
 def test_timeline_requirements(rid: str) -> None:
     sent = ImpairedStream("7001", frozenset(set(range(10)) - {4}), {rid: 4}, spec="seed=1")
     assert impaired_recording(rid, sent, _decoded([0, 1, 2, 3, 5, 6, 7, 8, 9]), []) == []

@@ -50,7 +50,9 @@ def test_reorder_duplicate_source_change_and_events_are_each_located() -> None:
     assert set(impaired_sent(_stream("reorder=2,reorder_rate=0.3,seed=2")).first_affected) == {"REC-REORDER-RESTORED"}
     assert set(impaired_sent(_stream("dup=0.2,seed=3")).first_affected) == {"REC-DUPLICATE-ONCE"}
     change = impaired_sent(_stream("ssrc=1"))
-    assert change.first_affected == {"REC-SOURCE-CHANGE-KEPT": 5} and 5 not in change.required
+    assert change.first_affected == {"RTP-SSRC-CHANGE-RECORDED": 5} and 5 not in change.required
+    jump = impaired_sent(_stream("seqjump=1+1000,tsjump=1+8000"))
+    assert jump.first_affected == {"RTP-JUMP-RECORDED": 5} and 5 not in jump.required
     quiet = impaired_sent(_stream("dtx=0.4+0.4,dtmf=1.2+0.2+5"))
     assert quiet.quiet == {"REC-CN-NOT-AUDIO": ((3200, 6400),), "REC-DTMF-NOT-AUDIO": ((9600, 11200),)}
     assert quiet.first_affected == {}  # the sender's own silences are not losses
