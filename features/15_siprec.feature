@@ -66,6 +66,20 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
       | the customer is put on hold           |
       | the agent transfers the call to "7002" |
 
+  @SRS-FEATURE-TAG @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario Outline: A partial metadata update by UPDATE instead of re-INVITE (RFC 3311, RFC 7866 §9) (<change>)
+    Given a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the SRC sends a partial metadata update by UPDATE: <change>
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
+
+    Examples:
+      | change                                 |
+      | the agent transfers the call to "7002" |
+
   @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ORIGIN-KEPT @REC-PAUSE-NO-AUDIO
   Scenario: Pause and resume by re-INVITE a=inactive / a=sendonly (RFC 7866 §7.1.1.2)
     Given a call from "5551234" to "7001" negotiated with PCMU

@@ -53,6 +53,11 @@ def _transfer(run: ScenarioRun, dn: str) -> None:
     siprec.send_update(run, "transfer", dn)
 
 
+@when(parsers.parse('the SRC sends a partial metadata update by UPDATE: the agent transfers the call to "{dn}"'))
+def _transfer_by_update(run: ScenarioRun, dn: str) -> None:
+    siprec.send_update(run, "transfer", dn, by_update=True)
+
+
 @when("the SRC pauses the recording")
 def _pause(run: ScenarioRun) -> None:
     siprec.pause(run)

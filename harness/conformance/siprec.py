@@ -37,25 +37,32 @@ def _leg(run: ScenarioRun) -> RecordingLeg:
     return leg
 
 
-def _reinvite(run: ScenarioRun, body_of: Callable[[bytes], tuple[bytes, str]], what: str) -> None:
+def _reinvite(run: ScenarioRun, body_of: Callable[[bytes], tuple[bytes, str]], what: str, *,
+              by_update: bool = False) -> None:
+    """Send the offer `body_of` builds in a re-INVITE, or (`by_update`) in an UPDATE (RFC 3311
+    §5.1; RFC 7866 §9 lets the SRC carry a metadata update in either)."""
     leg = _leg(run)
+    method = "UPDATE" if by_update else "re-INVITE"
 
     def send() -> None:
         if leg.refused is not None or leg.result is not None or leg.process.control.state is not LegState.IDLE:
             # No dialog to re-INVITE in (the SRS refused the session): what it did is judged
             # from the capture.
-            run.note(f"SIPREC re-INVITE ({what}) not sent: the recording session is not established")
+            run.note(f"SIPREC {method} ({what}) not sent: the recording session is not established")
             return
         control = leg.process.control
         sdp = leg.process.leg.offer_sdp(version=control.session.offer_version + 1, direction=Direction.SENDONLY)
         body, content_type = body_of(sdp)
         try:
-            control.reinvite(sdp=body, content_type=content_type)
+            if by_update:
+                control.update(body, content_type=content_type)
+            else:
+                control.reinvite(sdp=body, content_type=content_type)
         except (SippLegError, TimeoutError) as error:
             # Not answered: the recorder's failure, judged from the capture (SIP-REINVITE-ANSWERED).
-            run.note(f"SIPREC re-INVITE ({what}) not answered: {error}")
+            run.note(f"SIPREC {method} ({what}) not answered: {error}")
 
-    run.note(f"SRC re-INVITE: {what}")
+    run.note(f"SRC {method}: {what}")
     run.on_tserver(send)
 
 
@@ -65,14 +72,17 @@ def send_full_metadata(run: ScenarioRun) -> None:
     _reinvite(run, src.full_body, "the recording metadata (complete)")
 
 
-def send_update(run: ScenarioRun, change: str, new_agent_dn: str | None = None) -> None:
-    """A partial metadata update: "hold" (the customer only receives) or "transfer"."""
+def send_update(run: ScenarioRun, change: str, new_agent_dn: str | None = None, *,
+                by_update: bool = False) -> None:
+    """A partial metadata update: "hold" (the customer only receives) or "transfer", by
+    re-INVITE or (`by_update`) by UPDATE."""
     src = client(run)
     if change == "hold":
-        _reinvite(run, lambda sdp: src.hold(sdp, Side.CUSTOMER), "partial metadata: customer on hold")
+        _reinvite(run, lambda sdp: src.hold(sdp, Side.CUSTOMER), "partial metadata: customer on hold",
+                  by_update=by_update)
     elif change == "transfer" and new_agent_dn is not None:
         _reinvite(run, lambda sdp: src.transfer(sdp, new_agent_dn),
-                  f"partial metadata: transfer to {new_agent_dn}")
+                  f"partial metadata: transfer to {new_agent_dn}", by_update=by_update)
     else:
         raise ValueError(f"unknown metadata change {change!r}")
 

@@ -60,6 +60,9 @@ class TwinEvent(StrEnum):
 
 class TwinAction(StrEnum):
     REINVITE = "reinvite"
+    # RFC 3311 UPDATE carrying the offer (only scenarios with an UPDATE branch know it, e.g.
+    # siprec_uac.xml); its 200 is reported as reinvite-answered: the same offer/answer step.
+    UPDATE = "update"
     BYE = "bye"
 
 
@@ -85,6 +88,7 @@ _EVENT_TRANSITIONS: dict[tuple[LegState, TwinEvent], LegState] = {
 # that arrives while the scenario is not at its <recvCmd>, so only IDLE accepts one.
 _ACTION_TRANSITIONS: dict[tuple[LegState, TwinAction], LegState] = {
     (LegState.IDLE, TwinAction.REINVITE): LegState.REINVITING,
+    (LegState.IDLE, TwinAction.UPDATE): LegState.REINVITING,
     (LegState.IDLE, TwinAction.BYE): LegState.BYE_SENT,
 }
 
@@ -267,6 +271,12 @@ class TwinSession:
         self.offer_version += 1
         return data
 
+    def update(self, sdp: bytes, content_type: str = "application/sdp") -> bytes:
+        """Bytes ordering an UPDATE carrying ``sdp`` (RFC 3311 §5.1: an offer in a confirmed dialog)."""
+        data = self._act(TwinAction.UPDATE, sdp, content_type)
+        self.offer_version += 1
+        return data
+
     def bye(self) -> bytes:
         return self._act(TwinAction.BYE)
 
@@ -390,6 +400,12 @@ class SippControl:
             sdp = self._offer(self.session.offer_version + 1, direction)
         self._send(self.session.reinvite(sdp, content_type))
         return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the re-INVITE"))
+
+    def update(self, sdp: bytes, *, timeout: float = 10.0, content_type: str = "application/sdp") -> AnsweredLeg:
+        """Send an UPDATE with ``sdp`` as its offer now (RFC 3311); returns the answer of its 2xx."""
+        self._drain()
+        self._send(self.session.update(sdp, content_type))
+        return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the UPDATE"))
 
     def bye(self) -> None:
         """Order the BYE now; :meth:`wait_finished` waits for its 200."""

@@ -49,6 +49,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   session and answers it with +sip.srs (SRS-NOT-RS, RFC 7866 §6.2)
   ignore-require  drops every option tag but siprec from Require before reading the request, so
                   an unknown required extension is accepted instead of 420 (SRS-REQUIRE-420)
+  ignore-update-metadata  SIPREC: answers an UPDATE carrying a metadata update (RFC 3311, RFC 7866
+                  §9) like the reference but keeps the metadata it had before it: the map misses
+                  a transfer sent by UPDATE (SRS-METADATA-KEPT)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
                   nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
@@ -441,6 +444,24 @@ class RejectWithoutMetadata(RecorderCore):
         super()._on_new_invite(event, now)
 
 
+class IgnoreUpdateMetadata(RecorderCore):
+    """Answers an UPDATE's offer like the reference recorder, and drops the metadata it carried."""
+
+    _before: Any = None
+
+    def _on_update(self, event: uas.RequestReceived, now: float) -> None:
+        session = self._sessions.get(event.request.call_id)
+        if session is not None and session.siprec is not None and event.request.body:
+            self._before = (session.siprec.metadata, session.siprec.updates)
+        super()._on_update(event, now)
+        self._before = None
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        if self._before is not None and session.siprec is not None:
+            session.siprec.metadata, session.siprec.updates = self._before
+        super()._annotate_siprec(session, now)
+
+
 class NoSrsTag(RecorderCore):
     def data_to_send(self) -> list[uas.Outgoing]:
         tag = f";{SRS_FEATURE_TAG}".encode()
@@ -767,6 +788,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
+    "ignore-update-metadata": IgnoreUpdateMetadata,
     "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,

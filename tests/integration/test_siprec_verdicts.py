@@ -33,9 +33,9 @@ def _siprec_profile(tmp_path: Path, fault: str) -> Path:
 
 def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> None:
     code, output, results = _run(tmp_path, "labelled_stream or complete_metadata_sent_later or vendor_extension_elements"
-                                           " or partial_metadata_updates or pause_and_resume_by_reinvite_ainactive"
+                                           " or partial_metadata_updates or by_update_instead_of or pause_and_resume_by_reinvite_ainactive"
                                            " or extension_the_srs_lacks or without_sipsrc")
-    assert code == 0 and "9 passed" in output, output[-3000:]
+    assert code == 0 and "10 passed" in output, output[-3000:]
     seen: dict[str, set[str]] = {}
     for result in results:
         for rid, verdicts in _labels(result).items():
@@ -55,6 +55,7 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     ("reject-no-metadata", "complete_metadata_sent_later", {"SRS-NO-INITIAL-METADATA"}),
     ("accept-half-siprec", "without_sipsrc", {"SRS-NOT-RS"}),
     ("ignore-require", "extension_the_srs_lacks", {"SRS-REQUIRE-420"}),
+    ("ignore-update-metadata", "by_update_instead_of", {"SRS-METADATA-KEPT"}),
 ])
 def test_each_siprec_double_fails_its_requirement(tmp_path: Path, fault: str, keyword: str,
                                                   expected: set[str]) -> None:
