@@ -42,10 +42,11 @@ from harness.protocol.rtp.stats import RtpStreamStats
 from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
 from harness.protocol.sip import uas
 from harness.protocol.sip.dialog import Dialog
-from harness.protocol.sip.message import SipRequest
+from harness.protocol.sip.message import SipRequest, SipResponse, parse_message
 from harness.protocol.sip.session_timer import TimerAnswer, uas_session_timer
 from harness.protocol.siprec.session import OPTION_TAG
 from reference_recorder import siprec as srs
+from reference_recorder.in_dialog import build_in_dialog, destination
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.rtp_timeout import build_bye, bye_destination
@@ -100,6 +101,9 @@ class RecorderConfig:
     # A confirmed session with no RTP for this long is ended with our BYE (a Media Server that
     # died sends none, GVP-HA; reference_recorder/rtp_timeout.py). None: never.
     rtp_timeout_s: float | None = 30.0
+    # A SIPREC recording session confirmed (ACK) without any metadata for this long: the SRS
+    # asks the SRC for a snapshot by UPDATE (RFC 7866 §9.2). None: never asks.
+    metadata_wait_s: float | None = 2.0
 
 
 @dataclass(slots=True)
@@ -154,6 +158,10 @@ class RecordingSession:
     # when the 2xx leaves, moved by each refresh); None: no session timer to watch.
     timer_interval: int | None = None
     expires_at: float | None = None
+    # SIPREC: when to ask for a metadata snapshot if none arrived (RFC 7866 §9.2), and the CSeq
+    # of our last request in the dialog (RFC 3261 §12.2.1.1: each of ours takes the next one).
+    snapshot_at: float | None = None
+    local_cseq: int = 0
 
     def refreshed(self, timer: TimerAnswer, now: float) -> None:
         """RFC 4028 §7.4/§9: a 2xx to the INVITE or to a refresh (re)starts the session timer."""
@@ -206,8 +214,32 @@ class RecorderCore:
 
     # -- input ---------------------------------------------------------------------------
     def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        if data.startswith(b"SIP/2.0 ") and self._response_to_ours(data):
+            return
         for event in self._ua.receive_datagram(data, source, now):
             self._handle(event, now)
+
+    def _response_to_ours(self, data: bytes) -> bool:
+        """A response to our snapshot-request UPDATE (the UAS core would drop it as unmatched,
+        RFC 6026 §7.2): note its status for recording.json; True when it was one."""
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError:
+            return False
+        if not isinstance(message, SipResponse):
+            return False
+        try:
+            session = self._sessions.get(message.call_id)
+            cseq = message.cseq
+        except RemoteProtocolError:
+            return False
+        if session is None or session.siprec is None or cseq.method != "UPDATE" \
+                or cseq.number != session.local_cseq or not session.siprec.snapshot_requested:
+            return False
+        if message.status >= 200 and session.siprec.snapshot_answer is None:
+            session.siprec.snapshot_answer = message.status
+            self._log(f"session {printable(session.call_id)}: snapshot request answered {message.status}")
+        return True
 
     def receive_sip_stream(self, connection: tuple[str, int], data: bytes, now: float) -> bool:
         """Bytes of the TCP connection from `connection`; False when it must be closed (§18.3)."""
@@ -260,7 +292,9 @@ class RecorderCore:
     def next_deadline(self) -> float | None:
         endings = [s.ending[0] for s in self._sessions.values() if s.ending is not None]
         expiries = [s.ends_by_timer_at() for s in self._sessions.values()]
-        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries) if d is not None]
+        snapshots = [s.snapshot_at for s in self._sessions.values()]
+        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries, *snapshots)
+                     if d is not None]
         return min(deadlines) if deadlines else None
 
     def on_timer(self, now: float) -> None:
@@ -273,6 +307,9 @@ class RecorderCore:
                 # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
                 # transaction yet; a later BYE from the Media Server is still answered 200.
                 session.ending = (now, now, "session timer expired")
+        for session in [s for s in self._sessions.values() if s.snapshot_at is not None and now >= s.snapshot_at]:
+            session.snapshot_at = None
+            self._request_snapshot(session, now)
         for session in [s for s in self._sessions.values() if s.ending is not None and now >= s.ending[0]]:
             _, ended_at, reason = session.ending  # type: ignore[misc]
             self._end_session(session, now, reason, ended_at=ended_at)
@@ -356,6 +393,10 @@ class RecorderCore:
             session = self._sessions.get(event.request.call_id)
             if session is not None:
                 session.confirmed = True
+                wait = self.config.metadata_wait_s
+                if (session.siprec is not None and session.siprec.metadata is None and wait is not None
+                        and not session.siprec.snapshot_requested):
+                    session.snapshot_at = now + wait
         elif isinstance(event, uas.DialogTerminated):
             # BYE (the UAS core already queued its 200, ARE step 10) or no ACK for our 2xx.
             session = self._sessions.get(event.dialog.id.call_id)
@@ -670,6 +711,23 @@ class RecorderCore:
         self._next_tick = now + self.config.tick_interval_s if self._open else None
 
 
+    def _request_snapshot(self, session: RecordingSession, now: float) -> None:
+        """RFC 7866 §9.2: still no metadata, so ask the SRC for a full snapshot (once, by UPDATE)."""
+        state, dialog = session.siprec, session.dialog
+        if (state is None or state.metadata is not None or dialog is None or session.ending is not None
+                or self.config.transport != "udp"):
+            return
+        headers, body = srs.snapshot_request()
+        session.local_cseq += 1
+        self._bye_out.append(uas.Outgoing(
+            build_in_dialog(dialog, "UPDATE", self.config.sip_address, f"{next(self._bye_branches)}",
+                            self.config.user_agent, cseq=session.local_cseq,
+                            headers=[("Contact", srs.contact_with_srs_tag(self._contact)), *headers], body=body),
+            destination(dialog)))
+        state.snapshot_requested = True
+        self._annotate_siprec(session, now)
+        self._log(f"session {printable(session.call_id)}: no metadata, snapshot requested (RFC 7866 §9.2)")
+
     def _end_silent_sessions(self, now: float) -> None:
         """BYE on every confirmed dialog whose RTP stopped for rtp_timeout_s (not while paused)."""
         timeout = self.config.rtp_timeout_s
@@ -682,7 +740,8 @@ class RecorderCore:
                 continue
             if self.config.transport == "udp":
                 self._bye_out.append(uas.Outgoing(
-                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent),
+                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent,
+                              session.local_cseq + 1),
                     bye_destination(dialog)))
             self._ua.end_dialog(dialog.id)
             self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")

@@ -160,6 +160,8 @@ _ENTRIES: Final = (
               "metadata the SRC sent; the offline pipeline does not read it yet"),
     Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), False,
           why="needs the time-code identity each labelled stream carried and the SRS's label -> file map"),
+    Judge("SRS-SNAPSHOT-REQUEST", _SIPREC, ("snapshot_requested",), False,
+          why="needs to know the SRS was left without metadata long enough to ask (the scenario withholds it)"),
     Judge("ARE-07-XFER-KEEPS-RECORDING", _MID, ("transfer_kept_recording",), False,
           why="needs the mid-call changes the Media Server emulation made (which stream, when, answered)"),
     Judge("ARE-07-HOLD-WALL-CLOCK", _MID, ("hold_kept_timeline",), False,

@@ -27,6 +27,7 @@ from harness.protocol.sdp import Direction, parse_sdp
 from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.protocol.siprec.metadata import NAMESPACE, RecordingMetadata, apply_update, parse_metadata
 from harness.protocol.siprec.session import (
+    METADATA_REQUEST_TYPE,
     OPTION_TAG,
     SRC_FEATURE_TAG,
     SRS_FEATURE_TAG,
@@ -47,12 +48,13 @@ __all__ = [
     "not_a_recording_session",
     "participant_audio",
     "recording_session_seen",
+    "snapshot_requested",
 ]
 
 EMITTED_REQUIREMENTS = (
     "SRS-OFFER-SIPREC", "SRS-OFFER-LABELS", "SRS-METADATA-WELLFORMED", "SRS-METADATA-LABELS-ASSOCIATED",
     "SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
-    "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO",
+    "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-SNAPSHOT-REQUEST",
 )
 
 
@@ -247,6 +249,35 @@ def participant_audio(expected: Mapping[str, str], decoded: Mapping[str, Sequenc
                                   "audio", ", ".join(found) or "no time-coded audio", identity, calluuid=calluuid,
                                   stream=label))
     return findings
+
+
+def _is_snapshot_request(request: SipRequest) -> bool:
+    """RFC 7866 §9.2: an application/rs-metadata-request body (alone or as a multipart part)
+    with disposition recording-session (§11.3)."""
+    try:
+        body = split_body(request.content_type_full, request.body)
+    except RemoteProtocolError:
+        return False
+    if not body.metadata_request:
+        return False
+    if not body.multipart:
+        disposition = request.headers.get("Content-Disposition") or ""
+        return disposition.split(";", 1)[0].strip().lower() == "recording-session"
+    return any(p.content_type == METADATA_REQUEST_TYPE and p.disposition == "recording-session" for p in body.parts)
+
+
+def snapshot_requested(srs_requests: Sequence[SipRequest], *, call_id: str | None = None,
+                       calluuid: str | None = None) -> list[Finding]:
+    """RFC 7866 §9.2: an SRS that has no metadata (none in the INVITE, none since) SHOULD ask
+    the SRC for a full snapshot, by UPDATE or re-INVITE in the recording session.
+    `srs_requests`: the requests the SRS sent in that dialog, in order."""
+    sent = [r for r in srs_requests if r.method in ("UPDATE", "INVITE")]
+    if any(_is_snapshot_request(r) for r in sent):
+        return []
+    seen = ", ".join(f"{r.method} ({r.content_type or 'no body'})" for r in sent) or "no request"
+    return [violation("SRS-SNAPSHOT-REQUEST", "the SRS, left without metadata, did not ask the SRC for a snapshot",
+                      seen, f"UPDATE or re-INVITE with {METADATA_REQUEST_TYPE} (disposition recording-session)",
+                      call_id=call_id, calluuid=calluuid)]
 
 
 def _render(mapping: Mapping[str, frozenset[str]]) -> str:

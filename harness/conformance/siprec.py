@@ -22,7 +22,7 @@ from harness.sipp.twin import LegState, SippLegError
 from harness.spec.findings import Finding
 from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 
-__all__ = ["PROBES", "UNKNOWN_EXTENSION", "client", "pause", "probe", "probe_exchange", "recording_verdict", "resume",
+__all__ = ["PROBES", "UNKNOWN_EXTENSION", "answer_snapshot_request", "client", "pause", "probe", "probe_exchange", "recording_verdict", "resume",
            "send_full_metadata", "send_update"]
 
 
@@ -70,6 +70,28 @@ def send_full_metadata(run: ScenarioRun) -> None:
     """The metadata the INVITE lacked (RFC 7866 §9: it may follow in a re-INVITE)."""
     src = client(run)
     _reinvite(run, src.full_body, "the recording metadata (complete)")
+
+
+def answer_snapshot_request(run: ScenarioRun, timeout: float = 6.0) -> None:
+    """RFC 7866 §9.2: wait for the SRS's metadata snapshot request, then send the complete
+    metadata by UPDATE (a separate transaction from the request's). No request within
+    `timeout`: nothing is sent (the SRS's choice, judged from the capture)."""
+    src = client(run)
+    leg = _leg(run)
+
+    def wait() -> bool:
+        if leg.refused is not None or leg.result is not None:
+            return False
+        try:
+            leg.process.control.wait_snapshot_request(timeout)
+        except (SippLegError, TimeoutError) as error:
+            run.note(f"no metadata snapshot request from the SRS: {error}")
+            return False
+        return True
+
+    run.note("SRC waits for the SRS's metadata snapshot request")
+    if run.on_tserver(wait):
+        _reinvite(run, src.full_body, "the metadata snapshot (complete)", by_update=True)
 
 
 def send_update(run: ScenarioRun, change: str, new_agent_dn: str | None = None, *,

@@ -52,6 +52,9 @@ class TwinEvent(StrEnum):
     REINVITE_ANSWERED = "reinvite-answered"  # 200 OK to our re-INVITE received and ACKed
     ENDED = "ended"  # our BYE was answered 200
     PEER_BYE = "peer-bye"  # the recorder sent BYE; SIPp answered 200
+    # The SRS asked for a metadata snapshot (RFC 7866 §9.2, an UPDATE SIPp answered 200; only
+    # siprec_uac.xml reports it): the leg stays idle, the snapshot is ours to send.
+    SNAPSHOT_REQUESTED = "snapshot-requested"
     # Not ours: SIPp's own "internal-cmd: abort_call" (its default "3pcc_abort" message),
     # sent to the twin whenever it aborts the call (unexpected response, e.g. 488 to the
     # re-INVITE; timeout; unexpected BYE).
@@ -81,6 +84,7 @@ _EVENT_TRANSITIONS: dict[tuple[LegState, TwinEvent], LegState] = {
     (LegState.REINVITING, TwinEvent.REINVITE_ANSWERED): LegState.IDLE,
     (LegState.BYE_SENT, TwinEvent.ENDED): LegState.FINISHED,
     (LegState.IDLE, TwinEvent.PEER_BYE): LegState.FINISHED,
+    (LegState.IDLE, TwinEvent.SNAPSHOT_REQUESTED): LegState.IDLE,
     **{(state, TwinEvent.ABORTED): LegState.FAILED
        for state in (LegState.WAITING_ANSWER, LegState.IDLE, LegState.REINVITING, LegState.BYE_SENT)},
 }
@@ -406,6 +410,10 @@ class SippControl:
         self._drain()
         self._send(self.session.update(sdp, content_type))
         return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the UPDATE"))
+
+    def wait_snapshot_request(self, timeout: float) -> None:
+        """Block until the SRS asked for a metadata snapshot (RFC 7866 §9.2)."""
+        self._wait_for({TwinEvent.SNAPSHOT_REQUESTED}, timeout, "metadata snapshot request")
 
     def bye(self) -> None:
         """Order the BYE now; :meth:`wait_finished` waits for its 200."""
