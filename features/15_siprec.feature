@@ -41,6 +41,18 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
     And every re-INVITE of the recording sessions was answered as RFC 3264 asks
     And the recording keeps the metadata's participant map, each participant's audio in its stream
 
+  @SRS-NO-INITIAL-METADATA @SRS-SNAPSHOT-REQUEST @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario: No metadata at all: the SRS asks for a snapshot, the SRC answers with the complete metadata (RFC 7866 §9.2)
+    Given the SRC sends no metadata in the INVITE
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the SRC answers the SRS's metadata snapshot request with the complete metadata
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And the SRS asked the SRC for a metadata snapshot
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
+
   @SRS-EXTENSIONS-IGNORED @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
   Scenario: Vendor extension elements in the metadata are ignored (a Genesys CallUUID element)
     Given the SRC's metadata carries a vendor extension element

@@ -23,7 +23,7 @@ from harness.spec.findings import Finding
 from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 
 __all__ = ["PROBES", "UNKNOWN_EXTENSION", "answer_snapshot_request", "client", "pause", "probe", "probe_exchange", "recording_verdict", "resume",
-           "send_full_metadata", "send_update"]
+           "send_full_metadata", "send_update", "srs_requests"]
 
 
 def client(run: ScenarioRun) -> SiprecClient:
@@ -75,7 +75,8 @@ def send_full_metadata(run: ScenarioRun) -> None:
 def answer_snapshot_request(run: ScenarioRun, timeout: float = 6.0) -> None:
     """RFC 7866 §9.2: wait for the SRS's metadata snapshot request, then send the complete
     metadata by UPDATE (a separate transaction from the request's). No request within
-    `timeout`: nothing is sent (the SRS's choice, judged from the capture)."""
+    `timeout` (asking is the SRS's option: SRS-SNAPSHOT-REQUEST warns, from the capture): the
+    SRC sends the metadata anyway, as it would sooner or later, so the rest is still judged."""
     src = client(run)
     leg = _leg(run)
 
@@ -84,7 +85,9 @@ def answer_snapshot_request(run: ScenarioRun, timeout: float = 6.0) -> None:
             return False
         try:
             leg.process.control.wait_snapshot_request(timeout)
-        except (SippLegError, TimeoutError) as error:
+        except TimeoutError as error:
+            run.note(f"no metadata snapshot request from the SRS ({error}): the metadata is sent unasked")
+        except SippLegError as error:
             run.note(f"no metadata snapshot request from the SRS: {error}")
             return False
         return True
@@ -179,6 +182,24 @@ def probe(run: ScenarioRun, name: str) -> str:
     result = run_options(leg, work, timeout=15.0, scenario_path=SCENARIO_DIR / f"{PROBES[name]}.xml")
     run.note(f"SIPp {PROBES[name]} ({call_id}): {result.summary()}")
     return call_id
+
+
+def srs_requests(run: ScenarioRun, call_id: str) -> list[SipRequest]:
+    """The requests the SRS itself sent in the recording session `call_id` (from the capture):
+    those whose From tag is not the SRC's INVITE From tag (RFC 3261 §12.2.1.1: the sender's tag)."""
+    from harness.validators.sip import sip_events
+
+    src_tag: str | None = None
+    out: list[SipRequest] = []
+    for event in sip_events(run.evidence().datagrams, []):
+        message = event.message
+        if not isinstance(message, SipRequest) or message.call_id != call_id:
+            continue
+        if src_tag is None and message.method == "INVITE":
+            src_tag = message.from_.tag
+        elif src_tag is not None and message.from_.tag != src_tag:
+            out.append(message)
+    return out
 
 
 def probe_exchange(run: ScenarioRun, call_id: str) -> tuple[SipRequest | None, SipResponse | None]:

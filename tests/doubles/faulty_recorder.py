@@ -52,6 +52,11 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   ignore-update-metadata  SIPREC: answers an UPDATE carrying a metadata update (RFC 3311, RFC 7866
                   §9) like the reference but keeps the metadata it had before it: the map misses
                   a transfer sent by UPDATE (SRS-METADATA-KEPT)
+  no-snapshot-request  SIPREC: left without metadata, never asks the SRC for a snapshot
+                  (SRS-SNAPSHOT-REQUEST, RFC 7866 §9.2; a SHOULD: a warning)
+  ignore-snapshot SIPREC: asks for a metadata snapshot as the reference does, then drops the
+                  metadata of every later request: the snapshot it asked for never reaches its
+                  map (SRS-METADATA-KEPT)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
                   nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
@@ -109,6 +114,7 @@ They prove the conformance scenarios can fail, and fail with the right requireme
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from typing import Any
@@ -462,6 +468,24 @@ class IgnoreUpdateMetadata(RecorderCore):
         super()._annotate_siprec(session, now)
 
 
+class NoSnapshotRequest(RecorderCore):
+    """Never asks for a metadata snapshot (metadata_wait_s None), whatever it lacks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = dataclasses.replace(self.config, metadata_wait_s=None)
+
+
+class IgnoreSnapshot(RecorderCore):
+    """Sends the snapshot request, then keeps the metadata it had (none) whatever comes after."""
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        state = session.siprec
+        if state is not None and state.snapshot_requested:
+            state.metadata, state.updates = None, 0
+        super()._annotate_siprec(session, now)
+
+
 class NoSrsTag(RecorderCore):
     def data_to_send(self) -> list[uas.Outgoing]:
         tag = f";{SRS_FEATURE_TAG}".encode()
@@ -788,7 +812,8 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
-    "ignore-update-metadata": IgnoreUpdateMetadata,
+    "ignore-update-metadata": IgnoreUpdateMetadata, "no-snapshot-request": NoSnapshotRequest,
+    "ignore-snapshot": IgnoreSnapshot,
     "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,
