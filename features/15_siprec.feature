@@ -92,6 +92,18 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
       | change                                 |
       | the agent transfers the call to "7002" |
 
+  @SIP-REINVITE-ANSWERED @SRS-NEW-STREAM-ACCEPTED @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario: A transfer that adds a participant in a new labelled stream (RFC 7866 §7.1.1.1)
+    Given a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the agent transfers the call to "7002", who joins in a new stream
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And every re-INVITE of the recording sessions was answered as RFC 3264 asks
+    And the SRS accepted the new stream and answered it recvonly on its own port
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
+
   @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ORIGIN-KEPT @REC-PAUSE-NO-AUDIO
   Scenario: Pause and resume by re-INVITE a=inactive / a=sendonly (RFC 7866 §7.1.1.2)
     Given a call from "5551234" to "7001" negotiated with PCMU

@@ -39,7 +39,14 @@ from harness.protocol.rtp.g722 import G722Decoder
 from harness.protocol.rtp.impairments_seen import ImpairmentCounter
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
-from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
+from harness.protocol.sdp import (
+    Direction,
+    MediaDescription,
+    SessionDescription,
+    StreamPlan,
+    answer_offer,
+    parse_sdp,
+)
 from harness.protocol.sip import uas
 from harness.protocol.sip.dialog import Dialog
 from harness.protocol.sip.message import SipRequest, SipResponse, parse_message
@@ -179,6 +186,9 @@ class RecordingSession:
 
 
 class RecorderCore:
+    # A SIPREC re-offer's new labelled m-line becomes a new stream (False: refused, port 0).
+    ADD_SIPREC_STREAMS = True
+
     def __init__(
         self,
         config: RecorderConfig,
@@ -551,10 +561,19 @@ class RecorderCore:
         offer = self._offer_of(request) if session.siprec is None else srs.reoffer(session.siprec, request)
         by_index = {s.m_index: s for s in session.streams}
 
-        def refuse_new(_m_index: int, _media: object) -> int:
+        added: dict[int, int] = {}  # m-line index -> port, SIPREC streams added by this re-offer
+
+        def refuse_new(m_index: int, media: MediaDescription) -> int:
             # A re-offer keeps each stream on its port (RFC 3264 §8, `previous=`); an m-line added
-            # mid-session is refused with port 0: the recording's channel layout is fixed.
-            return 0
+            # mid-session is refused with port 0: the recording's channel layout is fixed. Except
+            # in a SIPREC session, where a new labelled m-line is a new stream of the recording
+            # (a transfer that adds a participant, RFC 7866 §7.1.1.1), named by its label.
+            label = media.label
+            if not self.ADD_SIPREC_STREAMS or session.siprec is None or label is None or media.media != "audio" \
+                    or label in {s.dn for s in session.streams}:
+                return 0
+            added[m_index] = self._ports.allocate()
+            return added[m_index]
 
         # RFC 3264 §8: "the "o=" line of the new SDP MUST be identical to that in the previous
         # SDP, except that the version in the origin field MUST increment by one".
@@ -565,6 +584,7 @@ class RecorderCore:
         )
         session.sdp_version += 1
         session.plans = plans
+        self._add_siprec_streams(session, plans, added, now)
         for plan in plans:
             stream = by_index.get(plan.index)
             if stream is None or not plan.accepted:
@@ -581,6 +601,36 @@ class RecorderCore:
         self._respond(event, now, 200, headers=[*self._siprec_contact(session), *timer.headers],
                       body=answer.to_bytes(), content_type="application/sdp")
         session.refreshed(timer, now)
+
+    def _add_siprec_streams(self, session: RecordingSession, plans: list[StreamPlan], added: dict[int, int],
+                            now: float) -> None:
+        """The streams a SIPREC re-offer added: the same file layout as the INVITE's (one per
+        label), their files created by the adapter before any of their audio is placed (the
+        storage work runs in order). The answer does not wait for them: a re-INVITE's 2xx
+        changes nothing the recording already holds."""
+        for plan in plans:
+            port = added.get(plan.index)
+            if port is None:
+                continue
+            if not plan.accepted:
+                self._ports.release(port)  # allocated, then refused (no common codec)
+                continue
+            assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
+            assert session.siprec is not None
+            dn = session.siprec.dn_for(plan.index)
+            key = f"{session.call_id}#{plan.index}"
+            if key in session.recording.stream_keys:
+                key = f"{key}~{len(session.recording.stream_keys) + 1}"
+            stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type, plan.clock_rate,
+                                 RtpStreamStats(plan.clock_rate), telephone_event_pt=plan.telephone_event_pt,
+                                 events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
+                                                          if plan.telephone_event_pt is not None else frozenset()))
+            session.recording.stream_keys.append(key)
+            self._storage_work.append(StorageAddStream(session.recording, key, dn, plan.encoding, plan.clock_rate,
+                                                       session.call_id, now))
+            session.streams.append(stream)
+            self._streams_by_port[plan.port] = (session, stream)
+            self._log(f"session {printable(session.call_id)}: stream {printable(dn)} added by re-offer")
 
     @staticmethod
     def _open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription,

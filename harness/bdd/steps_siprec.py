@@ -11,6 +11,7 @@ from harness.bdd.helpers import not_applicable_unless, sessions_of_call
 from harness.bdd.stepdefs import step_fixtures
 from harness.checks.siprec import (
     extension_refused,
+    new_stream_accepted,
     not_a_recording_session,
     recording_session_seen,
     snapshot_requested,
@@ -75,6 +76,24 @@ def _snapshot_asked(run: ScenarioRun) -> None:
         findings += snapshot_requested(siprec.srs_requests(run, dialog.call_id), call_id=dialog.call_id,
                                        calluuid=run.call.calluuid if run.call else None)
     judge(findings, ["SRS-SNAPSHOT-REQUEST"], "metadata snapshot requested")
+
+
+@when(parsers.parse('the agent transfers the call to "{dn}", who joins in a new stream'))
+def _transfer_new_stream(run: ScenarioRun, dn: str) -> None:
+    siprec.send_transfer_new_stream(run, dn)
+
+
+@then("the SRS accepted the new stream and answered it recvonly on its own port")
+def _new_stream(run: ScenarioRun) -> None:
+    src = siprec.client(run)
+    findings = []
+    exchanges = 0
+    for dialog in (d for d in sessions_of_call(run) if d.siprec):
+        for request, final in siprec.reoffer_exchanges(run, dialog.call_id):
+            exchanges += 1
+            findings += new_stream_accepted(request, final, previous_labels=set(src.labels), call_id=dialog.call_id)
+    judge(findings, ["SRS-NEW-STREAM-ACCEPTED"], "new stream accepted",
+          not_exercised=[] if exchanges else ["SRS-NEW-STREAM-ACCEPTED"])
 
 
 @when("the SRC pauses the recording")

@@ -160,6 +160,8 @@ _ENTRIES: Final = (
               "metadata the SRC sent; the offline pipeline does not read it yet"),
     Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), False,
           why="needs the time-code identity each labelled stream carried and the SRS's label -> file map"),
+    Judge("SRS-NEW-STREAM-ACCEPTED", _SIPREC, ("new_stream_accepted",), False,
+          why="live only for now: the SIP validator does not hand a re-offer's previous labels to it yet"),
     Judge("SRS-SNAPSHOT-REQUEST", _SIPREC, ("snapshot_requested",), False,
           why="needs to know the SRS was left without metadata long enough to ask (the scenario withholds it)"),
     Judge("ARE-07-XFER-KEEPS-RECORDING", _MID, ("transfer_kept_recording",), False,

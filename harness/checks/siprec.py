@@ -18,7 +18,7 @@ Three sides, as the recording session shows them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.checks._finding import violation
@@ -47,6 +47,7 @@ __all__ = [
     "metadata_kept",
     "not_a_recording_session",
     "participant_audio",
+    "new_stream_accepted",
     "recording_session_seen",
     "snapshot_requested",
 ]
@@ -55,6 +56,7 @@ EMITTED_REQUIREMENTS = (
     "SRS-OFFER-SIPREC", "SRS-OFFER-LABELS", "SRS-METADATA-WELLFORMED", "SRS-METADATA-LABELS-ASSOCIATED",
     "SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
     "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-SNAPSHOT-REQUEST",
+    "SRS-NEW-STREAM-ACCEPTED",
 )
 
 
@@ -278,6 +280,34 @@ def snapshot_requested(srs_requests: Sequence[SipRequest], *, call_id: str | Non
     return [violation("SRS-SNAPSHOT-REQUEST", "the SRS, left without metadata, did not ask the SRC for a snapshot",
                       seen, f"UPDATE or re-INVITE with {METADATA_REQUEST_TYPE} (disposition recording-session)",
                       call_id=call_id, calluuid=calluuid)]
+
+
+def new_stream_accepted(request: SipRequest, final: SipResponse | None, *, previous_labels: Collection[str],
+                        call_id: str | None = None) -> list[Finding]:
+    """RFC 7866 §7.1.1.1 (a re-INVITE may add streams, e.g. a transfer bringing in a participant
+    with its own stream) and RFC 3264 §8 / §6.1: a labelled sendonly audio m-line the re-offer
+    adds (a label `previous_labels` lacks) is answered with a port, not refused with port 0, so
+    the new participant is recorded. No finding when the re-offer adds no stream, or was not
+    answered 2xx (other checks judge that)."""
+    if final is None or not 200 <= final.status < 300:
+        return []
+    try:
+        offer = parse_sdp(split_body(request.content_type_full, request.body).sdp or b"")
+        answer = parse_sdp(final.body)
+    except RemoteProtocolError:
+        return []
+    findings: list[Finding] = []
+    for index, m in enumerate(offer.media):
+        if m.media != "audio" or m.label is None or m.label in previous_labels \
+                or m.direction(offer) is not Direction.SENDONLY:
+            continue
+        port = answer.media[index].port if index < len(answer.media) else None
+        if port:
+            continue
+        findings.append(violation("SRS-NEW-STREAM-ACCEPTED", f"the new stream {m.label} of the re-offer was refused",
+                                  f"m-line {index} answered with port {port}", "a port and recvonly",
+                                  call_id=call_id or request.call_id, stream=m.label))
+    return findings
 
 
 def _render(mapping: Mapping[str, frozenset[str]]) -> str:

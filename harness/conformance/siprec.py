@@ -9,6 +9,7 @@ against the metadata the SRC ended with (`harness.validators.siprec`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from harness.conformance.run import ScenarioRun
@@ -16,14 +17,14 @@ from harness.emulators.media_server import RecordingLeg
 from harness.emulators.runtime_control import PauseProfile, RuntimeControl
 from harness.emulators.sip_server import Side
 from harness.emulators.siprec_client import SiprecClient
-from harness.protocol.sdp import Direction
+from harness.protocol.sdp import Direction, parse_sdp
 from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.sipp.twin import LegState, SippLegError
 from harness.spec.findings import Finding
 from harness.validators.siprec import judge_participant_map, judge_siprec_recording
 
-__all__ = ["PROBES", "UNKNOWN_EXTENSION", "answer_snapshot_request", "client", "pause", "probe", "probe_exchange", "recording_verdict", "resume",
-           "send_full_metadata", "send_update", "srs_requests"]
+__all__ = ["PROBES", "UNKNOWN_EXTENSION", "answer_snapshot_request", "client", "pause", "probe", "probe_exchange", "recording_verdict", "reoffer_exchanges", "resume",
+           "send_full_metadata", "send_transfer_new_stream", "send_update", "srs_requests"]
 
 
 def client(run: ScenarioRun) -> SiprecClient:
@@ -70,6 +71,44 @@ def send_full_metadata(run: ScenarioRun) -> None:
     """The metadata the INVITE lacked (RFC 7866 §9: it may follow in a re-INVITE)."""
     src = client(run)
     _reinvite(run, src.full_body, "the recording metadata (complete)")
+
+
+def send_transfer_new_stream(run: ScenarioRun, new_agent_dn: str) -> None:
+    """The agent transfers to `new_agent_dn`, who joins in a new labelled m-line (RFC 7866
+    §7.1.1.1): the re-offer keeps the two streams and adds a third, with partial metadata naming
+    the new participant and stream. No RTP is sent on it (the time-code streams are the two
+    parties'); what is judged is that it is accepted and kept in the participant map."""
+    src = client(run)
+    _leg(run)  # asserts the call has its one SIPREC leg
+
+    def body_of(sdp: bytes) -> tuple[bytes, str]:
+        # The leg's own re-offer, its last m-line copied for the new stream (next port, new label).
+        offer = parse_sdp(sdp)
+        last = offer.media[-1]
+        added = dataclasses.replace(last, port=last.port + 2, attributes=tuple(
+            (name, new_agent_dn if name == "label" else value) for name, value in last.attributes))
+        wider = dataclasses.replace(offer, media=(*offer.media, added))
+        return src.transfer_new_stream(wider.to_bytes(), new_agent_dn)
+
+    _reinvite(run, body_of, f"transfer to {new_agent_dn} in a new stream")
+
+
+def reoffer_exchanges(run: ScenarioRun, call_id: str) -> list[tuple[SipRequest, SipResponse | None]]:
+    """The in-dialog INVITEs of recording session `call_id` (from the capture), each with its
+    final response (None: unanswered), in order."""
+    from harness.validators.sip import sip_events
+
+    requests: dict[int, SipRequest] = {}
+    finals: dict[int, SipResponse] = {}
+    for event in sip_events(run.evidence().datagrams, []):
+        message = event.message
+        if message.call_id != call_id:
+            continue
+        if isinstance(message, SipRequest) and message.method == "INVITE" and message.to.tag:
+            requests.setdefault(message.cseq.number, message)
+        elif isinstance(message, SipResponse) and message.status >= 200 and message.cseq.method == "INVITE":
+            finals.setdefault(message.cseq.number, message)
+    return [(requests[n], finals.get(n)) for n in sorted(requests)]
 
 
 def answer_snapshot_request(run: ScenarioRun, timeout: float = 6.0) -> None:

@@ -57,6 +57,9 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   ignore-snapshot SIPREC: asks for a metadata snapshot as the reference does, then drops the
                   metadata of every later request: the snapshot it asked for never reaches its
                   map (SRS-METADATA-KEPT)
+  refuse-new-stream  SIPREC: refuses (port 0) the new labelled m-line a transfer's re-offer adds,
+                  as for a fixed channel layout: the new participant is not recorded
+                  (SRS-NEW-STREAM-ACCEPTED)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
                   nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
@@ -486,6 +489,10 @@ class IgnoreSnapshot(RecorderCore):
         super()._annotate_siprec(session, now)
 
 
+class RefuseNewStream(RecorderCore):
+    ADD_SIPREC_STREAMS = False
+
+
 class NoSrsTag(RecorderCore):
     def data_to_send(self) -> list[uas.Outgoing]:
         tag = f";{SRS_FEATURE_TAG}".encode()
@@ -813,7 +820,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
     "ignore-update-metadata": IgnoreUpdateMetadata, "no-snapshot-request": NoSnapshotRequest,
-    "ignore-snapshot": IgnoreSnapshot,
+    "ignore-snapshot": IgnoreSnapshot, "refuse-new-stream": RefuseNewStream,
     "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,

@@ -34,9 +34,9 @@ def _siprec_profile(tmp_path: Path, fault: str) -> Path:
 def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> None:
     code, output, results = _run(tmp_path, "labelled_stream or complete_metadata_sent_later or vendor_extension_elements"
                                            " or partial_metadata_updates or by_update_instead_of or asks_for_a_snapshot"
-                                           " or over_siprec_by or session_carrying_both or pause_and_resume_by_reinvite_ainactive"
+                                           " or over_siprec_by or session_carrying_both or adds_a_participant_in_a_new or pause_and_resume_by_reinvite_ainactive"
                                            " or extension_the_srs_lacks or without_sipsrc")
-    assert code == 0 and "14 passed" in output, output[-3000:]
+    assert code == 0 and "15 passed" in output, output[-3000:]
     seen: dict[str, set[str]] = {}
     for result in results:
         for rid, verdicts in _labels(result).items():
@@ -44,7 +44,8 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     assert all(v <= {"passed", "not exercised", "not applicable"} for v in seen.values()), seen
     for rid in ("SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
                 "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-OFFER-LABELS", "SDP-ANSWER-INACTIVE",
-                "REC-PAUSE-NO-AUDIO", "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-SNAPSHOT-REQUEST"):
+                "REC-PAUSE-NO-AUDIO", "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-SNAPSHOT-REQUEST",
+                "SRS-NEW-STREAM-ACCEPTED"):
         assert "passed" in seen.get(rid, set()), (rid, seen.get(rid))
 
 
@@ -58,6 +59,7 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     ("ignore-require", "extension_the_srs_lacks", {"SRS-REQUIRE-420"}),
     ("ignore-update-metadata", "by_update_instead_of", {"SRS-METADATA-KEPT"}),
     ("ignore-snapshot", "asks_for_a_snapshot", {"SRS-METADATA-KEPT"}),
+    ("refuse-new-stream", "adds_a_participant_in_a_new", {"SRS-NEW-STREAM-ACCEPTED"}),
     # Features 09 and 10 in SIPREC mode (their SIPREC rows).
     ("inactive-answered-recvonly", "over_siprec_by", {"SDP-ANSWER-INACTIVE"}),
     ("ignore-bye", "session_carrying_both and siprec", {"ARE-10-FILES-FINALISED"}),

@@ -14,6 +14,7 @@ from harness.checks.siprec import (
     extension_refused,
     looks_like_siprec,
     metadata_kept,
+    new_stream_accepted,
     not_a_recording_session,
     participant_audio,
     snapshot_requested,
@@ -181,3 +182,27 @@ def test_no_snapshot_request_or_a_wrong_one_is_a_finding() -> None:
     findings = snapshot_requested([refresh, no_disposition], call_id="rs-1")
     assert ids(findings) == ["SRS-SNAPSHOT-REQUEST"] and findings[0].call_id == "rs-1"
     assert findings[0].severity is Severity.SHOULD  # RFC 7866 §9.2 is a MAY for the SRS: a warning here
+
+
+def _reoffer_and_answer(new_port: int) -> tuple[SipRequest, SipResponse]:
+    m = "m=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={d}\r\na=label:{label}\r\n"
+    head = "v=0\r\no=X 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    offer = head + "".join(m.format(p=40000 + 2 * i, d="sendonly", label=lab) for i, lab in enumerate("123"))
+    answer = head + "".join(m.format(p=p, d="recvonly", label=lab) for p, lab in ((20000, "1"), (20002, "2"),
+                                                                                (new_port, "3")))
+    req = _srs_request("INVITE", "application/sdp", offer.encode(), None)
+    return req, build_response(req, 200, body=answer.encode(), content_type="application/sdp", to_tag="srs1")
+
+
+def test_a_new_stream_answered_with_a_port_passes() -> None:
+    req, ok = _reoffer_and_answer(20004)
+    assert new_stream_accepted(req, ok, previous_labels={"1", "2"}) == []
+    # Nothing new in the re-offer: nothing to judge, whatever the answer.
+    req, refused = _reoffer_and_answer(0)
+    assert new_stream_accepted(req, refused, previous_labels={"1", "2", "3"}) == []
+
+
+def test_a_new_stream_refused_with_port_0_is_a_finding() -> None:
+    req, refused = _reoffer_and_answer(0)
+    findings = new_stream_accepted(req, refused, previous_labels={"1", "2"})
+    assert ids(findings) == ["SRS-NEW-STREAM-ACCEPTED"] and findings[0].stream == "3"
