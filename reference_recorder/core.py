@@ -109,8 +109,10 @@ class RecorderConfig:
     # died sends none, GVP-HA; reference_recorder/rtp_timeout.py). None: never.
     rtp_timeout_s: float | None = 30.0
     # A SIPREC recording session confirmed (ACK) without any metadata for this long: the SRS
-    # asks the SRC for a snapshot by UPDATE (RFC 7866 §9.2). None: never asks.
-    metadata_wait_s: float | None = 2.0
+    # asks the SRC for a snapshot by UPDATE (RFC 7866 §9.2). None: never asks. 3 s leaves an SRC
+    # that sends its late metadata about a second after the ACK (feature 15) two seconds before
+    # the request could cross that re-INVITE.
+    metadata_wait_s: float | None = 3.0
 
 
 @dataclass(slots=True)

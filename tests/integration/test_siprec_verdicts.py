@@ -83,3 +83,4 @@ def test_an_srs_that_never_asks_for_a_snapshot_is_warned(tmp_path: Path) -> None
     assert labels["SRS-SNAPSHOT-REQUEST"] == {"warning"}, labels
     # The SRC then sends the metadata unasked: the map is judged as usual.
     assert labels["SRS-METADATA-KEPT"] == {"passed"}, labels
+

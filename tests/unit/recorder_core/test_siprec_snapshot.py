@@ -13,7 +13,7 @@ from harness.protocol.siprec.session import METADATA_REQUEST_TYPE, SRS_FEATURE_T
 from tests.unit.recorder_core.helpers import Driver, Leg
 from tests.unit.recorder_core.test_siprec_corpus import URI, offer, recording_json
 
-WAIT = 2.0  # RecorderConfig.metadata_wait_s
+WAIT = 3.0  # RecorderConfig.metadata_wait_s
 
 
 def _requests(driver: Driver) -> list[SipRequest]:
