@@ -771,6 +771,7 @@ class RecorderCore:
             return
         headers, body = srs.snapshot_request()
         session.local_cseq += 1
+        # Our own requests in a dialog all go out through the RTP-timeout BYE's queue.
         self._bye_out.append(uas.Outgoing(
             build_in_dialog(dialog, "UPDATE", self.config.sip_address, f"{next(self._bye_branches)}",
                             self.config.user_agent, cseq=session.local_cseq,
