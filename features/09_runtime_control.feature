@@ -46,6 +46,30 @@ Feature: 09 - Pause, resume, stop and start at any time
       | supervisor    | silence   |
       | supervisor    | reinvite  |
 
+  # SIPREC mode: the SRC pauses by re-INVITE a=inactive and resumes by a=sendonly (RFC 7866
+  # §7.1.1.2) on its one recording session; the RTP-stops and silence profiles are the ARE
+  # Media Server's (docs/genesys-flow.md §4.6), not rows here.
+  @ARE-09-PAUSE-RESUME @REC-PAUSE-NO-AUDIO @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL
+  @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ORIGIN-KEPT
+  Scenario Outline: Pause and resume over SIPREC by the <requester> (re-INVITE a=inactive, RFC 7866 §7.1.1.2)
+    Given the Media Server replicates in siprec mode
+    And the pause profile is reinvite
+    And "<requester>" can pause the recording
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And "<requester>" pauses the recording
+    And the call goes on for 1 seconds
+    And "<requester>" resumes the recording
+    And the call goes on for 1 seconds
+    And the call is released
+    Then every re-INVITE of the recording sessions was answered as RFC 3264 asks
+    And no audio sent while the recording was paused is in the recording
+    And the recording stays aligned with wall-clock time and holds every segment sent outside the pause
+
+    Examples:
+      | requester     |
+      | agent desktop |
+
   @ARE-09-CONTROL-ERRORS @REC-AUDIO-COMPLETE @REC-STREAM-CHANNEL
   Scenario Outline: A control request SIP Server cannot perform gets EventError <code>: <request>
     Given a call from "5551234" to "7001" negotiated with PCMU

@@ -37,3 +37,18 @@ Feature: 10 - The recording ends when BYE ends each stream's session
     And the call is released
     Then every BYE was answered 200 OK
     And the recording is finalised and holds no audio
+
+  # One recording session carries both streams (single-session mode, and SIPREC: RFC 7866 §6):
+  # its one BYE ends them both. The per-stream BYE orders above have no SIPREC equivalent.
+  Scenario Outline: The one BYE of a session carrying both streams ends the recording (<mode>)
+    Given the Media Server replicates in <mode> mode
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the call is released
+    Then every BYE was answered 200 OK
+    And the recording is finalised with both streams
+
+    Examples:
+      | mode           |
+      | single-session |
+      | siprec         |

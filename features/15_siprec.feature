@@ -41,6 +41,18 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
     And every re-INVITE of the recording sessions was answered as RFC 3264 asks
     And the recording keeps the metadata's participant map, each participant's audio in its stream
 
+  @SRS-NO-INITIAL-METADATA @SRS-SNAPSHOT-REQUEST @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario: No metadata at all: the SRS asks for a snapshot, the SRC answers with the complete metadata (RFC 7866 §9.2)
+    Given the SRC sends no metadata in the INVITE
+    And a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the SRC answers the SRS's metadata snapshot request with the complete metadata
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And the SRS asked the SRC for a metadata snapshot
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
+
   @SRS-EXTENSIONS-IGNORED @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
   Scenario: Vendor extension elements in the metadata are ignored (a Genesys CallUUID element)
     Given the SRC's metadata carries a vendor extension element
@@ -65,6 +77,32 @@ Feature: 15 - SIPREC: the recorder as a Session Recording Server (RFC 7866, RFC 
       | change                                |
       | the customer is put on hold           |
       | the agent transfers the call to "7002" |
+
+  @SRS-FEATURE-TAG @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario Outline: A partial metadata update by UPDATE instead of re-INVITE (RFC 3311, RFC 7866 §9) (<change>)
+    Given a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the SRC sends a partial metadata update by UPDATE: <change>
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
+
+    Examples:
+      | change                                 |
+      | the agent transfers the call to "7002" |
+
+  @SIP-REINVITE-ANSWERED @SRS-NEW-STREAM-ACCEPTED @SRS-METADATA-KEPT @SRS-PARTICIPANT-AUDIO
+  Scenario: A transfer that adds a participant in a new labelled stream (RFC 7866 §7.1.1.1)
+    Given a call from "5551234" to "7001" negotiated with PCMU
+    When the call is established and lasts 1 seconds
+    And the agent transfers the call to "7002", who joins in a new stream
+    And the call goes on for 1 seconds
+    And the call is released
+    Then the SRS accepted the SIPREC recording session with +sip.srs in its Contact
+    And every re-INVITE of the recording sessions was answered as RFC 3264 asks
+    And the SRS accepted the new stream and answered it recvonly on its own port
+    And the recording keeps the metadata's participant map, each participant's audio in its stream
 
   @SIP-REINVITE-ANSWERED @SDP-ANSWER-INACTIVE @SDP-ORIGIN-KEPT @REC-PAUSE-NO-AUDIO
   Scenario: Pause and resume by re-INVITE a=inactive / a=sendonly (RFC 7866 §7.1.1.2)

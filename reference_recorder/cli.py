@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtp-ports", default="20000-29999", metavar="LOW-HIGH")
     parser.add_argument("--rtp-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="end (BYE) a session with no RTP for this long; 0: never")
+    parser.add_argument("--metadata-wait", type=float, default=3.0, metavar="SECONDS",
+                        help="SIPREC: ask for a metadata snapshot (RFC 7866 §9.2) when none came this long "
+                             "after the ACK; 0: never")
 
 
 def build_parser(prog: str = "arec recorder") -> argparse.ArgumentParser:

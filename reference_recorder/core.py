@@ -38,13 +38,21 @@ from harness.protocol.rtp.g722 import G722Decoder
 from harness.protocol.rtp.impairments_seen import ImpairmentCounter
 from harness.protocol.rtp.packet import RtpPacket, RtpParseError
 from harness.protocol.rtp.stats import RtpStreamStats
-from harness.protocol.sdp import Direction, SessionDescription, StreamPlan, answer_offer, parse_sdp
+from harness.protocol.sdp import (
+    Direction,
+    MediaDescription,
+    SessionDescription,
+    StreamPlan,
+    answer_offer,
+    parse_sdp,
+)
 from harness.protocol.sip import uas
 from harness.protocol.sip.dialog import Dialog
-from harness.protocol.sip.message import SipRequest
+from harness.protocol.sip.message import SipRequest, SipResponse, parse_message
 from harness.protocol.sip.session_timer import TimerAnswer, uas_session_timer
 from harness.protocol.siprec.session import OPTION_TAG
 from reference_recorder import siprec as srs
+from reference_recorder.in_dialog import build_in_dialog, destination
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
 from reference_recorder.rtp_timeout import build_bye, bye_destination
@@ -102,6 +110,11 @@ class RecorderConfig:
     # A confirmed session with no RTP for this long is ended with our BYE (a Media Server that
     # died sends none, GVP-HA; reference_recorder/rtp_timeout.py). None: never.
     rtp_timeout_s: float | None = 30.0
+    # A SIPREC recording session confirmed (ACK) without any metadata for this long: the SRS
+    # asks the SRC for a snapshot by UPDATE (RFC 7866 §9.2). None: never asks. 3 s leaves an SRC
+    # that sends its late metadata about a second after the ACK (feature 15) two seconds before
+    # the request could cross that re-INVITE.
+    metadata_wait_s: float | None = 3.0
 
 
 @dataclass(slots=True)
@@ -156,6 +169,10 @@ class RecordingSession:
     # when the 2xx leaves, moved by each refresh); None: no session timer to watch.
     timer_interval: int | None = None
     expires_at: float | None = None
+    # SIPREC: when to ask for a metadata snapshot if none arrived (RFC 7866 §9.2), and the CSeq
+    # of our last request in the dialog (RFC 3261 §12.2.1.1: each of ours takes the next one).
+    snapshot_at: float | None = None
+    local_cseq: int = 0
 
     def refreshed(self, timer: TimerAnswer, now: float) -> None:
         """RFC 4028 §7.4/§9: a 2xx to the INVITE or to a refresh (re)starts the session timer."""
@@ -176,6 +193,8 @@ class RecorderCore:
     # The T-Lib client logic run beside this core with --tlib (None: reference_recorder.tlib_agent's
     # own); a test double of the recorder may swap it with its SIP behaviour.
     TLIB_AGENT: ClassVar[type[TlibAgent] | None] = None
+    # A SIPREC re-offer's new labelled m-line becomes a new stream (False: refused, port 0).
+    ADD_SIPREC_STREAMS = True
 
     def __init__(
         self,
@@ -212,8 +231,32 @@ class RecorderCore:
 
     # -- input ---------------------------------------------------------------------------
     def receive_sip(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        if data.startswith(b"SIP/2.0 ") and self._response_to_ours(data):
+            return
         for event in self._ua.receive_datagram(data, source, now):
             self._handle(event, now)
+
+    def _response_to_ours(self, data: bytes) -> bool:
+        """A response to our snapshot-request UPDATE (the UAS core would drop it as unmatched,
+        RFC 6026 §7.2): note its status for recording.json; True when it was one."""
+        try:
+            message = parse_message(data)
+        except RemoteProtocolError:
+            return False
+        if not isinstance(message, SipResponse):
+            return False
+        try:
+            session = self._sessions.get(message.call_id)
+            cseq = message.cseq
+        except RemoteProtocolError:
+            return False
+        if session is None or session.siprec is None or cseq.method != "UPDATE" \
+                or cseq.number != session.local_cseq or not session.siprec.snapshot_requested:
+            return False
+        if message.status >= 200 and session.siprec.snapshot_answer is None:
+            session.siprec.snapshot_answer = message.status
+            self._log(f"session {printable(session.call_id)}: snapshot request answered {message.status}")
+        return True
 
     def receive_sip_stream(self, connection: tuple[str, int], data: bytes, now: float) -> bool:
         """Bytes of the TCP connection from `connection`; False when it must be closed (§18.3)."""
@@ -266,7 +309,9 @@ class RecorderCore:
     def next_deadline(self) -> float | None:
         endings = [s.ending[0] for s in self._sessions.values() if s.ending is not None]
         expiries = [s.ends_by_timer_at() for s in self._sessions.values()]
-        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries) if d is not None]
+        snapshots = [s.snapshot_at for s in self._sessions.values()]
+        deadlines = [d for d in (self._ua.next_deadline(), self._next_tick, *endings, *expiries, *snapshots)
+                     if d is not None]
         return min(deadlines) if deadlines else None
 
     def on_timer(self, now: float) -> None:
@@ -279,6 +324,9 @@ class RecorderCore:
                 # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
                 # transaction yet; a later BYE from the Media Server is still answered 200.
                 session.ending = (now, now, "session timer expired")
+        for session in [s for s in self._sessions.values() if s.snapshot_at is not None and now >= s.snapshot_at]:
+            session.snapshot_at = None
+            self._request_snapshot(session, now)
         for session in [s for s in self._sessions.values() if s.ending is not None and now >= s.ending[0]]:
             _, ended_at, reason = session.ending  # type: ignore[misc]
             self._end_session(session, now, reason, ended_at=ended_at)
@@ -362,6 +410,10 @@ class RecorderCore:
             session = self._sessions.get(event.request.call_id)
             if session is not None:
                 session.confirmed = True
+                wait = self.config.metadata_wait_s
+                if (session.siprec is not None and session.siprec.metadata is None and wait is not None
+                        and not session.siprec.snapshot_requested):
+                    session.snapshot_at = now + wait
         elif isinstance(event, uas.DialogTerminated):
             # BYE (the UAS core already queued its 200, ARE step 10) or no ACK for our 2xx.
             session = self._sessions.get(event.dialog.id.call_id)
@@ -516,10 +568,19 @@ class RecorderCore:
         offer = self._offer_of(request) if session.siprec is None else srs.reoffer(session.siprec, request)
         by_index = {s.m_index: s for s in session.streams}
 
-        def refuse_new(_m_index: int, _media: object) -> int:
+        added: dict[int, int] = {}  # m-line index -> port, SIPREC streams added by this re-offer
+
+        def refuse_new(m_index: int, media: MediaDescription) -> int:
             # A re-offer keeps each stream on its port (RFC 3264 §8, `previous=`); an m-line added
-            # mid-session is refused with port 0: the recording's channel layout is fixed.
-            return 0
+            # mid-session is refused with port 0: the recording's channel layout is fixed. Except
+            # in a SIPREC session, where a new labelled m-line is a new stream of the recording
+            # (a transfer that adds a participant, RFC 7866 §7.1.1.1), named by its label.
+            label = media.label
+            if not self.ADD_SIPREC_STREAMS or session.siprec is None or label is None or media.media != "audio" \
+                    or label in {s.dn for s in session.streams}:
+                return 0
+            added[m_index] = self._ports.allocate()
+            return added[m_index]
 
         # RFC 3264 §8: "the "o=" line of the new SDP MUST be identical to that in the previous
         # SDP, except that the version in the origin field MUST increment by one".
@@ -530,6 +591,7 @@ class RecorderCore:
         )
         session.sdp_version += 1
         session.plans = plans
+        self._add_siprec_streams(session, plans, added, now)
         for plan in plans:
             stream = by_index.get(plan.index)
             if stream is None or not plan.accepted:
@@ -546,6 +608,36 @@ class RecorderCore:
         self._respond(event, now, 200, headers=[*self._siprec_contact(session), *timer.headers],
                       body=answer.to_bytes(), content_type="application/sdp")
         session.refreshed(timer, now)
+
+    def _add_siprec_streams(self, session: RecordingSession, plans: list[StreamPlan], added: dict[int, int],
+                            now: float) -> None:
+        """The streams a SIPREC re-offer added: the same file layout as the INVITE's (one per
+        label), their files created by the adapter before any of their audio is placed (the
+        storage work runs in order). The answer does not wait for them: a re-INVITE's 2xx
+        changes nothing the recording already holds."""
+        for plan in plans:
+            port = added.get(plan.index)
+            if port is None:
+                continue
+            if not plan.accepted:
+                self._ports.release(port)  # allocated, then refused (no common codec)
+                continue
+            assert plan.encoding is not None and plan.payload_type is not None and plan.clock_rate
+            assert session.siprec is not None
+            dn = session.siprec.dn_for(plan.index)
+            key = f"{session.call_id}#{plan.index}"
+            if key in session.recording.stream_keys:
+                key = f"{key}~{len(session.recording.stream_keys) + 1}"
+            stream = MediaStream(key, plan.index, dn, plan.port, plan.encoding, plan.payload_type, plan.clock_rate,
+                                 RtpStreamStats(plan.clock_rate), telephone_event_pt=plan.telephone_event_pt,
+                                 events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
+                                                          if plan.telephone_event_pt is not None else frozenset()))
+            session.recording.stream_keys.append(key)
+            self._storage_work.append(StorageAddStream(session.recording, key, dn, plan.encoding, plan.clock_rate,
+                                                       session.call_id, now))
+            session.streams.append(stream)
+            self._streams_by_port[plan.port] = (session, stream)
+            self._log(f"session {printable(session.call_id)}: stream {printable(dn)} added by re-offer")
 
     @staticmethod
     def _open_recording_session(request: SipRequest) -> tuple[RecordingTarget, SessionDescription,
@@ -676,6 +768,24 @@ class RecorderCore:
         self._next_tick = now + self.config.tick_interval_s if self._open else None
 
 
+    def _request_snapshot(self, session: RecordingSession, now: float) -> None:
+        """RFC 7866 §9.2: still no metadata, so ask the SRC for a full snapshot (once, by UPDATE)."""
+        state, dialog = session.siprec, session.dialog
+        if (state is None or state.metadata is not None or dialog is None or session.ending is not None
+                or self.config.transport != "udp"):
+            return
+        headers, body = srs.snapshot_request()
+        session.local_cseq += 1
+        # Our own requests in a dialog all go out through the RTP-timeout BYE's queue.
+        self._bye_out.append(uas.Outgoing(
+            build_in_dialog(dialog, "UPDATE", self.config.sip_address, f"{next(self._bye_branches)}",
+                            self.config.user_agent, cseq=session.local_cseq,
+                            headers=[("Contact", srs.contact_with_srs_tag(self._contact)), *headers], body=body),
+            destination(dialog)))
+        state.snapshot_requested = True
+        self._annotate_siprec(session, now)
+        self._log(f"session {printable(session.call_id)}: no metadata, snapshot requested (RFC 7866 §9.2)")
+
     def _end_silent_sessions(self, now: float) -> None:
         """BYE on every confirmed dialog whose RTP stopped for rtp_timeout_s (not while paused)."""
         timeout = self.config.rtp_timeout_s
@@ -688,7 +798,8 @@ class RecorderCore:
                 continue
             if self.config.transport == "udp":
                 self._bye_out.append(uas.Outgoing(
-                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent),
+                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent,
+                              session.local_cseq + 1),
                     bye_destination(dialog)))
             self._ua.end_dialog(dialog.id)
             self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")

@@ -15,40 +15,17 @@ over UDP: the peer is presumed dead, so a missing 200 changes nothing; the sessi
 from __future__ import annotations
 
 from harness.protocol.sip.dialog import Dialog
-from harness.protocol.sip.message import Headers, SipRequest
-from harness.protocol.sip.uri import SipUri
+from reference_recorder.in_dialog import build_in_dialog, destination
 
 __all__ = ["build_bye", "bye_destination"]
 
 
-def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str) -> bytes:
-    host, port = local
-    sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    headers = Headers([
-        ("Via", f"SIP/2.0/UDP {sent_by};branch=z9hG4bK-arec-bye-{branch}"),
-        ("Max-Forwards", "70"),
-        ("From", f"<{dialog.local_uri}>;tag={dialog.id.local_tag}"),
-        ("To", f"<{dialog.remote_uri}>;tag={dialog.id.remote_tag}" if dialog.id.remote_tag
-         else f"<{dialog.remote_uri}>"),
-        ("Call-ID", dialog.id.call_id),
-        # §12.2.1.1: our first request in the dialog; the peer never sent us a CSeq to follow.
-        ("CSeq", "1 BYE"),
-        ("Reason", 'SIP;cause=408;text="RTP timeout"'),  # RFC 3326
-        ("User-Agent", user_agent),
-    ])
-    for route in dialog.route_set:
-        headers.add("Route", route)
-    return SipRequest("BYE", SipUri.parse(_bare(dialog.remote_target)), headers).to_bytes()
+def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str, cseq: int = 1) -> bytes:
+    # §12.2.1.1: CSeq 1 unless we sent a request in the dialog before (a snapshot request).
+    return build_in_dialog(dialog, "BYE", local, branch, user_agent, cseq=cseq,
+                           headers=[("Reason", 'SIP;cause=408;text="RTP timeout"')])  # RFC 3326
 
 
 def bye_destination(dialog: Dialog) -> tuple[str, int]:
     """Where the BYE goes: the first Route's host, else the remote target's (§8.1.2)."""
-    uri = SipUri.parse(_bare(dialog.route_set[0] if dialog.route_set else dialog.remote_target))
-    return uri.host, uri.port or 5060
-
-
-def _bare(text: str) -> str:
-    text = text.strip()
-    if "<" in text:
-        text = text[text.index("<") + 1:text.index(">")]
-    return text
+    return destination(dialog)

@@ -358,7 +358,8 @@ def run_from_cli(args: argparse.Namespace, core_factory: type[RecorderCore] = Re
         return _setup_error(f"cannot create recordings directory {root}: {error.strerror}")
     config = RecorderConfig(recordings_root=root, sip_address=(host, port), media_address=host,
                             transport=args.transport, capacity=args.capacity,
-                            rtp_timeout_s=getattr(args, "rtp_timeout", 30.0) or None)
+                            rtp_timeout_s=getattr(args, "rtp_timeout", 30.0) or None,
+                            metadata_wait_s=getattr(args, "metadata_wait", 3.0) or None)
     try:
         tlib = _tlib_options(getattr(args, "tlib", None), getattr(args, "tlib_config", None))
     except ValueError as error:

@@ -28,6 +28,7 @@ from harness.protocol.sdp import SessionDescription, parse_sdp
 from harness.protocol.sip.message import SipRequest
 from harness.protocol.siprec.metadata import RecordingMetadata, apply_update, parse_metadata
 from harness.protocol.siprec.session import (
+    METADATA_REQUEST_TYPE,
     OPTION_TAG,
     SRC_FEATURE_TAG,
     SRS_FEATURE_TAG,
@@ -36,7 +37,8 @@ from harness.protocol.siprec.session import (
     split_body,
 )
 
-__all__ = ["SiprecSession", "contact_with_srs_tag", "open_recording_session", "refuse_half_siprec", "reoffer"]
+__all__ = ["SiprecSession", "contact_with_srs_tag", "open_recording_session", "refuse_half_siprec", "reoffer",
+           "snapshot_request"]
 
 
 @dataclass(slots=True)
@@ -49,6 +51,10 @@ class SiprecSession:
     metadata_type: str | None = None
     updates: int = 0  # metadata documents applied after the first
     extensions: list[str] = field(default_factory=list)
+    # RFC 7866 §9.2: our request for a metadata snapshot (sent when none came), and the status
+    # the SRC answered it with (None: not answered).
+    snapshot_requested: bool = False
+    snapshot_answer: int | None = None
 
     def dn_for(self, m_index: int) -> str:
         """The stream's name in the file layout: its label (RFC 4574), else its m-line number."""
@@ -81,6 +87,8 @@ class SiprecSession:
             "metadata_received": meta is not None,
             "metadata_updates": self.updates,
             "ignored_extensions": list(self.extensions),
+            "snapshot_requested": self.snapshot_requested,
+            "snapshot_answer": self.snapshot_answer,
             "streams": [{"label": label, "stream": stream_keys.get(index), "m_index": index}
                         for index, label in sorted(self.labels.items())],
             "participants": participants,
@@ -151,6 +159,15 @@ def reoffer(state: SiprecSession, request: SipRequest) -> SessionDescription:
         if m.label is not None:
             state.labels.setdefault(index, m.label)
     return offer
+
+
+def snapshot_request(reason: str = "no metadata received") -> tuple[list[tuple[str, str]], bytes]:
+    """(headers, body) of the SRS's metadata snapshot request (RFC 7866 §9.2): a body of type
+    application/rs-metadata-request with disposition recording-session (§11.3), its text a
+    free-form reason. Sent in an UPDATE (RFC 3311): it needs no SDP offer, unlike a re-INVITE
+    without one, which would ask the SRC for a new offer."""
+    return [("Content-Type", METADATA_REQUEST_TYPE), ("Content-Disposition", "recording-session")], \
+        reason.encode("utf-8")
 
 
 def contact_with_srs_tag(contact: str) -> str:

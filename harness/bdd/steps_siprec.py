@@ -9,7 +9,13 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.bdd.helpers import not_applicable_unless, sessions_of_call
 from harness.bdd.stepdefs import step_fixtures
-from harness.checks.siprec import extension_refused, not_a_recording_session, recording_session_seen
+from harness.checks.siprec import (
+    extension_refused,
+    new_stream_accepted,
+    not_a_recording_session,
+    recording_session_seen,
+    snapshot_requested,
+)
 from harness.conformance import siprec
 from harness.conformance.run import ScenarioRun
 from harness.conformance.verdict import judge
@@ -51,6 +57,43 @@ def _hold(run: ScenarioRun) -> None:
 @when(parsers.parse('the SRC sends a partial metadata update: the agent transfers the call to "{dn}"'))
 def _transfer(run: ScenarioRun, dn: str) -> None:
     siprec.send_update(run, "transfer", dn)
+
+
+@when(parsers.parse('the SRC sends a partial metadata update by UPDATE: the agent transfers the call to "{dn}"'))
+def _transfer_by_update(run: ScenarioRun, dn: str) -> None:
+    siprec.send_update(run, "transfer", dn, by_update=True)
+
+
+@when("the SRC answers the SRS's metadata snapshot request with the complete metadata")
+def _answer_snapshot(run: ScenarioRun) -> None:
+    siprec.answer_snapshot_request(run)
+
+
+@then("the SRS asked the SRC for a metadata snapshot")
+def _snapshot_asked(run: ScenarioRun) -> None:
+    findings = []
+    for dialog in (d for d in sessions_of_call(run) if d.siprec):
+        findings += snapshot_requested(siprec.srs_requests(run, dialog.call_id), call_id=dialog.call_id,
+                                       calluuid=run.call.calluuid if run.call else None)
+    judge(findings, ["SRS-SNAPSHOT-REQUEST"], "metadata snapshot requested")
+
+
+@when(parsers.parse('the agent transfers the call to "{dn}", who joins in a new stream'))
+def _transfer_new_stream(run: ScenarioRun, dn: str) -> None:
+    siprec.send_transfer_new_stream(run, dn)
+
+
+@then("the SRS accepted the new stream and answered it recvonly on its own port")
+def _new_stream(run: ScenarioRun) -> None:
+    src = siprec.client(run)
+    findings = []
+    exchanges = 0
+    for dialog in (d for d in sessions_of_call(run) if d.siprec):
+        for request, final in siprec.reoffer_exchanges(run, dialog.call_id):
+            exchanges += 1
+            findings += new_stream_accepted(request, final, previous_labels=set(src.labels), call_id=dialog.call_id)
+    judge(findings, ["SRS-NEW-STREAM-ACCEPTED"], "new stream accepted",
+          not_exercised=[] if exchanges else ["SRS-NEW-STREAM-ACCEPTED"])
 
 
 @when("the SRC pauses the recording")

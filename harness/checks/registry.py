@@ -155,11 +155,14 @@ _ENTRIES: Final = (
     Judge("SRS-EXTENSIONS-IGNORED", _SIPREC, ("check_rs_answer",), True),
     Judge("SRS-NOT-RS", _SIPREC, ("not_a_recording_session",), True),
     Judge("SRS-REQUIRE-420", _SIPREC, ("extension_refused",), False, why=_PROBE),
-    Judge("SRS-METADATA-KEPT", _SIPREC, ("metadata_kept",), False,
-          why="needs the recorder's participant map (recording.json or the profile's metadata file) next to the "
-              "metadata the SRC sent; the offline pipeline does not read it yet"),
-    Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), False,
-          why="needs the time-code identity each labelled stream carried and the SRS's label -> file map"),
+    # Offline: `arec validate --recordings` on the reference layout (harness.offline.recordings);
+    # a profile's own participant_map file is read live only.
+    Judge("SRS-METADATA-KEPT", _SIPREC, ("metadata_kept",), True),
+    Judge("SRS-PARTICIPANT-AUDIO", _SIPREC, ("participant_audio",), True),
+    Judge("SRS-NEW-STREAM-ACCEPTED", _SIPREC, ("new_stream_accepted",), False,
+          why="live only for now: the SIP validator does not hand a re-offer's previous labels to it yet"),
+    Judge("SRS-SNAPSHOT-REQUEST", _SIPREC, ("snapshot_requested",), False,
+          why="needs to know the SRS was left without metadata long enough to ask (the scenario withholds it)"),
     Judge("ARE-07-XFER-KEEPS-RECORDING", _MID, ("transfer_kept_recording",), False,
           why="needs the mid-call changes the Media Server emulation made (which stream, when, answered)"),
     Judge("ARE-07-HOLD-WALL-CLOCK", _MID, ("hold_kept_timeline",), False,

@@ -18,7 +18,7 @@ Three sides, as the recording session shows them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.checks._finding import violation
@@ -27,6 +27,7 @@ from harness.protocol.sdp import Direction, parse_sdp
 from harness.protocol.sip.message import SipRequest, SipResponse
 from harness.protocol.siprec.metadata import NAMESPACE, RecordingMetadata, apply_update, parse_metadata
 from harness.protocol.siprec.session import (
+    METADATA_REQUEST_TYPE,
     OPTION_TAG,
     SRC_FEATURE_TAG,
     SRS_FEATURE_TAG,
@@ -46,13 +47,16 @@ __all__ = [
     "metadata_kept",
     "not_a_recording_session",
     "participant_audio",
+    "new_stream_accepted",
     "recording_session_seen",
+    "snapshot_requested",
 ]
 
 EMITTED_REQUIREMENTS = (
     "SRS-OFFER-SIPREC", "SRS-OFFER-LABELS", "SRS-METADATA-WELLFORMED", "SRS-METADATA-LABELS-ASSOCIATED",
     "SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
-    "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO",
+    "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-SNAPSHOT-REQUEST",
+    "SRS-NEW-STREAM-ACCEPTED",
 )
 
 
@@ -246,6 +250,63 @@ def participant_audio(expected: Mapping[str, str], decoded: Mapping[str, Sequenc
         findings.append(violation("SRS-PARTICIPANT-AUDIO", f"stream {label} does not hold exactly its participant's "
                                   "audio", ", ".join(found) or "no time-coded audio", identity, calluuid=calluuid,
                                   stream=label))
+    return findings
+
+
+def _is_snapshot_request(request: SipRequest) -> bool:
+    """RFC 7866 §9.2: an application/rs-metadata-request body (alone or as a multipart part)
+    with disposition recording-session (§11.3)."""
+    try:
+        body = split_body(request.content_type_full, request.body)
+    except RemoteProtocolError:
+        return False
+    if not body.metadata_request:
+        return False
+    if not body.multipart:
+        disposition = request.headers.get("Content-Disposition") or ""
+        return disposition.split(";", 1)[0].strip().lower() == "recording-session"
+    return any(p.content_type == METADATA_REQUEST_TYPE and p.disposition == "recording-session" for p in body.parts)
+
+
+def snapshot_requested(srs_requests: Sequence[SipRequest], *, call_id: str | None = None,
+                       calluuid: str | None = None) -> list[Finding]:
+    """RFC 7866 §9.2: an SRS that has no metadata (none in the INVITE, none since) SHOULD ask
+    the SRC for a full snapshot, by UPDATE or re-INVITE in the recording session.
+    `srs_requests`: the requests the SRS sent in that dialog, in order."""
+    sent = [r for r in srs_requests if r.method in ("UPDATE", "INVITE")]
+    if any(_is_snapshot_request(r) for r in sent):
+        return []
+    seen = ", ".join(f"{r.method} ({r.content_type or 'no body'})" for r in sent) or "no request"
+    return [violation("SRS-SNAPSHOT-REQUEST", "the SRS, left without metadata, did not ask the SRC for a snapshot",
+                      seen, f"UPDATE or re-INVITE with {METADATA_REQUEST_TYPE} (disposition recording-session)",
+                      call_id=call_id, calluuid=calluuid)]
+
+
+def new_stream_accepted(request: SipRequest, final: SipResponse | None, *, previous_labels: Collection[str],
+                        call_id: str | None = None) -> list[Finding]:
+    """RFC 7866 §7.1.1.1 (a re-INVITE may add streams, e.g. a transfer bringing in a participant
+    with its own stream) and RFC 3264 §8 / §6.1: a labelled sendonly audio m-line the re-offer
+    adds (a label `previous_labels` lacks) is answered with a port, not refused with port 0, so
+    the new participant is recorded. No finding when the re-offer adds no stream, or was not
+    answered 2xx (other checks judge that)."""
+    if final is None or not 200 <= final.status < 300:
+        return []
+    try:
+        offer = parse_sdp(split_body(request.content_type_full, request.body).sdp or b"")
+        answer = parse_sdp(final.body)
+    except RemoteProtocolError:
+        return []
+    findings: list[Finding] = []
+    for index, m in enumerate(offer.media):
+        if m.media != "audio" or m.label is None or m.label in previous_labels \
+                or m.direction(offer) is not Direction.SENDONLY:
+            continue
+        port = answer.media[index].port if index < len(answer.media) else None
+        if port:
+            continue
+        findings.append(violation("SRS-NEW-STREAM-ACCEPTED", f"the new stream {m.label} of the re-offer was refused",
+                                  f"m-line {index} answered with port {port}", "a port and recvonly",
+                                  call_id=call_id or request.call_id, stream=m.label))
     return findings
 
 

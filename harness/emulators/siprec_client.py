@@ -157,3 +157,20 @@ class SiprecClient:
                                                              (self._sid(Side.CUSTOMER),), when)))
         self.stream_of_aor[new_aor] = self.stream_of_aor[self.aor(Side.AGENT)]
         return self._partial(sdp, update)
+
+    def transfer_new_stream(self, sdp: bytes, new_agent_dn: str) -> tuple[bytes, str]:
+        """The agent transfers the customer to `new_agent_dn`, whose audio the SRC sends in a new
+        m-line labelled `new_agent_dn` (RFC 7866 §7.1.1.1: a re-INVITE may add streams): the
+        agent leaves, a new participant and a new stream join (partial metadata). `sdp` is the
+        re-offer with that extra m-line."""
+        when = _now()
+        old = next(a for a in self.model.associations if a.participant_id == self._pid(Side.AGENT))
+        new_pid = self._pid(Side.AGENT, new_agent_dn)
+        new_sid = _id(self.calluuid, "stream", new_agent_dn)
+        session = self.model.sessions[0].session_id
+        update = RecordingMetadata(
+            "partial", participants=(Participant(new_pid, (self.aor(Side.AGENT, new_agent_dn),), ("agent",)),),
+            streams=(Stream(new_sid, session, new_agent_dn),),
+            associations=(replace(old, send=(), recv=(), disassociate_time=when),
+                          Association(new_pid, (new_sid,), (self._sid(Side.CUSTOMER),), when)))
+        return self._partial(sdp, update)

@@ -113,6 +113,8 @@ def exercised_requirements(sip: SipReport, rtp: RtpReport, modes: set[ExpectedMo
         from harness.validators.recording import EMITTED_REQUIREMENTS as recording_ids
 
         ids |= set(recording_ids)
+        if any(d.siprec and d.siprec_metadata is not None for d in dialogs):
+            ids |= {"SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO"}  # harness.offline.recordings
     catalogue = list(load_catalogue())
     return [r for r in catalogue if r in ids] + sorted(ids - set(catalogue))
 

@@ -134,7 +134,7 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
     from harness.validators.recording import recording_not_found, timecode_absent, validate_recording
 
     dirs = _recording_dirs(root)
-    plans: list[tuple[Path, str, list[tuple[Endpoint, str]]]] = []
+    plans: list[tuple[Path, str, list[tuple[Endpoint, str]], list[SipDialogSummary]]] = []
     wanted: set[Endpoint] = set()
     recorded_calls: set[str] = set()
     for directory, meta in dirs:
@@ -151,10 +151,10 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
                     else leg.call_id
                 streams.append((media.answer_endpoint, dn))
                 wanted.add(media.answer_endpoint)
-        plans.append((directory, call, streams))
+        plans.append((directory, call, streams, legs))
     audio_by_stream = _collect_audio(path, wanted) if wanted else {}
     out: list[tuple[str, Finding]] = []
-    for directory, call, streams in plans:
+    for directory, call, streams, legs in plans:
         expected: list[ExpectedStream] = []
         for endpoint, dn in streams:
             parts = [a for (ep, _ssrc), a in audio_by_stream.items() if ep == endpoint]
@@ -168,6 +168,8 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
             else:
                 expected.append(exp)
         for finding in validate_recording(directory, expected):
+            out.append((call, finding))
+        for finding in _siprec_map_findings(directory, legs, audio_by_stream):
             out.append((call, finding))
     # Answered recording sessions whose call has no recording directory at all.
     for call_id, dialog in sip.dialogs.items():
@@ -183,6 +185,43 @@ def validate_recordings(path: Path, root: Path, sip: SipReport,
             expected=f"{root}/{dialog.target.calluuid}/<record_id>/",
             packet_index=inv.index if inv else None, timestamp=inv.timestamp if inv else None)))
     return out, [str(d) for d, _ in dirs]
+
+
+def _siprec_map_findings(directory: Path, legs: list[SipDialogSummary],
+                         audio_by_stream: dict[tuple[Endpoint, int], _StreamAudio]) -> list[Finding]:
+    """SRS-METADATA-KEPT / SRS-PARTICIPANT-AUDIO for a SIPREC session's reference-layout recording:
+    the map the SRS kept against the metadata model the capture's offers ended with (updates
+    applied, `SipDialogSummary.siprec_metadata`), and each label's file against the time-code the
+    capture shows on the m-line of that label (whose it is, the metadata says)."""
+    from harness.protocol.errors import RemoteProtocolError
+    from harness.protocol.sdp import parse_sdp
+    from harness.protocol.siprec.session import split_body
+    from harness.validators.siprec import expected_mapping, judge_siprec_recording
+
+    findings: list[Finding] = []
+    for leg in legs:
+        meta = leg.siprec_metadata
+        if not leg.siprec or meta is None or leg.invite is None:
+            continue
+        request = leg.invite.message
+        try:
+            offer = parse_sdp(split_body(request.content_type_full, request.body).sdp or b"")
+        except RemoteProtocolError:
+            continue  # an unusable offer is the SIP validator's finding
+        stream_of_label: dict[str, int] = {}
+        for media in leg.media:
+            if media.answer_endpoint is None or media.media_index >= len(offer.media):
+                continue
+            label = offer.media[media.media_index].label
+            for (endpoint, _ssrc), part in audio_by_stream.items():
+                exp = _expected_from_audio(part, label or "") if endpoint == media.answer_endpoint else None
+                if label is not None and exp is not None:
+                    stream_of_label[label] = exp.stream
+        stream_of_aor = {aor: stream_of_label[label] for label, aors in expected_mapping(meta).items()
+                         for aor in aors if label in stream_of_label}
+        calluuid = leg.target.calluuid if leg.target is not None else None
+        findings += judge_siprec_recording(directory, meta, stream_of_aor, calluuid=calluuid)
+    return findings
 
 
 def runtime_placeholders(template: str) -> set[str]:

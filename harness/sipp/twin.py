@@ -52,6 +52,9 @@ class TwinEvent(StrEnum):
     REINVITE_ANSWERED = "reinvite-answered"  # 200 OK to our re-INVITE received and ACKed
     ENDED = "ended"  # our BYE was answered 200
     PEER_BYE = "peer-bye"  # the recorder sent BYE; SIPp answered 200
+    # The SRS asked for a metadata snapshot (RFC 7866 §9.2, an UPDATE SIPp answered 200; only
+    # siprec_uac.xml reports it): the leg stays idle, the snapshot is ours to send.
+    SNAPSHOT_REQUESTED = "snapshot-requested"
     # Not ours: SIPp's own "internal-cmd: abort_call" (its default "3pcc_abort" message),
     # sent to the twin whenever it aborts the call (unexpected response, e.g. 488 to the
     # re-INVITE; timeout; unexpected BYE).
@@ -60,6 +63,9 @@ class TwinEvent(StrEnum):
 
 class TwinAction(StrEnum):
     REINVITE = "reinvite"
+    # RFC 3311 UPDATE carrying the offer (only scenarios with an UPDATE branch know it, e.g.
+    # siprec_uac.xml); its 200 is reported as reinvite-answered: the same offer/answer step.
+    UPDATE = "update"
     BYE = "bye"
 
 
@@ -78,6 +84,7 @@ _EVENT_TRANSITIONS: dict[tuple[LegState, TwinEvent], LegState] = {
     (LegState.REINVITING, TwinEvent.REINVITE_ANSWERED): LegState.IDLE,
     (LegState.BYE_SENT, TwinEvent.ENDED): LegState.FINISHED,
     (LegState.IDLE, TwinEvent.PEER_BYE): LegState.FINISHED,
+    (LegState.IDLE, TwinEvent.SNAPSHOT_REQUESTED): LegState.IDLE,
     **{(state, TwinEvent.ABORTED): LegState.FAILED
        for state in (LegState.WAITING_ANSWER, LegState.IDLE, LegState.REINVITING, LegState.BYE_SENT)},
 }
@@ -85,6 +92,7 @@ _EVENT_TRANSITIONS: dict[tuple[LegState, TwinEvent], LegState] = {
 # that arrives while the scenario is not at its <recvCmd>, so only IDLE accepts one.
 _ACTION_TRANSITIONS: dict[tuple[LegState, TwinAction], LegState] = {
     (LegState.IDLE, TwinAction.REINVITE): LegState.REINVITING,
+    (LegState.IDLE, TwinAction.UPDATE): LegState.REINVITING,
     (LegState.IDLE, TwinAction.BYE): LegState.BYE_SENT,
 }
 
@@ -267,6 +275,12 @@ class TwinSession:
         self.offer_version += 1
         return data
 
+    def update(self, sdp: bytes, content_type: str = "application/sdp") -> bytes:
+        """Bytes ordering an UPDATE carrying ``sdp`` (RFC 3311 §5.1: an offer in a confirmed dialog)."""
+        data = self._act(TwinAction.UPDATE, sdp, content_type)
+        self.offer_version += 1
+        return data
+
     def bye(self) -> bytes:
         return self._act(TwinAction.BYE)
 
@@ -390,6 +404,16 @@ class SippControl:
             sdp = self._offer(self.session.offer_version + 1, direction)
         self._send(self.session.reinvite(sdp, content_type))
         return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the re-INVITE"))
+
+    def update(self, sdp: bytes, *, timeout: float = 10.0, content_type: str = "application/sdp") -> AnsweredLeg:
+        """Send an UPDATE with ``sdp`` as its offer now (RFC 3311); returns the answer of its 2xx."""
+        self._drain()
+        self._send(self.session.update(sdp, content_type))
+        return answered_leg(self._wait_for({TwinEvent.REINVITE_ANSWERED}, timeout, "answer to the UPDATE"))
+
+    def wait_snapshot_request(self, timeout: float) -> None:
+        """Block until the SRS asked for a metadata snapshot (RFC 7866 §9.2)."""
+        self._wait_for({TwinEvent.SNAPSHOT_REQUESTED}, timeout, "metadata snapshot request")
 
     def bye(self) -> None:
         """Order the BYE now; :meth:`wait_finished` waits for its 200."""

@@ -49,6 +49,17 @@ They prove the conformance scenarios can fail, and fail with the right requireme
                   session and answers it with +sip.srs (SRS-NOT-RS, RFC 7866 §6.2)
   ignore-require  drops every option tag but siprec from Require before reading the request, so
                   an unknown required extension is accepted instead of 420 (SRS-REQUIRE-420)
+  ignore-update-metadata  SIPREC: answers an UPDATE carrying a metadata update (RFC 3311, RFC 7866
+                  §9) like the reference but keeps the metadata it had before it: the map misses
+                  a transfer sent by UPDATE (SRS-METADATA-KEPT)
+  no-snapshot-request  SIPREC: left without metadata, never asks the SRC for a snapshot
+                  (SRS-SNAPSHOT-REQUEST, RFC 7866 §9.2; a SHOULD: a warning)
+  ignore-snapshot SIPREC: asks for a metadata snapshot as the reference does, then drops the
+                  metadata of every later request: the snapshot it asked for never reaches its
+                  map (SRS-METADATA-KEPT)
+  refuse-new-stream  SIPREC: refuses (port 0) the new labelled m-line a transfer's re-offer adds,
+                  as for a fixed channel layout: the new participant is not recorded
+                  (SRS-NEW-STREAM-ACCEPTED)
   (sendrecv above also fails a SIPREC recording session: SDP-ANSWER-RECVONLY on its SDP answer)
   stop-after-reinvite  answers every re-INVITE 200 as the reference recorder does, then records
                   nothing more of that session's streams (ARE-07-XFER-KEEPS-RECORDING; a held
@@ -115,6 +126,7 @@ They prove the conformance scenarios can fail, and fail with the right requireme
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from typing import Any
@@ -449,6 +461,46 @@ class RejectWithoutMetadata(RecorderCore):
         if is_recording_session(request) and split_body(request.content_type_full, request.body).metadata is None:
             raise RemoteProtocolError("recording session without metadata", 400, "Bad Request")
         super()._on_new_invite(event, now)
+
+
+class IgnoreUpdateMetadata(RecorderCore):
+    """Answers an UPDATE's offer like the reference recorder, and drops the metadata it carried."""
+
+    _before: Any = None
+
+    def _on_update(self, event: uas.RequestReceived, now: float) -> None:
+        session = self._sessions.get(event.request.call_id)
+        if session is not None and session.siprec is not None and event.request.body:
+            self._before = (session.siprec.metadata, session.siprec.updates)
+        super()._on_update(event, now)
+        self._before = None
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        if self._before is not None and session.siprec is not None:
+            session.siprec.metadata, session.siprec.updates = self._before
+        super()._annotate_siprec(session, now)
+
+
+class NoSnapshotRequest(RecorderCore):
+    """Never asks for a metadata snapshot (metadata_wait_s None), whatever it lacks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = dataclasses.replace(self.config, metadata_wait_s=None)
+
+
+class IgnoreSnapshot(RecorderCore):
+    """Sends the snapshot request, then keeps the metadata it had (none) whatever comes after."""
+
+    def _annotate_siprec(self, session: Any, now: float) -> None:
+        state = session.siprec
+        if state is not None and state.snapshot_requested:
+            state.metadata, state.updates = None, 0
+        super()._annotate_siprec(session, now)
+
+
+class RefuseNewStream(RecorderCore):
+    ADD_SIPREC_STREAMS = False
 
 
 class NoSrsTag(RecorderCore):
@@ -824,6 +876,8 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
+    "ignore-update-metadata": IgnoreUpdateMetadata, "no-snapshot-request": NoSnapshotRequest,
+    "ignore-snapshot": IgnoreSnapshot, "refuse-new-stream": RefuseNewStream,
     "stop-after-reinvite": StopAfterReinvite,
     "drop-new-ssrc": DropNewSsrc, "ignore-codec-change": IgnoreCodecChange, "ignore-bye": IgnoreBye,
     "merge-by-record-dn": MergeByRecordDn, "drop-third-stream": DropThirdStream,

@@ -33,9 +33,10 @@ def _siprec_profile(tmp_path: Path, fault: str) -> Path:
 
 def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> None:
     code, output, results = _run(tmp_path, "labelled_stream or complete_metadata_sent_later or vendor_extension_elements"
-                                           " or partial_metadata_updates or pause_and_resume_by_reinvite_ainactive"
+                                           " or partial_metadata_updates or by_update_instead_of or asks_for_a_snapshot"
+                                           " or over_siprec_by or session_carrying_both or adds_a_participant_in_a_new or pause_and_resume_by_reinvite_ainactive"
                                            " or extension_the_srs_lacks or without_sipsrc")
-    assert code == 0 and "9 passed" in output, output[-3000:]
+    assert code == 0 and "15 passed" in output, output[-3000:]
     seen: dict[str, set[str]] = {}
     for result in results:
         for rid, verdicts in _labels(result).items():
@@ -43,7 +44,8 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     assert all(v <= {"passed", "not exercised", "not applicable"} for v in seen.values()), seen
     for rid in ("SRS-RS-ACCEPTED", "SRS-FEATURE-TAG", "SRS-NO-INITIAL-METADATA", "SRS-EXTENSIONS-IGNORED",
                 "SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO", "SRS-OFFER-LABELS", "SDP-ANSWER-INACTIVE",
-                "REC-PAUSE-NO-AUDIO", "SRS-NOT-RS", "SRS-REQUIRE-420"):
+                "REC-PAUSE-NO-AUDIO", "SRS-NOT-RS", "SRS-REQUIRE-420", "SRS-SNAPSHOT-REQUEST",
+                "SRS-NEW-STREAM-ACCEPTED"):
         assert "passed" in seen.get(rid, set()), (rid, seen.get(rid))
 
 
@@ -55,6 +57,12 @@ def test_the_reference_recorder_passes_every_siprec_scenario(tmp_path: Path) -> 
     ("reject-no-metadata", "complete_metadata_sent_later", {"SRS-NO-INITIAL-METADATA"}),
     ("accept-half-siprec", "without_sipsrc", {"SRS-NOT-RS"}),
     ("ignore-require", "extension_the_srs_lacks", {"SRS-REQUIRE-420"}),
+    ("ignore-update-metadata", "by_update_instead_of", {"SRS-METADATA-KEPT"}),
+    ("ignore-snapshot", "asks_for_a_snapshot", {"SRS-METADATA-KEPT"}),
+    ("refuse-new-stream", "adds_a_participant_in_a_new", {"SRS-NEW-STREAM-ACCEPTED"}),
+    # Features 09 and 10 in SIPREC mode (their SIPREC rows).
+    ("inactive-answered-recvonly", "over_siprec_by", {"SDP-ANSWER-INACTIVE"}),
+    ("ignore-bye", "session_carrying_both and siprec", {"ARE-10-FILES-FINALISED"}),
 ])
 def test_each_siprec_double_fails_its_requirement(tmp_path: Path, fault: str, keyword: str,
                                                   expected: set[str]) -> None:
@@ -64,3 +72,15 @@ def test_each_siprec_double_fails_its_requirement(tmp_path: Path, fault: str, ke
     labels = _labels(results[0])
     for rid in expected:
         assert "failed" in labels.get(rid, set()), (rid, labels)
+
+
+def test_an_srs_that_never_asks_for_a_snapshot_is_warned(tmp_path: Path) -> None:
+    """RFC 7866 §9.2 leaves the request to the SRS: not asking is a warning, not a failure."""
+    code, output, results = _run(tmp_path, "asks_for_a_snapshot", "--arec-profile",
+                                 str(_siprec_profile(tmp_path, "no-snapshot-request")))
+    assert code == 0 and "1 passed" in output, output[-3000:]  # SHOULD: warns, does not fail
+    labels = _labels(results[0])
+    assert labels["SRS-SNAPSHOT-REQUEST"] == {"warning"}, labels
+    # The SRC then sends the metadata unasked: the map is judged as usual.
+    assert labels["SRS-METADATA-KEPT"] == {"passed"}, labels
+

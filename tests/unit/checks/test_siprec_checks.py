@@ -14,10 +14,13 @@ from harness.checks.siprec import (
     extension_refused,
     looks_like_siprec,
     metadata_kept,
+    new_stream_accepted,
     not_a_recording_session,
     participant_audio,
+    snapshot_requested,
 )
 from harness.protocol.sip.message import SipRequest, SipResponse, build_response, parse_message
+from harness.spec.findings import Severity
 
 CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "siprec"
 
@@ -148,3 +151,58 @@ def test_participant_audio() -> None:
     assert ids(participant_audio(expected, {"1": ["stream-0"]})) == ["SRS-PARTICIPANT-AUDIO"]
     assert ids(participant_audio(expected, {"1": ["stream-0", "stream-1"], "2": ["stream-1"]})) == \
         ["SRS-PARTICIPANT-AUDIO"]
+
+
+def _srs_request(method: str, content_type: str | None, body: bytes, disposition: str | None) -> SipRequest:
+    head = (f"{method} sip:src@127.0.0.1:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-s1\r\n"
+            "From: <sip:srs@127.0.0.1:5060>;tag=srs1\r\nTo: <sip:src@127.0.0.1:5070>;tag=src1\r\n"
+            f"Call-ID: rs-1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n")
+    if content_type is not None:
+        head += f"Content-Type: {content_type}\r\n"
+    if disposition is not None:
+        head += f"Content-Disposition: {disposition}\r\n"
+    message = parse_message(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    assert isinstance(message, SipRequest)
+    return message
+
+
+def test_a_snapshot_request_by_update_or_in_a_multipart_body_passes() -> None:
+    bare = _srs_request("UPDATE", "application/rs-metadata-request", b"lost state", "recording-session")
+    multipart = _srs_request("INVITE", "multipart/mixed;boundary=b1",
+                             b"--b1\r\nContent-Type: application/rs-metadata-request\r\n"
+                             b"Content-Disposition: recording-session\r\n\r\nlost state\r\n--b1--\r\n", None)
+    assert snapshot_requested([bare]) == []
+    assert snapshot_requested([multipart]) == []
+
+
+def test_no_snapshot_request_or_a_wrong_one_is_a_finding() -> None:
+    assert ids(snapshot_requested([], call_id="rs-1")) == ["SRS-SNAPSHOT-REQUEST"]
+    no_disposition = _srs_request("UPDATE", "application/rs-metadata-request", b"lost state", None)
+    refresh = _srs_request("UPDATE", None, b"", None)  # a session refresh is no snapshot request
+    findings = snapshot_requested([refresh, no_disposition], call_id="rs-1")
+    assert ids(findings) == ["SRS-SNAPSHOT-REQUEST"] and findings[0].call_id == "rs-1"
+    assert findings[0].severity is Severity.SHOULD  # RFC 7866 §9.2 is a MAY for the SRS: a warning here
+
+
+def _reoffer_and_answer(new_port: int) -> tuple[SipRequest, SipResponse]:
+    m = "m=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={d}\r\na=label:{label}\r\n"
+    head = "v=0\r\no=X 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    offer = head + "".join(m.format(p=40000 + 2 * i, d="sendonly", label=lab) for i, lab in enumerate("123"))
+    answer = head + "".join(m.format(p=p, d="recvonly", label=lab) for p, lab in ((20000, "1"), (20002, "2"),
+                                                                                (new_port, "3")))
+    req = _srs_request("INVITE", "application/sdp", offer.encode(), None)
+    return req, build_response(req, 200, body=answer.encode(), content_type="application/sdp", to_tag="srs1")
+
+
+def test_a_new_stream_answered_with_a_port_passes() -> None:
+    req, ok = _reoffer_and_answer(20004)
+    assert new_stream_accepted(req, ok, previous_labels={"1", "2"}) == []
+    # Nothing new in the re-offer: nothing to judge, whatever the answer.
+    req, refused = _reoffer_and_answer(0)
+    assert new_stream_accepted(req, refused, previous_labels={"1", "2", "3"}) == []
+
+
+def test_a_new_stream_refused_with_port_0_is_a_finding() -> None:
+    req, refused = _reoffer_and_answer(0)
+    findings = new_stream_accepted(req, refused, previous_labels={"1", "2"})
+    assert ids(findings) == ["SRS-NEW-STREAM-ACCEPTED"] and findings[0].stream == "3"

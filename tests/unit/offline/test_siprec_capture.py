@@ -75,3 +75,20 @@ def test_half_siprec_offline(tmp_path: Path) -> None:
     assert "SRS-NOT-RS" in good.exercised
     bad = validate_capture(_capture(tmp_path / "bad", AcceptHalfSiprec, "missing_src_feature_tag.sip"))
     assert {f.requirement_id for f in bad.findings} == {"SRS-OFFER-SIPREC", "SRS-NOT-RS"}
+
+
+def test_validate_recordings_judges_the_participant_map_offline(tmp_path: Path) -> None:
+    """`arec validate --recordings`: the reference layout's recording.json map against the
+    metadata the capture's offers carried (SRS-METADATA-KEPT); the reference core keeps it."""
+    pcap = _capture(tmp_path, RecorderCore, "rfc7866_basic.sip")
+    result = validate_capture(pcap, recordings=tmp_path / "rec")
+    assert [f for f in result.findings if f.requirement_id.startswith("SRS-")] == []
+    assert {"SRS-METADATA-KEPT", "SRS-PARTICIPANT-AUDIO"} <= set(result.exercised)
+
+
+def test_validate_recordings_finds_a_map_that_was_not_kept(tmp_path: Path) -> None:
+    from tests.doubles.faulty_recorder import IgnoreMetadata
+
+    pcap = _capture(tmp_path, IgnoreMetadata, "rfc7866_basic.sip")
+    result = validate_capture(pcap, recordings=tmp_path / "rec")
+    assert "SRS-METADATA-KEPT" in {f.requirement_id for f in result.findings}

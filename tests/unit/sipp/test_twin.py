@@ -184,3 +184,19 @@ def test_sipp_abort_command_fails_the_leg() -> None:
     assert s.state is LegState.FAILED and s.aborted
     with pytest.raises(LocalProtocolError):
         s.bye()
+
+
+def test_update_and_snapshot_request_in_the_siprec_leg() -> None:
+    """siprec_uac.xml: an UPDATE ordered like a re-INVITE (its 200 reported as reinvite-answered),
+    and the SRS's snapshot request reported while idle, which leaves the leg idle."""
+    answered, _reinvited, _ended = chunks()
+    s = TwinSession()
+    (msg,) = s.receive(answered)
+    snapshot = f"Call-ID: {msg.call_id}\r\nX-Arec-Event: snapshot-requested\r\nContent-Length: 0\r\n\r\n".encode()
+    (event,) = s.receive(snapshot + ESC)
+    assert event.event is TwinEvent.SNAPSHOT_REQUESTED and s.state is LegState.IDLE
+    data = s.update(b"v=0\r\n", "multipart/mixed;boundary=b")
+    assert b"X-Arec-Action: update\r\nContent-Type: multipart/mixed;boundary=b\r\n" in data
+    assert s.state is LegState.REINVITING and s.offer_version == 2
+    with pytest.raises(RemoteProtocolError):
+        s.receive(snapshot + ESC)  # the scenario only reports it at its idle point
