@@ -48,7 +48,7 @@ from harness.protocol.siprec.session import OPTION_TAG
 from reference_recorder import siprec as srs
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
-from reference_recorder.rtp_timeout import build_bye, bye_destination
+from reference_recorder.rtp_timeout import RTP_TIMEOUT_REASON, build_bye, bye_destination
 from reference_recorder.storage_work import (
     RecordingRef,
     StorageAddStream,
@@ -269,9 +269,11 @@ class RecorderCore:
         for session in self._sessions.values():
             due = session.ends_by_timer_at()
             if due is not None and now >= due:
-                # The refresher stopped refreshing (RFC 4028 §10): end the recording instead of
-                # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
-                # transaction yet; a later BYE from the Media Server is still answered 200.
+                # The refresher stopped refreshing (RFC 4028 §10: "it SHOULD send a BYE to
+                # terminate the session, slightly before the session expiration"): BYE, as for
+                # an RTP timeout, and end the recording instead of holding it for a dead dialog.
+                self._send_bye(session, 'SIP;cause=408;text="Session timer expired"')
+                self._log(f"session {printable(session.call_id)}: session timer expired, BYE sent")
                 session.ending = (now, now, "session timer expired")
         for session in [s for s in self._sessions.values() if s.ending is not None and now >= s.ending[0]]:
             _, ended_at, reason = session.ending  # type: ignore[misc]
@@ -487,6 +489,11 @@ class RecorderCore:
             # The files are created by the adapter; the answer waits for its report (storage_done).
             work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
             self._storage_work.append(work)
+            if plan.offer_direction is Direction.INACTIVE:
+                # RFC 3264 §6.1: an inactive stream carries no media; its silence is neither
+                # recorded as audio nor taken for a dead Media Server by the RTP timeout.
+                stream.paused = True
+                self._storage_work.append(StoragePause(recording, key, now))
             self._awaited[id(work)] = session
             session.awaiting.add(id(work))
             session.streams.append(stream)
@@ -680,13 +687,21 @@ class RecorderCore:
             if (dialog is None or not session.confirmed or session.ending is not None or any(s.paused for s in session.streams)
                     or now - session.last_media < timeout):
                 continue
-            if self.config.transport == "udp":
-                self._bye_out.append(uas.Outgoing(
-                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent),
-                    bye_destination(dialog)))
-            self._ua.end_dialog(dialog.id)
+            self._send_bye(session, RTP_TIMEOUT_REASON)
             self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")
             session.ending = (now, session.last_media, "rtp-timeout")
+
+    def _send_bye(self, session: RecordingSession, reason: str) -> None:
+        """End the session's dialog with a BYE of our own (RFC 3261 §15; over UDP only: the
+        peer is presumed gone, reference_recorder/rtp_timeout.py) with an RFC 3326 Reason."""
+        dialog = session.dialog
+        if dialog is None:
+            return
+        if self.config.transport == "udp":
+            self._bye_out.append(uas.Outgoing(
+                build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent,
+                          reason=reason), bye_destination(dialog)))
+        self._ua.end_dialog(dialog.id)
 
 
 # Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a

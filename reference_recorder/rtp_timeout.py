@@ -18,10 +18,13 @@ from harness.protocol.sip.dialog import Dialog
 from harness.protocol.sip.message import Headers, SipRequest
 from harness.protocol.sip.uri import SipUri
 
-__all__ = ["build_bye", "bye_destination"]
+__all__ = ["RTP_TIMEOUT_REASON", "build_bye", "bye_destination"]
+
+RTP_TIMEOUT_REASON = 'SIP;cause=408;text="RTP timeout"'  # RFC 3326
 
 
-def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str) -> bytes:
+def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str, *,
+              reason: str = RTP_TIMEOUT_REASON) -> bytes:
     host, port = local
     sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     headers = Headers([
@@ -33,7 +36,7 @@ def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: s
         ("Call-ID", dialog.id.call_id),
         # §12.2.1.1: our first request in the dialog; the peer never sent us a CSeq to follow.
         ("CSeq", "1 BYE"),
-        ("Reason", 'SIP;cause=408;text="RTP timeout"'),  # RFC 3326
+        ("Reason", reason),  # RFC 3326: why we end it (RTP timeout, session timer expiry)
         ("User-Agent", user_agent),
     ])
     for route in dialog.route_set:

@@ -58,3 +58,12 @@ def test_the_failover_session_with_the_same_parameters_is_accepted_while_the_dea
     assert ok.status == 200
     assert driver.core.active_sessions == 2
     assert first.call_id != "ms2-leg"
+
+
+def test_a_session_offered_inactive_from_the_start_is_not_timed_out(driver: Driver) -> None:
+    # RFC 3264 §6.1: an inactive stream carries no media, so its silence is not a dead peer.
+    ok = driver.final(render("reinvite_inactive.sip", uri=recording_uri("7001"), call_id="inactive-1", cseq=1,
+                             to_tag=""))
+    assert ok.status == 200 and b"a=inactive" in ok.body
+    driver.advance(3.0)
+    assert _requests(driver) == [] and driver.core.active_sessions == 1
