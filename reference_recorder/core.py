@@ -123,6 +123,9 @@ class MediaStream:
     # recording.json, never decoded as audio.
     telephone_event_pt: int | None = None
     events: ImpairmentCounter = field(default_factory=ImpairmentCounter)
+    # A later session's stream of a DN the recording already had audio of (GVP-HA failover):
+    # when that audio ended and its Call-ID; the gap is marked at this stream's first audio.
+    replaces: tuple[float, str] | None = None
 
 
 @dataclass(slots=True)
@@ -253,6 +256,11 @@ class RecorderCore:
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
+        if stream.replaces is not None:
+            self._mark_gap(session, stream, now)
+        # GVP-HA: where this DN's audio ends so far, for a failover session's gap (cheap: one
+        # dict entry per DN of the recording).
+        session.recording.audio_end[stream.dn] = (now + len(pcm) / _G711_CLOCK, session.call_id)
         # Queued, not written: the store places it when the adapter next runs its storage work.
         session.recording.audio.append((stream.key, packet.timestamp, pcm, now, packet.ssrc))
 
@@ -486,6 +494,7 @@ class RecorderCore:
                                  events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
                                                           if plan.telephone_event_pt is not None else frozenset()))
             recording.stream_keys.append(key)
+            stream.replaces = recording.audio_end.get(dn)
             # The files are created by the adapter; the answer waits for its report (storage_done).
             work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
             self._storage_work.append(work)
@@ -617,7 +626,7 @@ class RecorderCore:
         if current is not None and not current.closing:
             return current
         ref = RecordingRef(next(self._recording_ids), target.calluuid, target.record_id,
-                           (safe_component(target.calluuid), safe_component(target.record_id)))
+                           (safe_component(target.calluuid), safe_component(target.record_id)), opened_at=now)
         self._current[ident] = ref
         self._open.append(ref)
         self._storage_work.append(StorageOpen(ref, now, dn=target.dn, record_dn=target.record_dn))
@@ -690,6 +699,24 @@ class RecorderCore:
             self._send_bye(session, RTP_TIMEOUT_REASON)
             self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")
             session.ending = (now, session.last_media, "rtp-timeout")
+
+    def _mark_gap(self, session: RecordingSession, stream: MediaStream, now: float) -> None:
+        """GVP-HA: after a Media Server failover the outage ("Lost audio = RM detection time +
+        failover time") is a gap in the DN's audio; recording.json's `gaps` names it, so a
+        listener knows the silence is an outage and not a party's silence."""
+        assert stream.replaces is not None
+        ended, previous = stream.replaces
+        stream.replaces = None
+        recording = session.recording
+        if now <= ended:
+            return  # the new stream's audio follows on: no gap
+        t0 = recording.opened_at
+        recording.gaps.append({"dn": stream.dn, "start": round(ended - t0, 6), "end": round(now - t0, 6),
+                               "duration": round(now - ended, 6), "reason": "media-server-failover",
+                               "call_id": session.call_id, "previous_call_id": previous})
+        self._storage_work.append(StorageAnnotate(recording, "gaps", list(recording.gaps), now))
+        self._log(f"session {printable(session.call_id)}: {now - ended:.3f} s gap in dn {printable(stream.dn)} "
+                  f"after {printable(previous)}")
 
     def _send_bye(self, session: RecordingSession, reason: str) -> None:
         """End the session's dialog with a BYE of our own (RFC 3261 §15; over UDP only: the

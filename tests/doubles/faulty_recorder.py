@@ -35,6 +35,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   drop-failover-audio  answers the failover session 200 but records nothing of it
                   (ARE-HA-FAILOVER-RECORDING)
   no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
+  close-failover-gap  places the new Media Server's audio right after the failed one's: the
+                  outage is no gap in the recording and is not marked (ARE-HA-FAILOVER-GAP)
   no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
                   (ARE-HA-CRASH-RECORDING-READABLE)
   ignore-metadata SIPREC: accepts the recording session and its RFC 7865 metadata, then keeps no
@@ -419,6 +421,27 @@ class NoCheckpoint(RecorderCore):
     def _tick(self, now: float) -> None:
         self._end_silent_sessions(now)
         self._next_tick = now + self.config.tick_interval_s if self._open else None
+class CloseFailoverGap(NoCheckpoint):
+    """Stitches the new Media Server's audio right after the failed one's: every packet of a
+    failover stream is placed as if it had arrived that much earlier (the outage) so the gap is
+    closed and not marked (ARE-HA-FAILOVER-GAP). Nothing is written before the recording closes
+    (NoCheckpoint), so the moved audio never lands behind what was already written out: the
+    fault does not depend on timing or load."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shift: dict[str, float] = {}  # stream key -> seconds moved earlier
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None:
+            stream = entry[1]
+            if stream.key not in self._shift:
+                self._shift[stream.key] = max(0.0, now - stream.replaces[0]) if stream.replaces is not None else 0.0
+            now -= self._shift[stream.key]
+        super().receive_rtp(port, data, source, now)
+
+
 class IgnoreMetadata(RecorderCore):
     """Parses the SIPREC metadata (so it answers like the reference) and drops it before storing."""
 
@@ -763,7 +786,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
-    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio,
+    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio, "close-failover-gap": CloseFailoverGap,
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,

@@ -41,6 +41,7 @@ def _run(keyword: str, tmp_path: Path, fault: str | None) -> subprocess.Complete
         ("no-rtp-timeout", FAILOVER, "ARE-HA-DEAD-DIALOG-ENDED"),
         ("no-checkpoint", CRASH, "ARE-HA-CRASH-RECORDING-READABLE"),
         ("drop-failover-audio", FAILOVER, "ARE-HA-FAILOVER-RECORDING"),
+        ("close-failover-gap", FAILOVER, "ARE-HA-FAILOVER-GAP"),
     ],
 )
 def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault: str, keyword: str,
