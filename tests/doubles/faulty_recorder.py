@@ -103,6 +103,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   drop-above=N    accepts every session, but one set up while N sessions were already up loses
                   every 4th RTP packet: a recorder that takes more than it can hold (arec load
                   must find its capacity at the ramp step past N/2 two-stream calls)
+  expiry-without-bye  ends its recording when the session refreshes stop, sends no BYE
+                  (SIP-SESSION-TIMER-EXPIRY, a warning: RFC 4028 §10 SHOULD)
 """
 
 from __future__ import annotations
@@ -778,6 +780,19 @@ class IgnoreSessionExpiry(RecorderCore):
         return super().next_deadline()
 
 
+class ExpiryWithoutBye(RecorderCore):
+    """Ends its recording when the session refreshes stop but sends no BYE (what the reference
+    recorder did before): the Media Server's dialog stays open (SIP-SESSION-TIMER-EXPIRY,
+    RFC 4028 §10 "SHOULD send a BYE")."""
+
+    def _send_bye(self, session: Any, reason: str) -> None:
+        if "Session timer" in reason:
+            if session.dialog is not None:
+                self._ua.end_dialog(session.dialog.id)
+            return
+        super()._send_bye(session, reason)
+
+
 FAULTS: dict[str, type[RecorderCore]] = {
     "sendrecv": SendrecvAnswer, "swap-channels": SwapChannels, "drop-agent": DropAgent,
     "accept-video": AcceptVideo, "slow-answer": SlowAnswer, "ignore-cancel": IgnoreCancel,
@@ -799,6 +814,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "naive-wrap": NaiveWrap, "retrans-as-new": RetransAsNew,
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
+    "expiry-without-bye": ExpiryWithoutBye,
 }
 
 
