@@ -68,7 +68,10 @@ Feature: 12 - Long calls: RTP counters that wrap, an SSRC change, an hour, INVIT
     When the Media Server side refreshes its recording session by re-INVITE and then by UPDATE
     Then the recorder answered each refresh 2xx, with Session-Expires when it uses session timers
 
-  # ~100 s: on demand only, like the hour-long call (tag @soak; README "Long calls and the soak").
+  # ~60 s (the recorder's BYE is due 60 s after its 200 for the 90 s interval, the smallest Min-SE
+  # allows, RFC 4028 §4, §10; at most 95 s): on demand only, like the hour-long call (tag @soak;
+  # README "Long calls and the soak"). The stream is offered inactive, so no RTP timeout ends it
+  # first (RFC 3264 §6.1); the recorder must send the BYE, ending only its recording is not enough.
   @soak @SIP-SESSION-TIMER-EXPIRY
   Scenario: When the refreshes stop, the recorder ends the session by its expiry (on demand only)
     When the Media Server side stops refreshing its recording session for longer than its interval

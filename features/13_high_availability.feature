@@ -20,11 +20,14 @@ Feature: 13 - Failure and high availability: a recorder pool behind Resource Man
   # The new Media Server's streams carry on the call's time code where the wall clock is, so the
   # outage is a run of segments no Media Server sent. Stitched (one file per stream, the gap as
   # silence) or versioned (a further file per stream) are both accepted.
-  @ARE-HA-FAILOVER-ACCEPTED @ARE-HA-FAILOVER-RECORDING @ARE-HA-DEAD-DIALOG-ENDED
+  # The gap is as long as the outage on the wire (within 0.1 s: each part placed on its arrival)
+  # and marked in the metadata (reference layout: recording.json `gaps`, with start, end, reason).
+  @ARE-HA-FAILOVER-ACCEPTED @ARE-HA-FAILOVER-RECORDING @ARE-HA-FAILOVER-GAP @ARE-HA-DEAD-DIALOG-ENDED
   Scenario: After a Media Server failover the new sessions are accepted and the dead ones ended
     When the Media Server fails after 1 seconds of the call and a new one takes over 0.5 seconds later, for 1 seconds
     Then the recorder accepted the new Media Server's sessions
     And the call's recording holds each stream's audio from both Media Servers, with the outage as a gap
+    And the outage is a gap in each stream's recording as long as the failover, and marked
     And the recorder ended the dead sessions within 6 seconds of the failure
 
   # A recorder crash (GVP-HA): the Genesys recorder side asks SIP Server to record again and RM

@@ -55,7 +55,7 @@ from reference_recorder import siprec as srs
 from reference_recorder.in_dialog import build_in_dialog, destination
 from reference_recorder.log_limit import RateLimitedLog
 from reference_recorder.names import safe_component
-from reference_recorder.rtp_timeout import build_bye, bye_destination
+from reference_recorder.rtp_timeout import RTP_TIMEOUT_REASON, build_bye, bye_destination
 from reference_recorder.storage_work import (
     RecordingRef,
     StorageAddStream,
@@ -138,6 +138,9 @@ class MediaStream:
     # recording.json, never decoded as audio.
     telephone_event_pt: int | None = None
     events: ImpairmentCounter = field(default_factory=ImpairmentCounter)
+    # A later session's stream of a DN the recording already had audio of (GVP-HA failover):
+    # when that audio ended and its Call-ID; the gap is marked at this stream's first audio.
+    replaces: tuple[float, str] | None = None
 
 
 @dataclass(slots=True)
@@ -302,6 +305,11 @@ class RecorderCore:
             return
         if stream.paused:
             return  # PCI: nothing sent while paused may end up in the recording
+        if stream.replaces is not None:
+            self._mark_gap(session, stream, now)
+        # GVP-HA: where this DN's audio ends so far, for a failover session's gap (cheap: one
+        # dict entry per DN of the recording).
+        session.recording.audio_end[stream.dn] = (now + len(pcm) / _G711_CLOCK, session.call_id)
         # Queued, not written: the store places it when the adapter next runs its storage work.
         session.recording.audio.append((stream.key, packet.timestamp, pcm, now, packet.ssrc))
 
@@ -320,9 +328,11 @@ class RecorderCore:
         for session in self._sessions.values():
             due = session.ends_by_timer_at()
             if due is not None and now >= due:
-                # The refresher stopped refreshing (RFC 4028 §10): end the recording instead of
-                # holding it open for a dead dialog. No BYE goes out: this SIP core has no client
-                # transaction yet; a later BYE from the Media Server is still answered 200.
+                # The refresher stopped refreshing (RFC 4028 §10: "it SHOULD send a BYE to
+                # terminate the session, slightly before the session expiration"): BYE, as for
+                # an RTP timeout, and end the recording instead of holding it for a dead dialog.
+                self._send_bye(session, 'SIP;cause=408;text="Session timer expired"')
+                self._log(f"session {printable(session.call_id)}: session timer expired, BYE sent")
                 session.ending = (now, now, "session timer expired")
         for session in [s for s in self._sessions.values() if s.snapshot_at is not None and now >= s.snapshot_at]:
             session.snapshot_at = None
@@ -542,9 +552,15 @@ class RecorderCore:
                                  events=ImpairmentCounter(frozenset({plan.telephone_event_pt})
                                                           if plan.telephone_event_pt is not None else frozenset()))
             recording.stream_keys.append(key)
+            stream.replaces = recording.audio_end.get(dn)
             # The files are created by the adapter; the answer waits for its report (storage_done).
             work = StorageAddStream(recording, key, dn, plan.encoding, plan.clock_rate, request.call_id, now)
             self._storage_work.append(work)
+            if plan.offer_direction is Direction.INACTIVE:
+                # RFC 3264 §6.1: an inactive stream carries no media; its silence is neither
+                # recorded as audio nor taken for a dead Media Server by the RTP timeout.
+                stream.paused = True
+                self._storage_work.append(StoragePause(recording, key, now))
             self._awaited[id(work)] = session
             session.awaiting.add(id(work))
             session.streams.append(stream)
@@ -708,7 +724,7 @@ class RecorderCore:
         if current is not None and not current.closing:
             return current
         ref = RecordingRef(next(self._recording_ids), target.calluuid, target.record_id,
-                           (safe_component(target.calluuid), safe_component(target.record_id)))
+                           (safe_component(target.calluuid), safe_component(target.record_id)), opened_at=now)
         self._current[ident] = ref
         self._open.append(ref)
         self._storage_work.append(StorageOpen(ref, now, dn=target.dn, record_dn=target.record_dn))
@@ -796,14 +812,39 @@ class RecorderCore:
             if (dialog is None or not session.confirmed or session.ending is not None or any(s.paused for s in session.streams)
                     or now - session.last_media < timeout):
                 continue
-            if self.config.transport == "udp":
-                self._bye_out.append(uas.Outgoing(
-                    build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent,
-                              session.local_cseq + 1),
-                    bye_destination(dialog)))
-            self._ua.end_dialog(dialog.id)
+            self._send_bye(session, RTP_TIMEOUT_REASON)
             self._log(f"session {printable(session.call_id)}: no RTP for {timeout:g} s, BYE sent")
             session.ending = (now, session.last_media, "rtp-timeout")
+
+    def _mark_gap(self, session: RecordingSession, stream: MediaStream, now: float) -> None:
+        """GVP-HA: after a Media Server failover the outage ("Lost audio = RM detection time +
+        failover time") is a gap in the DN's audio; recording.json's `gaps` names it, so a
+        listener knows the silence is an outage and not a party's silence."""
+        assert stream.replaces is not None
+        ended, previous = stream.replaces
+        stream.replaces = None
+        recording = session.recording
+        if now <= ended:
+            return  # the new stream's audio follows on: no gap
+        t0 = recording.opened_at
+        recording.gaps.append({"dn": stream.dn, "start": round(ended - t0, 6), "end": round(now - t0, 6),
+                               "duration": round(now - ended, 6), "reason": "media-server-failover",
+                               "call_id": session.call_id, "previous_call_id": previous})
+        self._storage_work.append(StorageAnnotate(recording, "gaps", list(recording.gaps), now))
+        self._log(f"session {printable(session.call_id)}: {now - ended:.3f} s gap in dn {printable(stream.dn)} "
+                  f"after {printable(previous)}")
+
+    def _send_bye(self, session: RecordingSession, reason: str) -> None:
+        """End the session's dialog with a BYE of our own (RFC 3261 §15; over UDP only: the
+        peer is presumed gone, reference_recorder/rtp_timeout.py) with an RFC 3326 Reason."""
+        dialog = session.dialog
+        if dialog is None:
+            return
+        if self.config.transport == "udp":
+            self._bye_out.append(uas.Outgoing(
+                build_bye(dialog, self.config.sip_address, f"{next(self._bye_branches)}", self.config.user_agent,
+                          session.local_cseq + 1, reason=reason), bye_destination(dialog)))
+        self._ua.end_dialog(dialog.id)
 
 
 # Identifiers longer than this cannot be a Genesys CallUUID, record id or DN (GVP-MSRec: a

@@ -17,13 +17,16 @@ from __future__ import annotations
 from harness.protocol.sip.dialog import Dialog
 from reference_recorder.in_dialog import build_in_dialog, destination
 
-__all__ = ["build_bye", "bye_destination"]
+__all__ = ["RTP_TIMEOUT_REASON", "build_bye", "bye_destination"]
+
+RTP_TIMEOUT_REASON = 'SIP;cause=408;text="RTP timeout"'  # RFC 3326
 
 
-def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str, cseq: int = 1) -> bytes:
+def build_bye(dialog: Dialog, local: tuple[str, int], branch: str, user_agent: str, cseq: int = 1, *,
+              reason: str = RTP_TIMEOUT_REASON) -> bytes:
     # §12.2.1.1: CSeq 1 unless we sent a request in the dialog before (a snapshot request).
     return build_in_dialog(dialog, "BYE", local, branch, user_agent, cseq=cseq,
-                           headers=[("Reason", 'SIP;cause=408;text="RTP timeout"')])  # RFC 3326
+                           headers=[("Reason", reason)])  # RFC 3326: why (RTP timeout, session timer expiry)
 
 
 def bye_destination(dialog: Dialog) -> tuple[str, int]:

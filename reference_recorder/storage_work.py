@@ -52,6 +52,12 @@ class RecordingRef:
     audio: deque[QueuedAudio] = field(default_factory=deque)
     stream_keys: list[str] = field(default_factory=list)
     closing: bool = False  # StorageClose handed out: never joined again
+    opened_at: float = 0.0  # the StorageOpen's `now`: the recording's t0
+    # GVP-HA: outages between a stream of a DN and the next session's stream of that DN (a
+    # Media Server failover), as written to recording.json's `gaps` (times from t0).
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    # Per DN: when the audio of its latest stream ended (wall clock) and that stream's Call-ID.
+    audio_end: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +131,7 @@ class StorageAnnotate:
 
     recording: RecordingRef
     section: str
-    data: dict[str, Any]
+    data: dict[str, Any] | list[dict[str, Any]]
     now: float
 
 

@@ -39,6 +39,14 @@ Placement rules (docs/architecture.md §4 reference recorder output):
    no jitter gap or overlap in the middle of the audio). The window is under one packet: a
    new device after a transfer starts at least a packet after the old one stopped, and that
    gap is real (features/11_midcall_changes.feature).
+   One packet's arrival is a noisy estimate of where the new SSRC starts: on a loaded host its
+   first packet is often 10-20 ms late (measured under `pytest -n 2` with CPU load: the sender
+   jittered by -5..+28 ms, and a 12 ms late first packet left a hole that broke the time-code
+   segment across the change). So for ``ssrc_settle`` seconds of arrival time after the change
+   (less than the store's jitter window: that audio is not written out yet) every further
+   packet of the new SSRC that arrives earlier than its place moves it earlier, down to the
+   old audio's end at most, and onto that end when within ``ssrc_snap`` of it: the least
+   delayed of the first packets decides, as the transit offset does (rule 3).
    A sender that stops and resumes *without* advancing its timestamp lands in the past;
    when the newest packets keep landing before the written audio for longer than
    ``late_reanchor_after`` seconds of arrival time, the stream is re-anchored too (a
@@ -119,6 +127,7 @@ class StreamTimeline:
         late_reanchor_after: float = 0.2,
         early_slack: float = 0.02,
         ssrc_snap: float = 0.01,
+        ssrc_settle: float = 0.05,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError("sample_rate must be positive")
@@ -128,6 +137,10 @@ class StreamTimeline:
         self._late_reanchor_after = late_reanchor_after
         self._early_slack = round(early_slack * sample_rate)
         self._ssrc_snap_samples = round(ssrc_snap * sample_rate)
+        self._ssrc_settle = ssrc_settle
+        # After an SSRC change not snapped: (end of the old SSRC's audio, settle deadline).
+        self._ssrc_join: tuple[int, float] | None = None
+        self._ssrc_packets = 0  # packets of the current SSRC placed since its change
         # Samples [0, _flushed) have been handed out by drain(); the buffer holds
         # [_flushed, _flushed + _len) with a mask of samples that carry audio.
         self._flushed = start_sample
@@ -233,6 +246,40 @@ class StreamTimeline:
         self._len = keep
         self._placed_end = max(self._flushed, self._placed_end - samples)
 
+    def _settle_new_ssrc(self, position: int, arrival_pos: int) -> None:
+        """Rule 3: a later packet of a new SSRC says it started earlier than its first packet's
+        arrival did; move it there, never onto the old audio, and onto its end when close."""
+        assert self._ssrc_join is not None
+        old_end = self._ssrc_join[0]
+        offset = min(self._offsets) if self._offsets else 0
+        target = self._anchor_sample - (position - (arrival_pos - offset))
+        if target - old_end <= self._ssrc_snap_samples:
+            target = old_end
+        target = max(target, old_end, self._flushed)
+        if target < self._anchor_sample:
+            self._move_new_ssrc_earlier(self._anchor_sample - target)
+        if target == old_end:
+            self._ssrc_join = None  # joined: nothing earlier to find
+
+    def _move_new_ssrc_earlier(self, samples: int) -> None:
+        """Like `_move_earlier`, for the new SSRC's audio only ([anchor, placed end)): the old
+        SSRC's audio before it stays where it is."""
+        start, end = self._anchor_sample - self._flushed, self._placed_end - self._flushed
+        buf, mask = self._buf[start:end].copy(), self._mask[start:end].copy()
+        self._buf[start:end] = 0
+        self._mask[start:end] = False
+        self._buf[start - samples:end - samples] = buf
+        self._mask[start - samples:end - samples] = mask
+        self._anchor_sample -= samples
+        self._placed_end -= samples
+        self._len = max(self._placed_end - self._flushed, int(np.flatnonzero(self._mask[:self._len])[-1]) + 1
+                        if self._mask[:self._len].any() else 0)
+        # The new SSRC's packets (the newest in the window) moved: their transit offsets grew.
+        moved = min(self._ssrc_packets, len(self._offsets))
+        for k in range(len(self._offsets) - moved, len(self._offsets)):
+            self._offsets[k] += samples
+        self._realigned += 1
+
     # -- input -----------------------------------------------------------------------------
     def add(
         self,
@@ -269,7 +316,10 @@ class StreamTimeline:
                 self._ssrc = ssrc
             if ssrc_changed or abs(position - arrival_pos) > self._reanchor_samples:
                 offset = min(self._offsets) if self._offsets else 0
+                self._ssrc_join = (self._placed_end, arrival_time + self._ssrc_settle) if ssrc_changed else None
+                self._ssrc_packets = 0
                 if ssrc_changed and abs(arrival_pos - offset - self._placed_end) <= self._ssrc_snap_samples:
+                    self._ssrc_join = None
                     # A new SSRC arriving where the old one's audio ends (within the network's
                     # jitter) takes over from there: its unrelated timestamps (RFC 3550 §8.2)
                     # say nothing, and anchoring on this one packet's jittered arrival would
@@ -278,6 +328,9 @@ class StreamTimeline:
                 self._anchor(rtp_timestamp, ext, arrival_pos)
                 self._re_anchors += 1
                 reanchored = True
+            elif (self._ssrc_join is not None and arrival_time <= self._ssrc_join[1]
+                  and ext > self._anchor_ext):
+                self._settle_new_ssrc(position, arrival_pos)
             elif 0 < ext - self._ref_ext <= _IN_SEQUENCE * n and position - arrival_pos > self._early_slack:
                 # In sequence (the next packet, or a few lost): a timestamp jump is no evidence.
                 self._move_earlier(position - arrival_pos)
@@ -311,6 +364,7 @@ class StreamTimeline:
             return Placement.LATE
 
         self._offsets.append(arrival_pos - start)
+        self._ssrc_packets += 1
         offset = start - self._flushed
         self._ensure(offset + n)
         if offset + n > self._len:

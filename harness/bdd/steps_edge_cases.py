@@ -23,13 +23,15 @@ from harness.validators import sip as sip_checks
 from harness.validators.sip import SipEvent
 
 
-def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]]) -> bytes:
-    """A sendonly offer, one m-line per (media, payload type, rtpmap) (Media Server only sends)."""
-    from harness.protocol.sdp import OfferedCodec, OfferedMedia, build_offer
+def _edge_offer(run: ScenarioRun, media: list[tuple[str, str, str]], *, inactive: bool = False) -> bytes:
+    """A sendonly offer, one m-line per (media, payload type, rtpmap) (Media Server only sends);
+    `inactive`: no media at all (RFC 3264 §6.1)."""
+    from harness.protocol.sdp import Direction, OfferedCodec, OfferedMedia, build_offer
 
     offered = [OfferedMedia(40000 + 2 * i, (OfferedCodec.from_rtpmap(int(pt), rtpmap),), media=kind)
                for i, (kind, pt, rtpmap) in enumerate(media)]
-    offer = build_offer(run.recorder.local_address, offered, session_id=1, username="MCP").to_bytes()
+    offer = build_offer(run.recorder.local_address, offered, session_id=1, username="MCP",
+                        direction=Direction.INACTIVE if inactive else Direction.SENDONLY).to_bytes()
     return offer.removesuffix(b"\r\n")  # SIPp adds the last CRLF after the inserted file
 
 

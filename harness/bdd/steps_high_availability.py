@@ -14,6 +14,7 @@ from harness.bdd.stepdefs import step_fixtures
 from harness.checks.high_availability import (
     crash_recording_readable,
     dead_dialogs_ended,
+    failover_gap_marked,
     failover_recording_complete,
     failover_sessions_accepted,
     pool_members_in_rotation,
@@ -167,6 +168,18 @@ def _failover_recording(ha: HaScenario) -> None:
                                     "after": list(a.after)} for a in audio])
     judge(failover_recording_complete(audio, calluuid=ha.failover.first.job.call.calluuid),
           ["ARE-HA-FAILOVER-RECORDING"], "recording across the failover")
+
+
+@then("the outage is a gap in each stream's recording as long as the failover, and marked")
+def _failover_gap(ha: HaScenario) -> None:
+    assert ha.failover is not None
+    gaps = ha.failover_gaps()
+    if gaps is None:
+        pytest.skip("not applicable: the recorder's files are not visible to the harness")
+    attach_json("failover gap", [{"dn": g.dn, "wire_s": g.wire_s, "recorded": g.recorded, "marked": g.marked}
+                                 for g in gaps])
+    judge(failover_gap_marked(gaps, calluuid=ha.failover.first.job.call.calluuid), ["ARE-HA-FAILOVER-GAP"],
+          "gap across the failover")
 
 
 @then(parsers.parse("the recorder ended the dead sessions within {seconds:g} seconds of the failure"))

@@ -81,7 +81,9 @@ def _refreshed(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
 @when("the Media Server side stops refreshing its recording session for longer than its interval")
 def _refreshes_stop(run: ScenarioRun, edge_calls: dict[str, str]) -> None:
     edge_calls["se-expiry"] = _edge_probe(run, "se-expiry", "edge_se_expiry_uac",
-                                          _edge_offer(run, [("audio", "0", "PCMU/8000")]), timeout=150.0)
+                                          # Inactive: no RTP, and no RTP timeout ends it first.
+                                          _edge_offer(run, [("audio", "0", "PCMU/8000")], inactive=True),
+                                          timeout=150.0)
 
 
 def _recording_end(run: ScenarioRun, call_id: str) -> float | None:

@@ -12,8 +12,9 @@ from harness.checks._finding import violation
 from harness.protocol.sip.resource_manager import MemberDown, RmEvent
 from harness.spec.findings import Finding
 
-__all__ = ["CrashedStream", "DeadDialog", "FailoverSession", "FailoverStreamAudio", "failover_recording_complete", "crash_recording_readable", "dead_dialogs_ended",
-           "failover_sessions_accepted", "pool_members_in_rotation"]
+__all__ = ["CrashedStream", "DeadDialog", "FailoverGap", "FailoverSession", "FailoverStreamAudio",
+           "GAP_TOLERANCE_S", "failover_gap_marked", "failover_recording_complete", "crash_recording_readable",
+           "dead_dialogs_ended", "failover_sessions_accepted", "pool_members_in_rotation"]
 
 Address = tuple[str, int]
 
@@ -152,4 +153,60 @@ def failover_recording_complete(streams: Sequence[FailoverStreamAudio], *,
                                       f"the {s.dn} stream's recording holds segments {invented} of the outage, which "
                                       "no Media Server sent", observed="audio in the gap", expected="a gap",
                                       calluuid=calluuid, stream=s.dn))
+    return findings
+
+
+# How far the outage in the recording may differ from the outage on the wire. A recorder that
+# places each part on its arrival (the reference: rule 1 and the transit correction of rules 2
+# and 3 of reference_recorder/timeline.py) is off by the arrival delay of each part's first
+# packets: measured up to ~30 ms each under `pytest -n 2` with CPU load (sender jitter
+# -5..+28 ms). 0.1 s covers both ends with margin and is a fifth of the shortest outage the
+# scenario plays (0.5 s), so a recorder that closes the gap always fails.
+GAP_TOLERANCE_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverGap:
+    """One stream across a Media Server failover: the outage on the wire (from the end of the
+    failed Media Server's last packet to the new one's first, the emulation's send log), the
+    outage in the recording (from the end of the first part's audio to the start of the second's,
+    located by their time code on the recording's timeline; None: not located), and the gaps the
+    recorder's metadata marks for the DN as (start, end) on that timeline (None: no metadata)."""
+
+    dn: str
+    wire_s: float
+    recorded: tuple[float, float] | None  # (start, end) of the outage in the recording, seconds
+    marked: tuple[tuple[float, float], ...] | None
+
+
+def failover_gap_marked(streams: Sequence[FailoverGap], *, tolerance_s: float = GAP_TOLERANCE_S,
+                        calluuid: str | None = None) -> list[Finding]:
+    """GVP-HA: "Lost audio = RM detection time + failover time": the recording keeps wall-clock
+    time across the failover, so the gap between the two Media Servers' audio is as long as the
+    outage (within `tolerance_s`), not closed by placing the new audio right after the old, and
+    it is marked (the reference layout: a recording.json `gaps` entry for the DN with start, end
+    and reason, its start and end within `tolerance_s` of the gap found in the audio)."""
+    rid = "ARE-HA-FAILOVER-GAP"
+    findings: list[Finding] = []
+    for s in streams:
+        if s.recorded is None:
+            findings.append(violation(rid, f"the outage in the {s.dn} stream's recording could not be located "
+                                      "(no time code of one of the two Media Servers)", observed="not located",
+                                      expected=f"a gap of {s.wire_s:.2f} s", calluuid=calluuid, stream=s.dn))
+            continue
+        start, end = s.recorded
+        if abs((end - start) - s.wire_s) > tolerance_s:
+            findings.append(violation(
+                rid, f"the {s.dn} stream's recording has a {end - start:.3f} s gap across the failover, the outage "
+                f"lasted {s.wire_s:.3f} s: the new Media Server's audio is "
+                + ("moved earlier, onto the old audio's end" if end - start < s.wire_s else "moved later"),
+                observed=f"gap {end - start:.3f} s", expected=f"{s.wire_s:.3f} s ± {tolerance_s:g} s",
+                calluuid=calluuid, stream=s.dn))
+        if s.marked is not None and not any(abs(m_start - start) <= tolerance_s and abs(m_end - end) <= tolerance_s
+                                             for m_start, m_end in s.marked):
+            findings.append(violation(
+                rid, f"the {s.dn} stream's {end - start:.3f} s gap ({start:.3f}..{end:.3f} s) is not marked in the "
+                f"recording's metadata (gaps marked: {list(s.marked) or 'none'})", observed="not marked",
+                expected=f"a gaps entry {start:.3f}..{end:.3f} s ± {tolerance_s:g} s", calluuid=calluuid,
+                stream=s.dn))
     return findings

@@ -143,6 +143,8 @@ _ENTRIES: Final = (
           why="needs to know which dialogs died with the Media Server, and when"),
     Judge("ARE-HA-FAILOVER-RECORDING", _HA, ("failover_recording_complete",), False,
           why="needs to know what each Media Server sent, before and after the failover"),
+    Judge("ARE-HA-FAILOVER-GAP", _HA, ("failover_gap_marked",), False,
+          why="needs to know when each Media Server sent, before and after the failover"),
     Judge("ARE-HA-CRASH-RECORDING-READABLE", _HA, ("crash_recording_readable",), False,
           why="needs to know when the recorder was killed and what was sent until then"),
     Judge("SRS-OFFER-SIPREC", _SIPREC, ("check_rs_offer",), True),

@@ -90,19 +90,24 @@ def refreshes_answered(initial_session_expires: int | None, refreshes: Sequence[
 def session_expiry(granted: int | None, answered_at: float, ended_at: float | None, recorder_bye_at: float | None,
                    *, call_id: str | None = None) -> CheckResult:
     """SIP-SESSION-TIMER-EXPIRY: with a `granted` interval (refresher=uac) and no refresh after
-    the 2xx at `answered_at`, the recorder ended the session by the expiry: a BYE of its own
-    (`recorder_bye_at`) or the end of its recording (`ended_at`, from its metadata), all on the
-    capture's wall clock. No session timer: not applicable."""
+    the 2xx at `answered_at`, the recorder ends the session by the expiry with a BYE of its own
+    (`recorder_bye_at`), RFC 4028 §10: "it SHOULD send a BYE to terminate the session, slightly
+    before the session expiration". Ending only its recording (`ended_at`, from its metadata)
+    leaves the dialog open on the Media Server: a finding, which says so. All on the capture's
+    wall clock. No session timer: not applicable."""
     rid = "SIP-SESSION-TIMER-EXPIRY"
     if granted is None:
         return CheckResult(not_applicable=frozenset({rid}))
     expiry = answered_at + granted
     if recorder_bye_at is not None and recorder_bye_at <= expiry:
         return CheckResult()
-    if ended_at is not None and ended_at <= expiry:
-        return CheckResult()
-    seen = f"{ended_at - answered_at:.1f} s after the 2xx" if ended_at is not None else "never (no BYE, no end in metadata)"
+    if recorder_bye_at is not None:
+        seen = f"BYE {recorder_bye_at - answered_at:.1f} s after the 2xx"
+    elif ended_at is not None:
+        seen = f"recording ended {ended_at - answered_at:.1f} s after the 2xx, no BYE"
+    else:
+        seen = "never (no BYE, no end in metadata)"
     return CheckResult([violation(
-        rid, f"the refreshes stopped, the {granted} s session interval ran out, and the recorder ended the session "
-        f"{seen} (RFC 4028 §10: BYE slightly before expiry)", seen, f"ended by {granted} s after the 2xx",
+        rid, f"the refreshes stopped, the {granted} s session interval ran out, and the recorder ended the session: "
+        f"{seen} (RFC 4028 §10: BYE slightly before expiry)", seen, f"BYE by {granted} s after the 2xx",
         call_id=call_id)])

@@ -18,7 +18,9 @@ Verdicts are not made here: the evidence goes to `harness.checks.high_availabili
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +28,13 @@ from pathlib import Path
 
 import soundfile
 
-from harness.checks.high_availability import CrashedStream, DeadDialog, FailoverSession, FailoverStreamAudio
+from harness.checks.high_availability import (
+    CrashedStream,
+    DeadDialog,
+    FailoverGap,
+    FailoverSession,
+    FailoverStreamAudio,
+)
 from harness.conformance.recordings import wait_for_recordings
 from harness.emulators.media_server import ActiveRecording, MediaServerEmulation
 from harness.emulators.resource_manager import ResourceManagerEmulation
@@ -318,6 +326,48 @@ class HaScenario:
             out.append(FailoverStreamAudio(
                 dn, frozenset(found), tuple(range(before.packets_sent * SYMBOL_SAMPLES // SEGMENT_SAMPLES)),
                 tuple(range(-(-start // SEGMENT_SAMPLES), end // SEGMENT_SAMPLES))))
+        return out
+
+    def failover_gaps(self) -> list[FailoverGap] | None:
+        """Per stream: the outage on the wire (send logs), the outage in the recording (each
+        part's time code located on the recording's timeline: reference layout, every file of the
+        recording starts at its t0), and the `gaps` its recording.json marks for the DN. None: the
+        recordings are not visible."""
+        evidence, recorder = self.failover, self.members[0]
+        if evidence is None or recorder.recordings is None:
+            return None
+        root = recorder.recordings / evidence.first.job.call.calluuid
+        marks: list[dict[str, object]] | None = None
+        for path in sorted(root.glob("*/recording.json")):
+            with contextlib.suppress(OSError, ValueError):
+                gaps = json.loads(path.read_text(encoding="utf-8")).get("gaps") or []
+                marks = (marks or []) + [g for g in gaps if isinstance(g, dict)]
+        out: list[FailoverGap] = []
+        for before, after in zip(evidence.first.streams, evidence.second.streams, strict=True):
+            index, dn = before.job.stream_index, before.job.dn
+            sent_before = [r.sent_at for r in before.log if r.error is None]
+            sent_after = [r.sent_at for r in after.log if r.error is None]
+            if not sent_before or not sent_after:
+                continue  # one side sent nothing: ARE-HA-FAILOVER-RECORDING judges that
+            wire = sent_after[0] - (sent_before[-1] + PACKET_S)
+            # Each part's offset: where time-code sample 0 of the call lies in the files.
+            offsets: dict[bool, list[int]] = {False: [], True: []}
+            first_after = evidence.second_slot * SYMBOL_SAMPLES
+            for path in sorted(root.glob(f"*/stream-*-{dn}.wav")):
+                with contextlib.suppress(RuntimeError, ValueError, soundfile.LibsndfileError):
+                    audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+                    for seg in decode_timecode(audio[:, 0], rate, streams=[index]).segments_of(index):
+                        code = seg.segment * SEGMENT_SAMPLES
+                        offsets[code >= first_after].append(seg.start_sample - code)
+            recorded = None
+            if offsets[False] and offsets[True]:
+                end_before = before.packets_sent * SYMBOL_SAMPLES + statistics.median(offsets[False])
+                start_after = first_after + statistics.median(offsets[True])
+                recorded = (end_before / SAMPLE_RATE, start_after / SAMPLE_RATE)
+            marked = None if marks is None else tuple(
+                (float(g["start"]), float(g["end"])) for g in marks  # type: ignore[arg-type]
+                if g.get("dn") == dn and g.get("start") is not None and g.get("end") is not None)
+            out.append(FailoverGap(dn, wire, recorded, marked))
         return out
 
     def run_crash(self, before_s: float, outage_s: float, after_s: float, bound_s: float) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
@@ -191,11 +191,13 @@ class CallRecording:
         self._attached = json_copy(data, "attached data")
 
     @_locked
-    def set_section(self, section: str, data: Mapping[str, Any]) -> None:
-        """Set an extra top-level section of recording.json (the SIPREC participant map)."""
+    def set_section(self, section: str, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """Set an extra top-level section of recording.json (the SIPREC participant map; the
+        failover `gaps`, a list)."""
         if section in _RESERVED_SECTIONS:
             raise ValueError(f"{section} is a built-in recording.json key")
-        self._sections[section] = json_copy(data, section)
+        self._sections[section] = (json_copy(data, section) if isinstance(data, Mapping)
+                                   else [json_copy(entry, section) for entry in data])
 
     @_locked
     def add_tlib_entry(self, section: str, entry: Mapping[str, Any]) -> None:

@@ -35,6 +35,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   drop-failover-audio  answers the failover session 200 but records nothing of it
                   (ARE-HA-FAILOVER-RECORDING)
   no-rtp-timeout  never ends a session whose RTP stopped (ARE-HA-DEAD-DIALOG-ENDED)
+  close-failover-gap  places the new Media Server's audio right after the failed one's: the
+                  outage is no gap in the recording and is not marked (ARE-HA-FAILOVER-GAP)
   no-checkpoint   writes nothing until a recording closes: killed mid-call, it leaves empty files
                   (ARE-HA-CRASH-RECORDING-READABLE)
   ignore-metadata SIPREC: accepts the recording session and its RFC 7865 metadata, then keeps no
@@ -121,6 +123,8 @@ They prove the conformance scenarios can fail, and fail with the right requireme
   release-ends-call  its T-Lib client ends a call at the first EventReleased of any of its DNs: a
                   transfer between two of its DNs ends the call for it, so the data attached after
                   the transfer never reaches the recording (ARE-08-ATTACHED-DATA-UPDATED)
+  expiry-without-bye  ends its recording when the session refreshes stop, sends no BYE
+                  (SIP-SESSION-TIMER-EXPIRY, a warning: RFC 4028 §10 SHOULD)
 """
 
 from __future__ import annotations
@@ -441,6 +445,27 @@ class NoCheckpoint(RecorderCore):
     def _tick(self, now: float) -> None:
         self._end_silent_sessions(now)
         self._next_tick = now + self.config.tick_interval_s if self._open else None
+class CloseFailoverGap(NoCheckpoint):
+    """Stitches the new Media Server's audio right after the failed one's: every packet of a
+    failover stream is placed as if it had arrived that much earlier (the outage) so the gap is
+    closed and not marked (ARE-HA-FAILOVER-GAP). Nothing is written before the recording closes
+    (NoCheckpoint), so the moved audio never lands behind what was already written out: the
+    fault does not depend on timing or load."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shift: dict[str, float] = {}  # stream key -> seconds moved earlier
+
+    def receive_rtp(self, port: int, data: bytes, source: tuple[str, int], now: float) -> None:
+        entry = self._streams_by_port.get(port)
+        if entry is not None:
+            stream = entry[1]
+            if stream.key not in self._shift:
+                self._shift[stream.key] = max(0.0, now - stream.replaces[0]) if stream.replaces is not None else 0.0
+            now -= self._shift[stream.key]
+        super().receive_rtp(port, data, source, now)
+
+
 class IgnoreMetadata(RecorderCore):
     """Parses the SIPREC metadata (so it answers like the reference) and drops it before storing."""
 
@@ -862,6 +887,17 @@ class _ReleaseEndsAgent(TlibAgent):
 
 class ReleaseEndsCall(RecorderCore):
     TLIB_AGENT = _ReleaseEndsAgent
+class ExpiryWithoutBye(RecorderCore):
+    """Ends its recording when the session refreshes stop but sends no BYE (what the reference
+    recorder did before): the Media Server's dialog stays open (SIP-SESSION-TIMER-EXPIRY,
+    RFC 4028 §10 "SHOULD send a BYE")."""
+
+    def _send_bye(self, session: Any, reason: str) -> None:
+        if "Session timer" in reason:
+            if session.dialog is not None:
+                self._ua.end_dialog(session.dialog.id)
+            return
+        super()._send_bye(session, reason)
 
 
 FAULTS: dict[str, type[RecorderCore]] = {
@@ -872,7 +908,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "ignore-reinvite": IgnoreReinvite, "inactive-answered-recvonly": InactiveAnsweredRecvonly,
     "new-origin-on-reinvite": NewOriginOnReinvite,
     "options-silent": OptionsSilent, "reject-failover": RejectFailover, "no-rtp-timeout": NoRtpTimeout,
-    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio,
+    "no-checkpoint": NoCheckpoint, "drop-failover-audio": DropFailoverAudio, "close-failover-gap": CloseFailoverGap,
     "ignore-metadata": IgnoreMetadata,
     "swap-participants": SwapParticipants, "reject-no-metadata": RejectWithoutMetadata, "no-srs-tag": NoSrsTag,
     "accept-half-siprec": AcceptHalfSiprec, "ignore-require": IgnoreRequire,
@@ -888,6 +924,7 @@ FAULTS: dict[str, type[RecorderCore]] = {
     "grant-below-min-se": GrantBelowMinSe, "refresh-without-timer": RefreshWithoutTimer,
     "ignore-session-expiry": IgnoreSessionExpiry,
     "conn-id-interaction": ConnIdInteraction, "release-ends-call": ReleaseEndsCall,
+    "expiry-without-bye": ExpiryWithoutBye,
 }
 
 

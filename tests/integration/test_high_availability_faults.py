@@ -43,6 +43,7 @@ def _run(keyword: str, tmp_path: Path, fault: str | None) -> subprocess.Complete
         ("drop-failover-audio", FAILOVER, "ARE-HA-FAILOVER-RECORDING"),
         # Duplication driven by GSIP_RECORD_START dest/dest2: each recorder's copy is judged whole.
         ("drop-agent", "stream_duplication", "REC-AUDIO-COMPLETE"),
+        ("close-failover-gap", FAILOVER, "ARE-HA-FAILOVER-GAP"),
     ],
 )
 def test_fault_fails_its_scenario_with_the_requirement_id(tmp_path: Path, fault: str, keyword: str,

@@ -140,10 +140,14 @@ SE_EXPIRY = "refreshes_stop"
 
 @pytest.mark.soak
 def test_session_expiry_on_demand_reference_passes_and_a_recorder_ignoring_it_is_warned(tmp_path: Path) -> None:
-    """~4 minutes (two 100 s probes): runs only with --arec-soak / AREC_SOAK=1, like the scenario."""
+    """~4 minutes (three probes of 60-95 s): runs only with --arec-soak / AREC_SOAK=1, like the scenario."""
     code, output, results = _run(tmp_path / "ref", SE_EXPIRY, "--arec-soak")
     assert code == 0 and "1 passed" in output, output[-3000:]
     assert _labels(results[0]) == {"SIP-SESSION-TIMER-EXPIRY": {"passed"}}
     code, output, results = _run(tmp_path / "fault", SE_EXPIRY, "--arec-soak", *_fault("ignore-session-expiry"))
     assert code == 0 and "1 passed" in output, output[-3000:]  # SHOULD: a warning, not a failure
+    assert _labels(results[0]) == {"SIP-SESSION-TIMER-EXPIRY": {"warning"}}
+    # Ending only its recording, without the BYE, is warned too (RFC 4028 §10 "SHOULD send a BYE").
+    code, output, results = _run(tmp_path / "no-bye", SE_EXPIRY, "--arec-soak", *_fault("expiry-without-bye"))
+    assert code == 0 and "1 passed" in output, output[-3000:]
     assert _labels(results[0]) == {"SIP-SESSION-TIMER-EXPIRY": {"warning"}}

@@ -76,3 +76,31 @@ def test_a_failover_recording_with_both_parts_and_the_gap_is_no_finding() -> Non
     # The segment each Media Server sent in part at its edge (4, 7) may be decoded: no finding.
     audio = FailoverStreamAudio("7001", frozenset({*before, 4, 7, *after}), before, after)
     assert failover_recording_complete([audio]) == []
+
+
+def test_failover_gap_as_long_as_the_outage_and_marked_passes() -> None:
+    from harness.checks.high_availability import FailoverGap, failover_gap_marked
+
+    good = FailoverGap("7001", 0.62, (1.02, 1.66), ((1.03, 1.65),))
+    assert failover_gap_marked([good]) == []
+    assert failover_gap_marked([FailoverGap("7001", 0.62, (1.02, 1.66), None)]) == []  # no metadata to read
+
+
+def test_failover_gap_closed_is_a_finding() -> None:
+    from harness.checks.high_availability import FailoverGap, failover_gap_marked
+
+    # The new Media Server's audio placed right after the old: no gap, the outage was 0.62 s.
+    (finding,) = failover_gap_marked([FailoverGap("7001", 0.62, (1.02, 1.02), ((1.02, 1.02),))], calluuid="C")
+    assert finding.requirement_id == "ARE-HA-FAILOVER-GAP" and "moved earlier" in finding.message
+    assert finding.stream == "7001" and finding.calluuid == "C"
+
+
+def test_failover_gap_not_marked_or_not_located_is_a_finding() -> None:
+    from harness.checks.high_availability import FailoverGap, failover_gap_marked
+
+    (unmarked,) = failover_gap_marked([FailoverGap("7001", 0.62, (1.02, 1.66), ())])
+    assert "not marked" in unmarked.message
+    (elsewhere,) = failover_gap_marked([FailoverGap("7001", 0.62, (1.02, 1.66), ((3.0, 3.64),))])
+    assert "not marked" in elsewhere.message
+    (lost,) = failover_gap_marked([FailoverGap("7001", 0.62, None, None)])
+    assert "could not be located" in lost.message

@@ -51,8 +51,12 @@ def test_update_refused_405_is_excused_only_when_not_allowed_and_no_timer_needs_
 def test_session_expiry() -> None:
     from harness.checks.session_timers import session_expiry
 
-    assert session_expiry(90, 100.0, 160.0, None).findings == []  # recording ended 60 s after the 2xx
+    assert session_expiry(90, 100.0, 160.0, 160.0).findings == []  # BYE 60 s after the 2xx (§10)
     assert session_expiry(90, 100.0, None, 170.0).findings == []  # a BYE of its own before expiry
+    # Only the recording ended, no BYE: the Media Server's dialog stays open (RFC 4028 §10 SHOULD).
+    (no_bye,) = session_expiry(90, 100.0, 160.0, None, call_id="c").findings
+    assert "no BYE" in no_bye.message and no_bye.requirement_id == "SIP-SESSION-TIMER-EXPIRY"
+    assert len(session_expiry(90, 100.0, None, 195.0).findings) == 1  # BYE after the expiry
     (finding,) = session_expiry(90, 100.0, 200.0, None, call_id="c").findings
     assert finding.requirement_id == "SIP-SESSION-TIMER-EXPIRY" and "100.0 s after" in finding.message
     assert [f.requirement_id for f in session_expiry(90, 100.0, None, None).findings] == ["SIP-SESSION-TIMER-EXPIRY"]

@@ -58,3 +58,36 @@ def test_the_failover_session_with_the_same_parameters_is_accepted_while_the_dea
     assert ok.status == 200
     assert driver.core.active_sessions == 2
     assert first.call_id != "ms2-leg"
+
+
+def test_a_session_offered_inactive_from_the_start_is_not_timed_out(driver: Driver) -> None:
+    # RFC 3264 §6.1: an inactive stream carries no media, so its silence is not a dead peer.
+    ok = driver.final(render("reinvite_inactive.sip", uri=recording_uri("7001"), call_id="inactive-1", cseq=1,
+                             to_tag=""))
+    assert ok.status == 200 and b"a=inactive" in ok.body
+    driver.advance(3.0)
+    assert _requests(driver) == [] and driver.core.active_sessions == 1
+
+
+def test_the_failover_outage_is_marked_as_a_gap_in_the_recording(driver: Driver) -> None:
+    # GVP-HA: the new Media Server's stream of the DN starts after the outage; recording.json
+    # names that silence as a gap (start/end from t0, reason), the length of the outage.
+    first = driver.open_leg("ms1-gap", recording_uri("7001", record_id="R2"))
+    driver.rtp(first.ports[0], [rtp_packet(n, n * 160) for n in range(10)])  # ends at +0.2 s
+    driver.advance(0.5)
+    second = driver.open_leg("ms2-gap", recording_uri("7001", record_id="R2"))
+    driver.rtp(second.ports[0], [rtp_packet(n, n * 160, ssrc=0x55) for n in range(5)])
+    driver.advance(0.3)  # the storage work runs
+    (doc,) = driver.documents()
+    (gap,) = doc["gaps"]
+    assert gap["dn"] == "7001" and gap["reason"] == "media-server-failover"
+    assert gap["call_id"] == "ms2-gap" and gap["previous_call_id"] == "ms1-gap"
+    assert gap["duration"] == pytest.approx(0.5, abs=1e-3)
+    assert gap["end"] - gap["start"] == pytest.approx(gap["duration"], abs=1e-5)
+
+
+def test_a_first_session_of_a_dn_marks_no_gap(driver: Driver) -> None:
+    leg = driver.open_leg("only-1", recording_uri("7001", record_id="R3"))
+    driver.rtp(leg.ports[0], [rtp_packet(n, n * 160) for n in range(10)])
+    (doc,) = driver.documents()
+    assert doc.get("gaps", []) == []

@@ -64,3 +64,19 @@ def test_without_a_session_timer_the_session_stays_until_bye(tmp_path: Path) -> 
     driver.open_leg("st2", URI)
     driver.advance(400.0)
     assert _end_reason(driver) is None
+
+
+def test_the_recorder_sends_bye_when_the_refreshes_stop(tmp_path: Path) -> None:
+    # RFC 4028 §10: the side not refreshing "SHOULD send a BYE to terminate the session, slightly
+    # before the session expiration"; the dialog is then gone (a late BYE gets 481).
+    from harness.protocol.sip.message import SipRequest, parse_message
+
+    driver = Driver(tmp_path)
+    leg = _open(driver, 90)
+    driver.advance(59.0)
+    assert driver.core.data_to_send() == []
+    driver.advance(2.0)
+    (bye,) = [m for m in (parse_message(o.data) for o in driver.core.data_to_send()) if isinstance(m, SipRequest)]
+    assert bye.method == "BYE" and bye.call_id == "st1" and bye.from_.tag == leg.to_tag
+    assert "Session timer expired" in (bye.headers.get("Reason") or "")
+    assert driver.final(driver.in_dialog("bye.sip", leg)).status == 481

@@ -334,3 +334,27 @@ def test_a_new_source_after_the_stream_moved_earlier_lands_in_place() -> None:
     assert tl.stats.realigned_earlier == 1
     assert tl.add(7_777_777, pkt(11), T0 + 0.02 * 11, ssrc=2) is Placement.REANCHORED
     np.testing.assert_array_equal(tl.drain(PT * 12), expected([*range(10), 11], PT * 12))
+
+
+def test_new_ssrc_whose_first_packet_is_late_beyond_the_snap_is_settled_by_the_next_ones() -> None:
+    """Measured under load: the new SSRC's first packet 15 ms late (beyond the 10 ms snap), the
+    next ones on time. Before: a 15 ms hole across the change broke the time-code segment.
+    After: the next packets show where it started, and it continues where the old one ended."""
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(77_000, pkt(5), T0 + 0.1 + 0.015, ssrc=2) is Placement.REANCHORED
+    assert tl.add(77_000 + PT, pkt(6), T0 + 0.12 + 0.001, ssrc=2) is Placement.PLACED
+    tl.add(77_000 + 2 * PT, pkt(7), T0 + 0.14, ssrc=2)
+    np.testing.assert_array_equal(tl.drain(8 * PT), expected(list(range(8)), 8 * PT))
+
+
+def test_new_ssrc_after_a_real_gap_keeps_it_when_its_first_packet_is_late() -> None:
+    """A transfer: the new device starts 40 ms after the old one stopped, its first packet
+    15 ms late. Settling moves it back to where it was sent, not onto the old audio's end."""
+    tl = StreamTimeline(T0)
+    for i in range(5):
+        tl.add(1000 + PT * i, pkt(i), T0 + 0.02 * i, ssrc=1)
+    assert tl.add(77_000, pkt(7), T0 + 0.14 + 0.015, ssrc=2) is Placement.REANCHORED
+    tl.add(77_000 + PT, pkt(8), T0 + 0.16, ssrc=2)
+    np.testing.assert_array_equal(tl.drain(9 * PT), expected([0, 1, 2, 3, 4, 7, 8], 9 * PT))
