@@ -3,13 +3,13 @@ finding is about (CallUUID, SIP Call-ID, stream) so nothing downstream parses me
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
 
-__all__ = ["CheckResult", "violation"]
+__all__ = ["CheckResult", "ranges", "violation"]
 
 
 def violation(requirement_id: str, message: str, observed: str | None = None, expected: str | None = None, *,
@@ -19,6 +19,17 @@ def violation(requirement_id: str, message: str, observed: str | None = None, ex
     return Finding(requirement_id, requirement(requirement_id).severity, message,
                    evidence if evidence is not None else Evidence(), observed=observed, expected=expected,
                    calluuid=calluuid, call_id=call_id, stream=stream)
+
+
+def ranges(values: Sequence[int]) -> str:
+    """[1,2,3,7] -> '1-3,7', so a finding's message stays one line."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.checks._finding import violation
+from harness.checks._finding import ranges, violation
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Finding
 
@@ -90,9 +90,9 @@ def impaired_recording(requirement_id: str, sent: ImpairedStream, decoded: Seque
             moved.append((seg, starts[0] - seg * SEGMENT_SAMPLES - offset))
     problems = []
     if missing:
-        problems.append(f"missing segments {_ranges(missing)}")
+        problems.append(f"missing segments {ranges(missing)}")
     if doubled:
-        problems.append(f"segments recorded twice {_ranges(doubled)}")
+        problems.append(f"segments recorded twice {ranges(doubled)}")
     if moved:
         seg, by = moved[0]
         problems.append(f"{len(moved)} segment(s) off their sent position (segment {seg} by {by:+d} samples, "
@@ -142,12 +142,3 @@ def _quiet(requirement_id: str, sent: ImpairedStream, audible: Sequence[tuple[in
                       f"(stream samples {start}..{end}): decoded as audio ({sent.spec})",
                       observed=f"{overlap} audible samples", expected="silence", calluuid=calluuid, stream=sent.dn)]
 
-
-def _ranges(values: Sequence[int]) -> str:
-    runs: list[list[int]] = []
-    for v in values:
-        if runs and v == runs[-1][1] + 1:
-            runs[-1][1] = v
-        else:
-            runs.append([v, v])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)

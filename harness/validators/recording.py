@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
+from harness.checks._finding import ranges
 from harness.media.timecode import SAMPLE_RATE, SEGMENT_SAMPLES, SILENCE_RMS, SYMBOL_SAMPLES, decode_timecode
 from harness.spec.catalogue import requirement
 from harness.spec.findings import Evidence, Finding
@@ -355,15 +356,15 @@ def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[
     first_offset: int | None = None
     missing = [s for s in wanted if s not in counters]
     if missing:
-        problems.append(f"missing {_ranges(missing)}")
+        problems.append(f"missing {ranges(missing)}")
     dup = sorted({c for c in counters if counters.count(c) > 1})
     if dup:
-        problems.append(f"duplicated {_ranges(dup)}")
+        problems.append(f"duplicated {ranges(dup)}")
         first_offset = offsets[next(i for i, c in enumerate(counters) if c in dup and counters[:i].count(c))]
     extra = sorted({c for c in counters if c not in wanted_set and c not in exp.paused_segments
                     and c not in exp.optional_segments})
     if extra:
-        problems.append(f"extra {_ranges(extra)}")
+        problems.append(f"extra {ranges(extra)}")
         first_offset = first_offset or offsets[counters.index(extra[0])]
     for i in range(1, len(counters)):
         if counters[i] < counters[i - 1]:
@@ -374,19 +375,9 @@ def _check_sequence(label: str, path: Path, exp: ExpectedStream, counters: list[
         findings.append(_finding(
             "REC-AUDIO-COMPLETE", f"{label}: time-code segments " + "; ".join(problems), path, first_offset,
             observed=f"{len(counters)} segments", expected=f"segments {exp.first_segment}..{exp.last_segment} "
-            f"once, in order" + (f", without paused {_ranges(sorted(exp.paused_segments))}"
+            f"once, in order" + (f", without paused {ranges(sorted(exp.paused_segments))}"
                                  if exp.paused_segments else ""), stream=exp.dn))
 
-
-def _ranges(values: list[int]) -> str:
-    """[1,2,3,7] → '1-3,7' so messages stay one line."""
-    runs: list[list[int]] = []
-    for v in values:
-        if runs and v == runs[-1][1] + 1:
-            runs[-1][1] = v
-        else:
-            runs.append([v, v])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 # -- the time code of each stream's file, as evidence for harness/checks/impaired_media.py ----------
