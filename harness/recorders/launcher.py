@@ -190,11 +190,18 @@ def _wait_ready(spec: LaunchSpec, proc: subprocess.Popen[bytes], log: IO[bytes],
 _RTP_BASE, _RTP_TOP = 10000, 30000  # arec load's reference recorder starts at 30000
 
 
+# The profile examples' recorder double (tests/doubles/profile_recorder.py) binds 20000/20002
+# itself: a managed recorder's range over them captured that test's RTP as foreign packets
+# (REP-SENT-NO-EXTRA failed in a scenario running beside it).
+_RTP_RESERVED = range(20000, 20400)
+
+
 def rtp_range(worker_slot: int, width: int = 200) -> tuple[int, int]:
     # Even-aligned ranges that differ per xdist worker and per scenario, so parallel recorders
     # rarely compete for the same RTP ports (the reference recorder skips busy ones anyway).
-    slots = (_RTP_TOP - _RTP_BASE) // width
-    base = _RTP_BASE + ((worker_slot * 7919) % slots) * width
+    bases = [b for b in range(_RTP_BASE, _RTP_TOP - width + 1, width)
+             if b + width <= _RTP_RESERVED.start or b >= _RTP_RESERVED.stop]
+    base = bases[(worker_slot * 7919) % len(bases)]
     return base, base + width - 2
 
 
